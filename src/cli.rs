@@ -1,0 +1,184 @@
+//! The command line: kubectl-compatible global flags in one place, and the commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Plant a decoy service-account token, prove the audit log would catch its use, drill it,
+/// report its state and remove it cleanly.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl honeytoken",
+    bin_name = "kubectl honeytoken",
+    version,
+    propagate_version = true,
+    after_help = "Run `kubectl honeytoken <command> --help` for a command's own flags."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes, with kubectl's names and meanings.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The kubeconfig cluster to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// The kubeconfig user to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// The decoy's namespace (default: the profile's, kube-system for tiller).
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Do not ask for confirmation; required to create or delete without a terminal.
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+
+    /// Show what would be done and change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// When to color the output (NO_COLOR in the environment means never, unless `always`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the decoy: a service account and its long-lived token Secret, with no RBAC.
+    Plant,
+    /// Check that the cluster's audit logging would record use of the decoy token.
+    Verify,
+    /// Use the decoy token as an attacker would (read-only, marked as a drill).
+    TestTrigger,
+    /// Show each decoy: intact, valid, and whether its token has been used.
+    Status,
+    /// Delete exactly the objects `plant` created.
+    Remove,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Plant => "plant",
+            Command::Verify => "verify",
+            Command::TestTrigger => "test-trigger",
+            Command::Status => "status",
+            Command::Remove => "remove",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kubectl-honeytoken").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_command() {
+        let cli = parse(&[
+            "status",
+            "--kubeconfig",
+            "/tmp/k",
+            "--context",
+            "prod",
+            "-n",
+            "ops",
+            "-o",
+            "json",
+            "--yes",
+            "--dry-run",
+            "--color",
+            "never",
+            "--cluster",
+            "c1",
+            "--user",
+            "u1",
+        ])
+        .unwrap();
+        assert_eq!(cli.command.name(), "status");
+        assert_eq!(cli.global.kubeconfig, Some(PathBuf::from("/tmp/k")));
+        assert_eq!(cli.global.context.as_deref(), Some("prod"));
+        assert_eq!(cli.global.cluster.as_deref(), Some("c1"));
+        assert_eq!(cli.global.user.as_deref(), Some("u1"));
+        assert_eq!(cli.global.namespace.as_deref(), Some("ops"));
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert!(cli.global.yes);
+        assert!(cli.global.dry_run);
+        assert_eq!(cli.global.color, ColorChoice::Never);
+    }
+
+    #[test]
+    fn defaults_are_table_output_and_automatic_color() {
+        let cli = parse(&["plant"]).unwrap();
+        assert_eq!(cli.global.output, OutputFormat::Table);
+        assert_eq!(cli.global.color, ColorChoice::Auto);
+        assert!(!cli.global.yes && !cli.global.dry_run);
+        assert_eq!(cli.global.namespace, None);
+    }
+
+    #[test]
+    fn unknown_output_format_is_a_usage_error() {
+        let error = parse(&["status", "-o", "xml"]).unwrap_err();
+        assert_eq!(error.exit_code(), i32::from(crate::exit::USAGE));
+    }
+
+    #[test]
+    fn a_command_is_required() {
+        assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn help_names_every_planned_command_and_speaks_as_kubectl() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("kubectl honeytoken"), "{help}");
+        for command in ["plant", "verify", "test-trigger", "status", "remove"] {
+            assert!(
+                help.contains(command),
+                "help does not list {command}:\n{help}"
+            );
+        }
+    }
+}

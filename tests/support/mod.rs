@@ -1,0 +1,188 @@
+//! Test support: the cluster the tests run against, and a reader for its audit log.
+//!
+//! By default the tests start (or reuse) the real control plane of `tests/controlplane/up`.
+//! To run them against another cluster instead, set `HONEYTOKEN_TEST_KUBECONFIG` to a
+//! kubeconfig with contexts `admin` (may do anything) and `operator` (holds the RBAC of
+//! `deploy/operator-rbac.yaml`), and `HONEYTOKEN_TEST_AUDIT_LOG` to a readable copy of that
+//! cluster's audit log for the tests that read it. A test that needs a cluster and has none
+//! fails with instructions; it never skips.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub struct Cluster {
+    pub kubeconfig: PathBuf,
+    audit_log: Option<PathBuf>,
+    /// The bed's own binaries (kubectl among them); None on a cluster of the user's.
+    pub bin_dir: Option<PathBuf>,
+}
+
+const HOW_TO_GET_ONE: &str = "The tests need a Kubernetes control plane. Either let them start \
+the bed (tests/controlplane/up must work: run it by hand to see why it does not; it needs Go, \
+openssl, curl and python3, and builds the binaries on first use), or point them at a cluster \
+with HONEYTOKEN_TEST_KUBECONFIG (contexts `admin` and `operator`) and, for the audit tests, \
+HONEYTOKEN_TEST_AUDIT_LOG.";
+
+/// The cluster for this test run, started once per test binary (a second `up` reuses the
+/// running bed, so all test binaries of one run share it).
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+    match CLUSTER.get_or_init(find_or_start_cluster) {
+        Ok(cluster) => cluster,
+        Err(why) => panic!("no cluster to test against: {why}\n{HOW_TO_GET_ONE}"),
+    }
+}
+
+fn find_or_start_cluster() -> Result<Cluster, String> {
+    if let Some(kubeconfig) = std::env::var_os("HONEYTOKEN_TEST_KUBECONFIG") {
+        return Ok(Cluster {
+            kubeconfig: kubeconfig.into(),
+            audit_log: std::env::var_os("HONEYTOKEN_TEST_AUDIT_LOG").map(PathBuf::from),
+            bin_dir: None,
+        });
+    }
+    let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/controlplane/up");
+    let output = Command::new(&up)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", up.display()))?;
+    if !output.status.success() {
+        return Err(format!("{} failed ({})", up.display(), output.status));
+    }
+    let exports = String::from_utf8_lossy(&output.stdout);
+    let get = |name: &str| {
+        exported_value(&exports, name)
+            .ok_or_else(|| format!("{} printed no {name}:\n{exports}", up.display()))
+    };
+    Ok(Cluster {
+        kubeconfig: get("KUBECONFIG")?.into(),
+        audit_log: Some(get("HONEYTOKEN_AUDIT_LOG")?.into()),
+        bin_dir: Some(get("HONEYTOKEN_BED_BIN")?.into()),
+    })
+}
+
+/// The value of `export NAME='value'` in `up`'s output.
+fn exported_value(exports: &str, name: &str) -> Option<String> {
+    exports.lines().find_map(|line| {
+        let value = line
+            .strip_prefix("export ")?
+            .strip_prefix(name)?
+            .strip_prefix('=')?;
+        Some(value.trim_matches('\'').to_string())
+    })
+}
+
+impl Cluster {
+    pub fn audit_log_path(&self) -> &Path {
+        self.audit_log.as_deref().unwrap_or_else(|| {
+            panic!(
+                "this test reads the cluster's audit log, and HONEYTOKEN_TEST_AUDIT_LOG is not \
+                 set.\n{HOW_TO_GET_ONE}"
+            )
+        })
+    }
+
+    /// The client configuration of one of the kubeconfig's contexts (`admin`, `operator`).
+    pub async fn config(&self, context: &str) -> kube::Config {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.kubeconfig.display()));
+        let options = KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..Default::default()
+        };
+        kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .unwrap_or_else(|e| panic!("context {context} of {}: {e}", self.kubeconfig.display()))
+    }
+
+    pub async fn client(&self, context: &str) -> kube::Client {
+        kube::Client::try_from(self.config(context).await).expect("client from kubeconfig")
+    }
+
+    /// A client that authenticates with a bearer token only, to the same server.
+    pub async fn client_with_token(&self, token: &str) -> kube::Client {
+        let mut config = self.config("admin").await;
+        config.auth_info = kube::config::AuthInfo {
+            token: Some(token.to_string().into()),
+            ..Default::default()
+        };
+        kube::Client::try_from(config).expect("client with a bearer token")
+    }
+
+    /// Follows the audit log from its current end.
+    pub fn audit_log(&self) -> AuditLog {
+        AuditLog::from_end(self.audit_log_path())
+    }
+}
+
+/// Reads audit events written after the moment it was made.
+pub struct AuditLog {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl AuditLog {
+    pub fn from_end(path: &Path) -> Self {
+        let offset = std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("cannot read the audit log {}: {e}", path.display()))
+            .len();
+        AuditLog {
+            path: path.to_path_buf(),
+            offset,
+        }
+    }
+
+    /// Events written since this reader was made.
+    pub fn new_events(&self) -> Vec<serde_json::Value> {
+        let mut file = std::fs::File::open(&self.path).expect("open the audit log");
+        file.seek(SeekFrom::Start(self.offset)).expect("seek");
+        let mut text = String::new();
+        file.read_to_string(&mut text).expect("read the audit log");
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// Waits, bounded, for a new event that satisfies `wanted`.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(event) = self.new_events().into_iter().find(|e| wanted(e)) {
+                return Some(event);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Polls `probe` until it yields a value or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
