@@ -19,7 +19,7 @@ async fn delete_if_present<K>(api: &Api<K>, name: &str)
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
-    match api.delete(name, &DeleteParams::foreground()).await {
+    match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => {}
         Err(kube::Error::Api(status)) if status.code == 404 => {}
         Err(e) => panic!("cannot delete {name}: {e}"),
