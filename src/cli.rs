@@ -79,25 +79,61 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the decoy: a service account and its long-lived token Secret, with no RBAC.
-    Plant,
+    Plant(PlantArgs),
     /// Check that the cluster's audit logging would record use of the decoy token.
     Verify,
     /// Use the decoy token as an attacker would (read-only, marked as a drill).
-    TestTrigger,
+    TestTrigger(TriggerArgs),
     /// Show each decoy: intact, valid, and whether its token has been used.
     Status,
     /// Delete exactly the objects `plant` created.
-    Remove,
+    Remove(SelectArgs),
+}
+
+/// Which decoy a command acts on.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// Decoy profile (default: tiller).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// The decoy service account's name (default: the profile's, tiller).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlantArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Seconds to wait for the token controller to fill in the token.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TriggerArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// An audit log file (JSON lines) to watch for the drill's events.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
+    /// Seconds to wait for the drill's events to appear in the audit log.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
 }
 
 impl Command {
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Plant => "plant",
+            Command::Plant(_) => "plant",
             Command::Verify => "verify",
-            Command::TestTrigger => "test-trigger",
+            Command::TestTrigger(_) => "test-trigger",
             Command::Status => "status",
-            Command::Remove => "remove",
+            Command::Remove(_) => "remove",
         }
     }
 }

@@ -3,24 +3,38 @@
 
 use std::process::ExitCode;
 
-/// Success: the command did what was asked.
+/// Success: the command did what was asked; for `status`, every decoy is armed or drilled.
 pub const OK: u8 = 0;
-/// The command could not do what was asked (connection, permission, conflict, timeout, a
-/// command not available in this version). The message on stderr says why.
+/// The command could not do what was asked (connection, permission, conflict, timeout,
+/// drill events that never arrived, a command not available in this version). The message
+/// on stderr says why.
 pub const FAILED: u8 = 1;
 /// The command line was not understood (clap's own code for usage errors).
 pub const USAGE: u8 = 2;
+/// `status`: a decoy's token was used on a day with no recorded drill.
+pub const TRIPPED: u8 = 3;
+/// `status`: a decoy is broken or unsafe (missing, invalidated, granted permissions);
+/// `test-trigger`: the decoy token was allowed to read Secrets.
+pub const BROKEN: u8 = 4;
 
 /// How a command that ran to completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
+    Tripped,
+    Broken,
 }
 
 impl Outcome {
-    pub fn exit_code(self) -> ExitCode {
+    pub fn code(self) -> u8 {
         match self {
-            Outcome::Success => ExitCode::from(OK),
+            Outcome::Success => OK,
+            Outcome::Tripped => TRIPPED,
+            Outcome::Broken => BROKEN,
         }
+    }
+
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(self.code())
     }
 }

@@ -1,9 +1,27 @@
 //! kubectl-honeytoken: plant a decoy service-account token, prove the audit log would
 //! catch its use, drill it, report its state and remove it.
+//!
+//! Each command decides in pure functions (a plan, a verdict) and acts through the thin
+//! API layer in `cluster`.
 
+pub mod audit;
 pub mod cli;
+pub mod cluster;
+pub mod connect;
+pub mod decoy;
 pub mod error;
 pub mod exit;
+pub mod home;
+pub mod output;
+pub mod plant;
+pub mod profile;
+pub mod prompt;
+pub mod realism;
+pub mod remove;
+pub mod status;
+pub mod terminal;
+pub mod tracking;
+pub mod trigger;
 
 pub use cli::{Cli, Command};
 pub use error::Error;
@@ -11,7 +29,15 @@ pub use exit::Outcome;
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<Outcome, Error> {
-    Err(Error::NotImplemented {
-        command: cli.command.name(),
-    })
+    let terminal = terminal::Terminal::detect();
+    terminal::configure_color(cli.global.color, terminal);
+    let home = home::Home::from_env();
+    let global = &cli.global;
+    match &cli.command {
+        Command::Plant(args) => plant::run(args, global, terminal, &home).await,
+        Command::Status => status::run(global, &home).await,
+        Command::TestTrigger(args) => trigger::run(args, global, &home).await,
+        Command::Remove(args) => remove::run(args, global, terminal, &home).await,
+        Command::Verify => Err(Error::NotImplemented { command: "verify" }),
+    }
 }

@@ -1,0 +1,213 @@
+//! The thin layer of API calls. Every call names its verb and object in its error, and
+//! nothing here decides anything.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
+use kube::{Api, Client};
+
+use crate::decoy::{DecoySpec, Found, token_filled};
+use crate::error::Error;
+
+pub async fn namespace_uid(client: &Client, namespace: &str) -> Result<String, Error> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.get_opt(namespace).await {
+        Ok(Some(ns)) => ns
+            .metadata
+            .uid
+            .ok_or_else(|| Error::Invalid(format!("namespace {namespace} has no uid"))),
+        Ok(None) => Err(Error::Invalid(format!(
+            "namespace {namespace} does not exist"
+        ))),
+        Err(e) => Err(Error::api(format!("get namespace {namespace}"), e)),
+    }
+}
+
+pub async fn find(client: &Client, spec: &DecoySpec) -> Result<Found, Error> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &spec.namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
+    let account = accounts.get_opt(&spec.account).await.map_err(|e| {
+        Error::api(
+            format!("get ServiceAccount {}/{}", spec.namespace, spec.account),
+            e,
+        )
+    })?;
+    let secret = secrets
+        .get_opt(&spec.secret)
+        .await
+        .map_err(|e| Error::api(format!("get Secret {}/{}", spec.namespace, spec.secret), e))?;
+    Ok(Found { account, secret })
+}
+
+pub async fn accounts_matching(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+) -> Result<Vec<ServiceAccount>, Error> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .map(|list| list.items)
+        .map_err(|e| {
+            Error::api(
+                format!("list ServiceAccounts in namespace {namespace} ({selector})"),
+                e,
+            )
+        })
+}
+
+pub async fn get_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Secret>, Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(name)
+        .await
+        .map_err(|e| Error::api(format!("get Secret {namespace}/{name}"), e))
+}
+
+pub async fn get_account(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<ServiceAccount>, Error> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(name)
+        .await
+        .map_err(|e| Error::api(format!("get ServiceAccount {namespace}/{name}"), e))
+}
+
+fn post_params(field_manager: &str) -> PostParams {
+    PostParams {
+        field_manager: Some(field_manager.to_string()),
+        ..Default::default()
+    }
+}
+
+pub async fn create_account(client: &Client, spec: &DecoySpec) -> Result<ServiceAccount, Error> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), &spec.namespace);
+    api.create(&post_params(spec.field_manager), &spec.account_manifest())
+        .await
+        .map_err(|e| {
+            Error::api(
+                format!("create ServiceAccount {}/{}", spec.namespace, spec.account),
+                e,
+            )
+        })
+}
+
+pub async fn create_secret(client: &Client, spec: &DecoySpec) -> Result<Secret, Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
+    api.create(&post_params(spec.field_manager), &spec.secret_manifest())
+        .await
+        .map_err(|e| {
+            Error::api(
+                format!("create Secret {}/{}", spec.namespace, spec.secret),
+                e,
+            )
+        })
+}
+
+/// Polls until the token controller has filled the Secret's token, or `timeout` passes.
+pub async fn wait_for_token(
+    client: &Client,
+    spec: &DecoySpec,
+    timeout: Duration,
+) -> Result<Secret, Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
+    let deadline = Instant::now() + timeout;
+    loop {
+        match api.get_opt(&spec.secret).await {
+            Ok(Some(secret)) if token_filled(&secret) => return Ok(secret),
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(Error::CheckFailed(format!(
+                    "Secret {}/{} disappeared while waiting for its token: the token controller \
+                     deletes token Secrets whose service account it cannot find",
+                    spec.namespace, spec.secret
+                )));
+            }
+            Err(e) => {
+                return Err(Error::api(
+                    format!("get Secret {}/{}", spec.namespace, spec.secret),
+                    e,
+                ));
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout(format!(
+                "the token controller did not fill the token of Secret {}/{} within {}s; is \
+                 kube-controller-manager running its serviceaccount-token controller with \
+                 --service-account-private-key-file?",
+                spec.namespace,
+                spec.secret,
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Deletes an object only if it is still the one with `uid`; gone already counts as done.
+pub async fn delete_exact<K>(
+    api: &Api<K>,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(Error::api(format!("delete {kind} {namespace}/{name}"), e)),
+    }
+}
+
+pub async fn delete_account(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), Error> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    delete_exact(&api, "ServiceAccount", namespace, name, uid).await
+}
+
+pub async fn delete_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    delete_exact(&api, "Secret", namespace, name, uid).await
+}
+
+pub async fn role_bindings(client: &Client, namespace: &str) -> Result<Vec<RoleBinding>, Error> {
+    let api: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::api(format!("list RoleBindings in namespace {namespace}"), e))
+}
+
+pub async fn cluster_role_bindings(client: &Client) -> Result<Vec<ClusterRoleBinding>, Error> {
+    let api: Api<ClusterRoleBinding> = Api::all(client.clone());
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::api("list ClusterRoleBindings", e))
+}

@@ -1,0 +1,332 @@
+//! Finding the cluster the way kubectl does: `--kubeconfig`, else every file in
+//! `KUBECONFIG` merged (first one to set a value wins, missing files ignored), else
+//! `~/.kube/config`, else the in-cluster service account. `--context`, `--cluster` and
+//! `--user` pick from the merged file; a name that is not there is an error.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::cli::GlobalArgs;
+
+/// How long to wait for a TCP connection before calling the server unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may take; the longest we make is a small list.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("kubeconfig {path} does not exist or cannot be read: {source}")]
+    KubeconfigUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot load kubeconfig {path}: {source}")]
+    KubeconfigInvalid {
+        path: PathBuf,
+        source: Box<kube::config::KubeconfigError>,
+    },
+    #[error(
+        "no kubeconfig found (looked at --kubeconfig, KUBECONFIG and {default}) and not running \
+         inside a cluster; pass --kubeconfig or set KUBECONFIG"
+    )]
+    NoKubeconfig { default: String },
+    #[error("context {0:?} does not exist in the kubeconfig")]
+    UnknownContext(String),
+    #[error("cluster {0:?} does not exist in the kubeconfig")]
+    UnknownCluster(String),
+    #[error("user {0:?} does not exist in the kubeconfig")]
+    UnknownUser(String),
+    #[error("the kubeconfig has no current context; pass --context")]
+    NoCurrentContext,
+    #[error("cannot use the kubeconfig: {0}")]
+    Config(Box<kube::config::KubeconfigError>),
+    #[error("cannot use the in-cluster service account: {0}")]
+    InCluster(#[from] kube::config::InClusterError),
+    #[error("cannot build a client: {0}")]
+    Client(#[source] Box<kube::Error>),
+}
+
+/// A client and the names a user needs to know which cluster it talks to.
+pub struct Connection {
+    pub client: kube::Client,
+    /// The configuration the client was made from (test-trigger reuses its TLS settings).
+    pub config: kube::Config,
+    /// The kubeconfig context in use ("in-cluster" without a kubeconfig).
+    pub context: String,
+    pub server: String,
+}
+
+/// Where the kubeconfig comes from, decided before anything is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeconfigSource {
+    Explicit(PathBuf),
+    Merged(Vec<PathBuf>),
+    InCluster,
+}
+
+/// Decides which kubeconfig files to read; pure so that kubectl's order is testable.
+pub fn kubeconfig_source(
+    flag: Option<&Path>,
+    env_value: Option<&std::ffi::OsStr>,
+    home: Option<&Path>,
+    exists: impl Fn(&Path) -> bool,
+) -> Option<KubeconfigSource> {
+    if let Some(path) = flag {
+        return Some(KubeconfigSource::Explicit(path.to_path_buf()));
+    }
+    if let Some(value) = env_value {
+        let paths: Vec<PathBuf> = std::env::split_paths(value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        if !paths.is_empty() {
+            let present: Vec<PathBuf> = paths.into_iter().filter(|p| exists(p)).collect();
+            return Some(if present.is_empty() {
+                KubeconfigSource::InCluster
+            } else {
+                KubeconfigSource::Merged(present)
+            });
+        }
+    }
+    match home.map(|h| h.join(".kube").join("config")) {
+        Some(default) if exists(&default) => Some(KubeconfigSource::Merged(vec![default])),
+        _ => None,
+    }
+}
+
+fn default_kubeconfig_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube").join("config"))
+}
+
+fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, ConnectError> {
+    std::fs::metadata(path).map_err(|source| ConnectError::KubeconfigUnreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Kubeconfig::read_from(path).map_err(|source| ConnectError::KubeconfigInvalid {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+/// Checks the names asked for against the merged kubeconfig, so a typo is an error rather
+/// than a silent fallback.
+pub fn check_names(kubeconfig: &Kubeconfig, global: &GlobalArgs) -> Result<String, ConnectError> {
+    let context = match (&global.context, &kubeconfig.current_context) {
+        (Some(name), _) => name.clone(),
+        (None, Some(current)) if !current.is_empty() => current.clone(),
+        _ => return Err(ConnectError::NoCurrentContext),
+    };
+    if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+        return Err(ConnectError::UnknownContext(context));
+    }
+    if let Some(cluster) = &global.cluster
+        && !kubeconfig.clusters.iter().any(|c| &c.name == cluster)
+    {
+        return Err(ConnectError::UnknownCluster(cluster.clone()));
+    }
+    if let Some(user) = &global.user
+        && !kubeconfig.auth_infos.iter().any(|u| &u.name == user)
+    {
+        return Err(ConnectError::UnknownUser(user.clone()));
+    }
+    Ok(context)
+}
+
+pub async fn connect(global: &GlobalArgs) -> Result<Connection, ConnectError> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let env_value = std::env::var_os("KUBECONFIG");
+    let source = kubeconfig_source(
+        global.kubeconfig.as_deref(),
+        env_value.as_deref(),
+        home.as_deref(),
+        |p| p.is_file(),
+    );
+    let (mut config, context) = match source {
+        Some(KubeconfigSource::Explicit(path)) => {
+            from_kubeconfig(read_kubeconfig(&path)?, global).await?
+        }
+        Some(KubeconfigSource::Merged(paths)) => {
+            let mut merged = Kubeconfig::default();
+            for path in &paths {
+                merged = merged.merge(read_kubeconfig(path)?).map_err(|source| {
+                    ConnectError::KubeconfigInvalid {
+                        path: path.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
+            }
+            from_kubeconfig(merged, global).await?
+        }
+        Some(KubeconfigSource::InCluster) | None => {
+            if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+                return Err(ConnectError::NoKubeconfig {
+                    default: default_kubeconfig_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "~/.kube/config".into()),
+                });
+            }
+            (kube::Config::incluster()?, "in-cluster".to_string())
+        }
+    };
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(REQUEST_TIMEOUT);
+    config.write_timeout = Some(REQUEST_TIMEOUT);
+    let server = config.cluster_url.to_string();
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("kubectl-honeytoken/", env!("CARGO_PKG_VERSION"))),
+    ));
+    let client =
+        kube::Client::try_from(config.clone()).map_err(|e| ConnectError::Client(Box::new(e)))?;
+    Ok(Connection {
+        client,
+        config,
+        context,
+        server: server.trim_end_matches('/').to_string(),
+    })
+}
+
+async fn from_kubeconfig(
+    kubeconfig: Kubeconfig,
+    global: &GlobalArgs,
+) -> Result<(kube::Config, String), ConnectError> {
+    let context = check_names(&kubeconfig, global)?;
+    let options = KubeConfigOptions {
+        context: Some(context.clone()),
+        cluster: global.cluster.clone(),
+        user: global.user.clone(),
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| ConnectError::Config(Box::new(e)))?;
+    Ok((config, context))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    fn exists_only(present: &'static [&'static str]) -> impl Fn(&Path) -> bool {
+        move |p| present.iter().any(|q| Path::new(q) == p)
+    }
+
+    #[test]
+    fn the_flag_wins_even_over_kubeconfig_env() {
+        let source = kubeconfig_source(
+            Some(Path::new("/flag")),
+            Some(OsStr::new("/a:/b")),
+            Some(Path::new("/home/u")),
+            exists_only(&["/a", "/b"]),
+        );
+        assert_eq!(source, Some(KubeconfigSource::Explicit("/flag".into())));
+    }
+
+    #[test]
+    fn kubeconfig_env_lists_are_merged_in_order_and_missing_files_skipped() {
+        let source = kubeconfig_source(
+            None,
+            Some(OsStr::new("/a::/missing:/b")),
+            Some(Path::new("/home/u")),
+            exists_only(&["/a", "/b", "/home/u/.kube/config"]),
+        );
+        assert_eq!(
+            source,
+            Some(KubeconfigSource::Merged(vec!["/a".into(), "/b".into()]))
+        );
+    }
+
+    #[test]
+    fn kubeconfig_env_of_only_missing_files_falls_to_in_cluster_not_home() {
+        let source = kubeconfig_source(
+            None,
+            Some(OsStr::new("/missing")),
+            Some(Path::new("/home/u")),
+            exists_only(&["/home/u/.kube/config"]),
+        );
+        assert_eq!(source, Some(KubeconfigSource::InCluster));
+    }
+
+    #[test]
+    fn empty_kubeconfig_env_means_the_home_file() {
+        let source = kubeconfig_source(
+            None,
+            Some(OsStr::new("")),
+            Some(Path::new("/home/u")),
+            exists_only(&["/home/u/.kube/config"]),
+        );
+        assert_eq!(
+            source,
+            Some(KubeconfigSource::Merged(vec![
+                "/home/u/.kube/config".into()
+            ]))
+        );
+    }
+
+    #[test]
+    fn nothing_found_is_none() {
+        assert_eq!(
+            kubeconfig_source(None, None, Some(Path::new("/home/u")), exists_only(&[])),
+            None
+        );
+    }
+
+    fn kubeconfig() -> Kubeconfig {
+        Kubeconfig::from_yaml(
+            "apiVersion: v1\nkind: Config\ncurrent-context: a\n\
+             clusters: [{name: c1, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+             users: [{name: u1, user: {token: t}}]\n\
+             contexts: [{name: a, context: {cluster: c1, user: u1}}, {name: b, context: {cluster: c1, user: u1}}]\n",
+        )
+        .unwrap()
+    }
+
+    fn global(context: Option<&str>, cluster: Option<&str>, user: Option<&str>) -> GlobalArgs {
+        use clap::Parser;
+        let mut args = crate::Cli::parse_from(["kubectl-honeytoken", "status"]).global;
+        args.context = context.map(String::from);
+        args.cluster = cluster.map(String::from);
+        args.user = user.map(String::from);
+        args
+    }
+
+    #[test]
+    fn the_current_context_is_used_unless_one_is_named() {
+        assert_eq!(
+            check_names(&kubeconfig(), &global(None, None, None)).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            check_names(&kubeconfig(), &global(Some("b"), None, None)).unwrap(),
+            "b"
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_errors_not_fallbacks() {
+        assert!(matches!(
+            check_names(&kubeconfig(), &global(Some("nope"), None, None)),
+            Err(ConnectError::UnknownContext(name)) if name == "nope"
+        ));
+        assert!(matches!(
+            check_names(&kubeconfig(), &global(None, Some("c9"), None)),
+            Err(ConnectError::UnknownCluster(name)) if name == "c9"
+        ));
+        assert!(matches!(
+            check_names(&kubeconfig(), &global(None, None, Some("u9"))),
+            Err(ConnectError::UnknownUser(name)) if name == "u9"
+        ));
+    }
+
+    #[test]
+    fn no_current_context_and_none_named_is_an_error() {
+        let mut config = kubeconfig();
+        config.current_context = None;
+        assert!(matches!(
+            check_names(&config, &global(None, None, None)),
+            Err(ConnectError::NoCurrentContext)
+        ));
+    }
+}

@@ -1,0 +1,300 @@
+//! What the plugin keeps outside the cluster, in one folder (`HONEYTOKEN_HOME`, default
+//! `~/.config/kubectl-honeytoken`):
+//!
+//! - `key`: 32 random bytes. Decoy Secret names are derived from it (see `tracking`), so
+//!   whoever has the key recognises the decoys and nobody else can tell them apart. Share it
+//!   (or set `HONEYTOKEN_KEY` to its hex) to run `status` and `remove` from elsewhere.
+//! - `state.json`: the decoys planted from here (with their UIDs) and the drills run from
+//!   here, so `status` tells a drill from an attack.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const KEY_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin} does not hold a {KEY_LEN}-byte key as {len} hex digits", len = KEY_LEN * 2)]
+    BadKey { origin: String },
+    #[error(
+        "no key in {path} and HONEYTOKEN_KEY is not set: decoys are recognised by the key of \
+         the workstation that planted them; copy that file here (or set HONEYTOKEN_HOME or \
+         HONEYTOKEN_KEY)"
+    )]
+    NoKey { path: PathBuf },
+    #[error("{path} is not valid: {source}")]
+    BadState {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// The secret that lets this plugin, and nobody else, recognise its decoys.
+#[derive(Clone)]
+pub struct Key([u8; KEY_LEN]);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+impl Key {
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Key(bytes)
+    }
+
+    pub fn bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
+    pub fn parse_hex(text: &str, origin: &str) -> Result<Key, HomeError> {
+        let text = text.trim();
+        let bad = || HomeError::BadKey {
+            origin: origin.to_string(),
+        };
+        if text.len() != KEY_LEN * 2 || !text.is_ascii() {
+            return Err(bad());
+        }
+        let mut bytes = [0u8; KEY_LEN];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(Key(bytes))
+    }
+
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A decoy planted from this workstation, as recorded when it was planted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlantedRecord {
+    pub profile: String,
+    pub namespace: String,
+    pub account: String,
+    pub account_uid: String,
+    pub secret: String,
+    pub secret_uid: String,
+    pub server: String,
+    pub planted_at: jiff::Timestamp,
+}
+
+/// One drill: the decoy's token used on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillRecord {
+    pub id: String,
+    pub namespace: String,
+    pub secret: String,
+    pub secret_uid: String,
+    pub started_at: jiff::Timestamp,
+}
+
+impl DrillRecord {
+    /// The day the API server stamps into `legacy-token-last-used` for this drill (UTC).
+    pub fn day(&self) -> String {
+        utc_day(self.started_at)
+    }
+}
+
+pub fn utc_day(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%d").to_string()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub planted: Vec<PlantedRecord>,
+    #[serde(default)]
+    pub drills: Vec<DrillRecord>,
+}
+
+pub struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    /// `HONEYTOKEN_HOME`, else `$XDG_CONFIG_HOME/kubectl-honeytoken`, else
+    /// `~/.config/kubectl-honeytoken`.
+    pub fn from_env() -> Home {
+        let dir = std::env::var_os("HONEYTOKEN_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CONFIG_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|d| PathBuf::from(d).join("kubectl-honeytoken"))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|h| PathBuf::from(h).join(".config").join("kubectl-honeytoken"))
+            })
+            .unwrap_or_else(|| PathBuf::from(".kubectl-honeytoken"));
+        Home { dir }
+    }
+
+    pub fn at(dir: impl Into<PathBuf>) -> Home {
+        Home { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn key_path(&self) -> PathBuf {
+        self.dir.join("key")
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// The key from `HONEYTOKEN_KEY` or the key file; an error when there is none.
+    pub fn key(&self) -> Result<Key, HomeError> {
+        if let Some(hex) = std::env::var("HONEYTOKEN_KEY")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            return Key::parse_hex(&hex, "HONEYTOKEN_KEY");
+        }
+        let path = self.key_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Key::parse_hex(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(HomeError::NoKey { path }),
+            Err(source) => Err(HomeError::Read { path, source }),
+        }
+    }
+
+    /// The key, made on first use (only `plant` makes one).
+    pub fn key_or_create(&self) -> Result<Key, HomeError> {
+        match self.key() {
+            Err(HomeError::NoKey { .. }) => {}
+            other => return other,
+        }
+        let mut bytes = [0u8; KEY_LEN];
+        getrandom::fill(&mut bytes).map_err(|e| HomeError::Write {
+            path: self.key_path(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let key = Key(bytes);
+        self.write_private(&self.key_path(), format!("{}\n", key.to_hex()).as_bytes())?;
+        Ok(key)
+    }
+
+    pub fn load(&self) -> Result<State, HomeError> {
+        let path = self.state_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| HomeError::BadState { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(source) => Err(HomeError::Read { path, source }),
+        }
+    }
+
+    /// Reads, changes and writes the state; the write replaces the file in one step.
+    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<State, HomeError> {
+        let mut state = self.load()?;
+        change(&mut state);
+        let text = serde_json::to_vec_pretty(&state).expect("state serializes");
+        self.write_private(&self.state_path(), &text)?;
+        Ok(state)
+    }
+
+    fn write_private(&self, path: &Path, contents: &[u8]) -> Result<(), HomeError> {
+        let write_error = |source| HomeError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(write_error)?;
+        let temporary = path.with_extension("tmp");
+        {
+            use std::io::Write;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&temporary).map_err(write_error)?;
+            file.write_all(contents).map_err(write_error)?;
+            file.sync_all().map_err(write_error)?;
+        }
+        std::fs::rename(&temporary, path).map_err(write_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_round_trips_through_hex_and_rejects_bad_text() {
+        let key = Key::from_bytes([7u8; KEY_LEN]);
+        let parsed = Key::parse_hex(&key.to_hex(), "test").unwrap();
+        assert_eq!(parsed.bytes(), key.bytes());
+        assert!(Key::parse_hex("abc", "test").is_err());
+        assert!(Key::parse_hex(&"zz".repeat(KEY_LEN), "test").is_err());
+        assert_eq!(format!("{key:?}"), "Key(..)");
+    }
+
+    #[test]
+    fn the_key_is_made_once_privately_and_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("h"));
+        assert!(matches!(home.key(), Err(HomeError::NoKey { .. })));
+        let made = home.key_or_create().unwrap();
+        let again = home.key_or_create().unwrap();
+        assert_eq!(made.bytes(), again.bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("h/key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "the key file must not be readable by others"
+            );
+        }
+    }
+
+    #[test]
+    fn state_updates_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        assert_eq!(home.load().unwrap(), State::default());
+        let drill = DrillRecord {
+            id: "d1".into(),
+            namespace: "kube-system".into(),
+            secret: "tiller-token-abcde".into(),
+            secret_uid: "u1".into(),
+            started_at: "2026-11-28T23:59:59Z".parse().unwrap(),
+        };
+        home.update(|s| s.drills.push(drill.clone())).unwrap();
+        assert_eq!(home.load().unwrap().drills, vec![drill.clone()]);
+        assert_eq!(drill.day(), "2026-11-28");
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("state.json"), "{nope").unwrap();
+        let error = Home::at(dir.path()).load().unwrap_err().to_string();
+        assert!(error.contains("state.json"), "{error}");
+    }
+}

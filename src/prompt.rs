@@ -1,0 +1,41 @@
+//! Questions asked on the terminal (only ever called when stdin and stderr are terminals).
+
+use dialoguer::theme::ColorfulTheme;
+use dialoguer::{Confirm, Input, Select};
+
+use crate::error::Error;
+use crate::profile::{self, Profile};
+
+fn prompt_error(e: dialoguer::Error) -> Error {
+    Error::Prompt(format!("cannot read the answer from the terminal: {e}"))
+}
+
+pub fn profile() -> Result<&'static Profile, Error> {
+    let items: Vec<String> = profile::PROFILES
+        .iter()
+        .map(|p| format!("{:<8} {}", p.name, p.summary))
+        .collect();
+    let index = Select::with_theme(&ColorfulTheme::default())
+        .with_prompt("Decoy profile")
+        .items(&items)
+        .default(0)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(&profile::PROFILES[index])
+}
+
+pub fn text(question: &str, default: &str) -> Result<String, Error> {
+    Input::with_theme(&ColorfulTheme::default())
+        .with_prompt(question)
+        .default(default.to_string())
+        .interact_text()
+        .map_err(prompt_error)
+}
+
+pub fn confirm(question: &str) -> Result<bool, Error> {
+    Confirm::with_theme(&ColorfulTheme::default())
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .map_err(prompt_error)
+}

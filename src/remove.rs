@@ -1,0 +1,283 @@
+//! `remove`: delete exactly what `plant` created, checked by UID, and nothing else.
+
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, SelectArgs};
+use crate::cluster;
+use crate::connect;
+use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
+use crate::error::Error;
+use crate::exit::Outcome;
+use crate::home::Home;
+use crate::output;
+use crate::profile;
+use crate::prompt;
+use crate::terminal::Terminal;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deletion {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing of the decoy is there.
+    Nothing,
+    /// Delete these, in this order (the Secret first: it is the credential).
+    Delete(Vec<Deletion>),
+    Refuse(String),
+}
+
+pub fn decide(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&str>) -> Decision {
+    match ownership(spec, found, recorded_account_uid) {
+        Ownership::Absent => Decision::Nothing,
+        Ownership::Foreign(why) => Decision::Refuse(why),
+        Ownership::Ours => {
+            let mut deletions = Vec::new();
+            if let Some(uid) = found.secret.as_ref().and_then(|s| uid_of(&s.metadata)) {
+                deletions.push(Deletion {
+                    kind: "Secret",
+                    namespace: spec.namespace.clone(),
+                    name: spec.secret.clone(),
+                    uid: uid.to_string(),
+                });
+            }
+            if let Some(uid) = found.account.as_ref().and_then(|a| uid_of(&a.metadata)) {
+                deletions.push(Deletion {
+                    kind: "ServiceAccount",
+                    namespace: spec.namespace.clone(),
+                    name: spec.account.clone(),
+                    uid: uid.to_string(),
+                });
+            }
+            Decision::Delete(deletions)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveReport {
+    /// "removed", "wouldRemove" (dry run) or "nothingToRemove".
+    pub result: &'static str,
+    pub namespace: String,
+    pub service_account: String,
+    pub objects: Vec<Deletion>,
+}
+
+fn list_text(deletions: &[Deletion], verb: &str) -> String {
+    deletions
+        .iter()
+        .map(|d| {
+            format!(
+                "{}/{} {verb} in namespace {} (uid {})\n",
+                d.kind.to_lowercase(),
+                d.name,
+                d.namespace,
+                d.uid
+            )
+        })
+        .collect()
+}
+
+pub async fn run(
+    args: &SelectArgs,
+    global: &GlobalArgs,
+    terminal: Terminal,
+    home: &Home,
+) -> Result<Outcome, Error> {
+    let interactive = terminal.can_prompt() && !global.yes;
+    if !interactive && !global.yes && !global.dry_run {
+        return Err(Error::NeedsConfirmation(
+            "remove deletes objects in the cluster and there is no terminal to confirm on: pass \
+             --yes to delete them, or --dry-run to see what would be deleted"
+                .into(),
+        ));
+    }
+    let profile = match &args.profile {
+        Some(name) => profile::find(name)
+            .ok_or_else(|| Error::Invalid(format!("unknown profile {name:?}")))?,
+        None => &profile::TILLER,
+    };
+    let namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| profile.default_namespace.to_string());
+    let account = args
+        .name
+        .clone()
+        .unwrap_or_else(|| profile.default_account.to_string());
+    let key = home.key()?;
+    let connection = connect::connect(global).await?;
+    let client = &connection.client;
+    let namespace_uid = cluster::namespace_uid(client, &namespace).await?;
+    let spec = DecoySpec::new(profile, &key, &namespace_uid, &namespace, &account);
+    let found = cluster::find(client, &spec).await?;
+    let state = home.load()?;
+    let recorded = state
+        .planted
+        .iter()
+        .find(|r| r.namespace == namespace && r.account == account && r.server == connection.server)
+        .map(|r| r.account_uid.clone());
+
+    let deletions = match decide(&spec, &found, recorded.as_deref()) {
+        Decision::Refuse(why) => {
+            return Err(Error::Conflict(format!(
+                "will not delete anything in {namespace}/{account}: {why}"
+            )));
+        }
+        Decision::Nothing => Vec::new(),
+        Decision::Delete(deletions) => deletions,
+    };
+    let mut report = RemoveReport {
+        result: "nothingToRemove",
+        namespace: namespace.clone(),
+        service_account: account.clone(),
+        objects: deletions.clone(),
+    };
+    if deletions.is_empty() {
+        forget(home, &namespace, &account, &connection.server)?;
+        match output::structured(global.output, &report)? {
+            Some(text) => print!("{text}"),
+            None => println!("no decoy {namespace}/{account} found; nothing to remove"),
+        }
+        return Ok(Outcome::Success);
+    }
+    if global.dry_run {
+        report.result = "wouldRemove";
+        match output::structured(global.output, &report)? {
+            Some(text) => print!("{text}"),
+            None => {
+                print!("{}", list_text(&deletions, "would be deleted"));
+                println!("(dry run: nothing was deleted)");
+            }
+        }
+        return Ok(Outcome::Success);
+    }
+    if interactive {
+        eprintln!(
+            "Cluster: {} (context {})",
+            connection.server, connection.context
+        );
+        eprint!("{}", list_text(&deletions, "will be deleted"));
+        if !prompt::confirm("Remove this decoy?")? {
+            return Err(Error::Declined("nothing was deleted".into()));
+        }
+    }
+    for deletion in &deletions {
+        match deletion.kind {
+            "Secret" => {
+                cluster::delete_secret(client, &deletion.namespace, &deletion.name, &deletion.uid)
+                    .await?
+            }
+            _ => {
+                cluster::delete_account(client, &deletion.namespace, &deletion.name, &deletion.uid)
+                    .await?
+            }
+        }
+    }
+    forget(home, &namespace, &account, &connection.server)?;
+    report.result = "removed";
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None => print!("{}", list_text(&deletions, "deleted")),
+    }
+    Ok(Outcome::Success)
+}
+
+fn forget(home: &Home, namespace: &str, account: &str, server: &str) -> Result<(), Error> {
+    let state = home.load()?;
+    if state
+        .planted
+        .iter()
+        .any(|r| r.namespace == namespace && r.account == account && r.server == server)
+    {
+        home.update(|state| {
+            state.planted.retain(|r| {
+                !(r.namespace == namespace && r.account == account && r.server == server)
+            })
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::Key;
+    use crate::profile::TILLER;
+
+    fn spec() -> DecoySpec {
+        DecoySpec::new(
+            &TILLER,
+            &Key::from_bytes([4; crate::home::KEY_LEN]),
+            "u",
+            "kube-system",
+            "tiller",
+        )
+    }
+
+    fn with_uids(spec: &DecoySpec, account_uid: Option<&str>, secret_uid: Option<&str>) -> Found {
+        Found {
+            account: account_uid.map(|uid| {
+                let mut a = spec.account_manifest();
+                a.metadata.uid = Some(uid.into());
+                a
+            }),
+            secret: secret_uid.map(|uid| {
+                let mut s = spec.secret_manifest();
+                s.metadata.uid = Some(uid.into());
+                s
+            }),
+        }
+    }
+
+    #[test]
+    fn a_whole_decoy_is_deleted_secret_first_by_uid() {
+        let spec = spec();
+        let decision = decide(&spec, &with_uids(&spec, Some("a1"), Some("s1")), None);
+        let Decision::Delete(deletions) = decision else {
+            panic!("{decision:?}")
+        };
+        assert_eq!(
+            deletions
+                .iter()
+                .map(|d| (d.kind, d.uid.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("Secret", "s1"), ("ServiceAccount", "a1")]
+        );
+    }
+
+    #[test]
+    fn a_recorded_decoy_whose_secret_was_deleted_loses_its_account() {
+        let spec = spec();
+        let decision = decide(&spec, &with_uids(&spec, Some("a1"), None), Some("a1"));
+        let Decision::Delete(deletions) = decision else {
+            panic!("{decision:?}")
+        };
+        assert_eq!(deletions.len(), 1);
+        assert_eq!(deletions[0].kind, "ServiceAccount");
+    }
+
+    #[test]
+    fn an_account_not_made_by_plant_is_never_deleted() {
+        let spec = spec();
+        assert!(matches!(
+            decide(&spec, &with_uids(&spec, Some("a1"), None), None),
+            Decision::Refuse(_)
+        ));
+        assert!(matches!(
+            decide(&spec, &with_uids(&spec, Some("a9"), None), Some("a1")),
+            Decision::Refuse(_)
+        ));
+    }
+
+    #[test]
+    fn nothing_there_is_nothing_to_do() {
+        assert_eq!(decide(&spec(), &Found::default(), None), Decision::Nothing);
+    }
+}

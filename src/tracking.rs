@@ -1,0 +1,177 @@
+//! How decoys are recognised without anything in the cluster saying so.
+//!
+//! A decoy's token Secret is named `<account>-token-<suffix>`, like the Secrets Kubernetes
+//! generated for every service account before 1.24, with the same five-letter alphabet.
+//! The suffix is not random: it is an HMAC of the namespace's UID, the namespace and the
+//! account name under the operator's key. Whoever holds the key recomputes the name and
+//! finds the decoy with one GET; to anyone else the name is indistinguishable from a
+//! generated one. The token controller then writes the account's UID into the Secret's
+//! `kubernetes.io/service-account.uid` annotation, which ties the Secret to exactly one
+//! account: a same-named account made later (a real Tiller, say) does not match it.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::home::Key;
+
+/// The alphabet of the suffixes Kubernetes gave generated names (no vowels, no look-alikes).
+pub const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+pub const SUFFIX_LEN: usize = 5;
+
+pub const ACCOUNT_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
+pub const ACCOUNT_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
+pub const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+
+/// The decoy Secret's name for an account, under a key.
+pub fn secret_name(key: &Key, namespace_uid: &str, namespace: &str, account: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes any key length");
+    for part in ["secret-name/v1", namespace_uid, namespace, account] {
+        mac.update(part.as_bytes());
+        mac.update(&[0]);
+    }
+    let digest = mac.finalize().into_bytes();
+    let mut value = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    let base = SUFFIX_ALPHABET.len() as u64;
+    let suffix: String = (0..SUFFIX_LEN)
+        .map(|_| {
+            let c = SUFFIX_ALPHABET[(value % base) as usize] as char;
+            value /= base;
+            c
+        })
+        .collect();
+    format!("{account}-token-{suffix}")
+}
+
+/// What a token Secret found under the decoy's name says about whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretIdentity {
+    /// A service-account token Secret for this account, bound to the given account UID
+    /// (None while the token controller has not filled it yet).
+    Decoy { bound_account_uid: Option<String> },
+    /// Something else carries the name; never treat it as a decoy.
+    Foreign(String),
+}
+
+/// Judges a Secret found under the decoy's computed name.
+pub fn identify_secret(
+    account: &str,
+    secret_type: Option<&str>,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> SecretIdentity {
+    if secret_type != Some(TOKEN_SECRET_TYPE) {
+        return SecretIdentity::Foreign(format!(
+            "it is of type {:?}, not {TOKEN_SECRET_TYPE}",
+            secret_type.unwrap_or("")
+        ));
+    }
+    match annotations.get(ACCOUNT_NAME_ANNOTATION) {
+        Some(name) if name == account => SecretIdentity::Decoy {
+            bound_account_uid: annotations.get(ACCOUNT_UID_ANNOTATION).cloned(),
+        },
+        other => SecretIdentity::Foreign(format!(
+            "it belongs to service account {:?}, not {account:?}",
+            other.map(String::as_str).unwrap_or("")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn key(byte: u8) -> Key {
+        Key::from_bytes([byte; crate::home::KEY_LEN])
+    }
+
+    #[test]
+    fn the_name_looks_like_a_generated_token_secret_name() {
+        let name = secret_name(&key(1), "uid-1", "kube-system", "tiller");
+        let suffix = name.strip_prefix("tiller-token-").expect(&name);
+        assert_eq!(suffix.len(), SUFFIX_LEN);
+        assert!(
+            suffix.bytes().all(|c| SUFFIX_ALPHABET.contains(&c)),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn the_name_is_stable_for_one_key_and_place() {
+        assert_eq!(
+            secret_name(&key(1), "uid-1", "kube-system", "tiller"),
+            secret_name(&key(1), "uid-1", "kube-system", "tiller")
+        );
+    }
+
+    #[test]
+    fn the_name_changes_with_key_cluster_namespace_and_account() {
+        let base = secret_name(&key(1), "uid-1", "kube-system", "tiller");
+        assert_ne!(base, secret_name(&key(2), "uid-1", "kube-system", "tiller"));
+        assert_ne!(base, secret_name(&key(1), "uid-2", "kube-system", "tiller"));
+        assert_ne!(
+            base.strip_prefix("tiller-token-"),
+            secret_name(&key(1), "uid-1", "ops", "tiller").strip_prefix("tiller-token-")
+        );
+        assert!(secret_name(&key(1), "uid-1", "kube-system", "helm").starts_with("helm-token-"));
+    }
+
+    #[test]
+    fn suffixes_spread_over_the_whole_alphabet() {
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let name = secret_name(&key(1), &format!("uid-{i}"), "kube-system", "tiller");
+            seen.extend(name.bytes().skip("tiller-token-".len()));
+        }
+        assert_eq!(seen.len(), SUFFIX_ALPHABET.len());
+    }
+
+    fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_token_secret_for_the_account_is_the_decoy() {
+        assert_eq!(
+            identify_secret(
+                "tiller",
+                Some(TOKEN_SECRET_TYPE),
+                &annotations(&[
+                    (ACCOUNT_NAME_ANNOTATION, "tiller"),
+                    (ACCOUNT_UID_ANNOTATION, "u1")
+                ])
+            ),
+            SecretIdentity::Decoy {
+                bound_account_uid: Some("u1".into())
+            }
+        );
+        assert_eq!(
+            identify_secret(
+                "tiller",
+                Some(TOKEN_SECRET_TYPE),
+                &annotations(&[(ACCOUNT_NAME_ANNOTATION, "tiller")])
+            ),
+            SecretIdentity::Decoy {
+                bound_account_uid: None
+            }
+        );
+    }
+
+    #[test]
+    fn other_secrets_under_the_name_are_foreign() {
+        assert!(matches!(
+            identify_secret("tiller", Some("Opaque"), &annotations(&[])),
+            SecretIdentity::Foreign(why) if why.contains("Opaque")
+        ));
+        assert!(matches!(
+            identify_secret(
+                "tiller",
+                Some(TOKEN_SECRET_TYPE),
+                &annotations(&[(ACCOUNT_NAME_ANNOTATION, "default")])
+            ),
+            SecretIdentity::Foreign(why) if why.contains("default")
+        ));
+    }
+}
