@@ -420,9 +420,9 @@ async fn observe_namespace(
 }
 
 pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    let connection = connect::connect(global).await?;
     let key = home.key()?;
     let state = home.load()?;
-    let connection = connect::connect(global).await?;
     let client = &connection.client;
     let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
     let namespaces = namespaces(global);

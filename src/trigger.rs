@@ -235,8 +235,8 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         .name
         .clone()
         .unwrap_or_else(|| profile.default_account.to_string());
-    let key = home.key()?;
     let connection = connect::connect(global).await?;
+    let key = home.key()?;
     let client = &connection.client;
     let namespace_uid = cluster::namespace_uid(client, &namespace).await?;
     let spec = DecoySpec::new(profile, &key, &namespace_uid, &namespace, &account);

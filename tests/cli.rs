@@ -27,17 +27,14 @@ fn help_starts_with_kubectl_honeytoken_and_lists_the_commands() {
 
 #[test]
 fn a_command_not_built_yet_says_so_and_fails() {
-    for command in ["plant", "verify", "test-trigger", "status", "remove"] {
-        let output = honeytoken(&[command, "--yes"]);
-        assert_eq!(output.status.code(), Some(1), "{command}");
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        assert!(
-            stderr.contains(&format!("kubectl honeytoken {command}"))
-                && stderr.contains("not available"),
-            "{command}: {stderr}"
-        );
-        assert!(output.stdout.is_empty(), "{command} printed data");
-    }
+    let output = honeytoken(&["verify"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("kubectl honeytoken verify") && stderr.contains("not available"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
 }
 
 #[test]

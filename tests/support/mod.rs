@@ -186,3 +186,143 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// One run of the plugin binary, as a user without a terminal runs it.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit code {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `kubectl-honeytoken` against the cluster with its own key folder. Everything it
+/// prints is kept, so a test can check that a secret never appeared in any output.
+pub struct Plugin {
+    pub home: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    pub transcript: std::cell::RefCell<String>,
+}
+
+impl Plugin {
+    pub fn new(cluster: &Cluster) -> Plugin {
+        Plugin {
+            home: tempfile::tempdir().expect("temporary folder"),
+            kubeconfig: cluster.kubeconfig.clone(),
+            transcript: Default::default(),
+        }
+    }
+
+    /// For tests that need no cluster: the kubeconfig is whatever the test sets.
+    pub fn offline() -> Plugin {
+        Plugin {
+            home: tempfile::tempdir().expect("temporary folder"),
+            kubeconfig: PathBuf::from("/nonexistent/kubeconfig"),
+            transcript: Default::default(),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, |_| {})
+    }
+
+    pub fn run_with(&self, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-honeytoken"));
+        command
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HONEYTOKEN_HOME", self.home.path())
+            .env_remove("HONEYTOKEN_KEY")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        adjust(&mut command);
+        let output = command.output().expect("run kubectl-honeytoken");
+        let run = Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        self.transcript.borrow_mut().push_str(&format!(
+            "$ kubectl honeytoken {}\n{}",
+            args.join(" "),
+            run.text()
+        ));
+        run
+    }
+}
+
+/// A namespace of its own for one test, in which the `operator` user holds the same Role
+/// it holds in kube-system (deploy/operator-rbac.yaml).
+pub async fn operator_namespace(admin: &kube::Client, prefix: &str) -> String {
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::Api;
+    use kube::api::{ObjectMeta, PostParams};
+
+    let name = format!(
+        "{prefix}-{}",
+        &kubectl_honeytoken::trigger::new_drill_id()[..6]
+    );
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let _ = namespaces
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await;
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/operator-rbac.yaml"),
+    )
+    .expect("read deploy/operator-rbac.yaml");
+    for document in text.split("\n---") {
+        let value: serde_json::Value = match serde_saphyr::from_str(document) {
+            Ok(value) => value,
+            Err(_) => continue,
+        };
+        match value["kind"].as_str() {
+            Some("Role") => {
+                let mut role: Role = serde_json::from_value(value).unwrap();
+                role.metadata.namespace = Some(name.clone());
+                let _ = Api::<Role>::namespaced(admin.clone(), &name)
+                    .create(&PostParams::default(), &role)
+                    .await;
+            }
+            Some("RoleBinding") => {
+                let mut binding: RoleBinding = serde_json::from_value(value).unwrap();
+                binding.metadata.namespace = Some(name.clone());
+                let _ = Api::<RoleBinding>::namespaced(admin.clone(), &name)
+                    .create(&PostParams::default(), &binding)
+                    .await;
+            }
+            _ => {}
+        }
+    }
+    name
+}
