@@ -102,6 +102,20 @@ async fn plant_status_drill_status_remove_in_kube_system() {
     );
     assert!(table.stdout.contains("drilled"), "{}", table.stdout);
 
+    // Every other output form, so the secrecy check below covers them too.
+    for args in [
+        &["status", "-o", "yaml"][..],
+        &["plant", "--dry-run", "-o", "yaml"],
+        &["plant", "--dry-run", "-o", "json"],
+        &["test-trigger", "-o", "yaml"],
+        &["remove", "--dry-run", "-o", "yaml"],
+        &["remove", "--dry-run"],
+    ] {
+        let mut full = vec!["--context", OPERATOR];
+        full.extend_from_slice(args);
+        plugin.run(&full).assert_code(0);
+    }
+
     plugin
         .run(&["--context", OPERATOR, "remove", "--yes"])
         .assert_code(0);
