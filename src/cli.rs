@@ -80,7 +80,8 @@ pub enum ColorChoice {
 pub enum Command {
     /// Create the decoy: a service account and its long-lived token Secret, with no RBAC.
     Plant(PlantArgs),
-    /// Check that the cluster's audit logging would record use of the decoy token.
+    /// Check that the cluster's audit logging would record use of the decoy token (not
+    /// available in this version yet).
     Verify,
     /// Use the decoy token as an attacker would (read-only, marked as a drill).
     TestTrigger(TriggerArgs),
