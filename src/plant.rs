@@ -158,8 +158,13 @@ pub fn plan_text(report: &PlantReport) -> String {
     };
     let mut text = String::new();
     for object in &report.objects {
+        let uid = object
+            .uid
+            .as_ref()
+            .map(|uid| format!(" (uid {uid})"))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "{}/{} {verb} in namespace {}\n    {}\n",
+            "{}/{} {verb} in namespace {}{uid}\n    {}\n",
             object.kind.to_lowercase(),
             object.name,
             object.namespace,
@@ -174,6 +179,25 @@ pub fn plan_text(report: &PlantReport) -> String {
     text.push_str(
         " and may do nothing, so every use is denied (403) and audited under that name.\n",
     );
+    text
+}
+
+/// What was created, in kubectl's words; the plan's details were shown before.
+fn created_text(report: &PlantReport) -> String {
+    let mut text = String::new();
+    for object in &report.objects {
+        text.push_str(&format!(
+            "{}/{} created in namespace {} (uid {})\n",
+            object.kind.to_lowercase(),
+            object.name,
+            object.namespace,
+            object.uid.as_deref().unwrap_or("?")
+        ));
+    }
+    text.push_str(&format!(
+        "token filled; RBAC: none ({} may do nothing)\n",
+        report.username
+    ));
     text
 }
 
@@ -355,7 +379,12 @@ pub async fn run(
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
                 None => {
-                    print!("{}", plan_text(&report));
+                    if interactive {
+                        print!("{}", created_text(&report));
+                    } else {
+                        // Nobody saw the plan: say what the objects are, not only their names.
+                        print!("{}", plan_text(&report));
+                    }
                     print!("{}", follow_up_text(&report));
                 }
             }
@@ -491,6 +520,27 @@ mod tests {
         assert!(
             matches!(decide(&spec, &found, Some("a1")), Decision::Incomplete(why) if why.contains("Secret"))
         );
+    }
+
+    #[test]
+    fn the_created_text_names_each_object_with_its_uid() {
+        let spec = spec("kube-system");
+        let mut objects = planned_objects(&spec);
+        objects[0].uid = Some("a1".into());
+        objects[1].uid = Some("s1".into());
+        let text = created_text(&report(&spec, PlantResult::Planted, objects));
+        assert!(
+            text.contains("serviceaccount/tiller created in namespace kube-system (uid a1)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "secret/{} created in namespace kube-system (uid s1)",
+                spec.secret
+            )),
+            "{text}"
+        );
+        assert!(text.contains("RBAC: none"), "{text}");
     }
 
     #[test]
