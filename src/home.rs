@@ -121,6 +121,26 @@ pub struct State {
     pub drills: Vec<DrillRecord>,
 }
 
+impl State {
+    /// The account UID recorded when this workstation planted a decoy on that server.
+    pub fn recorded_account_uid(
+        &self,
+        server: &str,
+        namespace: &str,
+        account: &str,
+    ) -> Option<&str> {
+        self.planted
+            .iter()
+            .find(|r| r.server == server && r.namespace == namespace && r.account == account)
+            .map(|r| r.account_uid.as_str())
+    }
+
+    pub fn forget_planted(&mut self, server: &str, namespace: &str, account: &str) {
+        self.planted
+            .retain(|r| !(r.server == server && r.namespace == namespace && r.account == account));
+    }
+}
+
 pub struct Home {
     dir: PathBuf,
 }

@@ -12,6 +12,7 @@ pub mod decoy;
 pub mod error;
 pub mod exit;
 pub mod home;
+pub mod locate;
 pub mod output;
 pub mod plant;
 pub mod profile;

@@ -7,13 +7,13 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, PlantArgs};
 use crate::cluster;
-use crate::connect;
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{Home, PlantedRecord};
+use crate::locate::{self, Selection};
 use crate::output;
-use crate::profile::{self, Profile};
+
 use crate::prompt;
 use crate::terminal::Terminal;
 
@@ -213,38 +213,24 @@ fn follow_up_text(report: &PlantReport) -> String {
     text
 }
 
-struct Choices {
-    profile: &'static Profile,
-    namespace: String,
-    account: String,
-}
-
-fn choose(args: &PlantArgs, global: &GlobalArgs, ask: bool) -> Result<Choices, Error> {
+/// The decoy to plant: from the flags, asking on a terminal for what they leave out.
+fn choose(args: &PlantArgs, global: &GlobalArgs, ask: bool) -> Result<Selection, Error> {
+    if !ask {
+        return locate::select(&args.select, global);
+    }
     let profile = match &args.select.profile {
-        Some(name) => profile::find(name).ok_or_else(|| {
-            Error::Invalid(format!(
-                "unknown profile {name:?}; profiles: {}",
-                profile::PROFILES
-                    .iter()
-                    .map(|p| p.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?,
-        None if ask => prompt::profile()?,
-        None => &profile::TILLER,
+        Some(name) => locate::profile_named(Some(name))?,
+        None => prompt::profile()?,
     };
     let namespace = match &global.namespace {
         Some(ns) => ns.clone(),
-        None if ask => prompt::text("Namespace", profile.default_namespace)?,
-        None => profile.default_namespace.to_string(),
+        None => prompt::text("Namespace", profile.default_namespace)?,
     };
     let account = match &args.select.name {
         Some(name) => name.clone(),
-        None if ask => prompt::text("Service account name", profile.default_account)?,
-        None => profile.default_account.to_string(),
+        None => prompt::text("Service account name", profile.default_account)?,
     };
-    Ok(Choices {
+    Ok(Selection {
         profile,
         namespace,
         account,
@@ -257,39 +243,13 @@ pub async fn run(
     terminal: Terminal,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let interactive = terminal.can_prompt() && !global.yes;
-    if !interactive && !global.yes && !global.dry_run {
-        return Err(Error::NeedsConfirmation(
-            "plant creates objects in the cluster and there is no terminal to confirm on: pass \
-             --yes to create them, or --dry-run to see the plan"
-                .into(),
-        ));
-    }
-    let choices = choose(args, global, interactive && !global.dry_run)?;
-    let connection = connect::connect(global).await?;
+    let interactive = prompt::will_ask(terminal, global, "plant creates objects in the cluster")?;
+    let selection = choose(args, global, interactive && !global.dry_run)?;
+    let located = locate::locate(&selection, global, home, Home::key_or_create).await?;
+    let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
     let client = &connection.client;
-    let namespace_uid = cluster::namespace_uid(client, &choices.namespace).await?;
-    let key = home.key_or_create()?;
-    let spec = DecoySpec::new(
-        choices.profile,
-        &key,
-        &namespace_uid,
-        &choices.namespace,
-        &choices.account,
-    );
-    let found = cluster::find(client, &spec).await?;
-    let state = home.load()?;
-    let recorded = state
-        .planted
-        .iter()
-        .find(|r| {
-            r.namespace == spec.namespace
-                && r.account == spec.account
-                && r.server == connection.server
-        })
-        .map(|r| r.account_uid.clone());
 
-    match decide(&spec, &found, recorded.as_deref()) {
+    match decide(spec, found, located.recorded_account_uid.as_deref()) {
         Decision::Refuse(why) => Err(Error::Conflict(format!(
             "refusing to plant {}/{}: {why}. Nothing was changed; choose another name with --name or -n.",
             spec.namespace, spec.account
@@ -299,7 +259,7 @@ pub async fn run(
             spec.namespace, spec.account
         ))),
         Decision::AlreadyPlanted => {
-            let mut objects = planned_objects(&spec);
+            let mut objects = planned_objects(spec);
             objects[0].uid = found
                 .account
                 .as_ref()
@@ -310,7 +270,7 @@ pub async fn run(
                 .as_ref()
                 .and_then(|s| uid_of(&s.metadata))
                 .map(String::from);
-            let report = report(&spec, PlantResult::AlreadyPlanted, objects);
+            let report = report(spec, PlantResult::AlreadyPlanted, objects);
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
                 None => println!(
@@ -321,7 +281,7 @@ pub async fn run(
             Ok(Outcome::Success)
         }
         Decision::Create if global.dry_run => {
-            let report = report(&spec, PlantResult::Planned, planned_objects(&spec));
+            let report = report(spec, PlantResult::Planned, planned_objects(spec));
             match global.output {
                 OutputFormat::Yaml => print!(
                     "{}",
@@ -342,7 +302,7 @@ pub async fn run(
             Ok(Outcome::Success)
         }
         Decision::Create => {
-            let planned = report(&spec, PlantResult::Planned, planned_objects(&spec));
+            let planned = report(spec, PlantResult::Planned, planned_objects(spec));
             if interactive {
                 eprintln!(
                     "Cluster: {} (context {})",
@@ -354,13 +314,9 @@ pub async fn run(
                 }
             }
             let timeout = Duration::from_secs(args.timeout);
-            let created = create(client, &spec, timeout, terminal).await?;
+            let created = create(client, spec, timeout, terminal).await?;
             home.update(|state| {
-                state.planted.retain(|r| {
-                    !(r.namespace == spec.namespace
-                        && r.account == spec.account
-                        && r.server == connection.server)
-                });
+                state.forget_planted(&connection.server, &spec.namespace, &spec.account);
                 state.planted.push(PlantedRecord {
                     profile: spec.profile.to_string(),
                     namespace: spec.namespace.clone(),
@@ -372,10 +328,10 @@ pub async fn run(
                     planted_at: jiff::Timestamp::now(),
                 });
             })?;
-            let mut objects = planned_objects(&spec);
+            let mut objects = planned_objects(spec);
             objects[0].uid = Some(created.account_uid);
             objects[1].uid = Some(created.secret_uid);
-            let report = report(&spec, PlantResult::Planted, objects);
+            let report = report(spec, PlantResult::Planted, objects);
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
                 None => {

@@ -4,13 +4,12 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
-use crate::connect;
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
+use crate::locate;
 use crate::output;
-use crate::profile;
 use crate::prompt;
 use crate::terminal::Terminal;
 
@@ -90,41 +89,14 @@ pub async fn run(
     terminal: Terminal,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let interactive = terminal.can_prompt() && !global.yes;
-    if !interactive && !global.yes && !global.dry_run {
-        return Err(Error::NeedsConfirmation(
-            "remove deletes objects in the cluster and there is no terminal to confirm on: pass \
-             --yes to delete them, or --dry-run to see what would be deleted"
-                .into(),
-        ));
-    }
-    let profile = match &args.profile {
-        Some(name) => profile::find(name)
-            .ok_or_else(|| Error::Invalid(format!("unknown profile {name:?}")))?,
-        None => &profile::TILLER,
-    };
-    let namespace = global
-        .namespace
-        .clone()
-        .unwrap_or_else(|| profile.default_namespace.to_string());
-    let account = args
-        .name
-        .clone()
-        .unwrap_or_else(|| profile.default_account.to_string());
-    let connection = connect::connect(global).await?;
-    let key = home.key()?;
+    let ask = prompt::will_ask(terminal, global, "remove deletes objects in the cluster")?;
+    let selection = locate::select(args, global)?;
+    let (namespace, account) = (selection.namespace.clone(), selection.account.clone());
+    let located = locate::locate(&selection, global, home, Home::key).await?;
+    let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
     let client = &connection.client;
-    let namespace_uid = cluster::namespace_uid(client, &namespace).await?;
-    let spec = DecoySpec::new(profile, &key, &namespace_uid, &namespace, &account);
-    let found = cluster::find(client, &spec).await?;
-    let state = home.load()?;
-    let recorded = state
-        .planted
-        .iter()
-        .find(|r| r.namespace == namespace && r.account == account && r.server == connection.server)
-        .map(|r| r.account_uid.clone());
 
-    let deletions = match decide(&spec, &found, recorded.as_deref()) {
+    let deletions = match decide(spec, found, located.recorded_account_uid.as_deref()) {
         Decision::Refuse(why) => {
             return Err(Error::Conflict(format!(
                 "will not delete anything in {namespace}/{account}: {why}"
@@ -158,7 +130,7 @@ pub async fn run(
         }
         return Ok(Outcome::Success);
     }
-    if interactive {
+    if ask {
         eprintln!(
             "Cluster: {} (context {})",
             connection.server, connection.context
@@ -190,17 +162,12 @@ pub async fn run(
 }
 
 fn forget(home: &Home, namespace: &str, account: &str, server: &str) -> Result<(), Error> {
-    let state = home.load()?;
-    if state
-        .planted
-        .iter()
-        .any(|r| r.namespace == namespace && r.account == account && r.server == server)
+    if home
+        .load()?
+        .recorded_account_uid(server, namespace, account)
+        .is_some()
     {
-        home.update(|state| {
-            state.planted.retain(|r| {
-                !(r.namespace == namespace && r.account == account && r.server == server)
-            })
-        })?;
+        home.update(|state| state.forget_planted(server, namespace, account))?;
     }
     Ok(())
 }

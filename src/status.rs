@@ -391,15 +391,14 @@ async fn observe_namespace(
         };
         let secret: Option<Secret> = cluster::get_secret(client, namespace, &spec.secret).await?;
         let found = Found { account, secret };
-        let recorded = state
-            .planted
-            .iter()
-            .find(|r| r.namespace == namespace && r.account == account_name && r.server == server)
-            .map(|r| r.account_uid.as_str());
-        if ownership(&spec, &found, recorded) != Ownership::Ours {
-            continue;
-        }
-        if found.account.is_none() && found.secret.is_none() && recorded.is_none() {
+        let recorded = state.recorded_account_uid(server, namespace, &account_name);
+        let ours = match ownership(&spec, &found, recorded) {
+            Ownership::Ours => true,
+            // Planted from here and now entirely gone: report it, it is no longer armed.
+            Ownership::Absent => recorded.is_some(),
+            Ownership::Foreign(_) => false,
+        };
+        if !ours {
             continue;
         }
         let bindings = bindings_naming(

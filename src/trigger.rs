@@ -9,14 +9,12 @@ use serde::Serialize;
 
 use crate::audit::{Event, LogFollower};
 use crate::cli::{GlobalArgs, TriggerArgs};
-use crate::cluster;
-use crate::connect;
-use crate::decoy::{DecoySpec, Ownership, ownership, token_filled};
+use crate::decoy::{Ownership, ownership, token_filled};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{DrillRecord, Home};
+use crate::locate;
 use crate::output;
-use crate::profile;
 
 /// What a drill request must get back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -221,33 +219,12 @@ fn table(report: &DrillReport) -> String {
 }
 
 pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let profile = match &args.select.profile {
-        Some(name) => profile::find(name)
-            .ok_or_else(|| Error::Invalid(format!("unknown profile {name:?}")))?,
-        None => &profile::TILLER,
-    };
-    let namespace = global
-        .namespace
-        .clone()
-        .unwrap_or_else(|| profile.default_namespace.to_string());
-    let account = args
-        .select
-        .name
-        .clone()
-        .unwrap_or_else(|| profile.default_account.to_string());
-    let connection = connect::connect(global).await?;
-    let key = home.key()?;
-    let client = &connection.client;
-    let namespace_uid = cluster::namespace_uid(client, &namespace).await?;
-    let spec = DecoySpec::new(profile, &key, &namespace_uid, &namespace, &account);
-    let found = cluster::find(client, &spec).await?;
-    let state = home.load()?;
-    let recorded = state
-        .planted
-        .iter()
-        .find(|r| r.namespace == namespace && r.account == account && r.server == connection.server)
-        .map(|r| r.account_uid.as_str());
-    if ownership(&spec, &found, recorded) != Ownership::Ours || found.account.is_none() {
+    let selection = locate::select(&args.select, global)?;
+    let (namespace, account) = (selection.namespace.clone(), selection.account.clone());
+    let located = locate::locate(&selection, global, home, Home::key).await?;
+    let (connection, spec, found) = (&located.connection, &located.spec, located.found);
+    let recorded = located.recorded_account_uid.as_deref();
+    if ownership(spec, &found, recorded) != Ownership::Ours || found.account.is_none() {
         return Err(Error::Invalid(format!(
             "no decoy {namespace}/{account} of this key to drill; plant one first (kubectl honeytoken plant)"
         )));
