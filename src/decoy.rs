@@ -98,6 +98,58 @@ pub fn token_filled(secret: &Secret) -> bool {
         .is_some_and(|t| !t.0.is_empty())
 }
 
+/// Whose the objects under a decoy's names are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// Neither object exists.
+    Absent,
+    /// Made by `plant` (proven by the keyed Secret name, the account UID the token
+    /// controller bound it to, or this workstation's record of the plant).
+    Ours,
+    /// Something else has the name: never change or delete it.
+    Foreign(String),
+}
+
+/// Decides whether what was found is a decoy of ours. `recorded_account_uid` is the UID
+/// this workstation recorded when it planted the decoy, if it did.
+pub fn ownership(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&str>) -> Ownership {
+    let account_uid = found.account.as_ref().and_then(|a| uid_of(&a.metadata));
+    let secret_identity = found.secret.as_ref().map(|secret| {
+        tracking::identify_secret(
+            &spec.account,
+            secret.type_.as_deref(),
+            secret
+                .metadata
+                .annotations
+                .as_ref()
+                .unwrap_or(&BTreeMap::new()),
+        )
+    });
+    let account_text = format!("service account {}/{}", spec.namespace, spec.account);
+    let secret_text = format!("Secret {}/{}", spec.namespace, spec.secret);
+    match (account_uid, secret_identity) {
+        (None, None) => Ownership::Absent,
+        (_, Some(tracking::SecretIdentity::Foreign(why))) => {
+            Ownership::Foreign(format!("{secret_text} exists and {why}"))
+        }
+        (Some(uid), Some(tracking::SecretIdentity::Decoy { bound_account_uid })) => {
+            match bound_account_uid {
+                Some(bound) if bound != uid => Ownership::Foreign(format!(
+                    "{account_text} (uid {uid}) is not the account {secret_text} was made for \
+                     (uid {bound}): the account was replaced by someone else"
+                )),
+                _ => Ownership::Ours,
+            }
+        }
+        (None, Some(tracking::SecretIdentity::Decoy { .. })) => Ownership::Ours,
+        (Some(uid), None) if recorded_account_uid == Some(uid) => Ownership::Ours,
+        (Some(_), None) => Ownership::Foreign(format!(
+            "{account_text} exists and was not made by plant (it has no token Secret under \
+             this key's name, and this workstation did not record planting it)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,74 +222,6 @@ mod tests {
             ByteString(b"x".to_vec()),
         )]));
         assert!(token_filled(&secret));
-    }
-}
-
-/// Whose the objects under a decoy's names are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ownership {
-    /// Neither object exists.
-    Absent,
-    /// Made by `plant` (proven by the keyed Secret name, the account UID the token
-    /// controller bound it to, or this workstation's record of the plant).
-    Ours,
-    /// Something else has the name: never change or delete it.
-    Foreign(String),
-}
-
-/// Decides whether what was found is a decoy of ours. `recorded_account_uid` is the UID
-/// this workstation recorded when it planted the decoy, if it did.
-pub fn ownership(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&str>) -> Ownership {
-    let account_uid = found.account.as_ref().and_then(|a| uid_of(&a.metadata));
-    let secret_identity = found.secret.as_ref().map(|secret| {
-        tracking::identify_secret(
-            &spec.account,
-            secret.type_.as_deref(),
-            secret
-                .metadata
-                .annotations
-                .as_ref()
-                .unwrap_or(&BTreeMap::new()),
-        )
-    });
-    let account_text = format!("service account {}/{}", spec.namespace, spec.account);
-    let secret_text = format!("Secret {}/{}", spec.namespace, spec.secret);
-    match (account_uid, secret_identity) {
-        (None, None) => Ownership::Absent,
-        (_, Some(tracking::SecretIdentity::Foreign(why))) => {
-            Ownership::Foreign(format!("{secret_text} exists and {why}"))
-        }
-        (Some(uid), Some(tracking::SecretIdentity::Decoy { bound_account_uid })) => {
-            match bound_account_uid {
-                Some(bound) if bound != uid => Ownership::Foreign(format!(
-                    "{account_text} (uid {uid}) is not the account {secret_text} was made for \
-                     (uid {bound}): the account was replaced by someone else"
-                )),
-                _ => Ownership::Ours,
-            }
-        }
-        (None, Some(tracking::SecretIdentity::Decoy { .. })) => Ownership::Ours,
-        (Some(uid), None) if recorded_account_uid == Some(uid) => Ownership::Ours,
-        (Some(_), None) => Ownership::Foreign(format!(
-            "{account_text} exists and was not made by plant (it has no token Secret under \
-             this key's name, and this workstation did not record planting it)"
-        )),
-    }
-}
-
-#[cfg(test)]
-mod ownership_tests {
-    use super::*;
-    use crate::profile::TILLER;
-
-    fn spec() -> DecoySpec {
-        DecoySpec::new(
-            &TILLER,
-            &Key::from_bytes([3; crate::home::KEY_LEN]),
-            "ns-uid",
-            "kube-system",
-            "tiller",
-        )
     }
 
     fn account(uid: &str) -> ServiceAccount {

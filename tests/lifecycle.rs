@@ -12,6 +12,22 @@ use support::{Plugin, cluster};
 
 const OPERATOR: &str = "operator";
 
+/// Plants the default decoy in `namespace` as the operator; returns its Secret's name.
+fn plant_in(plugin: &Plugin, namespace: &str) -> String {
+    let planted = plugin.run(&[
+        "--context",
+        OPERATOR,
+        "-n",
+        namespace,
+        "plant",
+        "--yes",
+        "-o",
+        "json",
+    ]);
+    planted.assert_code(0);
+    planted.json()["secret"].as_str().unwrap().to_string()
+}
+
 async fn token_of(admin: &kube::Client, namespace: &str, secret: &str) -> String {
     let secret = Api::<Secret>::namespaced(admin.clone(), namespace)
         .get(secret)
@@ -147,18 +163,7 @@ async fn use_of_the_token_outside_a_drill_trips_the_decoy() {
     let admin = cluster.client("admin").await;
     let namespace = support::operator_namespace(&admin, "trip").await;
     let plugin = Plugin::new(cluster);
-    let planted = plugin.run(&[
-        "--context",
-        OPERATOR,
-        "-n",
-        &namespace,
-        "plant",
-        "--yes",
-        "-o",
-        "json",
-    ]);
-    planted.assert_code(0);
-    let secret_name = planted.json()["secret"].as_str().unwrap().to_string();
+    let secret_name = plant_in(&plugin, &namespace);
     let token = token_of(&admin, &namespace, &secret_name).await;
 
     // The attacker: the bed's real kubectl with the stolen token.
@@ -238,18 +243,7 @@ async fn an_attacker_sees_nothing_that_gives_the_decoy_away() {
     let secrets_before = list_secrets().await;
 
     let plugin = Plugin::new(cluster);
-    let planted = plugin.run(&[
-        "--context",
-        OPERATOR,
-        "-n",
-        &namespace,
-        "plant",
-        "--yes",
-        "-o",
-        "json",
-    ]);
-    planted.assert_code(0);
-    let secret_name = planted.json()["secret"].as_str().unwrap().to_string();
+    let secret_name = plant_in(&plugin, &namespace);
 
     // Exactly two new objects, nothing else.
     let new_accounts: Vec<_> = list_accounts()
@@ -328,18 +322,7 @@ async fn a_decoy_whose_secret_was_deleted_is_broken_and_remove_cleans_the_rest()
     let admin = cluster.client("admin").await;
     let namespace = support::operator_namespace(&admin, "gone").await;
     let plugin = Plugin::new(cluster);
-    let planted = plugin.run(&[
-        "--context",
-        OPERATOR,
-        "-n",
-        &namespace,
-        "plant",
-        "--yes",
-        "-o",
-        "json",
-    ]);
-    planted.assert_code(0);
-    let secret_name = planted.json()["secret"].as_str().unwrap().to_string();
+    let secret_name = plant_in(&plugin, &namespace);
     Api::<Secret>::namespaced(admin.clone(), &namespace)
         .delete(&secret_name, &Default::default())
         .await
@@ -418,9 +401,7 @@ async fn a_decoy_granted_permissions_is_danger_for_status_and_the_drill() {
     let admin = cluster.client("admin").await;
     let namespace = support::operator_namespace(&admin, "danger").await;
     let plugin = Plugin::new(cluster);
-    plugin
-        .run(&["--context", OPERATOR, "-n", &namespace, "plant", "--yes"])
-        .assert_code(0);
+    plant_in(&plugin, &namespace);
     let binding: RoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "helm-admin"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
