@@ -23,6 +23,7 @@ pub mod status;
 pub mod terminal;
 pub mod tracking;
 pub mod trigger;
+pub mod webhook;
 
 pub use cli::{Cli, Command};
 pub use error::Error;

@@ -7,14 +7,17 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
+use k8s_openapi::api::core::v1::Secret;
+
 use crate::audit::{Event, LogFollower};
 use crate::cli::{GlobalArgs, TriggerArgs};
 use crate::decoy::{Ownership, ownership, token_filled};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{DrillRecord, Home};
-use crate::locate;
+use crate::locate::{self, Located};
 use crate::output;
+use crate::webhook::Receiver;
 
 /// What a drill request must get back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -218,26 +221,72 @@ fn table(report: &DrillReport) -> String {
     )
 }
 
-pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let selection = locate::select(&args.select, global)?;
-    let (namespace, account) = (selection.namespace.clone(), selection.account.clone());
-    let located = locate::locate(&selection, global, home, Home::key).await?;
-    let (connection, spec, found) = (&located.connection, &located.spec, located.found);
-    let recorded = located.recorded_account_uid.as_deref();
-    if ownership(spec, &found, recorded) != Ownership::Ours || found.account.is_none() {
+/// Where a drill's audit events are looked for.
+pub enum Sink {
+    File { path: String, follower: LogFollower },
+    Webhook(Receiver),
+}
+
+impl Sink {
+    /// Starts following a log file from its current end.
+    pub fn file(path: &std::path::Path) -> Result<Sink, Error> {
+        let follower = LogFollower::from_end(path).map_err(|e| {
+            Error::Invalid(format!("cannot read the audit log {}: {e}", path.display()))
+        })?;
+        Ok(Sink::File {
+            path: path.display().to_string(),
+            follower,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::File { path, .. } => format!("audit log {path}"),
+            Sink::Webhook(receiver) => format!("audit webhook on http://{}", receiver.address),
+        }
+    }
+
+    fn read(&mut self) -> Result<Vec<Event>, Error> {
+        match self {
+            Sink::File { path, follower } => follower
+                .read_new()
+                .map_err(|e| Error::Invalid(format!("cannot read the audit log {path}: {e}"))),
+            Sink::Webhook(receiver) => Ok(receiver.drain()),
+        }
+    }
+}
+
+/// The decoy's Secret with its token, or why there is nothing to drill with.
+pub fn drillable(located: &Located) -> Result<Secret, Error> {
+    let spec = &located.spec;
+    let found = &located.found;
+    if ownership(spec, found, located.recorded_account_uid.as_deref()) != Ownership::Ours
+        || found.account.is_none()
+    {
         return Err(Error::Invalid(format!(
-            "no decoy {namespace}/{account} of this key to drill; plant one first (kubectl honeytoken plant)"
+            "no decoy {}/{} of this key to drill; plant one first (kubectl honeytoken plant)",
+            spec.namespace, spec.account
         )));
     }
-    let secret = match found.secret {
-        Some(secret) if token_filled(&secret) => secret,
-        _ => {
-            return Err(Error::CheckFailed(format!(
-                "decoy {namespace}/{account} has no token to drill with (Secret {} missing or unfilled); see kubectl honeytoken status",
-                spec.secret
-            )));
-        }
-    };
+    match &found.secret {
+        Some(secret) if token_filled(secret) => Ok(secret.clone()),
+        _ => Err(Error::CheckFailed(format!(
+            "decoy {}/{} has no token to drill with (Secret {} missing or unfilled); see kubectl honeytoken status",
+            spec.namespace, spec.account, spec.secret
+        ))),
+    }
+}
+
+/// Runs a drill: records it, sends every drill request with the decoy token only, and
+/// waits (up to `timeout`) for each request's event in `sink`.
+pub async fn drill(
+    located: &Located,
+    secret: &Secret,
+    home: &Home,
+    mut sink: Option<&mut Sink>,
+    timeout: Duration,
+) -> Result<DrillReport, Error> {
+    let spec = &located.spec;
     let token = SecretString::from(
         String::from_utf8(
             secret
@@ -249,18 +298,11 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         )
         .map_err(|_| {
             Error::Invalid(format!(
-                "the token in Secret {namespace}/{} is not text",
-                spec.secret
+                "the token in Secret {}/{} is not text",
+                spec.namespace, spec.secret
             ))
         })?,
     );
-
-    let mut follower = match &args.audit_log {
-        Some(path) => Some(LogFollower::from_end(path).map_err(|e| {
-            Error::Invalid(format!("cannot read the audit log {}: {e}", path.display()))
-        })?),
-        None => None,
-    };
 
     let drill_id = new_drill_id();
     let user_agent = drill_user_agent(&drill_id);
@@ -269,28 +311,27 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
     home.update(|state| {
         state.drills.push(DrillRecord {
             id: drill_id.clone(),
-            namespace: namespace.clone(),
+            namespace: spec.namespace.clone(),
             secret: spec.secret.clone(),
             secret_uid: secret.metadata.uid.clone().unwrap_or_default(),
             started_at,
         })
     })?;
 
-    let decoy_client = token_client(&connection.config, &token, &user_agent)?;
-    let requests = drill_requests(&namespace);
+    let decoy_client = token_client(&located.connection.config, &token, &user_agent)?;
     let mut outcomes = Vec::new();
     let mut sent_at = Vec::new();
-    for request in &requests {
+    for request in drill_requests(&spec.namespace) {
         sent_at.push(Instant::now());
-        let (code, error) = match send(&decoy_client, request).await {
+        let (code, error) = match send(&decoy_client, &request).await {
             Ok(code) => (Some(code), None),
             Err(e) => (None, Some(crate::error::describe_kube_error(&e))),
         };
         outcomes.push(RequestOutcome {
-            request: request.clone(),
+            judgement: code.map_or(Judgement::Unexpected, |c| judge(request.expect, c)),
+            request,
             code,
             error,
-            judgement: code.map_or(Judgement::Unexpected, |c| judge(request.expect, c)),
             audit_latency_seconds: None,
             audit_stage: None,
         });
@@ -298,20 +339,18 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
 
     let username = spec.username();
     let mut all_arrived = None;
-    if let Some(follower) = follower.as_mut() {
-        let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    if let Some(sink) = sink.as_deref_mut() {
+        let deadline = Instant::now() + timeout;
         loop {
-            let events = follower
-                .read_new()
-                .map_err(|e| Error::Invalid(format!("cannot read the audit log: {e}")))?;
+            let events = sink.read()?;
             let now = Instant::now();
             for event in events {
-                for (i, outcome) in outcomes.iter_mut().enumerate() {
+                for (outcome, sent) in outcomes.iter_mut().zip(&sent_at) {
                     if outcome.audit_latency_seconds.is_none()
                         && matches_request(&event, &outcome.request, &username, &drill_id)
                     {
                         outcome.audit_latency_seconds =
-                            Some(now.duration_since(sent_at[i]).as_secs_f64());
+                            Some(now.duration_since(*sent).as_secs_f64());
                         outcome.audit_stage = Some(event.stage.clone());
                     }
                 }
@@ -325,60 +364,87 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         }
     }
 
-    let danger = outcomes.iter().any(|o| o.judgement == Judgement::Danger);
-    let report = DrillReport {
+    Ok(DrillReport {
+        danger: outcomes.iter().any(|o| o.judgement == Judgement::Danger),
         drill_id,
         user_agent,
-        namespace: namespace.clone(),
-        service_account: account.clone(),
+        namespace: spec.namespace.clone(),
+        service_account: spec.account.clone(),
         secret: spec.secret.clone(),
         username,
         started_at,
-        audit_log: args.audit_log.as_ref().map(|p| p.display().to_string()),
+        audit_log: sink.map(|s| s.describe()),
         requests: outcomes,
-        danger,
         all_events_arrived: all_arrived,
-    };
+    })
+}
+
+/// Requests that did not get the answer they should have.
+pub fn wrong_answers(report: &DrillReport) -> Vec<String> {
+    report
+        .requests
+        .iter()
+        .filter(|o| o.judgement != Judgement::Ok)
+        .map(|o| {
+            format!(
+                "{} {} got {} instead of {}",
+                o.request.method,
+                o.request.path,
+                o.code
+                    .map(|c| c.to_string())
+                    .or(o.error.clone())
+                    .unwrap_or_default(),
+                match o.request.expect {
+                    Expect::Answered => "a 2xx answer",
+                    Expect::Forbidden => "403 Forbidden",
+                }
+            )
+        })
+        .collect()
+}
+
+/// Requests whose event never arrived in the sink.
+pub fn missing_events(report: &DrillReport) -> Vec<String> {
+    report
+        .requests
+        .iter()
+        .filter(|o| report.audit_log.is_some() && o.audit_latency_seconds.is_none())
+        .map(|o| format!("{} {}", o.request.method, o.request.path))
+        .collect()
+}
+
+pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    let selection = locate::select(&args.select, global)?;
+    let located = locate::locate(&selection, global, home, Home::key).await?;
+    let secret = drillable(&located)?;
+    let mut sink = args.audit_log.as_deref().map(Sink::file).transpose()?;
+    let report = drill(
+        &located,
+        &secret,
+        home,
+        sink.as_mut(),
+        Duration::from_secs(args.timeout),
+    )
+    .await?;
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
         None => print!("{}", table(&report)),
     }
 
-    if danger {
+    if report.danger {
         eprintln!(
             "DANGER: the decoy token read Secrets. Something grants {} permissions; run `kubectl honeytoken status` to find the binding and delete it.",
             report.username
         );
         return Ok(Outcome::Broken);
     }
-    if let Some(bad) = report
-        .requests
-        .iter()
-        .find(|o| o.judgement != Judgement::Ok)
-    {
-        return Err(Error::CheckFailed(format!(
-            "drill request {} {} got {} instead of {}",
-            bad.request.method,
-            bad.request.path,
-            bad.code
-                .map(|c| c.to_string())
-                .or(bad.error.clone())
-                .unwrap_or_default(),
-            match bad.request.expect {
-                Expect::Answered => "a 2xx answer",
-                Expect::Forbidden => "403 Forbidden",
-            }
-        )));
+    if let Some(wrong) = wrong_answers(&report).first() {
+        return Err(Error::CheckFailed(format!("drill request {wrong}")));
     }
-    if all_arrived == Some(false) {
-        let missing: Vec<String> = report
-            .requests
-            .iter()
-            .filter(|o| o.audit_latency_seconds.is_none())
-            .map(|o| format!("{} {}", o.request.method, o.request.path))
-            .collect();
+    let missing = missing_events(&report);
+    if !missing.is_empty() {
         return Err(Error::CheckFailed(format!(
-            "the audit log {} did not record {} of the drill's {} requests within {}s: {}. The audit policy or backend misses the decoy; run kubectl honeytoken verify",
+            "the {} did not record {} of the drill's {} requests within {}s: {}. The audit policy or backend misses the decoy; run kubectl honeytoken verify",
             report.audit_log.as_deref().unwrap_or(""),
             missing.len(),
             report.requests.len(),
