@@ -80,9 +80,8 @@ pub enum ColorChoice {
 pub enum Command {
     /// Create the decoy: a service account and its long-lived token Secret, with no RBAC.
     Plant(PlantArgs),
-    /// Check that the cluster's audit logging would record use of the decoy token (not
-    /// available in this version yet).
-    Verify,
+    /// Check that the cluster's audit logging would record use of the decoy token.
+    Verify(VerifyArgs),
     /// Use the decoy token as an attacker would (read-only, marked as a drill).
     TestTrigger(TriggerArgs),
     /// Show each decoy: intact, valid, and whether its token has been used.
@@ -114,6 +113,33 @@ pub struct PlantArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// The API server's audit policy file (audit.k8s.io/v1 Policy, YAML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Also run a drill and wait for its events in a sink (--audit-log or --listen).
+    #[arg(long)]
+    pub e2e: bool,
+
+    /// With --e2e: an audit log file (JSON lines) to watch for the drill's events.
+    #[arg(long, value_name = "FILE", requires = "e2e", conflicts_with = "listen")]
+    pub audit_log: Option<PathBuf>,
+
+    /// With --e2e: receive the API server's audit webhook (EventList JSON) on this loopback
+    /// address for the duration of the drill.
+    #[arg(long, value_name = "ADDR", requires = "e2e")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// With --e2e: seconds to wait for the drill's events.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct TriggerArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -131,7 +157,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Plant(_) => "plant",
-            Command::Verify => "verify",
+            Command::Verify(_) => "verify",
             Command::TestTrigger(_) => "test-trigger",
             Command::Status => "status",
             Command::Remove(_) => "remove",

@@ -55,6 +55,8 @@ pub struct Connection {
     pub config: kube::Config,
     /// The kubeconfig context in use ("in-cluster" without a kubeconfig).
     pub context: String,
+    /// The kubeconfig cluster in use (empty in-cluster).
+    pub cluster: String,
     pub server: String,
 }
 
@@ -143,7 +145,7 @@ pub async fn connect(global: &GlobalArgs) -> Result<Connection, ConnectError> {
         home.as_deref(),
         |p| p.is_file(),
     );
-    let (mut config, context) = match source {
+    let (mut config, context, cluster) = match source {
         Some(KubeconfigSource::Explicit(path)) => {
             from_kubeconfig(read_kubeconfig(&path)?, global).await?
         }
@@ -167,7 +169,11 @@ pub async fn connect(global: &GlobalArgs) -> Result<Connection, ConnectError> {
                         .unwrap_or_else(|| "~/.kube/config".into()),
                 });
             }
-            (kube::Config::incluster()?, "in-cluster".to_string())
+            (
+                kube::Config::incluster()?,
+                "in-cluster".to_string(),
+                String::new(),
+            )
         }
     };
     config.connect_timeout = Some(CONNECT_TIMEOUT);
@@ -184,6 +190,7 @@ pub async fn connect(global: &GlobalArgs) -> Result<Connection, ConnectError> {
         client,
         config,
         context,
+        cluster,
         server: server.trim_end_matches('/').to_string(),
     })
 }
@@ -191,8 +198,17 @@ pub async fn connect(global: &GlobalArgs) -> Result<Connection, ConnectError> {
 async fn from_kubeconfig(
     kubeconfig: Kubeconfig,
     global: &GlobalArgs,
-) -> Result<(kube::Config, String), ConnectError> {
+) -> Result<(kube::Config, String, String), ConnectError> {
     let context = check_names(&kubeconfig, global)?;
+    let cluster = global.cluster.clone().unwrap_or_else(|| {
+        kubeconfig
+            .contexts
+            .iter()
+            .find(|c| c.name == context)
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.clone())
+            .unwrap_or_default()
+    });
     let options = KubeConfigOptions {
         context: Some(context.clone()),
         cluster: global.cluster.clone(),
@@ -201,7 +217,7 @@ async fn from_kubeconfig(
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| ConnectError::Config(Box::new(e)))?;
-    Ok((config, context))
+    Ok((config, context, cluster))
 }
 
 #[cfg(test)]

@@ -44,10 +44,6 @@ pub enum Error {
         error: Box<Error>,
         leftovers: Option<String>,
     },
-    #[error(
-        "`kubectl honeytoken {command}` is not available in this version yet; nothing was done"
-    )]
-    NotImplemented { command: &'static str },
     /// A check failed in a way the user must know about (drill events missing, ...).
     #[error("{0}")]
     CheckFailed(String),

@@ -16,6 +16,8 @@ pub const TRIPPED: u8 = 3;
 /// `status`: a decoy is broken or unsafe (missing, invalidated, granted permissions);
 /// `test-trigger`: the decoy token was allowed to read Secrets.
 pub const BROKEN: u8 = 4;
+/// `verify`: a critical check failed or could not be checked.
+pub const VERIFY_FAILED: u8 = 5;
 
 /// How a command that ran to completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,7 @@ pub enum Outcome {
     Success,
     Tripped,
     Broken,
+    VerifyFailed,
 }
 
 impl Outcome {
@@ -31,6 +34,7 @@ impl Outcome {
             Outcome::Success => OK,
             Outcome::Tripped => TRIPPED,
             Outcome::Broken => BROKEN,
+            Outcome::VerifyFailed => VERIFY_FAILED,
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod cloud;
 pub mod cluster;
 pub mod connect;
 pub mod decoy;
@@ -15,14 +16,17 @@ pub mod home;
 pub mod locate;
 pub mod output;
 pub mod plant;
+pub mod policy;
 pub mod profile;
 pub mod prompt;
+pub mod provider;
 pub mod realism;
 pub mod remove;
 pub mod status;
 pub mod terminal;
 pub mod tracking;
 pub mod trigger;
+pub mod verify;
 pub mod webhook;
 
 pub use cli::{Cli, Command};
@@ -40,6 +44,6 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Status => status::run(global, &home).await,
         Command::TestTrigger(args) => trigger::run(args, global, &home).await,
         Command::Remove(args) => remove::run(args, global, terminal, &home).await,
-        Command::Verify => Err(Error::NotImplemented { command: "verify" }),
+        Command::Verify(args) => verify::run(args, global, &home).await,
     }
 }

@@ -26,18 +26,6 @@ fn help_starts_with_kubectl_honeytoken_and_lists_the_commands() {
 }
 
 #[test]
-fn a_command_not_built_yet_says_so_and_fails() {
-    let output = honeytoken(&["verify"]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains("kubectl honeytoken verify") && stderr.contains("not available"),
-        "{stderr}"
-    );
-    assert!(output.stdout.is_empty());
-}
-
-#[test]
 fn an_unknown_flag_is_a_usage_error() {
     let output = honeytoken(&["status", "--no-such-flag"]);
     assert_eq!(output.status.code(), Some(2));

@@ -234,6 +234,15 @@ impl Plugin {
         }
     }
 
+    /// Against another bed's kubeconfig.
+    pub fn on(kubeconfig: &Path) -> Plugin {
+        Plugin {
+            home: tempfile::tempdir().expect("temporary folder"),
+            kubeconfig: kubeconfig.to_path_buf(),
+            transcript: Default::default(),
+        }
+    }
+
     /// For tests that need no cluster: the kubeconfig is whatever the test sets.
     pub fn offline() -> Plugin {
         Plugin {
@@ -325,4 +334,75 @@ pub async fn operator_namespace(admin: &kube::Client, prefix: &str) -> String {
         }
     }
     name
+}
+
+/// A bed of its own (own state folder, own audit policy), stopped when dropped.
+pub struct ExtraBed {
+    dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub audit_log: PathBuf,
+}
+
+impl ExtraBed {
+    pub fn start(name: &str, env: &[(&str, &str)]) -> ExtraBed {
+        let controlplane = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/controlplane");
+        let dir = controlplane.join(".cache").join(name);
+        let mut command = Command::new(controlplane.join("up"));
+        command
+            .env("HONEYTOKEN_BED_DIR", &dir)
+            .env_remove("HONEYTOKEN_AUDIT_POLICY")
+            .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_URL")
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        // A bed left by an interrupted run may have another configuration.
+        let _ = Command::new(controlplane.join("down"))
+            .env("HONEYTOKEN_BED_DIR", &dir)
+            .output();
+        let output = command.output().expect("run tests/controlplane/up");
+        assert!(
+            output.status.success(),
+            "tests/controlplane/up for bed {name} failed ({}).\n{HOW_TO_GET_ONE}",
+            output.status
+        );
+        let exports = String::from_utf8_lossy(&output.stdout);
+        ExtraBed {
+            dir,
+            kubeconfig: exported_value(&exports, "KUBECONFIG")
+                .expect("KUBECONFIG")
+                .into(),
+            audit_log: exported_value(&exports, "HONEYTOKEN_AUDIT_LOG")
+                .expect("HONEYTOKEN_AUDIT_LOG")
+                .into(),
+        }
+    }
+
+    pub fn cluster(&self) -> Cluster {
+        Cluster {
+            kubeconfig: self.kubeconfig.clone(),
+            audit_log: Some(self.audit_log.clone()),
+            bin_dir: None,
+        }
+    }
+}
+
+impl Drop for ExtraBed {
+    fn drop(&mut self) {
+        let controlplane = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/controlplane");
+        let _ = Command::new(controlplane.join("down"))
+            .env("HONEYTOKEN_BED_DIR", &self.dir)
+            .output();
+    }
+}
+
+/// Tests that restart the control plane with policies of their own cannot run against a
+/// cluster the user points at.
+pub fn require_bed() {
+    assert!(
+        std::env::var_os("HONEYTOKEN_TEST_KUBECONFIG").is_none(),
+        "this test starts control planes with audit policies of its own and needs \
+         tests/controlplane/up; unset HONEYTOKEN_TEST_KUBECONFIG to run it"
+    );
 }

@@ -1,0 +1,948 @@
+//! `verify`: will a request made with the decoy token be written somewhere an alert can
+//! see it? Each check says PASS, WARN, FAIL or UNKNOWN with its reason and fix; nothing
+//! that was not checked is reported as passing.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
+use kube::api::ListParams;
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, VerifyArgs};
+use crate::cloud;
+use crate::decoy::{DecoySpec, Ownership, ownership, token_filled};
+use crate::error::{Error, describe_kube_error};
+use crate::exit::Outcome;
+use crate::home::Home;
+use crate::locate::{self, Located};
+use crate::output;
+use crate::policy::{self, Level, Policy, Stage, Target};
+use crate::provider::{self, Evidence, NodeFacts, PodFacts, Provider};
+use crate::trigger::{self, Sink};
+use crate::webhook::Receiver;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CheckStatus {
+    #[serde(rename = "PASS")]
+    Pass,
+    #[serde(rename = "WARN")]
+    Warn,
+    #[serde(rename = "FAIL")]
+    Fail,
+    #[serde(rename = "UNKNOWN")]
+    Unknown,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "PASS",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => "FAIL",
+            CheckStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub id: String,
+    pub title: String,
+    pub status: CheckStatus,
+    /// A critical check must pass (or only warn) for verify to exit 0.
+    pub critical: bool,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(
+        id: &str,
+        title: impl Into<String>,
+        status: CheckStatus,
+        critical: bool,
+        reason: impl Into<String>,
+    ) -> Check {
+        Check {
+            id: id.to_string(),
+            title: title.into(),
+            status,
+            critical,
+            reason: reason.into(),
+            fix: None,
+        }
+    }
+
+    fn with_fix(mut self, fix: impl Into<String>) -> Check {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// Every critical check passed or only warned.
+pub fn all_critical_pass(checks: &[Check]) -> bool {
+    checks
+        .iter()
+        .filter(|c| c.critical)
+        .all(|c| matches!(c.status, CheckStatus::Pass | CheckStatus::Warn))
+}
+
+/// A request an attacker with the decoy token makes, as the audit policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttackRequest {
+    pub name: String,
+    pub request: policy::Request,
+    pub long_running: bool,
+    pub touches_secrets: bool,
+}
+
+/// The groups the API server gives a service account's requests.
+pub fn decoy_groups(namespace: &str) -> Vec<String> {
+    vec![
+        "system:serviceaccounts".to_string(),
+        format!("system:serviceaccounts:{namespace}"),
+        "system:authenticated".to_string(),
+    ]
+}
+
+/// Everything test-trigger sends, and what an attacker does next: read Secrets here and
+/// everywhere, start a pod, exec into one.
+pub fn attack_requests(spec: &DecoySpec) -> Vec<AttackRequest> {
+    let ns = spec.namespace.as_str();
+    let user = spec.username();
+    let groups = decoy_groups(ns);
+    let resource = |verb: &str,
+                    group: &str,
+                    resource: &str,
+                    subresource: &str,
+                    namespace: &str,
+                    name: &str| policy::Request {
+        user: user.clone(),
+        groups: groups.clone(),
+        verb: verb.to_string(),
+        target: Target::Resource {
+            api_group: group.to_string(),
+            resource: resource.to_string(),
+            subresource: subresource.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        },
+    };
+    let non_resource = |path: &str| policy::Request {
+        user: user.clone(),
+        groups: groups.clone(),
+        verb: "get".to_string(),
+        target: Target::NonResource {
+            path: path.to_string(),
+        },
+    };
+    // Long-running as the API server's own check says, so stages are predicted right.
+    let item = |name: String, request: policy::Request, touches_secrets: bool| AttackRequest {
+        name,
+        long_running: policy::is_long_running(&request),
+        request,
+        touches_secrets,
+    };
+    vec![
+        item("GET /api (discovery)".into(), non_resource("/api"), false),
+        item("GET /apis (discovery)".into(), non_resource("/apis"), false),
+        item(
+            "create selfsubjectreviews (whoami)".into(),
+            resource(
+                "create",
+                "authentication.k8s.io",
+                "selfsubjectreviews",
+                "",
+                "",
+                "",
+            ),
+            false,
+        ),
+        item(
+            "create selfsubjectrulesreviews (can-i --list)".into(),
+            resource(
+                "create",
+                "authorization.k8s.io",
+                "selfsubjectrulesreviews",
+                "",
+                "",
+                "",
+            ),
+            false,
+        ),
+        item(
+            format!("list secrets -n {ns}"),
+            resource("list", "", "secrets", "", ns, ""),
+            true,
+        ),
+        item(
+            format!("get secret {ns}/{}", spec.secret),
+            resource("get", "", "secrets", "", ns, &spec.secret),
+            true,
+        ),
+        item(
+            format!("watch secrets -n {ns}"),
+            resource("watch", "", "secrets", "", ns, ""),
+            true,
+        ),
+        item(
+            "list secrets --all-namespaces".into(),
+            resource("list", "", "secrets", "", "", ""),
+            true,
+        ),
+        item(
+            "watch secrets --all-namespaces".into(),
+            resource("watch", "", "secrets", "", "", ""),
+            true,
+        ),
+        item(
+            format!("create pods -n {ns}"),
+            resource("create", "", "pods", "", ns, ""),
+            false,
+        ),
+        item(
+            format!("create pods/exec -n {ns}"),
+            resource("create", "", "pods", "exec", ns, ""),
+            false,
+        ),
+        item(
+            format!("get pods/exec -n {ns} (websocket)"),
+            resource("get", "", "pods", "exec", ns, ""),
+            false,
+        ),
+    ]
+}
+
+fn stages_text(stages: &[Stage]) -> String {
+    stages
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One check per attacker request: logged (PASS), logged with Secret contents (WARN), or
+/// not logged at all (FAIL, naming the rule that drops it).
+pub fn exposure_checks(policy: &Policy, source: &str, requests: &[AttackRequest]) -> Vec<Check> {
+    requests
+        .iter()
+        .map(|attack| {
+            let decision = policy.evaluate(&attack.request);
+            let stages = decision.logged_stages(attack.long_running);
+            let rule = match decision.rule {
+                Some(index) => policy::describe_rule(policy, index),
+                None => "no rule matches (the default is None)".to_string(),
+            };
+            let title = format!("policy logs: {}", attack.name);
+            if decision.level == Level::None {
+                return Check::new("policy-exposure", title, CheckStatus::Fail, true, format!("not logged: {rule} in {source}"))
+                    .with_fix(format!(
+                        "add a rule before it that logs {} at level Metadata, e.g. `- level: Metadata\\n  users: [\"{}\"]` as the first rule",
+                        attack.request.user, attack.request.user
+                    ));
+            }
+            if stages.is_empty() {
+                return Check::new(
+                    "policy-exposure",
+                    title,
+                    CheckStatus::Fail,
+                    true,
+                    format!("level {:?} but every stage is omitted: {rule} in {source}", decision.level),
+                )
+                .with_fix("keep ResponseComplete: remove it from omitStages (the rule's and the policy's)");
+            }
+            let logged = format!("level {:?}, stages {} ({rule})", decision.level, stages_text(&stages));
+            if attack.touches_secrets && decision.level >= Level::Request {
+                Check::new(
+                    "policy-exposure",
+                    title,
+                    CheckStatus::Warn,
+                    true,
+                    format!("logged, but at {:?}: Secret values are copied into the audit log; {logged}", decision.level),
+                )
+                .with_fix("log secrets at level Metadata")
+            } else {
+                Check::new("policy-exposure", title, CheckStatus::Pass, true, format!("logged: {logged}"))
+            }
+        })
+        .collect()
+}
+
+/// The audit flags on a kube-apiserver command line (`--flag=value` or `--flag value`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFlags {
+    pub log_path: Option<String>,
+    pub webhook_config: Option<String>,
+    pub policy_file: Option<String>,
+}
+
+pub fn audit_flags(command_line: &[String]) -> AuditFlags {
+    let mut flags = AuditFlags::default();
+    let mut words = command_line.iter().peekable();
+    while let Some(word) = words.next() {
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (word.as_str(), None),
+        };
+        let slot = match name {
+            "--audit-log-path" => &mut flags.log_path,
+            "--audit-webhook-config-file" => &mut flags.webhook_config,
+            "--audit-policy-file" => &mut flags.policy_file,
+            _ => continue,
+        };
+        *slot = inline.or_else(|| words.next_if(|w| !w.starts_with("--")).cloned());
+    }
+    flags.log_path = flags.log_path.filter(|p| !p.is_empty());
+    flags.webhook_config = flags.webhook_config.filter(|p| !p.is_empty());
+    flags.policy_file = flags.policy_file.filter(|p| !p.is_empty());
+    flags
+}
+
+/// What the static kube-apiserver pods (kubeadm, kind) say about audit backends.
+pub fn backend_check(pods: &Result<Vec<Pod>, String>) -> (Check, Option<String>) {
+    let title = "audit backend (kube-apiserver flags)";
+    let pods = match pods {
+        Err(why) => {
+            return (
+                Check::new(
+                    "audit-backend",
+                    title,
+                    CheckStatus::Unknown,
+                    false,
+                    format!("cannot read kube-system pods: {why}"),
+                ),
+                None,
+            );
+        }
+        Ok(pods) if pods.is_empty() => {
+            return (
+                Check::new(
+                    "audit-backend",
+                    title,
+                    CheckStatus::Unknown,
+                    false,
+                    "no static kube-apiserver pod is visible in kube-system (a managed or non-kubeadm control plane): its flags cannot be read from here",
+                )
+                .with_fix("run verify --e2e with the audit log (--audit-log FILE) or an audit webhook (--listen ADDR) to prove events arrive"),
+                None,
+            );
+        }
+        Ok(pods) => pods,
+    };
+    let command_line: Vec<String> = pods
+        .iter()
+        .flat_map(|pod| pod.spec.iter().flat_map(|s| s.containers.iter()))
+        .filter(|c| c.name == "kube-apiserver")
+        .flat_map(|c| {
+            c.command
+                .iter()
+                .flatten()
+                .chain(c.args.iter().flatten())
+                .cloned()
+        })
+        .collect();
+    let flags = audit_flags(&command_line);
+    let pod_name = pods[0].metadata.name.clone().unwrap_or_default();
+    match (&flags.log_path, &flags.webhook_config) {
+        (None, None) => (
+            Check::new(
+                "audit-backend",
+                title,
+                CheckStatus::Fail,
+                true,
+                format!("kube-system/{pod_name} runs with neither --audit-log-path nor --audit-webhook-config-file: the cluster keeps no audit log at all"),
+            )
+            .with_fix(
+                "in /etc/kubernetes/manifests/kube-apiserver.yaml add --audit-policy-file=/etc/kubernetes/audit-policy.yaml, \
+                 --audit-log-path=/var/log/kubernetes/audit/audit.log (and mount both paths), then ship that log off the node",
+            ),
+            flags.policy_file,
+        ),
+        (log, webhook) => {
+            let mut places = Vec::new();
+            if let Some(path) = log {
+                places.push(format!("log file {path}"));
+            }
+            if let Some(config) = webhook {
+                places.push(format!("webhook configured in {config}"));
+            }
+            let status = if flags.policy_file.is_some() { CheckStatus::Pass } else { CheckStatus::Fail };
+            let mut check = Check::new(
+                "audit-backend",
+                title,
+                status,
+                true,
+                match &flags.policy_file {
+                    Some(policy) => format!("kube-system/{pod_name} writes audit events to {}; policy {policy}", places.join(" and ")),
+                    None => format!("kube-system/{pod_name} has an audit backend ({}) but no --audit-policy-file: nothing is logged", places.join(", ")),
+                },
+            );
+            if flags.policy_file.is_none() {
+                check = check.with_fix("add --audit-policy-file with a policy that logs the decoy user at Metadata");
+            }
+            (check, flags.policy_file)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub schema_version: u32,
+    pub server: String,
+    pub provider: Provider,
+    pub username: String,
+    pub policy_source: Option<String>,
+    pub checks: Vec<Check>,
+    pub passed: bool,
+}
+
+fn table(report: &VerifyReport) -> String {
+    let mut table = output::table(&["check", "result", "reason", "fix"]);
+    for check in &report.checks {
+        let status = match check.status {
+            CheckStatus::Pass => console::style(check.status.as_str()).green(),
+            CheckStatus::Warn => console::style(check.status.as_str()).yellow(),
+            CheckStatus::Fail => console::style(check.status.as_str()).red().bold(),
+            CheckStatus::Unknown => console::style(check.status.as_str()).magenta(),
+        };
+        table.add_row(vec![
+            check.title.clone(),
+            status.to_string(),
+            check.reason.clone(),
+            check.fix.clone().unwrap_or_default(),
+        ]);
+    }
+    let verdict = if report.passed {
+        console::style("every critical check passed")
+            .green()
+            .to_string()
+    } else {
+        console::style("a critical check did not pass")
+            .red()
+            .bold()
+            .to_string()
+    };
+    format!(
+        "Decoy user {} on {} (provider: {:?})\n{table}\n{verdict}\n",
+        report.username, report.server, report.provider
+    )
+}
+
+async fn detect_provider(client: &kube::Client) -> provider::Detection {
+    let version = client.apiserver_version().await.ok().map(|v| v.git_version);
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default().limit(50))
+        .await
+        .map(|l| l.items.iter().map(NodeFacts::from_node).collect())
+        .map_err(|e| describe_kube_error(&e));
+    let pods = Api::<Pod>::namespaced(client.clone(), "kube-system")
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items.iter().map(PodFacts::from_pod).collect())
+        .map_err(|e| describe_kube_error(&e));
+    provider::detect(&Evidence {
+        server_git_version: version,
+        nodes,
+        kube_system_pods: pods,
+    })
+}
+
+async fn managed_check(provider: Provider, located: &Located) -> Option<Check> {
+    if !matches!(provider, Provider::Eks | Provider::Gke | Provider::Aks) {
+        return None;
+    }
+    let connection = &located.connection;
+    let hint =
+        provider::cluster_name_hint(&connection.context, &connection.cluster, &connection.server);
+    let title = format!("{provider:?} audit logging");
+    let requirement = cloud::requirement(provider);
+    let check_command = cloud::check_command(provider, &hint);
+    let fix_command = cloud::fix_command(provider, &hint);
+    let runner = cloud::CliRunner::from_env();
+    // The CLIs block for up to tens of seconds: keep them off the async runtime.
+    let outcome = {
+        let hint = hint.clone();
+        tokio::task::spawn_blocking(move || cloud::run_check(provider, &hint, &runner))
+            .await
+            .unwrap_or_else(|e| cloud::CheckOutcome::CliFailed {
+                command: "the provider's CLI".into(),
+                message: e.to_string(),
+            })
+    };
+    let check = match outcome {
+        cloud::CheckOutcome::Enabled { evidence } => Check::new("managed-audit", title, CheckStatus::Pass, true, format!("{requirement}: yes ({evidence})")),
+        cloud::CheckOutcome::Disabled { evidence } => {
+            Check::new("managed-audit", title, CheckStatus::Fail, true, format!("{requirement}: no ({evidence})")).with_fix(fix_command)
+        }
+        cloud::CheckOutcome::CliMissing { program } => Check::new(
+            "managed-audit",
+            title,
+            CheckStatus::Unknown,
+            true,
+            format!("{requirement}. `{program}` is not installed here, so this was not checked; check with: {check_command}"),
+        )
+        .with_fix(fix_command),
+        cloud::CheckOutcome::CliFailed { command, message } => Check::new(
+            "managed-audit",
+            title,
+            CheckStatus::Unknown,
+            true,
+            format!("{requirement}. `{command}` failed: {message}"),
+        )
+        .with_fix(fix_command),
+        cloud::CheckOutcome::NotEnoughToRun { missing } => Check::new(
+            "managed-audit",
+            title,
+            CheckStatus::Unknown,
+            true,
+            format!("{requirement}. Not checked: {missing}; check with: {check_command}"),
+        )
+        .with_fix(fix_command),
+    };
+    Some(check)
+}
+
+fn decoy_check(located: &Located) -> Check {
+    let spec = &located.spec;
+    let title = format!("decoy {}/{} planted", spec.namespace, spec.account);
+    let ours = ownership(
+        spec,
+        &located.found,
+        located.recorded_account_uid.as_deref(),
+    ) == Ownership::Ours;
+    match (&located.found.account, &located.found.secret) {
+        (Some(_), Some(secret)) if ours && token_filled(secret) => Check::new(
+            "decoy",
+            title,
+            CheckStatus::Pass,
+            false,
+            format!("Secret {} holds a token", spec.secret),
+        ),
+        _ if !ours && (located.found.account.is_some() || located.found.secret.is_some()) => {
+            Check::new(
+                "decoy",
+                title,
+                CheckStatus::Warn,
+                false,
+                "an account of that name exists but was not planted with this key; the checks below are for its user name",
+            )
+        }
+        _ => Check::new(
+            "decoy",
+            title,
+            CheckStatus::Warn,
+            false,
+            "not planted (yet); the checks below are for the user name it will have",
+        )
+        .with_fix("kubectl honeytoken plant"),
+    }
+}
+
+fn read_policy(path: &std::path::Path) -> Result<Policy, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("cannot read audit policy {}: {e}", path.display())))?;
+    policy::parse(&text)
+        .map_err(|e| Error::Invalid(format!("invalid audit policy {}: {e}", path.display())))
+}
+
+pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    // A policy given on the command line is read first: a broken file is an input error.
+    let given_policy = args.policy.as_deref().map(read_policy).transpose()?;
+    let selection = locate::select(&args.select, global)?;
+    let located = locate::locate(&selection, global, home, Home::key_or_create).await?;
+    let client = located.connection.client.clone();
+    let spec = &located.spec;
+    let mut checks = vec![decoy_check(&located)];
+
+    let detection = detect_provider(&client).await;
+    let provider_status = if detection.provider == Provider::Unknown {
+        CheckStatus::Unknown
+    } else {
+        CheckStatus::Pass
+    };
+    let mut provider_reason = detection.reasons.join("; ");
+    if !detection.unavailable.is_empty() {
+        provider_reason.push_str(&format!(
+            " (not visible: {})",
+            detection.unavailable.join("; ")
+        ));
+    }
+    checks.push(Check::new(
+        "provider",
+        format!("provider: {:?}", detection.provider),
+        provider_status,
+        false,
+        provider_reason,
+    ));
+
+    let apiserver_pods = Api::<Pod>::namespaced(client.clone(), "kube-system")
+        .list(&ListParams::default().labels("component=kube-apiserver"))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| describe_kube_error(&e));
+    let (backend, pod_policy_path) = backend_check(&apiserver_pods);
+    let managed = managed_check(detection.provider, &located).await;
+    if managed.is_none() {
+        checks.push(backend);
+    }
+    let requests = attack_requests(spec);
+    let (policy, policy_source) = match (&given_policy, &pod_policy_path) {
+        (Some(policy), _) => (
+            Some(policy.clone()),
+            Some(args.policy.as_ref().unwrap().display().to_string()),
+        ),
+        (None, Some(path)) if std::path::Path::new(path).is_file() => (
+            Some(read_policy(std::path::Path::new(path))?),
+            Some(path.clone()),
+        ),
+        _ => (None, pod_policy_path.clone()),
+    };
+    match (&policy, &managed) {
+        (Some(policy), _) => {
+            // The API server loads a policy with unknown fields and ignores them; a
+            // misspelled selector then matches everything, so say so.
+            for problem in policy.warnings() {
+                checks.push(Check::new(
+                    "policy-warning",
+                    "audit policy file",
+                    CheckStatus::Warn,
+                    false,
+                    format!("the API server ignores this: {problem}"),
+                ));
+            }
+            checks.extend(exposure_checks(policy, policy_source.as_deref().unwrap_or(""), &requests))
+        }
+        (None, Some(_)) => {}
+        (None, None) => checks.push(
+            Check::new(
+                "policy",
+                "audit policy",
+                CheckStatus::Unknown,
+                true,
+                match &pod_policy_path {
+                    Some(path) => format!("the API server reads its policy from {path}, which is not readable here"),
+                    None => "no policy to evaluate: none given and none found on a static kube-apiserver pod".to_string(),
+                },
+            )
+            .with_fix(match &pod_policy_path {
+                Some(path) => format!("copy {path} from a control-plane node and pass it: kubectl honeytoken verify --policy ./audit-policy.yaml"),
+                None => "pass the API server's audit policy with --policy FILE, or prove delivery with --e2e".to_string(),
+            }),
+        ),
+    }
+    if let Some(check) = managed {
+        checks.push(check);
+    }
+
+    if args.e2e {
+        let arrived = end_to_end(args, &located, home).await?;
+        if arrived.iter().all(|c| c.status == CheckStatus::Pass) {
+            // The drill's events did arrive: an unreadable policy no longer leaves the
+            // answer open, though requests other than the drill's stay unchecked.
+            for check in checks
+                .iter_mut()
+                .filter(|c| c.id == "policy" && c.status == CheckStatus::Unknown)
+            {
+                check.critical = false;
+                check
+                    .reason
+                    .push_str("; the drill's own requests were logged (see e2e)");
+            }
+        }
+        checks.extend(arrived);
+    }
+
+    let passed = all_critical_pass(&checks);
+    let report = VerifyReport {
+        schema_version: 1,
+        server: located.connection.server.clone(),
+        provider: detection.provider,
+        username: spec.username(),
+        policy_source,
+        checks,
+        passed,
+    };
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None => print!("{}", table(&report)),
+    }
+    Ok(if passed {
+        Outcome::Success
+    } else {
+        Outcome::VerifyFailed
+    })
+}
+
+/// Runs a drill and reports, per request, whether its event reached the sink.
+async fn end_to_end(
+    args: &VerifyArgs,
+    located: &Located,
+    home: &Home,
+) -> Result<Vec<Check>, Error> {
+    let mut sink = match (&args.audit_log, &args.listen) {
+        (Some(path), None) => Sink::file(path)?,
+        (None, Some(address)) => Sink::Webhook(Receiver::start(*address).await?),
+        (Some(_), Some(_)) => {
+            return Err(Error::Invalid(
+                "--e2e takes one sink: --audit-log FILE or --listen ADDR".into(),
+            ));
+        }
+        (None, None) => {
+            return Ok(vec![Check::new(
+                "e2e",
+                "end to end: drill events arrive",
+                CheckStatus::Unknown,
+                true,
+                "no sink to watch: reading the provider's log service is not supported yet",
+            )
+            .with_fix("pass --audit-log FILE (a copy of the log as it is written) or --listen ADDR (and point an audit webhook at it)")]);
+        }
+    };
+    let secret = match trigger::drillable(located) {
+        Ok(secret) => secret,
+        Err(e) => {
+            return Ok(vec![
+                Check::new(
+                    "e2e",
+                    "end to end: drill",
+                    CheckStatus::Fail,
+                    true,
+                    e.to_string(),
+                )
+                .with_fix("kubectl honeytoken plant"),
+            ]);
+        }
+    };
+    let report = trigger::drill(
+        located,
+        &secret,
+        home,
+        Some(&mut sink),
+        Duration::from_secs(args.timeout),
+    )
+    .await?;
+    let mut checks = Vec::new();
+    for outcome in &report.requests {
+        let title = format!("e2e: {} {}", outcome.request.method, outcome.request.path);
+        let answer = outcome
+            .code
+            .map(|c| c.to_string())
+            .or(outcome.error.clone())
+            .unwrap_or_default();
+        let check = match (outcome.judgement, outcome.audit_latency_seconds) {
+            (trigger::Judgement::Danger, _) => Check::new("e2e", title, CheckStatus::Fail, true, format!("DANGER: answered {answer}: the decoy can read Secrets"))
+                .with_fix("kubectl honeytoken status  # names the binding to delete"),
+            (_, Some(seconds)) => Check::new(
+                "e2e",
+                title,
+                CheckStatus::Pass,
+                true,
+                format!("answered {answer}; event ({}) arrived in {} after {seconds:.1}s", outcome.audit_stage.as_deref().unwrap_or(""), sink.describe()),
+            ),
+            (_, None) => Check::new(
+                "e2e",
+                title,
+                CheckStatus::Fail,
+                true,
+                format!("answered {answer}; no event in {} within {}s", sink.describe(), args.timeout),
+            )
+            .with_fix("check the audit policy (verify --policy) and that the backend writes where you look"),
+        };
+        checks.push(check);
+    }
+    Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::Key;
+    use crate::profile::TILLER;
+
+    fn spec() -> DecoySpec {
+        DecoySpec::new(
+            &TILLER,
+            &Key::from_bytes([1; crate::home::KEY_LEN]),
+            "u",
+            "kube-system",
+            "tiller",
+        )
+    }
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn audit_flags_are_read_in_both_forms() {
+        let flags = audit_flags(&words(
+            "kube-apiserver --advertise-address=10.0.0.1 --audit-log-path=/var/log/audit.log --audit-policy-file /etc/kubernetes/audit.yaml --secure-port=6443",
+        ));
+        assert_eq!(flags.log_path.as_deref(), Some("/var/log/audit.log"));
+        assert_eq!(
+            flags.policy_file.as_deref(),
+            Some("/etc/kubernetes/audit.yaml")
+        );
+        assert_eq!(flags.webhook_config, None);
+        let webhook = audit_flags(&words(
+            "kube-apiserver --audit-webhook-config-file=/etc/k/webhook.yaml",
+        ));
+        assert_eq!(
+            webhook.webhook_config.as_deref(),
+            Some("/etc/k/webhook.yaml")
+        );
+        assert_eq!(
+            audit_flags(&words("kube-apiserver --audit-log-path= --v=2")),
+            AuditFlags::default()
+        );
+    }
+
+    fn apiserver_pod(args: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kube-apiserver-cp1", "namespace": "kube-system"},
+            "spec": {"containers": [{"name": "kube-apiserver", "command": words(args)}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_static_apiserver_without_audit_flags_fails_with_the_fix() {
+        let (check, policy) = backend_check(&Ok(vec![apiserver_pod(
+            "kube-apiserver --secure-port=6443",
+        )]));
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert!(check.critical);
+        assert!(
+            check.reason.contains("no audit log at all"),
+            "{}",
+            check.reason
+        );
+        assert!(check.fix.unwrap().contains("--audit-log-path"));
+        assert_eq!(policy, None);
+    }
+
+    #[test]
+    fn a_static_apiserver_with_a_log_and_policy_passes_and_names_the_policy() {
+        let (check, policy) = backend_check(&Ok(vec![apiserver_pod(
+            "kube-apiserver --audit-log-path=/var/log/a.log --audit-policy-file=/etc/kubernetes/policy.yaml",
+        )]));
+        assert_eq!(check.status, CheckStatus::Pass);
+        assert_eq!(policy.as_deref(), Some("/etc/kubernetes/policy.yaml"));
+    }
+
+    #[test]
+    fn a_backend_without_a_policy_logs_nothing() {
+        let (check, _) = backend_check(&Ok(vec![apiserver_pod(
+            "kube-apiserver --audit-log-path=/var/log/a.log",
+        )]));
+        assert_eq!(check.status, CheckStatus::Fail);
+    }
+
+    #[test]
+    fn no_visible_apiserver_is_unknown_not_pass() {
+        let (check, _) = backend_check(&Ok(vec![]));
+        assert_eq!(check.status, CheckStatus::Unknown);
+        let (forbidden, _) = backend_check(&Err("forbidden".into()));
+        assert_eq!(forbidden.status, CheckStatus::Unknown);
+        assert!(forbidden.reason.contains("forbidden"));
+    }
+
+    #[test]
+    fn the_attack_covers_the_drill_and_the_next_steps() {
+        let names: Vec<String> = attack_requests(&spec())
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        for expected in [
+            "GET /api (discovery)",
+            "list secrets -n kube-system",
+            "list secrets --all-namespaces",
+            "watch secrets -n kube-system",
+            "create pods/exec -n kube-system",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        for attack in attack_requests(&spec()) {
+            assert_eq!(
+                attack.request.user,
+                "system:serviceaccount:kube-system:tiller"
+            );
+            assert!(
+                attack
+                    .request
+                    .groups
+                    .contains(&"system:serviceaccounts:kube-system".to_string())
+            );
+        }
+    }
+
+    fn policy(text: &str) -> Policy {
+        policy::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_policy_that_logs_everything_at_metadata_passes_every_request() {
+        let checks = exposure_checks(
+            &policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"),
+            "p",
+            &attack_requests(&spec()),
+        );
+        assert!(
+            checks.iter().all(|c| c.status == CheckStatus::Pass),
+            "{checks:#?}"
+        );
+        assert!(all_critical_pass(&checks));
+    }
+
+    #[test]
+    fn a_policy_that_drops_the_decoy_fails_and_names_the_rule() {
+        let text = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  users: [\"system:serviceaccount:kube-system:tiller\"]\n- level: Metadata\n";
+        let checks = exposure_checks(&policy(text), "p.yaml", &attack_requests(&spec()));
+        assert!(
+            checks.iter().all(|c| c.status == CheckStatus::Fail),
+            "{checks:#?}"
+        );
+        assert!(checks[0].reason.contains("rule"), "{}", checks[0].reason);
+        assert!(!all_critical_pass(&checks));
+    }
+
+    #[test]
+    fn omitting_every_stage_fails() {
+        let text = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted, ResponseComplete, Panic]\nrules:\n- level: Metadata\n";
+        let checks = exposure_checks(&policy(text), "p", &attack_requests(&spec()));
+        assert!(
+            checks.iter().all(|c| c.status == CheckStatus::Fail),
+            "{checks:#?}"
+        );
+        assert!(checks[0].reason.contains("every stage is omitted"));
+    }
+
+    #[test]
+    fn logging_secret_bodies_is_a_warning_that_still_passes() {
+        let text = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n";
+        let checks = exposure_checks(&policy(text), "p", &attack_requests(&spec()));
+        let secrets: Vec<&Check> = checks
+            .iter()
+            .filter(|c| c.title.contains("secret"))
+            .collect();
+        assert!(!secrets.is_empty());
+        assert!(secrets.iter().all(|c| c.status == CheckStatus::Warn));
+        assert!(all_critical_pass(&checks));
+    }
+
+    #[test]
+    fn only_critical_checks_decide() {
+        let pass = Check::new("a", "a", CheckStatus::Pass, true, "");
+        let unknown_minor = Check::new("b", "b", CheckStatus::Unknown, false, "");
+        let unknown_critical = Check::new("c", "c", CheckStatus::Unknown, true, "");
+        assert!(all_critical_pass(&[pass.clone(), unknown_minor]));
+        assert!(!all_critical_pass(&[pass, unknown_critical]));
+    }
+}
