@@ -134,9 +134,14 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "ADDR", requires = "e2e")]
     pub listen: Option<std::net::SocketAddr>,
 
-    /// With --e2e: seconds to wait for the drill's events.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub timeout: u64,
+    /// With --e2e on AKS: the Log Analytics workspace id the cluster's audit logs go to.
+    #[arg(long, value_name = "ID", requires = "e2e")]
+    pub workspace: Option<String>,
+
+    /// With --e2e: seconds to wait for the drill's events (default 30; 600 when reading a
+    /// provider's log service, where events arrive minutes late).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

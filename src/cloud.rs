@@ -1,6 +1,7 @@
 //! Managed providers' audit settings: what must be on for a use of the decoy token to be
 //! logged on EKS, GKE and AKS, the exact commands that check and fix it, and running the
-//! check with the provider's CLI when it is installed.
+//! check with the provider's CLI when it is installed. Also reading a drill's audit events
+//! back from the provider's log service ([`LogQuery`]).
 //!
 //! Only parsed CLI output may say Enabled or Disabled; a CLI that is missing, fails, hangs
 //! or prints something unexpected is reported as such, never as a result.
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::audit::Event;
 use crate::provider::{ClusterHint, HintPart, Provider};
 
 const AWS: &str = "aws";
@@ -892,6 +894,422 @@ fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receive
     receiver
 }
 
+/// Whether a drill's audit events can be read back from the provider's log service.
+pub fn log_query_available(provider: Provider) -> bool {
+    matches!(provider, Provider::Eks | Provider::Gke | Provider::Aks)
+}
+
+/// Reads a drill's audit events back from the provider's log service with its CLI, for
+/// `verify --e2e` on a managed cluster whose API server log file nobody can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    pub provider: Provider,
+    pub hint: ClusterHint,
+    /// The decoy's user name as the API server records it, e.g.
+    /// system:serviceaccount:kube-system:tiller.
+    pub username: String,
+    /// Drill start minus a small margin: the services stamp events with their own clocks.
+    pub since: jiff::Timestamp,
+    /// AKS: the Log Analytics workspace id (customerId GUID); not in the kubeconfig.
+    pub workspace: Option<String>,
+}
+
+/// aws auto-paginates a first call by itself, so a nextToken is rare; a few pages bound
+/// one poll, and the next poll starts again from `since`.
+const EKS_MAX_PAGES: usize = 5;
+
+impl LogQuery {
+    /// The command line that would be run (for messages), or why it cannot be built.
+    pub fn command(&self) -> Result<(&'static str, Vec<String>), String> {
+        quotable("user name", &self.username)?;
+        match self.provider {
+            Provider::Eks => Ok((AWS, self.eks_args()?)),
+            Provider::Gke => Ok((GCLOUD, self.gke_args()?)),
+            Provider::Aks => Ok((AZ, self.aks_args()?)),
+            other => Err(format!(
+                "{other:?} has no provider log service to read audit events from"
+            )),
+        }
+    }
+
+    /// The command as a user would type it, for messages.
+    pub fn command_line(&self) -> Result<String, String> {
+        self.command()
+            .map(|(program, args)| command_line(program, &args))
+    }
+
+    /// Runs the query once and returns the audit events found, converted to
+    /// [`crate::audit::Event`]. Every poll returns all events since `since` again.
+    pub fn fetch(&self, runner: &CliRunner) -> Result<Vec<Event>, String> {
+        let (program, args) = self.command()?;
+        let parse = match self.provider {
+            Provider::Eks => return fetch_eks_pages(runner, &args),
+            Provider::Gke => parse_gke_log_entries,
+            // command() refused every provider but these three.
+            _ => parse_aks_audit_rows,
+        };
+        let stdout = run_query(runner, program, &args)?;
+        parse(&stdout).map_err(|e| unexpected_query_output(program, &args, &e))
+    }
+
+    fn eks_args(&self) -> Result<Vec<String>, String> {
+        let name = self.hint.name.as_ref().ok_or(
+            "the EKS cluster name is not known (neither kubeconfig name is an EKS ARN or an \
+             eksctl name), and it names the log group /aws/eks/<name>/cluster",
+        )?;
+        let mut args = strings(&[
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            &format!("/aws/eks/{}/cluster", name.value),
+            "--log-stream-name-prefix",
+            "kube-apiserver-audit",
+            "--start-time",
+            &self.since.as_millisecond().to_string(),
+            "--filter-pattern",
+            &format!(r#"{{ $.user.username = "{}" }}"#, self.username),
+        ]);
+        // Without --region the CLI's configured default applies.
+        if let Some(region) = &self.hint.region {
+            args.extend(strings(&["--region", &region.value]));
+        }
+        args.extend(strings(&["--output", "json"]));
+        Ok(args)
+    }
+
+    fn gke_args(&self) -> Result<Vec<String>, String> {
+        let project = self.hint.account.as_ref().ok_or(
+            "the Google Cloud project is not known (the kubeconfig context is not named \
+             gke_<project>_<location>_<cluster>)",
+        )?;
+        let mut clauses = vec![r#"resource.type="k8s_cluster""#.to_string()];
+        // Without the name the project's other clusters match too; the drill's user agent
+        // still tells its events apart.
+        if let Some(name) = &self.hint.name {
+            quotable("cluster name", &name.value)?;
+            clauses.push(format!(r#"resource.labels.cluster_name="{}""#, name.value));
+        }
+        clauses.push(format!(
+            r#"protoPayload.authenticationInfo.principalEmail="{}""#,
+            self.username
+        ));
+        clauses.push(format!(r#"timestamp>="{}""#, whole_seconds(self.since)));
+        Ok(strings(&[
+            "logging",
+            "read",
+            &clauses.join(" AND "),
+            "--project",
+            &project.value,
+            "--format=json",
+            "--order=asc",
+            "--limit=1000",
+        ]))
+    }
+
+    fn aks_args(&self) -> Result<Vec<String>, String> {
+        let workspace = self
+            .workspace
+            .as_deref()
+            .ok_or("the Log Analytics workspace id is not in the kubeconfig; pass --workspace")?;
+        let query = format!(
+            "AKSAudit | where TimeGenerated >= datetime({}) | where User.username == '{}' \
+             | project AuditId, Stage, Verb, RequestUri, User, SourceIps, UserAgent, \
+             ResponseStatus, RequestReceivedTime",
+            whole_seconds(self.since),
+            self.username
+        );
+        Ok(strings(&[
+            "monitor",
+            "log-analytics",
+            "query",
+            "--workspace",
+            workspace,
+            "--analytics-query",
+            &query,
+            "-o",
+            "json",
+        ]))
+    }
+}
+
+/// Values are put inside quoted strings of three query languages; rather than trust three
+/// escaping rules, a value that would need escaping is refused (Kubernetes user and GKE
+/// cluster names never do).
+fn quotable(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("the {what} is empty"));
+    }
+    if value
+        .chars()
+        .any(|c| c == '"' || c == '\'' || c == '\\' || c.is_control())
+    {
+        return Err(format!(
+            "the {what} {value:?} has a quote, backslash or control character, which the \
+             log query cannot carry"
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 3339 without fractional seconds: KQL datetime() takes at most 7 digits, and a
+/// second earlier than asked is harmless.
+fn whole_seconds(at: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(at.as_second()).unwrap_or(at)
+}
+
+/// Follows nextToken for up to [`EKS_MAX_PAGES`] pages.
+fn fetch_eks_pages(runner: &CliRunner, first: &[String]) -> Result<Vec<Event>, String> {
+    let mut events = Vec::new();
+    let mut args = first.to_vec();
+    for _ in 0..EKS_MAX_PAGES {
+        let stdout = run_query(runner, AWS, &args)?;
+        let page =
+            parse_eks_log_events(&stdout).map_err(|e| unexpected_query_output(AWS, &args, &e))?;
+        events.extend(page.events);
+        let Some(token) = page.next_token else { break };
+        // An explicit --next-token also turns the CLI's own pagination off: one page a call.
+        args = first.to_vec();
+        args.extend(["--next-token".to_string(), token]);
+    }
+    Ok(events)
+}
+
+/// Runs one query command and returns its stdout when it succeeded; errors are one line
+/// that names the command.
+fn run_query(runner: &CliRunner, program: &'static str, args: &[String]) -> Result<String, String> {
+    match runner.run(program, args) {
+        Ok(output) if output.success => Ok(output.stdout),
+        Ok(output) => Err(query_failed(program, args, &failure_message(&output))),
+        Err(RunError::NotFound) => Err(query_failed(
+            program,
+            args,
+            &format!("{program} is not on the search path"),
+        )),
+        Err(e) => Err(query_failed(program, args, &e.to_string())),
+    }
+}
+
+fn query_failed(program: &str, args: &[String], message: &str) -> String {
+    format!("`{}`: {message}", command_line(program, args))
+}
+
+fn unexpected_query_output(program: &str, args: &[String], error: &str) -> String {
+    query_failed(program, args, &format!("unexpected output: {error}"))
+}
+
+/// One page of `aws logs filter-log-events --output json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EksLogPage {
+    pub events: Vec<Event>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FilteredLogEvents {
+    events: Vec<FilteredLogEvent>,
+    #[serde(default, rename = "nextToken")]
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FilteredLogEvent {
+    #[serde(default)]
+    message: String,
+}
+
+/// Reads a page of CloudWatch Logs events whose messages are Kubernetes audit events.
+/// A message that is not one is skipped; a page where none is, is an error, since the
+/// log group then holds something else.
+pub fn parse_eks_log_events(json: &str) -> Result<EksLogPage, String> {
+    let page: FilteredLogEvents =
+        serde_json::from_str(json).map_err(|e| format!("not a filter-log-events result: {e}"))?;
+    let mut events = Vec::new();
+    let mut first_error = None;
+    for event in &page.events {
+        match serde_json::from_str::<Event>(&event.message) {
+            Ok(audit_event) => events.push(audit_event),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if events.is_empty()
+        && let Some(e) = first_error
+    {
+        return Err(format!(
+            "none of the {} log messages is a Kubernetes audit event: {e}",
+            page.events.len()
+        ));
+    }
+    Ok(EksLogPage {
+        events,
+        next_token: page.next_token.filter(|t| !t.is_empty()),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct LogEntry {
+    insert_id: String,
+    timestamp: Option<String>,
+    proto_payload: Option<AuditLogPayload>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct AuditLogPayload {
+    method_name: String,
+    resource_name: String,
+    authentication_info: AuthenticationInfo,
+    request_metadata: RequestMetadata,
+    status: Option<RpcStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct AuthenticationInfo {
+    principal_email: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RequestMetadata {
+    caller_ip: Option<String>,
+    caller_supplied_user_agent: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RpcStatus {
+    code: i32,
+}
+
+/// Reads `gcloud logging read --format=json`: a list of LogEntry objects whose
+/// protoPayload is a Cloud Audit Log of a Kubernetes request. Entries that do not
+/// convert (not a Kubernetes request, or a request path that cannot be rebuilt) are
+/// skipped.
+pub fn parse_gke_log_entries(json: &str) -> Result<Vec<Event>, String> {
+    let entries: Vec<LogEntry> =
+        serde_json::from_str(json).map_err(|e| format!("not a list of log entries: {e}"))?;
+    Ok(entries.into_iter().filter_map(gke_event).collect())
+}
+
+fn gke_event(entry: LogEntry) -> Option<Event> {
+    let payload = entry.proto_payload?;
+    let (verb, request_uri) = gke_request(&payload.method_name, &payload.resource_name)?;
+    Some(Event {
+        audit_id: entry.insert_id,
+        // Cloud Logging holds one entry per request, written when it completed.
+        stage: "ResponseComplete".to_string(),
+        verb,
+        request_uri,
+        user: crate::audit::User {
+            username: payload.authentication_info.principal_email,
+            groups: Vec::new(),
+        },
+        source_ips: payload.request_metadata.caller_ip.into_iter().collect(),
+        user_agent: payload.request_metadata.caller_supplied_user_agent,
+        response_status: gke_http_code(payload.status.map_or(0, |s| s.code))
+            .map(|code| crate::audit::ResponseStatus { code }),
+        request_received_timestamp: entry.timestamp.and_then(|t| t.parse().ok()),
+        ..Event::default()
+    })
+}
+
+/// The verb and request path of a GKE audit entry.
+///
+/// Resource requests: methodName `io.k8s.<group>.<version>.<resource>[.<sub>].<verb>`,
+/// resourceName `<group>/<version>/...` with group `core` for the legacy API at /api.
+///
+/// Non-resource requests (the drill's GET /api and /apis) are ASSUMED to be written as
+/// methodName `io.k8s.<verb>` and resourceName the path without its leading slash: that
+/// is how public log exclusion filters match /readyz, /livez and /metrics entries
+/// (`methodName=~"io.k8s.get"`, `resourceName="readyz"`); Google does not document it,
+/// and GKE may not log discovery requests at all. If these do not arrive, verify says
+/// which requests did not.
+fn gke_request(method_name: &str, resource_name: &str) -> Option<(String, String)> {
+    let rest = method_name.strip_prefix("io.k8s.")?;
+    let (qualifier, verb) = match rest.rsplit_once('.') {
+        Some((qualifier, verb)) => (Some(qualifier), verb),
+        None => (None, rest),
+    };
+    let resource_name = resource_name.trim_start_matches('/');
+    if verb.is_empty() || resource_name.is_empty() {
+        return None;
+    }
+    let request_uri = match (qualifier, resource_name.strip_prefix("core/")) {
+        (None, _) => format!("/{resource_name}"),
+        (Some(_), Some(legacy)) => format!("/api/{legacy}"),
+        (Some(_), None) => format!("/apis/{resource_name}"),
+    };
+    Some((verb.to_string(), request_uri))
+}
+
+/// google.rpc codes GKE writes for a Kubernetes response, as the HTTP code the API server
+/// sent. OK stands for any 2xx (a create answered 201 also reads 200 here).
+fn gke_http_code(rpc_code: i32) -> Option<u16> {
+    match rpc_code {
+        0 => Some(200),
+        7 => Some(403),
+        16 => Some(401),
+        _ => None,
+    }
+}
+
+/// Reads `az monitor log-analytics query -o json` on the AKSAudit table: a list of row
+/// objects keyed by column name. The dynamic columns (User, SourceIps, ResponseStatus)
+/// come as JSON objects or as JSON text, depending on the CLI version.
+pub fn parse_aks_audit_rows(json: &str) -> Result<Vec<Event>, String> {
+    let rows: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_str(json).map_err(|e| format!("not a list of query rows: {e}"))?;
+    rows.iter()
+        .enumerate()
+        .map(|(n, row)| aks_event(row).map_err(|e| format!("row {}: {e}", n + 1)))
+        .collect()
+}
+
+fn aks_event(row: &serde_json::Map<String, Value>) -> Result<Event, String> {
+    let text = |column: &str| {
+        row.get(column)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let user = match dynamic(row.get("User")) {
+        Value::Null => crate::audit::User::default(),
+        value => serde_json::from_value(value).map_err(|e| format!("User: {e}"))?,
+    };
+    let source_ips = match dynamic(row.get("SourceIps")) {
+        Value::Null => Vec::new(),
+        value => serde_json::from_value(value).map_err(|e| format!("SourceIps: {e}"))?,
+    };
+    let code = dynamic(row.get("ResponseStatus"))
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|code| u16::try_from(code).ok());
+    Ok(Event {
+        audit_id: text("AuditId"),
+        stage: text("Stage"),
+        verb: text("Verb"),
+        request_uri: text("RequestUri"),
+        user,
+        source_ips,
+        user_agent: text("UserAgent"),
+        response_status: code.map(|code| crate::audit::ResponseStatus { code }),
+        request_received_timestamp: text("RequestReceivedTime").parse().ok(),
+        ..Event::default()
+    })
+}
+
+/// A dynamic column's value: JSON text is parsed, anything else is taken as it is.
+fn dynamic(value: Option<&Value>) -> Value {
+    match value {
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+        Some(value) => value.clone(),
+        None => Value::Null,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1293,6 +1711,463 @@ mod tests {
         ));
     }
 
+    // --- reading a drill's events back from the provider's log service ---
+
+    const EKS_LOG_EVENTS: &str = include_str!("../tests/fixtures/cloud/eks-filter-log-events.json");
+    const EKS_LOG_FIRST_PAGE: &str =
+        include_str!("../tests/fixtures/cloud/eks-filter-log-events-first-page.json");
+    const GKE_LOG_ENTRIES: &str = include_str!("../tests/fixtures/cloud/gke-logging-read.json");
+    const AKS_AUDIT_ROWS: &str =
+        include_str!("../tests/fixtures/cloud/aks-log-analytics-query.json");
+
+    const TILLER: &str = "system:serviceaccount:kube-system:tiller";
+    const DRILL_UA: &str = "kubectl-honeytoken-drill/0.1.0 (drill d1)";
+    const KUBECTL_UA: &str = "kubectl/v1.30.2 (linux/amd64) kubernetes/3968350";
+    const WORKSPACE: &str = "5e2c8a41-7b3d-4f6e-9a0c-1d2e3f4a5b6c";
+    /// The first page's nextToken in EKS_LOG_FIRST_PAGE.
+    const EKS_NEXT_TOKEN: &str = "Bxkq6kVGFtq2y_MoigeqscPOdhXVbhiVtLoAmXb5jCrI7fXHTRhp5g8SJUuxMkpH9SGF1VoMpOsPE1vuo3Q5fM7VSs4gJr3zYFOTwVUh4rpfkb8lxpETX9Y3u0YcfENnrNyJqOBmUN4gvNXW6i1t2w1dKSE2Lzlwp1KT58yW8bWJyYx1Z5n";
+
+    // Written out rather than built, so a change in what the code builds fails a test.
+    // `since` is 2026-11-28T09:59:00.75Z.
+    const EKS_LOG_ARGV: &[&str] = &[
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        "/aws/eks/prod-1/cluster",
+        "--log-stream-name-prefix",
+        "kube-apiserver-audit",
+        "--start-time",
+        "1795859940750",
+        "--filter-pattern",
+        r#"{ $.user.username = "system:serviceaccount:kube-system:tiller" }"#,
+        "--region",
+        "us-west-2",
+        "--output",
+        "json",
+    ];
+    const GKE_LOG_ARGV: &[&str] = &[
+        "logging",
+        "read",
+        r#"resource.type="k8s_cluster" AND resource.labels.cluster_name="web" AND protoPayload.authenticationInfo.principalEmail="system:serviceaccount:kube-system:tiller" AND timestamp>="2026-11-28T09:59:00Z""#,
+        "--project",
+        "my-proj",
+        "--format=json",
+        "--order=asc",
+        "--limit=1000",
+    ];
+    const AKS_LOG_ARGV: &[&str] = &[
+        "monitor",
+        "log-analytics",
+        "query",
+        "--workspace",
+        WORKSPACE,
+        "--analytics-query",
+        "AKSAudit | where TimeGenerated >= datetime(2026-11-28T09:59:00Z) | where User.username == 'system:serviceaccount:kube-system:tiller' | project AuditId, Stage, Verb, RequestUri, User, SourceIps, UserAgent, ResponseStatus, RequestReceivedTime",
+        "-o",
+        "json",
+    ];
+
+    fn log_query(provider: Provider, hint: ClusterHint) -> LogQuery {
+        LogQuery {
+            provider,
+            hint,
+            username: TILLER.to_string(),
+            since: "2026-11-28T09:59:00.75Z".parse().unwrap(),
+            workspace: (provider == Provider::Aks).then(|| WORKSPACE.to_string()),
+        }
+    }
+
+    fn owned(argv: &[&str]) -> Vec<String> {
+        argv.iter().map(|a| a.to_string()).collect()
+    }
+
+    /// What the drill's matching reads: verb, request URI, user name, user agent, code.
+    fn seen(event: &Event) -> (&str, &str, &str, &str, Option<u16>) {
+        (
+            event.verb.as_str(),
+            event.request_uri.as_str(),
+            event.user.username.as_str(),
+            event.user_agent.as_str(),
+            event.code(),
+        )
+    }
+
+    /// Whether trigger's own matching takes the event for drill d1's request of that name.
+    fn matches_drill(event: &Event, request_name: &str) -> bool {
+        let request = crate::trigger::drill_requests("kube-system")
+            .into_iter()
+            .find(|r| r.name == request_name)
+            .unwrap();
+        crate::trigger::matches_request(event, &request, TILLER, "d1")
+    }
+
+    const LIST_SECRETS: &str = "list secrets in the namespace";
+
+    fn at(text: &str) -> Option<jiff::Timestamp> {
+        Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn eks_log_messages_convert_to_the_audit_events_they_hold() {
+        let page = parse_eks_log_events(EKS_LOG_EVENTS).unwrap();
+        assert_eq!(page.next_token, None);
+        assert_eq!(
+            page.events.iter().map(seen).collect::<Vec<_>>(),
+            vec![
+                (
+                    "list",
+                    "/api/v1/namespaces/kube-system/secrets",
+                    TILLER,
+                    DRILL_UA,
+                    Some(403)
+                ),
+                (
+                    "list",
+                    "/api/v1/namespaces/kube-system/pods?limit=500",
+                    TILLER,
+                    KUBECTL_UA,
+                    Some(403)
+                ),
+            ]
+        );
+        let drill = &page.events[0];
+        assert_eq!(drill.audit_id, "7e3f9a1c-2b4d-4c6e-8f0a-1b2c3d4e5f60");
+        assert_eq!(drill.stage, "ResponseComplete");
+        assert_eq!(drill.source_ips, vec!["203.0.113.24"]);
+        assert_eq!(
+            drill.request_received_timestamp,
+            at("2026-11-28T10:00:01.512345Z")
+        );
+        assert!(matches_drill(drill, LIST_SECRETS));
+        assert!(!matches_drill(&page.events[1], LIST_SECRETS));
+    }
+
+    #[test]
+    fn eks_first_page_carries_the_next_token() {
+        let page = parse_eks_log_events(EKS_LOG_FIRST_PAGE).unwrap();
+        assert_eq!(page.next_token.as_deref(), Some(EKS_NEXT_TOKEN));
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(
+            seen(&page.events[0]),
+            ("get", "/api", TILLER, DRILL_UA, Some(200))
+        );
+        assert!(matches_drill(&page.events[0], "discovery /api"));
+    }
+
+    #[test]
+    fn eks_messages_that_are_not_audit_events_are_skipped_unless_none_is() {
+        let mixed = r#"{"events":[{"message":"not an event"},{"message":"{\"verb\":\"get\",\"requestURI\":\"/api\"}"}],"nextToken":""}"#;
+        let page = parse_eks_log_events(mixed).unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.events[0].request_uri, "/api");
+        assert_eq!(page.next_token, None, "an empty token ends the pages");
+        let none = r#"{"events":[{"message":"START RequestId: 1"}],"searchedLogStreams":[]}"#;
+        let error = parse_eks_log_events(none).unwrap_err();
+        assert!(
+            error.starts_with("none of the 1 log messages is a Kubernetes audit event"),
+            "{error}"
+        );
+        let empty = parse_eks_log_events(r#"{"events":[],"searchedLogStreams":[]}"#).unwrap();
+        assert!(empty.events.is_empty());
+    }
+
+    #[test]
+    fn eks_output_that_is_not_filter_log_events_is_an_error() {
+        for output in ["[]", "None", r#"{"logGroups": []}"#] {
+            let error = parse_eks_log_events(output).unwrap_err();
+            assert!(
+                error.starts_with("not a filter-log-events result"),
+                "{output}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn gke_audit_log_entries_convert_to_audit_events() {
+        let events = parse_gke_log_entries(GKE_LOG_ENTRIES).unwrap();
+        assert_eq!(
+            events.iter().map(seen).collect::<Vec<_>>(),
+            vec![
+                (
+                    "list",
+                    "/api/v1/namespaces/kube-system/secrets",
+                    TILLER,
+                    DRILL_UA,
+                    Some(403)
+                ),
+                (
+                    "create",
+                    "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+                    TILLER,
+                    DRILL_UA,
+                    Some(200)
+                ),
+                (
+                    "list",
+                    "/api/v1/namespaces/kube-system/pods",
+                    TILLER,
+                    KUBECTL_UA,
+                    Some(403)
+                ),
+            ]
+        );
+        let drill = &events[0];
+        assert_eq!(drill.audit_id, "7e3f9a1c-2b4d-4c6e-8f0a-1b2c3d4e5f60");
+        assert_eq!(drill.stage, "ResponseComplete");
+        assert_eq!(drill.source_ips, vec!["203.0.113.24"]);
+        assert_eq!(
+            drill.request_received_timestamp,
+            at("2026-11-28T10:00:01.512345Z")
+        );
+        assert!(matches_drill(drill, LIST_SECRETS));
+        assert!(matches_drill(
+            &events[1],
+            "can-i --list (SelfSubjectRulesReview)"
+        ));
+        assert!(!matches_drill(&events[2], LIST_SECRETS));
+    }
+
+    #[test]
+    fn gke_method_and_resource_names_give_verb_and_path() {
+        let request = |method, resource| gke_request(method, resource);
+        assert_eq!(
+            request(
+                "io.k8s.authentication.v1.selfsubjectreviews.create",
+                "authentication.k8s.io/v1/selfsubjectreviews"
+            ),
+            Some((
+                "create".into(),
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews".into()
+            ))
+        );
+        assert_eq!(
+            request("io.k8s.core.v1.secrets.list", "core/v1/secrets"),
+            Some(("list".into(), "/api/v1/secrets".into()))
+        );
+        assert_eq!(
+            request(
+                "io.k8s.core.v1.pods.exec.create",
+                "core/v1/namespaces/default/pods/web-0/exec"
+            ),
+            Some((
+                "create".into(),
+                "/api/v1/namespaces/default/pods/web-0/exec".into()
+            ))
+        );
+        // Assumed non-resource shape (see gke_request).
+        assert_eq!(
+            request("io.k8s.get", "apis"),
+            Some(("get".into(), "/apis".into()))
+        );
+        assert_eq!(
+            request(
+                "google.container.v1.ClusterManager.GetCluster",
+                "projects/p/locations/l/clusters/c"
+            ),
+            None
+        );
+        assert_eq!(request("io.k8s.core.v1.secrets.list", ""), None);
+    }
+
+    #[test]
+    fn gke_rpc_status_codes_become_http_codes() {
+        assert_eq!(gke_http_code(0), Some(200));
+        assert_eq!(gke_http_code(7), Some(403));
+        assert_eq!(gke_http_code(16), Some(401));
+        assert_eq!(
+            gke_http_code(5),
+            None,
+            "NOT_FOUND has no single HTTP code here"
+        );
+        let without_status = r#"[{"insertId":"x","protoPayload":{"methodName":"io.k8s.core.v1.pods.get","resourceName":"core/v1/namespaces/a/pods/b"}}]"#;
+        assert_eq!(
+            parse_gke_log_entries(without_status).unwrap()[0].code(),
+            Some(200)
+        );
+        let other = r#"[{"protoPayload":{"methodName":"io.k8s.core.v1.pods.get","resourceName":"core/v1/namespaces/a/pods/b","status":{"code":5}}}]"#;
+        assert_eq!(parse_gke_log_entries(other).unwrap()[0].code(), None);
+    }
+
+    #[test]
+    fn gke_entries_that_are_not_kubernetes_requests_are_skipped() {
+        let json = r#"[{"insertId":"a","protoPayload":{"methodName":"google.container.v1.ClusterManager.GetCluster","resourceName":"projects/my-proj/locations/europe-west1-b/clusters/web"}},{"insertId":"b","textPayload":"hello"}]"#;
+        assert_eq!(parse_gke_log_entries(json).unwrap(), Vec::<Event>::new());
+    }
+
+    #[test]
+    fn gke_output_that_is_not_a_list_of_entries_is_an_error() {
+        for output in ["{}", "Listed 0 items.", r#"[{"protoPayload": 5}]"#] {
+            let error = parse_gke_log_entries(output).unwrap_err();
+            assert!(
+                error.starts_with("not a list of log entries"),
+                "{output}: {error}"
+            );
+        }
+        assert!(parse_gke_log_entries("[]\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn aks_rows_convert_whether_dynamic_columns_are_objects_or_json_text() {
+        let events = parse_aks_audit_rows(AKS_AUDIT_ROWS).unwrap();
+        assert_eq!(
+            events.iter().map(seen).collect::<Vec<_>>(),
+            vec![
+                // Dynamic columns as JSON text.
+                (
+                    "list",
+                    "/api/v1/namespaces/kube-system/secrets",
+                    TILLER,
+                    DRILL_UA,
+                    Some(403)
+                ),
+                // Dynamic columns as objects.
+                (
+                    "create",
+                    "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                    TILLER,
+                    DRILL_UA,
+                    Some(201)
+                ),
+                (
+                    "list",
+                    "/api/v1/namespaces/kube-system/pods?limit=500",
+                    TILLER,
+                    KUBECTL_UA,
+                    Some(403)
+                ),
+            ]
+        );
+        let drill = &events[0];
+        assert_eq!(drill.audit_id, "7e3f9a1c-2b4d-4c6e-8f0a-1b2c3d4e5f60");
+        assert_eq!(drill.stage, "ResponseComplete");
+        assert_eq!(drill.user.groups.len(), 3);
+        assert_eq!(drill.source_ips, vec!["203.0.113.24"]);
+        assert_eq!(
+            drill.request_received_timestamp,
+            at("2026-11-28T10:00:01.512345Z")
+        );
+        assert_eq!(events[1].source_ips, vec!["203.0.113.24"]);
+        assert!(matches_drill(drill, LIST_SECRETS));
+        assert!(matches_drill(&events[1], "whoami (SelfSubjectReview)"));
+        assert!(!matches_drill(&events[2], LIST_SECRETS));
+    }
+
+    #[test]
+    fn aks_output_that_is_not_rows_is_an_error() {
+        let error = parse_aks_audit_rows(r#"{"tables": []}"#).unwrap_err();
+        assert!(error.starts_with("not a list of query rows"), "{error}");
+        let error = parse_aks_audit_rows(r#"[{"Verb":"get"},{"User":5}]"#).unwrap_err();
+        assert!(error.starts_with("row 2: User: "), "{error}");
+        assert!(parse_aks_audit_rows("[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn log_queries_exist_for_the_managed_providers_only() {
+        assert!(log_query_available(Provider::Eks));
+        assert!(log_query_available(Provider::Gke));
+        assert!(log_query_available(Provider::Aks));
+        assert!(!log_query_available(Provider::Kind));
+        assert!(!log_query_available(Provider::Unknown));
+        let error = log_query(Provider::K3s, ClusterHint::default())
+            .command()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            "K3s has no provider log service to read audit events from"
+        );
+    }
+
+    #[test]
+    fn eks_log_query_command() {
+        let query = log_query(Provider::Eks, eks_hint());
+        assert_eq!(query.command().unwrap(), ("aws", owned(EKS_LOG_ARGV)));
+        assert_eq!(
+            query.command_line().unwrap(),
+            "aws logs filter-log-events --log-group-name /aws/eks/prod-1/cluster \
+             --log-stream-name-prefix kube-apiserver-audit --start-time 1795859940750 \
+             --filter-pattern '{ $.user.username = \"system:serviceaccount:kube-system:tiller\" }' \
+             --region us-west-2 --output json"
+        );
+    }
+
+    #[test]
+    fn eks_log_query_without_a_region_leaves_it_to_the_cli() {
+        let hint = ClusterHint {
+            region: None,
+            ..eks_hint()
+        };
+        let (_, args) = log_query(Provider::Eks, hint).command().unwrap();
+        let without_region: Vec<String> = EKS_LOG_ARGV
+            .iter()
+            .filter(|a| **a != "--region" && **a != "us-west-2")
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(args, without_region);
+    }
+
+    #[test]
+    fn eks_log_query_needs_the_cluster_name() {
+        let hint = ClusterHint {
+            name: None,
+            ..eks_hint()
+        };
+        let error = log_query(Provider::Eks, hint).command().unwrap_err();
+        assert!(
+            error.starts_with("the EKS cluster name is not known"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn gke_log_query_command_with_and_without_the_cluster_name() {
+        let query = log_query(Provider::Gke, gke_hint());
+        assert_eq!(query.command().unwrap(), ("gcloud", owned(GKE_LOG_ARGV)));
+        let hint = ClusterHint {
+            name: None,
+            ..gke_hint()
+        };
+        let (_, args) = log_query(Provider::Gke, hint).command().unwrap();
+        assert_eq!(
+            args[2],
+            r#"resource.type="k8s_cluster" AND protoPayload.authenticationInfo.principalEmail="system:serviceaccount:kube-system:tiller" AND timestamp>="2026-11-28T09:59:00Z""#
+        );
+    }
+
+    #[test]
+    fn aks_log_query_command_and_its_missing_workspace() {
+        let query = log_query(Provider::Aks, aks_hint());
+        assert_eq!(query.command().unwrap(), ("az", owned(AKS_LOG_ARGV)));
+        let without = LogQuery {
+            workspace: None,
+            ..query
+        };
+        assert_eq!(
+            without.command().unwrap_err(),
+            "the Log Analytics workspace id is not in the kubeconfig; pass --workspace"
+        );
+    }
+
+    #[test]
+    fn values_a_query_cannot_carry_are_refused() {
+        let query = LogQuery {
+            username: r#"system:serviceaccount:x:a" OR "1"="1"#.into(),
+            ..log_query(Provider::Gke, gke_hint())
+        };
+        let error = query.command().unwrap_err();
+        assert!(error.contains("has a quote, backslash"), "{error}");
+        let hint = ClusterHint {
+            name: known_part("web'"),
+            ..gke_hint()
+        };
+        let error = log_query(Provider::Gke, hint).command().unwrap_err();
+        assert!(error.starts_with("the cluster name \"web'\""), "{error}");
+        let empty = LogQuery {
+            username: String::new(),
+            ..log_query(Provider::Aks, aks_hint())
+        };
+        assert_eq!(empty.command().unwrap_err(), "the user name is empty");
+    }
+
     // Running the check, with stand-in CLIs: the clouds cannot be reached from here.
     #[cfg(unix)]
     mod stand_in_clis {
@@ -1665,6 +2540,236 @@ mod tests {
                     message: "gave no answer within 300ms and was stopped".into()
                 }
             );
+        }
+
+        // --- reading a drill's events back, through stand-in CLIs ---
+
+        fn eks_next_page_argv() -> Vec<&'static str> {
+            [EKS_LOG_ARGV, &["--next-token", EKS_NEXT_TOKEN]].concat()
+        }
+
+        #[test]
+        fn stand_in_aws_log_query_follows_next_token_to_the_second_page() {
+            let clis = StandIns::new();
+            let second = eks_next_page_argv();
+            clis.install(
+                "aws",
+                &[
+                    (EKS_LOG_ARGV, Reply::Prints(EKS_LOG_FIRST_PAGE)),
+                    (&second, Reply::Prints(EKS_LOG_EVENTS)),
+                ],
+            );
+            let events = log_query(Provider::Eks, eks_hint())
+                .fetch(&clis.runner())
+                .unwrap();
+            assert_eq!(
+                clis.calls("aws"),
+                vec![bracketed(EKS_LOG_ARGV), bracketed(&second)]
+            );
+            assert_eq!(
+                events.iter().map(seen).collect::<Vec<_>>(),
+                vec![
+                    ("get", "/api", TILLER, DRILL_UA, Some(200)),
+                    (
+                        "list",
+                        "/api/v1/namespaces/kube-system/secrets",
+                        TILLER,
+                        DRILL_UA,
+                        Some(403)
+                    ),
+                    (
+                        "list",
+                        "/api/v1/namespaces/kube-system/pods?limit=500",
+                        TILLER,
+                        KUBECTL_UA,
+                        Some(403)
+                    ),
+                ]
+            );
+        }
+
+        #[test]
+        fn stand_in_aws_log_query_stops_after_a_few_pages() {
+            let clis = StandIns::new();
+            // A service that always has another page must not keep the poll going.
+            clis.install(
+                "aws",
+                &[
+                    (EKS_LOG_ARGV, Reply::Prints(EKS_LOG_FIRST_PAGE)),
+                    (&eks_next_page_argv(), Reply::Prints(EKS_LOG_FIRST_PAGE)),
+                ],
+            );
+            let events = log_query(Provider::Eks, eks_hint())
+                .fetch(&clis.runner())
+                .unwrap();
+            assert_eq!(clis.calls("aws").len(), EKS_MAX_PAGES);
+            assert_eq!(events.len(), EKS_MAX_PAGES);
+        }
+
+        #[test]
+        fn stand_in_aws_log_query_error_names_the_command() {
+            let clis = StandIns::new();
+            clis.install(
+                "aws",
+                &[(
+                    EKS_LOG_ARGV,
+                    Reply::Fails {
+                        code: 254,
+                        stderr: "\nAn error occurred (ResourceNotFoundException) when calling the FilterLogEvents operation: The specified log group does not exist.\n",
+                    },
+                )],
+            );
+            let error = log_query(Provider::Eks, eks_hint())
+                .fetch(&clis.runner())
+                .unwrap_err();
+            assert_eq!(
+                error,
+                "`aws logs filter-log-events --log-group-name /aws/eks/prod-1/cluster \
+                 --log-stream-name-prefix kube-apiserver-audit --start-time 1795859940750 \
+                 --filter-pattern '{ $.user.username = \"system:serviceaccount:kube-system:tiller\" }' \
+                 --region us-west-2 --output json`: An error occurred (ResourceNotFoundException) \
+                 when calling the FilterLogEvents operation: The specified log group does not exist. \
+                 (exit status 254)"
+            );
+            assert!(!error.contains('\n'));
+        }
+
+        #[test]
+        fn stand_in_less_folder_reports_the_missing_cli_with_the_command() {
+            let clis = StandIns::new();
+            let error = log_query(Provider::Aks, aks_hint())
+                .fetch(&clis.runner())
+                .unwrap_err();
+            assert!(
+                error.starts_with("`az monitor log-analytics query --workspace "),
+                "{error}"
+            );
+            assert!(
+                error.ends_with("-o json`: az is not on the search path"),
+                "{error}"
+            );
+        }
+
+        #[test]
+        fn stand_in_gcloud_log_query_converts_the_entries() {
+            let clis = StandIns::new();
+            clis.install("gcloud", &[(GKE_LOG_ARGV, Reply::Prints(GKE_LOG_ENTRIES))]);
+            let events = log_query(Provider::Gke, gke_hint())
+                .fetch(&clis.runner())
+                .unwrap();
+            assert_eq!(clis.calls("gcloud"), vec![bracketed(GKE_LOG_ARGV)]);
+            assert_eq!(
+                events.iter().map(seen).collect::<Vec<_>>(),
+                vec![
+                    (
+                        "list",
+                        "/api/v1/namespaces/kube-system/secrets",
+                        TILLER,
+                        DRILL_UA,
+                        Some(403)
+                    ),
+                    (
+                        "create",
+                        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+                        TILLER,
+                        DRILL_UA,
+                        Some(200)
+                    ),
+                    (
+                        "list",
+                        "/api/v1/namespaces/kube-system/pods",
+                        TILLER,
+                        KUBECTL_UA,
+                        Some(403)
+                    ),
+                ]
+            );
+        }
+
+        #[test]
+        fn stand_in_gcloud_printing_no_json_is_an_error_naming_the_command() {
+            let clis = StandIns::new();
+            clis.install(
+                "gcloud",
+                &[(GKE_LOG_ARGV, Reply::Prints("Listed 0 items.\n"))],
+            );
+            let error = log_query(Provider::Gke, gke_hint())
+                .fetch(&clis.runner())
+                .unwrap_err();
+            assert!(error.starts_with("`gcloud logging read "), "{error}");
+            assert!(
+                error.contains("--limit=1000`: unexpected output: not a list of log entries"),
+                "{error}"
+            );
+        }
+
+        #[test]
+        fn stand_in_gcloud_log_query_is_not_run_without_a_project() {
+            let clis = StandIns::new();
+            clis.install("gcloud", &[(GKE_LOG_ARGV, Reply::Prints(GKE_LOG_ENTRIES))]);
+            let hint = ClusterHint {
+                account: None,
+                ..gke_hint()
+            };
+            let error = log_query(Provider::Gke, hint)
+                .fetch(&clis.runner())
+                .unwrap_err();
+            assert!(
+                error.starts_with("the Google Cloud project is not known"),
+                "{error}"
+            );
+            assert!(clis.calls("gcloud").is_empty());
+        }
+
+        #[test]
+        fn stand_in_az_log_query_converts_the_rows() {
+            let clis = StandIns::new();
+            clis.install("az", &[(AKS_LOG_ARGV, Reply::Prints(AKS_AUDIT_ROWS))]);
+            let events = log_query(Provider::Aks, aks_hint())
+                .fetch(&clis.runner())
+                .unwrap();
+            assert_eq!(clis.calls("az"), vec![bracketed(AKS_LOG_ARGV)]);
+            assert_eq!(
+                events.iter().map(seen).collect::<Vec<_>>(),
+                vec![
+                    (
+                        "list",
+                        "/api/v1/namespaces/kube-system/secrets",
+                        TILLER,
+                        DRILL_UA,
+                        Some(403)
+                    ),
+                    (
+                        "create",
+                        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                        TILLER,
+                        DRILL_UA,
+                        Some(201)
+                    ),
+                    (
+                        "list",
+                        "/api/v1/namespaces/kube-system/pods?limit=500",
+                        TILLER,
+                        KUBECTL_UA,
+                        Some(403)
+                    ),
+                ]
+            );
+        }
+
+        #[test]
+        fn stand_in_az_log_query_is_not_run_without_a_workspace() {
+            let clis = StandIns::new();
+            clis.install("az", &[(AKS_LOG_ARGV, Reply::Prints(AKS_AUDIT_ROWS))]);
+            let query = LogQuery {
+                workspace: None,
+                ..log_query(Provider::Aks, aks_hint())
+            };
+            assert_eq!(
+                query.fetch(&clis.runner()).unwrap_err(),
+                "the Log Analytics workspace id is not in the kubeconfig; pass --workspace"
+            );
+            assert!(clis.calls("az").is_empty());
         }
     }
 }

@@ -129,6 +129,7 @@ pub fn rules_tripped_by_planting(spec: &DecoySpec) -> Vec<String> {
 
 pub fn next_steps() -> Vec<String> {
     vec![
+        "kubectl honeytoken verify                        # would the audit log record the token's use?".into(),
         "kubectl honeytoken test-trigger --audit-log FILE  # use the token once, as a drill, and see its audit events arrive".into(),
         "kubectl honeytoken status                        # armed, drilled, TRIPPED or broken; run it from cron".into(),
     ]
@@ -534,7 +535,8 @@ mod tests {
         let spec = spec("kube-system");
         let report = report(&spec, PlantResult::Planned, planned_objects(&spec));
         assert_eq!(report.rbac, "none");
-        assert!(report.next_steps[0].contains("test-trigger"));
-        assert!(report.next_steps[1].contains("status"));
+        assert!(report.next_steps[0].contains("verify"));
+        assert!(report.next_steps[1].contains("test-trigger"));
+        assert!(report.next_steps[2].contains("status"));
     }
 }

@@ -223,9 +223,22 @@ fn table(report: &DrillReport) -> String {
 
 /// Where a drill's audit events are looked for.
 pub enum Sink {
-    File { path: String, follower: LogFollower },
+    File {
+        path: String,
+        follower: LogFollower,
+    },
     Webhook(Receiver),
+    /// The provider's log service, read with its CLI; polled sparingly, since each query
+    /// is a slow call to a cloud API.
+    ProviderLogs {
+        query: crate::cloud::LogQuery,
+        runner: crate::cloud::CliRunner,
+        last_poll: Option<Instant>,
+    },
 }
+
+/// How often the provider's log service is asked again.
+const PROVIDER_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Sink {
     /// Starts following a log file from its current end.
@@ -243,6 +256,11 @@ impl Sink {
         match self {
             Sink::File { path, .. } => format!("audit log {path}"),
             Sink::Webhook(receiver) => format!("audit webhook on http://{}", receiver.address),
+            Sink::ProviderLogs { query, .. } => format!(
+                "{:?} audit logs ({})",
+                query.provider,
+                query.command_line().unwrap_or_default()
+            ),
         }
     }
 
@@ -252,6 +270,18 @@ impl Sink {
                 .read_new()
                 .map_err(|e| Error::Invalid(format!("cannot read the audit log {path}: {e}"))),
             Sink::Webhook(receiver) => Ok(receiver.drain()),
+            Sink::ProviderLogs {
+                query,
+                runner,
+                last_poll,
+            } => {
+                if last_poll.is_some_and(|at| at.elapsed() < PROVIDER_POLL_INTERVAL) {
+                    return Ok(Vec::new());
+                }
+                *last_poll = Some(Instant::now());
+                // The CLI blocks for seconds; let the runtime move other tasks meanwhile.
+                tokio::task::block_in_place(|| query.fetch(runner)).map_err(Error::CheckFailed)
+            }
         }
     }
 }

@@ -639,7 +639,7 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
     }
 
     if args.e2e {
-        let arrived = end_to_end(args, &located, home).await?;
+        let arrived = end_to_end(args, detection.provider, &located, home).await?;
         if arrived.iter().all(|c| c.status == CheckStatus::Pass) {
             // The drill's events did arrive: an unreadable policy no longer leaves the
             // answer open, though requests other than the drill's stay unchecked.
@@ -680,16 +680,50 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
 /// Runs a drill and reports, per request, whether its event reached the sink.
 async fn end_to_end(
     args: &VerifyArgs,
+    provider: Provider,
     located: &Located,
     home: &Home,
 ) -> Result<Vec<Check>, Error> {
-    let mut sink = match (&args.audit_log, &args.listen) {
-        (Some(path), None) => Sink::file(path)?,
-        (None, Some(address)) => Sink::Webhook(Receiver::start(*address).await?),
+    let (mut sink, default_timeout) = match (&args.audit_log, &args.listen) {
+        (Some(path), None) => (Sink::file(path)?, 30),
+        (None, Some(address)) => (Sink::Webhook(Receiver::start(*address).await?), 30),
         (Some(_), Some(_)) => {
             return Err(Error::Invalid(
                 "--e2e takes one sink: --audit-log FILE or --listen ADDR".into(),
             ));
+        }
+        (None, None) if cloud::log_query_available(provider) => {
+            let connection = &located.connection;
+            let query = cloud::LogQuery {
+                provider,
+                hint: provider::cluster_name_hint(
+                    &connection.context,
+                    &connection.cluster,
+                    &connection.server,
+                ),
+                username: located.spec.username(),
+                // A margin for clocks that disagree a little.
+                since: jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120),
+                workspace: args.workspace.clone(),
+            };
+            if let Err(why) = query.command() {
+                return Ok(vec![
+                    Check::new(
+                        "e2e",
+                        "end to end: drill events arrive",
+                        CheckStatus::Unknown,
+                        true,
+                        format!("cannot read the {provider:?} audit logs: {why}"),
+                    )
+                    .with_fix("pass what is missing, or use --audit-log FILE / --listen ADDR"),
+                ]);
+            }
+            let sink = Sink::ProviderLogs {
+                query,
+                runner: cloud::CliRunner::from_env(),
+                last_poll: None,
+            };
+            (sink, 600)
         }
         (None, None) => {
             return Ok(vec![Check::new(
@@ -697,11 +731,12 @@ async fn end_to_end(
                 "end to end: drill events arrive",
                 CheckStatus::Unknown,
                 true,
-                "no sink to watch: reading the provider's log service is not supported yet",
+                "no sink to watch: pass a log file or a webhook address (reading a provider's log service works on EKS, GKE and AKS)",
             )
             .with_fix("pass --audit-log FILE (a copy of the log as it is written) or --listen ADDR (and point an audit webhook at it)")]);
         }
     };
+    let timeout = args.timeout.unwrap_or(default_timeout);
     let secret = match trigger::drillable(located) {
         Ok(secret) => secret,
         Err(e) => {
@@ -722,7 +757,7 @@ async fn end_to_end(
         &secret,
         home,
         Some(&mut sink),
-        Duration::from_secs(args.timeout),
+        Duration::from_secs(timeout),
     )
     .await?;
     let mut checks = Vec::new();
@@ -748,7 +783,7 @@ async fn end_to_end(
                 title,
                 CheckStatus::Fail,
                 true,
-                format!("answered {answer}; no event in {} within {}s", sink.describe(), args.timeout),
+                format!("answered {answer}; no event in {} within {timeout}s", sink.describe()),
             )
             .with_fix("check the audit policy (verify --policy) and that the backend writes where you look"),
         };

@@ -6,6 +6,7 @@ mod support;
 
 use std::path::Path;
 
+use kube::Api;
 use support::{Plugin, cluster};
 
 const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/controlplane");
@@ -214,4 +215,129 @@ fn end_to_end_through_an_audit_webhook() {
         "{e2e:#?}"
     );
     assert!(Path::new(&bed.audit_log).exists());
+}
+
+/// A stand-in `aws` CLI (we cannot reach AWS from here): `eks describe-cluster` answers
+/// that audit logging is on, and `logs filter-log-events` answers with the bed's real
+/// audit events in CloudWatch's format, as EKS would deliver them.
+const STAND_IN_AWS: &str = r#"#!/usr/bin/env python3
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["STAND_IN_RECORD"], "a") as record:
+    record.write(json.dumps(args) + "\n")
+if args[:2] == ["eks", "describe-cluster"]:
+    print(json.dumps({"clusterLogging": [{"types": ["api", "audit"], "enabled": True}]}))
+elif args[:2] == ["logs", "filter-log-events"]:
+    pattern = args[args.index("--filter-pattern") + 1]
+    user = pattern.split('"')[1]
+    events = []
+    for number, line in enumerate(open(os.environ["STAND_IN_AUDIT_LOG"])):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("user", {}).get("username") == user:
+            events.append({"logStreamName": "kube-apiserver-audit-0", "timestamp": 0,
+                           "message": line.strip(), "ingestionTime": 0, "eventId": str(number)})
+    print(json.dumps({"events": events, "searchedLogStreams": []}))
+else:
+    print("stand-in aws: unexpected " + " ".join(args), file=sys.stderr)
+    sys.exit(2)
+"#;
+
+#[tokio::test]
+async fn stand_in_aws_cli_confirms_audit_logging_and_delivers_the_drill_on_eks() {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::PostParams;
+    use std::os::unix::fs::PermissionsExt;
+
+    support::require_bed();
+    let bed = support::ExtraBed::start("verify-eks", &[]);
+    let admin = bed.cluster().client("admin").await;
+    // What an EKS worker looks like to the API: its providerID and node-group label.
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "ip-10-0-1-17.ec2.internal",
+                     "labels": {"eks.amazonaws.com/nodegroup": "workers"}},
+        "spec": {"providerID": "aws:///us-east-1a/i-0abc123def4567890"}
+    }))
+    .unwrap();
+    Api::<Node>::all(admin.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .unwrap();
+
+    // The kubeconfig `aws eks update-kubeconfig` writes names contexts by the cluster's ARN.
+    let dir = tempfile::tempdir().unwrap();
+    let arn = "arn:aws:eks:us-east-1:123456789012:cluster/prod-eu";
+    let text = std::fs::read_to_string(&bed.kubeconfig).unwrap().replace(
+        "name: operator\n    context",
+        &format!("name: {arn}\n    context"),
+    );
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, text).unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("aws"), STAND_IN_AWS).unwrap();
+    std::fs::set_permissions(bin.join("aws"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let record = dir.path().join("argv");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+
+    let plugin = Plugin::on(&kubeconfig);
+    let with_stand_in = |command: &mut std::process::Command| {
+        command
+            .env("PATH", &path)
+            .env("STAND_IN_RECORD", &record)
+            .env("STAND_IN_AUDIT_LOG", &bed.audit_log);
+    };
+    plugin
+        .run_with(&["--context", arn, "plant", "--yes"], with_stand_in)
+        .assert_code(0);
+    let run = plugin.run_with(
+        &[
+            "--context",
+            arn,
+            "verify",
+            "--e2e",
+            "--timeout",
+            "30",
+            "-o",
+            "json",
+        ],
+        with_stand_in,
+    );
+    run.assert_code(0);
+    assert_eq!(run.json()["provider"], "eks", "{}", run.stdout);
+    let checks = checks(&run);
+    let managed = with_id(&checks, "managed-audit");
+    assert_eq!(managed[0]["status"], "PASS", "{managed:#?}");
+    let e2e = with_id(&checks, "e2e");
+    assert_eq!(e2e.len(), 6, "{checks:#?}");
+    assert!(e2e.iter().all(|c| c["status"] == "PASS"), "{e2e:#?}");
+
+    let calls: Vec<Vec<String>> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let describe = calls
+        .iter()
+        .find(|c| c[..2] == ["eks", "describe-cluster"])
+        .expect("describe-cluster was run");
+    assert!(
+        describe.windows(2).any(|w| w == ["--name", "prod-eu"]),
+        "{describe:?}"
+    );
+    assert!(
+        describe.windows(2).any(|w| w == ["--region", "us-east-1"]),
+        "{describe:?}"
+    );
+    let logs = calls
+        .iter()
+        .find(|c| c[..2] == ["logs", "filter-log-events"])
+        .expect("filter-log-events was run");
+    assert!(
+        logs.windows(2)
+            .any(|w| w == ["--log-group-name", "/aws/eks/prod-eu/cluster"]),
+        "{logs:?}"
+    );
 }
