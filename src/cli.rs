@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Plant a decoy service-account token, prove the audit log would catch its use, drill it,
-/// report its state and remove it cleanly.
+/// kubectl honeytoken: plant a decoy service-account token, prove the audit log would catch
+/// its use, drill it, report its state and remove it cleanly.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl honeytoken",
@@ -88,6 +88,11 @@ pub enum Command {
     Status,
     /// Delete exactly the objects `plant` created.
     Remove(SelectArgs),
+    /// Print a shell completion script, e.g. `source <(kubectl honeytoken completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Which decoy a command acts on.
@@ -166,6 +171,7 @@ impl Command {
             Command::TestTrigger(_) => "test-trigger",
             Command::Status => "status",
             Command::Remove(_) => "remove",
+            Command::Completion { .. } => "completion",
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod output;
 pub mod plant;
 pub mod policy;
 pub mod profile;
+pub mod progress;
 pub mod prompt;
 pub mod provider;
 pub mod realism;
@@ -45,5 +46,15 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::TestTrigger(args) => trigger::run(args, global, &home).await,
         Command::Remove(args) => remove::run(args, global, terminal, &home).await,
         Command::Verify(args) => verify::run(args, global, &home).await,
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "kubectl-honeytoken",
+                &mut std::io::stdout(),
+            );
+            Ok(Outcome::Success)
+        }
     }
 }

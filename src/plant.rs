@@ -315,7 +315,7 @@ pub async fn run(
                 }
             }
             let timeout = Duration::from_secs(args.timeout);
-            let created = create(client, spec, timeout, terminal).await?;
+            let created = create(client, spec, timeout).await?;
             home.update(|state| {
                 state.forget_planted(&connection.server, &spec.namespace, &spec.account);
                 state.planted.push(PlantedRecord {
@@ -362,7 +362,6 @@ async fn create(
     client: &kube::Client,
     spec: &DecoySpec,
     timeout: Duration,
-    terminal: Terminal,
 ) -> Result<Created, Error> {
     let account = cluster::create_account(client, spec).await?;
     let account_uid = account.metadata.uid.clone().unwrap_or_default();
@@ -371,10 +370,11 @@ async fn create(
         Err(error) => return Err(undo(client, spec, &account_uid, None, error).await),
     };
     let secret_uid = secret.metadata.uid.clone().unwrap_or_default();
-    if terminal.stderr {
-        eprintln!("waiting for the token controller to fill the token...");
-    }
-    match cluster::wait_for_token(client, spec, timeout).await {
+    let spinner =
+        crate::progress::Spinner::start("waiting for the token controller to fill the token");
+    let filled = cluster::wait_for_token(client, spec, timeout).await;
+    drop(spinner);
+    match filled {
         Ok(_) => Ok(Created {
             account_uid,
             secret_uid,

@@ -370,6 +370,10 @@ pub async fn drill(
     let username = spec.username();
     let mut all_arrived = None;
     if let Some(sink) = sink.as_deref_mut() {
+        let _spinner = crate::progress::Spinner::start(format!(
+            "waiting for the drill's events in {}",
+            sink.describe()
+        ));
         let deadline = Instant::now() + timeout;
         loop {
             let events = sink.read()?;

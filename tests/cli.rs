@@ -15,6 +15,7 @@ fn help_starts_with_kubectl_honeytoken_and_lists_the_commands() {
     let output = honeytoken(&["--help"]);
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
+    assert!(help.starts_with("kubectl honeytoken"), "{help}");
     assert!(help.contains("Usage: kubectl honeytoken"), "{help}");
     for command in ["plant", "verify", "test-trigger", "status", "remove"] {
         assert!(
@@ -29,4 +30,59 @@ fn help_starts_with_kubectl_honeytoken_and_lists_the_commands() {
 fn an_unknown_flag_is_a_usage_error() {
     let output = honeytoken(&["status", "--no-such-flag"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn version_and_completion_behave_like_kubectl() {
+    let version = honeytoken(&["--version"]);
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap().trim(),
+        format!("kubectl honeytoken {}", env!("CARGO_PKG_VERSION"))
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = honeytoken(&["completion", shell]);
+        assert!(script.status.success(), "{shell}");
+        let text = String::from_utf8(script.stdout).unwrap();
+        assert!(
+            text.contains("test-trigger"),
+            "{shell} completion lacks the commands"
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::process::Stdio;
+
+    // A pipe smaller than the output, so the program is still writing when the reader
+    // hangs up, as with `| head -c1`.
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    assert!(unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096) } >= 4096);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-honeytoken"))
+        .args(["completion", "bash"])
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::fs::File::from(read_end);
+    let mut first = [0u8; 1];
+    reader.read_exact(&mut first).unwrap();
+    drop(reader);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(stderr.is_empty(), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
 }
