@@ -352,7 +352,6 @@ fn namespaces(global: &GlobalArgs) -> Vec<String> {
 
 /// Finds the decoys of this key in one namespace: accounts with a profile's labels whose
 /// keyed Secret proves them ours, and accounts this workstation recorded planting.
-#[allow(clippy::too_many_arguments)]
 async fn observe_namespace(
     client: &kube::Client,
     server: &str,
