@@ -432,22 +432,23 @@ fn table(report: &VerifyReport) -> String {
     )
 }
 
-async fn detect_provider(client: &kube::Client) -> provider::Detection {
+async fn detect_provider(
+    client: &kube::Client,
+    kube_system_pods: &Result<Vec<Pod>, String>,
+) -> provider::Detection {
     let version = client.apiserver_version().await.ok().map(|v| v.git_version);
     let nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default().limit(50))
         .await
         .map(|l| l.items.iter().map(NodeFacts::from_node).collect())
         .map_err(|e| describe_kube_error(&e));
-    let pods = Api::<Pod>::namespaced(client.clone(), "kube-system")
-        .list(&ListParams::default())
-        .await
-        .map(|l| l.items.iter().map(PodFacts::from_pod).collect())
-        .map_err(|e| describe_kube_error(&e));
     provider::detect(&Evidence {
         server_git_version: version,
         nodes,
-        kube_system_pods: pods,
+        kube_system_pods: kube_system_pods
+            .as_ref()
+            .map(|pods| pods.iter().map(PodFacts::from_pod).collect())
+            .map_err(Clone::clone),
     })
 }
 
@@ -558,7 +559,13 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
     let spec = &located.spec;
     let mut checks = vec![decoy_check(&located)];
 
-    let detection = detect_provider(&client).await;
+    // Read once: the provider's signs and the static kube-apiserver pod both live here.
+    let kube_system_pods = Api::<Pod>::namespaced(client.clone(), "kube-system")
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|e| describe_kube_error(&e));
+    let detection = detect_provider(&client, &kube_system_pods).await;
     let provider_status = if detection.provider == Provider::Unknown {
         CheckStatus::Unknown
     } else {
@@ -579,11 +586,19 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
         provider_reason,
     ));
 
-    let apiserver_pods = Api::<Pod>::namespaced(client.clone(), "kube-system")
-        .list(&ListParams::default().labels("component=kube-apiserver"))
-        .await
-        .map(|l| l.items)
-        .map_err(|e| describe_kube_error(&e));
+    let apiserver_pods = kube_system_pods.as_ref().map_err(Clone::clone).map(|pods| {
+        pods.iter()
+            .filter(|p| {
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("component"))
+                    .map(String::as_str)
+                    == Some("kube-apiserver")
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    });
     let (backend, pod_policy_path) = backend_check(&apiserver_pods);
     let managed = managed_check(detection.provider, &located).await;
     if managed.is_none() {
