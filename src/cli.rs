@@ -88,6 +88,8 @@ pub enum Command {
     Status,
     /// Delete exactly the objects `plant` created.
     Remove(SelectArgs),
+    /// Find every use of the decoys in audit logs (JSON lines, .gz, stdin, EventLists).
+    Scan(ScanArgs),
     /// Print a shell completion script, e.g. `source <(kubectl honeytoken completion bash)`.
     Completion {
         #[arg(value_enum)]
@@ -150,6 +152,17 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    /// Audit log files (JSON lines, optionally gzip-compressed); `-` or none reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// A decoy's user name to look for, without asking the cluster (repeatable).
+    #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
+    pub user: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct TriggerArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -171,6 +184,7 @@ impl Command {
             Command::TestTrigger(_) => "test-trigger",
             Command::Status => "status",
             Command::Remove(_) => "remove",
+            Command::Scan(_) => "scan",
             Command::Completion { .. } => "completion",
         }
     }

@@ -11,7 +11,8 @@ pub const OK: u8 = 0;
 pub const FAILED: u8 = 1;
 /// The command line was not understood (clap's own code for usage errors).
 pub const USAGE: u8 = 2;
-/// `status`: a decoy's token was used on a day with no recorded drill.
+/// `status`: a decoy's token was used on a day with no recorded drill; `scan`: a use that
+/// is not a drill was found.
 pub const TRIPPED: u8 = 3;
 /// `status`: a decoy is broken or unsafe (missing, invalidated, granted permissions);
 /// `test-trigger`: the decoy token was allowed to read Secrets.
@@ -26,6 +27,8 @@ pub enum Outcome {
     Tripped,
     Broken,
     VerifyFailed,
+    /// `scan`: no real use found, but some input could not be read to its end.
+    Incomplete,
 }
 
 impl Outcome {
@@ -35,6 +38,7 @@ impl Outcome {
             Outcome::Tripped => TRIPPED,
             Outcome::Broken => BROKEN,
             Outcome::VerifyFailed => VERIFY_FAILED,
+            Outcome::Incomplete => FAILED,
         }
     }
 

@@ -417,28 +417,38 @@ async fn observe_namespace(
     Ok(observed)
 }
 
-pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+/// Every decoy of this key in the namespaces `-n` names (or the profiles' own), with what
+/// the cluster holds of it.
+pub async fn observe_all(
+    global: &GlobalArgs,
+    home: &Home,
+) -> Result<(connect::Connection, Vec<String>, Vec<Observed>), Error> {
     let connection = connect::connect(global).await?;
     let key = home.key()?;
     let state = home.load()?;
     let client = &connection.client;
     let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
     let namespaces = namespaces(global);
-    let mut decoys = Vec::new();
+    let mut observed = Vec::new();
     for namespace in &namespaces {
-        for observed in observe_namespace(
-            client,
-            &connection.server,
-            &key,
-            &state,
-            namespace,
-            &cluster_role_bindings,
-        )
-        .await?
-        {
-            decoys.push(assess(&observed));
-        }
+        observed.extend(
+            observe_namespace(
+                client,
+                &connection.server,
+                &key,
+                &state,
+                namespace,
+                &cluster_role_bindings,
+            )
+            .await?,
+        );
     }
+    Ok((connection, namespaces, observed))
+}
+
+pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    let (connection, namespaces, observed) = observe_all(global, home).await?;
+    let decoys: Vec<DecoyStatus> = observed.iter().map(assess).collect();
     let report = StatusReport {
         schema_version: 1,
         server: connection.server.clone(),

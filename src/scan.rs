@@ -1,0 +1,419 @@
+//! `scan`: find every use of the decoys in audit logs (JSON lines, `.gz`, stdin, or
+//! `EventList` documents). A line is only parsed when it contains a decoy's user name, which
+//! is what keeps a scan of gigabytes close to the speed of reading them.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use memchr::memmem;
+use serde::Serialize;
+
+use crate::audit::Event;
+use crate::cli::{GlobalArgs, ScanArgs};
+use crate::error::Error;
+use crate::exit::Outcome;
+use crate::home::Home;
+use crate::output;
+
+/// The user-agent mark of `test-trigger` and `verify --e2e` drills.
+pub const DRILL_MARK: &str = "kubectl-honeytoken-drill/";
+
+/// Picks the lines that may be a decoy's events, then the events that are.
+pub struct Matcher {
+    users: Vec<String>,
+    finders: Vec<memmem::Finder<'static>>,
+}
+
+impl Matcher {
+    pub fn new(users: Vec<String>) -> Matcher {
+        let finders = users
+            .iter()
+            .map(|u| memmem::Finder::new(u.as_bytes()).into_owned())
+            .collect();
+        Matcher { users, finders }
+    }
+
+    fn may_match(&self, line: &[u8]) -> bool {
+        self.finders.iter().any(|f| f.find(line).is_some())
+    }
+
+    fn matches(&self, event: &Event) -> bool {
+        self.users.contains(&event.user.username)
+    }
+}
+
+/// One request made with a decoy token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Use {
+    pub time: Option<jiff::Timestamp>,
+    pub user: String,
+    pub verb: String,
+    pub request_uri: String,
+    pub source_ips: Vec<String>,
+    pub user_agent: String,
+    pub code: Option<u16>,
+    pub drill: bool,
+    pub audit_id: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub lines: u64,
+    /// Lines that held a decoy's name but were not an audit event (or a list of them).
+    pub malformed: u64,
+    /// Sources that could not be read to their end, with why.
+    pub unreadable: Vec<String>,
+}
+
+/// Scans one source. Events of a request are merged by audit ID: the request is reported
+/// once, with the response code its last stage carries.
+pub fn scan_reader<R: BufRead>(
+    mut reader: R,
+    source: &str,
+    matcher: &Matcher,
+    uses: &mut BTreeMap<String, Use>,
+    summary: &mut Summary,
+) {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                summary
+                    .unreadable
+                    .push(format!("{source}: {e} (after {} lines)", summary.lines));
+                return;
+            }
+        }
+        summary.lines += 1;
+        if !matcher.may_match(&line) {
+            continue;
+        }
+        match events_in(&line) {
+            Some(events) => {
+                for event in events.into_iter().filter(|e| matcher.matches(e)) {
+                    record(uses, event, source);
+                }
+            }
+            None => summary.malformed += 1,
+        }
+    }
+}
+
+/// The events of one line: an `Event`, or an `EventList` as a webhook receives it.
+fn events_in(line: &[u8]) -> Option<Vec<Event>> {
+    #[derive(serde::Deserialize)]
+    struct Document {
+        #[serde(default)]
+        kind: String,
+        #[serde(default)]
+        items: Vec<Event>,
+        #[serde(flatten)]
+        event: Event,
+    }
+    let document: Document = serde_json::from_slice(line).ok()?;
+    match document.kind.as_str() {
+        "EventList" => Some(document.items),
+        "Event" | "" => Some(vec![document.event]),
+        _ => None,
+    }
+}
+
+fn record(uses: &mut BTreeMap<String, Use>, event: Event, source: &str) {
+    let key = if event.audit_id.is_empty() {
+        format!("{source}#{}", uses.len())
+    } else {
+        event.audit_id.clone()
+    };
+    let code = event.code();
+    let entry = uses.entry(key).or_insert_with(|| Use {
+        time: event.request_received_timestamp,
+        drill: event.user_agent.contains(DRILL_MARK),
+        user: event.user.username.clone(),
+        verb: event.verb.clone(),
+        request_uri: event.request_uri.clone(),
+        source_ips: event.source_ips.clone(),
+        user_agent: event.user_agent.clone(),
+        code: None,
+        audit_id: event.audit_id.clone(),
+        source: source.to_string(),
+    });
+    if code.is_some() {
+        entry.code = code;
+    }
+}
+
+/// Opens a path (`-` is stdin), unpacking gzip when the file starts with its magic bytes.
+fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    const BUFFER: usize = 1 << 20;
+    if path == Path::new("-") {
+        return Ok(Box::new(BufReader::with_capacity(BUFFER, std::io::stdin())));
+    }
+    let mut file = std::fs::File::open(path)?;
+    let mut magic = [0u8; 2];
+    let gzip = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+    let file = std::fs::File::open(path)?;
+    Ok(if gzip {
+        Box::new(BufReader::with_capacity(
+            BUFFER,
+            flate2::read::MultiGzDecoder::new(file),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(BUFFER, file))
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    pub users: Vec<String>,
+    pub uses: Vec<Use>,
+    pub real_uses: usize,
+    pub summary: Summary,
+}
+
+fn table(report: &ScanReport) -> String {
+    let mut table = output::table(&[
+        "time",
+        "user",
+        "verb",
+        "uri",
+        "code",
+        "source ips",
+        "user agent",
+        "drill",
+    ]);
+    for found in &report.uses {
+        table.add_row(vec![
+            found.time.map(|t| t.to_string()).unwrap_or_default(),
+            found.user.clone(),
+            found.verb.clone(),
+            found.request_uri.clone(),
+            found.code.map(|c| c.to_string()).unwrap_or_default(),
+            found.source_ips.join(","),
+            found.user_agent.clone(),
+            if found.drill {
+                "drill".into()
+            } else {
+                console::style("REAL").red().bold().to_string()
+            },
+        ]);
+    }
+    format!("{table}\n")
+}
+
+pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    let users = if args.user.is_empty() {
+        let (_, _, observed) = crate::status::observe_all(global, home).await?;
+        observed.iter().map(|o| o.spec.username()).collect()
+    } else {
+        args.user.clone()
+    };
+    if users.is_empty() {
+        return Err(Error::Invalid(
+            "no decoys to look for: none of this key in the cluster; name them with --user system:serviceaccount:NS:NAME".into(),
+        ));
+    }
+    let matcher = Matcher::new(users.clone());
+    let mut uses = BTreeMap::new();
+    let mut summary = Summary::default();
+    let paths: Vec<std::path::PathBuf> = if args.files.is_empty() {
+        vec!["-".into()]
+    } else {
+        args.files.clone()
+    };
+    for path in &paths {
+        let source = path.display().to_string();
+        match open(path) {
+            Ok(reader) => scan_reader(reader, &source, &matcher, &mut uses, &mut summary),
+            Err(e) => summary.unreadable.push(format!("{source}: {e}")),
+        }
+    }
+    let mut uses: Vec<Use> = uses.into_values().collect();
+    uses.sort_by_key(|u| u.time);
+    let report = ScanReport {
+        real_uses: uses.iter().filter(|u| !u.drill).count(),
+        users,
+        uses,
+        summary,
+    };
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None if report.uses.is_empty() => println!("no use of {} found", report.users.join(", ")),
+        None => print!("{}", table(&report)),
+    }
+    eprintln!(
+        "scanned {} lines: {} uses of the decoys ({} real, {} drills); {} malformed lines with a decoy's name skipped",
+        report.summary.lines,
+        report.uses.len(),
+        report.real_uses,
+        report.uses.len() - report.real_uses,
+        report.summary.malformed
+    );
+    for problem in &report.summary.unreadable {
+        eprintln!("could not read to the end: {problem}");
+    }
+    Ok(if report.real_uses > 0 {
+        Outcome::Tripped
+    } else if !report.summary.unreadable.is_empty() {
+        Outcome::Incomplete
+    } else {
+        Outcome::Success
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DECOY: &str = "system:serviceaccount:kube-system:tiller";
+
+    fn event(id: &str, stage: &str, user: &str, agent: &str, code: Option<u16>) -> String {
+        let status = code
+            .map(|c| format!(r#","responseStatus":{{"code":{c}}}"#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"{stage}","requestURI":"/api/v1/namespaces/kube-system/secrets","verb":"list","user":{{"username":"{user}"}},"sourceIPs":["10.0.0.9"],"userAgent":"{agent}","requestReceivedTimestamp":"2026-11-28T10:00:00Z"{status}}}"#
+        )
+    }
+
+    fn scan(text: &[u8]) -> (Vec<Use>, Summary) {
+        let matcher = Matcher::new(vec![DECOY.to_string()]);
+        let mut uses = BTreeMap::new();
+        let mut summary = Summary::default();
+        scan_reader(text, "test", &matcher, &mut uses, &mut summary);
+        (uses.into_values().collect(), summary)
+    }
+
+    #[test]
+    fn a_request_is_reported_once_with_its_final_code() {
+        let log = format!(
+            "{}\n{}\n{}\n",
+            event("a1", "RequestReceived", DECOY, "kubectl/v1.30", None),
+            event("a1", "ResponseComplete", DECOY, "kubectl/v1.30", Some(403)),
+            event(
+                "b1",
+                "ResponseComplete",
+                "admin",
+                "kubectl/v1.30",
+                Some(200)
+            ),
+        );
+        let (uses, summary) = scan(log.as_bytes());
+        assert_eq!(uses.len(), 1);
+        assert_eq!(uses[0].code, Some(403));
+        assert_eq!(uses[0].verb, "list");
+        assert_eq!(uses[0].source_ips, vec!["10.0.0.9"]);
+        assert!(!uses[0].drill);
+        assert_eq!(summary.lines, 3);
+        assert_eq!(summary.malformed, 0);
+    }
+
+    #[test]
+    fn drills_are_marked_by_their_user_agent() {
+        let log = event(
+            "d1",
+            "ResponseComplete",
+            DECOY,
+            "kubectl-honeytoken-drill/0.1.0 (drill x)",
+            Some(403),
+        );
+        let (uses, _) = scan(log.as_bytes());
+        assert!(uses[0].drill);
+    }
+
+    #[test]
+    fn garbage_and_truncated_lines_are_counted_not_fatal() {
+        let good = event("a1", "ResponseComplete", DECOY, "k", Some(403));
+        // Cut after the user name, as a log rotated mid-write leaves it.
+        let truncated = &good[..good.find("sourceIPs").unwrap()];
+        let log = format!("garbage {DECOY}\n{truncated}\nnot json at all\n{good}\n");
+        let (uses, summary) = scan(log.as_bytes());
+        assert_eq!(uses.len(), 1);
+        // "not json at all" lacks the name, so it is not even parsed.
+        assert_eq!(summary.malformed, 2);
+        assert_eq!(summary.lines, 4);
+    }
+
+    #[test]
+    fn an_event_list_line_yields_its_events() {
+        let list = format!(
+            r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},{}]}}"#,
+            event("a1", "ResponseComplete", DECOY, "k", Some(403)),
+            event("a2", "ResponseComplete", "admin", "k", Some(200))
+        );
+        let (uses, _) = scan(list.as_bytes());
+        assert_eq!(
+            uses.iter().map(|u| u.audit_id.as_str()).collect::<Vec<_>>(),
+            vec!["a1"]
+        );
+    }
+
+    #[test]
+    fn a_line_of_many_megabytes_is_handled() {
+        let mut big = event("a1", "ResponseComplete", DECOY, "k", Some(403));
+        big.insert_str(1, &format!(r#""padding":"{}","#, "x".repeat(8 << 20)));
+        let (uses, summary) = scan(format!("{big}\n").as_bytes());
+        assert_eq!(uses.len(), 1);
+        assert_eq!(summary.malformed, 0);
+    }
+
+    #[test]
+    fn another_user_whose_name_contains_the_decoys_is_not_a_use() {
+        let log = event(
+            "a1",
+            "ResponseComplete",
+            &format!("{DECOY}-helper"),
+            "k",
+            Some(403),
+        );
+        let (uses, _) = scan(log.as_bytes());
+        assert!(uses.is_empty());
+    }
+
+    #[test]
+    fn gzip_files_are_unpacked_and_a_truncated_one_is_reported() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{}\n",
+            event("a1", "ResponseComplete", DECOY, "k", Some(403))
+        )
+        .repeat(2000);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(text.as_bytes()).unwrap();
+        let bytes = encoder.finish().unwrap();
+        let whole = dir.path().join("audit.log.gz");
+        std::fs::write(&whole, &bytes).unwrap();
+        let truncated = dir.path().join("cut.log.gz");
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+
+        let matcher = Matcher::new(vec![DECOY.to_string()]);
+        let mut uses = BTreeMap::new();
+        let mut summary = Summary::default();
+        scan_reader(
+            open(&whole).unwrap(),
+            "whole",
+            &matcher,
+            &mut uses,
+            &mut summary,
+        );
+        assert_eq!(summary.lines, 2000);
+        assert_eq!(uses.len(), 1, "one audit ID");
+        scan_reader(
+            open(&truncated).unwrap(),
+            "cut",
+            &matcher,
+            &mut uses,
+            &mut summary,
+        );
+        assert_eq!(summary.unreadable.len(), 1, "{summary:?}");
+        assert!(summary.unreadable[0].starts_with("cut:"), "{summary:?}");
+    }
+}
