@@ -333,6 +333,15 @@ pub async fn operator_namespace(admin: &kube::Client, prefix: &str) -> String {
             _ => {}
         }
     }
+    // The service-account controller adds `default` to a new namespace shortly after; wait
+    // for it, so tests that compare the namespace's objects before and after see it in both.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(admin.clone(), &name);
+    eventually(Duration::from_secs(30), || async {
+        matches!(accounts.get_opt("default").await, Ok(Some(_))).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("namespace {name} got no default service account within 30s"));
     name
 }
 
