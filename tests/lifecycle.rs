@@ -28,14 +28,6 @@ fn plant_in(plugin: &Plugin, namespace: &str) -> String {
     planted.json()["secret"].as_str().unwrap().to_string()
 }
 
-async fn token_of(admin: &kube::Client, namespace: &str, secret: &str) -> String {
-    let secret = Api::<Secret>::namespaced(admin.clone(), namespace)
-        .get(secret)
-        .await
-        .expect("read the decoy Secret as admin");
-    String::from_utf8(secret.data.unwrap()["token"].0.clone()).unwrap()
-}
-
 #[tokio::test]
 async fn plant_status_drill_status_remove_in_kube_system() {
     let cluster = cluster();
@@ -66,7 +58,7 @@ async fn plant_status_drill_status_remove_in_kube_system() {
         account.secrets.is_none(),
         "the token must not be listed in .secrets"
     );
-    let token = token_of(&admin, "kube-system", &secret_name).await;
+    let token = support::token_of(&admin, "kube-system", &secret_name).await;
     assert!(token.len() > 100);
 
     let again = plugin.run(&["--context", OPERATOR, "plant", "--yes"]);
@@ -164,24 +156,10 @@ async fn use_of_the_token_outside_a_drill_trips_the_decoy() {
     let namespace = support::operator_namespace(&admin, "trip").await;
     let plugin = Plugin::new(cluster);
     let secret_name = plant_in(&plugin, &namespace);
-    let token = token_of(&admin, &namespace, &secret_name).await;
+    let token = support::token_of(&admin, &namespace, &secret_name).await;
 
     // The attacker: the bed's real kubectl with the stolen token.
-    let kubectl = cluster
-        .bin_dir
-        .as_ref()
-        .expect("this test needs the bed's kubectl")
-        .join("kubectl");
-    let attacker = std::process::Command::new(kubectl)
-        .args([
-            "--kubeconfig",
-            &cluster.kubeconfig.display().to_string(),
-            "--context",
-            "admin",
-        ])
-        .args(["--token", &token, "-n", &namespace, "get", "secrets"])
-        .output()
-        .unwrap();
+    let attacker = cluster.list_secrets_with_token(&token, &namespace);
     assert!(!attacker.status.success());
     assert!(String::from_utf8_lossy(&attacker.stderr).contains("Forbidden"));
 

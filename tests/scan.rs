@@ -3,8 +3,6 @@
 
 mod support;
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
 use support::{Plugin, cluster};
 
 #[tokio::test]
@@ -23,28 +21,8 @@ async fn scan_finds_the_drill_and_the_attacker_in_the_real_audit_log() {
     let secret = planted.json()["secret"].as_str().unwrap().to_string();
     op(&["test-trigger"]).assert_code(0);
 
-    let token = {
-        let secret = Api::<Secret>::namespaced(admin.clone(), &namespace)
-            .get(&secret)
-            .await
-            .unwrap();
-        String::from_utf8(secret.data.unwrap()["token"].0.clone()).unwrap()
-    };
-    let kubectl = cluster
-        .bin_dir
-        .as_ref()
-        .expect("the bed's kubectl")
-        .join("kubectl");
-    let attacker = std::process::Command::new(kubectl)
-        .args([
-            "--kubeconfig",
-            &cluster.kubeconfig.display().to_string(),
-            "--context",
-            "admin",
-        ])
-        .args(["--token", &token, "-n", &namespace, "get", "secrets"])
-        .output()
-        .unwrap();
+    let token = support::token_of(&admin, &namespace, &secret).await;
+    let attacker = cluster.list_secrets_with_token(&token, &namespace);
     assert!(!attacker.status.success());
 
     let audit_log = cluster.audit_log_path().display().to_string();

@@ -415,3 +415,34 @@ pub fn require_bed() {
          tests/controlplane/up; unset HONEYTOKEN_TEST_KUBECONFIG to run it"
     );
 }
+
+/// The decoy's token, read as an admin would read it.
+pub async fn token_of(admin: &kube::Client, namespace: &str, secret: &str) -> String {
+    use k8s_openapi::api::core::v1::Secret;
+    let secret = kube::Api::<Secret>::namespaced(admin.clone(), namespace)
+        .get(secret)
+        .await
+        .expect("read the decoy Secret as admin");
+    String::from_utf8(secret.data.unwrap()["token"].0.clone()).unwrap()
+}
+
+impl Cluster {
+    /// The attacker: the bed's real kubectl listing Secrets with a stolen token.
+    pub fn list_secrets_with_token(&self, token: &str, namespace: &str) -> std::process::Output {
+        let kubectl = self
+            .bin_dir
+            .as_ref()
+            .expect("this test needs the bed's kubectl")
+            .join("kubectl");
+        Command::new(kubectl)
+            .args([
+                "--kubeconfig",
+                &self.kubeconfig.display().to_string(),
+                "--context",
+                "admin",
+            ])
+            .args(["--token", token, "-n", namespace, "get", "secrets"])
+            .output()
+            .expect("run the bed's kubectl")
+    }
+}
