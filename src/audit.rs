@@ -43,48 +43,133 @@ impl Event {
     }
 }
 
-/// Reads the events appended to a log file after a starting point, one complete line at a
-/// time (a line still being written is left for the next read).
+/// Follows a JSON-lines log file the way `tail -F` does: from where it starts, one complete
+/// line at a time (a line still being written is left for the next read). When the file is
+/// rotated (renamed away and created anew), the rest of the old file is read first, then the
+/// new one from its start; when it is truncated in place, reading starts over at its start.
 pub struct LogFollower {
     path: PathBuf,
+    file: Option<(std::fs::File, FileId)>,
     offset: u64,
     partial: Vec<u8>,
+}
+
+/// Which file a path names: rotation replaces it with another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    fn of(metadata: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        }
+    }
+}
+
+/// What one read of a followed file brought.
+#[derive(Debug, Default)]
+pub struct NewLines {
+    /// Complete lines, without their newline.
+    pub lines: Vec<Vec<u8>>,
+    /// The file was replaced or truncated since the last read.
+    pub reopened: bool,
 }
 
 impl LogFollower {
     /// Starts at the current end of the file: only events written from now on are read.
     pub fn from_end(path: &Path) -> std::io::Result<LogFollower> {
-        let offset = std::fs::metadata(path)?.len();
+        let file = std::fs::File::open(path)?;
+        let metadata = file.metadata()?;
         Ok(LogFollower {
             path: path.to_path_buf(),
-            offset,
+            offset: metadata.len(),
+            file: Some((file, FileId::of(&metadata))),
             partial: Vec::new(),
         })
     }
 
+    /// Follows a file that may not exist yet; it is read from its start once it appears.
+    pub fn waiting_for(path: &Path) -> LogFollower {
+        match LogFollower::from_end(path) {
+            Ok(follower) => follower,
+            Err(_) => LogFollower {
+                path: path.to_path_buf(),
+                file: None,
+                offset: 0,
+                partial: Vec::new(),
+            },
+        }
+    }
+
     /// The events completed since the last read; lines that are not events are skipped.
     pub fn read_new(&mut self) -> std::io::Result<Vec<Event>> {
-        let mut file = std::fs::File::open(&self.path)?;
+        Ok(self
+            .read_lines()?
+            .lines
+            .iter()
+            .filter_map(|line| serde_json::from_slice(line).ok())
+            .collect())
+    }
+
+    /// The lines completed since the last read. A path that is missing for a while (between
+    /// a rotation's rename and create) is not an error; a file that cannot be read is.
+    pub fn read_lines(&mut self) -> std::io::Result<NewLines> {
+        let mut new = NewLines::default();
+        // Drain what the open file still holds, even if it has been renamed away.
+        self.read_open_file(&mut new)?;
+        let current = match std::fs::metadata(&self.path) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(new),
+            Err(e) => return Err(e),
+        };
+        let replaced = match &self.file {
+            Some((_, id)) => *id != FileId::of(&current),
+            None => true,
+        };
+        if replaced {
+            let file = std::fs::File::open(&self.path)?;
+            let id = FileId::of(&file.metadata()?);
+            // A line the old file left unfinished will never be finished.
+            self.partial.clear();
+            self.file = Some((file, id));
+            self.offset = 0;
+            new.reopened = true;
+            self.read_open_file(&mut new)?;
+        }
+        Ok(new)
+    }
+
+    fn read_open_file(&mut self, new: &mut NewLines) -> std::io::Result<()> {
+        let Some((file, _)) = &mut self.file else {
+            return Ok(());
+        };
         let len = file.metadata()?.len();
         if len < self.offset {
-            // Truncated or replaced: start over from its beginning.
+            // Truncated in place (copytruncate): start over from its beginning.
             self.offset = 0;
             self.partial.clear();
+            new.reopened = true;
         }
         file.seek(SeekFrom::Start(self.offset))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         self.offset += bytes.len() as u64;
         self.partial.extend_from_slice(&bytes);
-        let complete = match self.partial.iter().rposition(|&b| b == b'\n') {
-            Some(end) => self.partial.drain(..=end).collect::<Vec<u8>>(),
-            None => return Ok(Vec::new()),
-        };
-        Ok(complete
-            .split(|&b| b == b'\n')
-            .filter(|line| !line.is_empty())
-            .filter_map(|line| serde_json::from_slice(line).ok())
-            .collect())
+        if let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') {
+            let complete: Vec<u8> = self.partial.drain(..=end).collect();
+            new.lines.extend(
+                complete
+                    .split(|&b| b == b'\n')
+                    .filter(|line| !line.is_empty())
+                    .map(<[u8]>::to_vec),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -139,6 +224,46 @@ mod tests {
         let path = dir.path().join("audit.log");
         std::fs::write(&path, format!("{EVENT}\n{EVENT}\n")).unwrap();
         let mut follower = LogFollower::from_end(&path).unwrap();
+        std::fs::write(&path, format!("{EVENT}\n")).unwrap();
+        assert_eq!(follower.read_new().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_follower_reads_the_rest_of_a_rotated_file_then_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "").unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(file, "{}", EVENT.replace("a1", "before")).unwrap();
+        // Rotated as kube-apiserver's lumberjack does: renamed, then a new file made.
+        std::fs::rename(&path, dir.path().join("audit-2026-11-28T10-00-00.000.log")).unwrap();
+        writeln!(file, "{}", EVENT.replace("a1", "late")).unwrap();
+        drop(file);
+        // Between the rename and the create, the path is missing: not an error.
+        let gap = follower.read_lines().unwrap();
+        assert_eq!(gap.lines.len(), 2);
+        std::fs::write(&path, format!("{}\n", EVENT.replace("a1", "after"))).unwrap();
+        let new = follower.read_lines().unwrap();
+        assert!(new.reopened);
+        let ids: Vec<String> = new
+            .lines
+            .iter()
+            .map(|l| serde_json::from_slice::<Event>(l).unwrap().audit_id)
+            .collect();
+        assert_eq!(ids, vec!["after"]);
+        assert!(follower.read_lines().unwrap().lines.is_empty());
+    }
+
+    #[test]
+    fn a_file_that_appears_later_is_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let mut follower = LogFollower::waiting_for(&path);
+        assert!(follower.read_lines().unwrap().lines.is_empty());
         std::fs::write(&path, format!("{EVENT}\n")).unwrap();
         assert_eq!(follower.read_new().unwrap().len(), 1);
     }

@@ -90,6 +90,9 @@ pub enum Command {
     Remove(SelectArgs),
     /// Find every use of the decoys in audit logs (JSON lines, .gz, stdin, EventLists).
     Scan(ScanArgs),
+    /// Alert on use of the decoys as it happens: follow an audit log, or receive the API
+    /// server's audit webhook.
+    Watch(WatchArgs),
     /// Print a shell completion script, e.g. `source <(kubectl honeytoken completion bash)`.
     Completion {
         #[arg(value_enum)]
@@ -163,6 +166,59 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["audit_log", "listen"])))]
+pub struct WatchArgs {
+    /// Follow this audit log file (JSON lines) like `tail -F`, through rotation and
+    /// truncation, from its current end.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
+    /// Serve as the API server's audit webhook backend on this address (plain HTTP on
+    /// loopback only; any address with --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// With --listen: serve TLS with this certificate (PEM, chain first).
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+
+    /// With --tls-cert: its private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// With --tls-cert: require a client certificate signed by a CA in this file (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+
+    /// With --listen: require this bearer token (read from the file) on every request, the
+    /// token of the API server's audit webhook kubeconfig.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub token_file: Option<PathBuf>,
+
+    /// With --listen: refuse request bodies larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::webhook::BODY_LIMIT)]
+    pub max_body: usize,
+
+    /// A decoy's user name to watch for, without asking the cluster (repeatable).
+    #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
+    pub user: Vec<String>,
+
+    /// Also POST each alert as JSON to this URL (its `text` field suits Slack webhooks).
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// Also run this shell command for each alert, with the alert (JSON) on its stdin.
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: Option<String>,
+
+    /// Requests from one client with pauses shorter than this many seconds are one alert;
+    /// the alert is raised once the client has been quiet this long (at most ten times this
+    /// after its first request).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub group_window: f64,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct TriggerArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -185,6 +241,7 @@ impl Command {
             Command::Status => "status",
             Command::Remove(_) => "remove",
             Command::Scan(_) => "scan",
+            Command::Watch(_) => "watch",
             Command::Completion { .. } => "completion",
         }
     }

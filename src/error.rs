@@ -96,7 +96,7 @@ fn reason_words(reason: &str) -> String {
 }
 
 /// An error and its causes on one line, without repeating a cause its parent already says.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

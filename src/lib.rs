@@ -4,6 +4,7 @@
 //! Each command decides in pure functions (a plan, a verdict) and acts through the thin
 //! API layer in `cluster`.
 
+pub mod alert;
 pub mod audit;
 pub mod cli;
 pub mod cloud;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod exit;
 pub mod home;
 pub mod locate;
+pub mod notify;
 pub mod output;
 pub mod plant;
 pub mod policy;
@@ -29,6 +31,7 @@ pub mod terminal;
 pub mod tracking;
 pub mod trigger;
 pub mod verify;
+pub mod watch;
 pub mod webhook;
 
 pub use cli::{Cli, Command};
@@ -48,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Remove(args) => remove::run(args, global, terminal, &home).await,
         Command::Verify(args) => verify::run(args, global, &home).await,
         Command::Scan(args) => scan::run(args, global, &home).await,
+        Command::Watch(args) => watch::run(args, global, terminal, &home).await,
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -34,11 +34,11 @@ impl Matcher {
         Matcher { users, finders }
     }
 
-    fn may_match(&self, line: &[u8]) -> bool {
+    pub fn may_match(&self, line: &[u8]) -> bool {
         self.finders.iter().any(|f| f.find(line).is_some())
     }
 
-    fn matches(&self, event: &Event) -> bool {
+    pub fn matches(&self, event: &Event) -> bool {
         self.users.contains(&event.user.username)
     }
 }
@@ -107,7 +107,7 @@ pub fn scan_reader<R: BufRead>(
 }
 
 /// The events of one line: an `Event`, or an `EventList` as a webhook receives it.
-fn events_in(line: &[u8]) -> Option<Vec<Event>> {
+pub fn events_in(line: &[u8]) -> Option<Vec<Event>> {
     #[derive(serde::Deserialize)]
     struct Document {
         #[serde(default)]
@@ -208,18 +208,29 @@ fn table(report: &ScanReport) -> String {
     format!("{table}\n")
 }
 
-pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let users = if args.user.is_empty() {
+/// The user names to look for: those given with `--user`, or else the decoys of this key
+/// that the cluster holds.
+pub async fn decoy_users(
+    given: &[String],
+    global: &GlobalArgs,
+    home: &Home,
+) -> Result<Vec<String>, Error> {
+    let users: Vec<String> = if given.is_empty() {
         let (_, _, observed) = crate::status::observe_all(global, home).await?;
         observed.iter().map(|o| o.spec.username()).collect()
     } else {
-        args.user.clone()
+        given.to_vec()
     };
     if users.is_empty() {
         return Err(Error::Invalid(
             "no decoys to look for: none of this key in the cluster; name them with --user system:serviceaccount:NS:NAME".into(),
         ));
     }
+    Ok(users)
+}
+
+pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    let users = decoy_users(&args.user, global, home).await?;
     let matcher = Matcher::new(users.clone());
     let mut uses = BTreeMap::new();
     let mut summary = Summary::default();

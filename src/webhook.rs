@@ -1,19 +1,32 @@
-//! An audit webhook receiver: the API server POSTs `EventList` documents (JSON) to it, and
-//! the events come out of a channel. Plain HTTP, so it only listens on loopback.
+//! An audit webhook receiver: the API server POSTs `EventList` documents (JSON) to it. Plain
+//! HTTP listens on loopback only; with a certificate and key it speaks TLS on any address,
+//! and can require a client certificate from a given CA and a bearer token.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::audit::Event;
 use crate::error::Error;
 
-/// Larger bodies are refused: the API server's batches stay far below this.
+/// Larger bodies are refused: the API server's batches stay far below this (its default
+/// batch is at most 400 events).
 pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// A TLS handshake that takes longer than this is given up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 struct EventList {
@@ -28,83 +41,241 @@ pub fn parse_event_list(body: &[u8]) -> Result<Vec<Event>, String> {
         .map_err(|e| format!("not an audit EventList: {e}"))
 }
 
-/// Refuses addresses off this machine: the receiver speaks plain HTTP.
+/// Refuses addresses off this machine for plain HTTP.
 pub fn check_loopback(address: SocketAddr) -> Result<SocketAddr, Error> {
     if address.ip().is_loopback() {
         Ok(address)
     } else {
         Err(Error::Invalid(format!(
-            "--listen {address}: the receiver speaks plain HTTP, so it listens on loopback only (127.0.0.1 or [::1])"
+            "--listen {address}: without --tls-cert and --tls-key the receiver speaks plain HTTP, so it listens on loopback only (127.0.0.1 or [::1])"
         )))
     }
 }
 
-pub struct Receiver {
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require a client certificate signed by one of these CAs.
+    pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
     pub address: SocketAddr,
-    events: mpsc::UnboundedReceiver<Event>,
-    server: tokio::task::JoinHandle<()>,
+    pub tls: Option<TlsFiles>,
+    /// Require `Authorization: Bearer <token>`.
+    pub bearer_token: Option<SecretString>,
+    pub body_limit: usize,
 }
 
-impl Receiver {
-    /// Starts listening; the server runs until the receiver is dropped.
-    pub async fn start(address: SocketAddr) -> Result<Receiver, Error> {
-        let address = check_loopback(address)?;
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|e| Error::Invalid(format!("cannot listen on {address}: {e}")))?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| Error::Invalid(format!("cannot listen on {address}: {e}")))?;
-        let (sender, events) = mpsc::unbounded_channel();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let sender = sender.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let sender = sender.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(request, &sender).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Ok(Receiver {
+impl ListenOptions {
+    pub fn plain(address: SocketAddr) -> ListenOptions {
+        ListenOptions {
             address,
-            events,
-            server,
-        })
-    }
-
-    /// The events received since the last call.
-    pub fn drain(&mut self) -> Vec<Event> {
-        let mut events = Vec::new();
-        while let Ok(event) = self.events.try_recv() {
-            events.push(event);
+            tls: None,
+            bearer_token: None,
+            body_limit: BODY_LIMIT,
         }
-        events
     }
 }
 
-impl Drop for Receiver {
+/// What arrived at the receiver.
+#[derive(Debug)]
+pub enum Delivery {
+    Events(Vec<Event>),
+    /// A request or connection that was turned away, and why.
+    Refused {
+        from: SocketAddr,
+        why: String,
+    },
+}
+
+/// A running receiver; it stops when dropped.
+pub struct Server {
+    pub address: SocketAddr,
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
     fn drop(&mut self) {
-        self.server.abort();
+        self.task.abort();
     }
+}
+
+/// Starts listening and sends what arrives to `deliveries`.
+pub async fn serve(
+    options: ListenOptions,
+    deliveries: mpsc::UnboundedSender<Delivery>,
+) -> Result<Server, Error> {
+    let acceptor = match &options.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(
+            files,
+        )?))),
+        None => {
+            check_loopback(options.address)?;
+            None
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(options.address)
+        .await
+        .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", options.address)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", options.address)))?;
+    let url = format!(
+        "{}://{address}/",
+        if acceptor.is_some() { "https" } else { "http" }
+    );
+    let gate = Arc::new(Gate {
+        token_digest: options
+            .bearer_token
+            .as_ref()
+            .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
+        body_limit: options.body_limit,
+    });
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, from)) = listener.accept().await else {
+                continue;
+            };
+            let deliveries = deliveries.clone();
+            let gate = gate.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                match acceptor {
+                    None => serve_connection(stream, from, gate, deliveries).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(tls)) => serve_connection(tls, from, gate, deliveries).await,
+                            Ok(Err(e)) => {
+                                let _ = deliveries.send(Delivery::Refused {
+                                    from,
+                                    why: format!("TLS handshake failed: {e}"),
+                                });
+                            }
+                            Err(_) => {
+                                let _ = deliveries.send(Delivery::Refused {
+                                    from,
+                                    why: "TLS handshake timed out".into(),
+                                });
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Ok(Server { address, url, task })
+}
+
+fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = read_certificates(&files.cert, "--tls-cert")?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        Error::Invalid(format!(
+            "--tls-key {}: no PEM private key read: {e}",
+            files.key.display()
+        ))
+    })?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Invalid(format!("TLS: {e}")))?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in read_certificates(path, "--client-ca")? {
+                roots
+                    .add(ca)
+                    .map_err(|e| Error::Invalid(format!("--client-ca {}: {e}", path.display())))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| Error::Invalid(format!("--client-ca {}: {e}", path.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder.with_single_cert(certs, key).map_err(|e| {
+        Error::Invalid(format!(
+            "--tls-cert {} and --tls-key {}: {e}",
+            files.cert.display(),
+            files.key.display()
+        ))
+    })
+}
+
+fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let unreadable =
+        |e: &dyn std::fmt::Display| Error::Invalid(format!("{flag} {}: {e}", path.display()));
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| unreadable(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unreadable(&e))?;
+    if certs.is_empty() {
+        return Err(unreadable(&"no PEM certificate in it"));
+    }
+    Ok(certs)
+}
+
+/// What every request must pass.
+struct Gate {
+    token_digest: Option<[u8; 32]>,
+    body_limit: usize,
+}
+
+impl Gate {
+    fn authorized(&self, request: &Request<Incoming>) -> bool {
+        let Some(expected) = &self.token_digest else {
+            return true;
+        };
+        let presented = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Digests of equal length: comparing them tells nothing about the token's bytes.
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        &presented == expected
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    from: SocketAddr,
+    gate: Arc<Gate>,
+    deliveries: mpsc::UnboundedSender<Delivery>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let deliveries = deliveries.clone();
+        let gate = gate.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(request, from, &gate, &deliveries).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
 }
 
 async fn handle(
     request: Request<Incoming>,
-    sender: &mpsc::UnboundedSender<Event>,
+    from: SocketAddr,
+    gate: &Gate,
+    deliveries: &mpsc::UnboundedSender<Delivery>,
 ) -> Response<Full<Bytes>> {
-    let reply = |status: StatusCode, text: &str| {
-        Response::builder()
-            .status(status)
-            .body(Full::new(Bytes::from(text.to_string())))
-            .expect("a static response")
+    let refuse = |status: StatusCode, why: String| {
+        let _ = deliveries.send(Delivery::Refused {
+            from,
+            why: format!("{} ({status})", why.trim_end()),
+        });
+        reply(status, &why)
     };
     if request.method() != hyper::Method::POST {
         return reply(
@@ -112,32 +283,75 @@ async fn handle(
             "POST audit EventLists here\n",
         );
     }
-    let body = match Limited::new(request.into_body(), BODY_LIMIT)
+    if !gate.authorized(&request) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token\n".into(),
+        );
+    }
+    let body = match Limited::new(request.into_body(), gate.body_limit)
         .collect()
         .await
     {
         Ok(body) => body.to_bytes(),
-        Err(_) => {
-            return reply(
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body too large or unreadable\n",
+                format!("body larger than {} bytes\n", gate.body_limit),
             );
         }
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("body unreadable: {e}\n")),
     };
     match parse_event_list(&body) {
         Ok(events) => {
-            for event in events {
-                let _ = sender.send(event);
-            }
+            let _ = deliveries.send(Delivery::Events(events));
             reply(StatusCode::OK, "")
         }
-        Err(why) => reply(StatusCode::BAD_REQUEST, &why),
+        Err(why) => refuse(StatusCode::BAD_REQUEST, why),
+    }
+}
+
+fn reply(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::from(text.to_string())))
+        .expect("a static response")
+}
+
+/// A plain loopback receiver whose events are read in batches (drills of `verify --e2e`).
+pub struct Receiver {
+    pub address: SocketAddr,
+    deliveries: mpsc::UnboundedReceiver<Delivery>,
+    _server: Server,
+}
+
+impl Receiver {
+    pub async fn start(address: SocketAddr) -> Result<Receiver, Error> {
+        let (sender, deliveries) = mpsc::unbounded_channel();
+        let server = serve(ListenOptions::plain(address), sender).await?;
+        Ok(Receiver {
+            address: server.address,
+            deliveries,
+            _server: server,
+        })
+    }
+
+    /// The events received since the last call.
+    pub fn drain(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Ok(delivery) = self.deliveries.try_recv() {
+            if let Delivery::Events(batch) = delivery {
+                events.extend(batch);
+            }
+        }
+        events
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn an_event_list_yields_its_events() {
@@ -167,30 +381,244 @@ mod tests {
         assert!(check_loopback("10.1.2.3:9000".parse().unwrap()).is_err());
     }
 
+    const ONE_EVENT: &str =
+        r#"{"items":[{"auditID":"x1","verb":"get","requestURI":"/apis","user":{"username":"u"}}]}"#;
+
+    fn http_request(body: &str, token: Option<&str>) -> String {
+        let authorization = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &str) -> String {
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        // A server that refuses a large body may close before reading it all.
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    async fn post_plain(address: SocketAddr, body: &str, token: Option<&str>) -> String {
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        exchange(stream, &http_request(body, token)).await
+    }
+
+    fn drain(deliveries: &mut mpsc::UnboundedReceiver<Delivery>) -> (Vec<Event>, Vec<String>) {
+        let (mut events, mut refused) = (Vec::new(), Vec::new());
+        while let Ok(delivery) = deliveries.try_recv() {
+            match delivery {
+                Delivery::Events(batch) => events.extend(batch),
+                Delivery::Refused { why, .. } => refused.push(why),
+            }
+        }
+        (events, refused)
+    }
+
     #[tokio::test]
     async fn posted_events_come_out_and_bad_requests_are_answered() {
         let mut receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        let address = receiver.address;
-        let post = |body: &'static str| async move {
-            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let request = format!(
-                "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).await.unwrap();
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).await.unwrap();
-            answer
-        };
-        let ok = post(r#"{"items":[{"auditID":"x1","verb":"get","requestURI":"/apis","user":{"username":"u"}}]}"#).await;
+        let ok = post_plain(receiver.address, ONE_EVENT, None).await;
         assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
-        let bad = post("not json").await;
+        let bad = post_plain(receiver.address, "not json", None).await;
         assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
         let events = receiver.drain();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].audit_id, "x1");
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_and_wrong_tokens_are_refused_and_reported() {
+        let (sender, mut deliveries) = mpsc::unbounded_channel();
+        let server = serve(
+            ListenOptions {
+                bearer_token: Some(SecretString::from("s3cret")),
+                body_limit: 1024,
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        assert!(server.url.starts_with("http://127.0.0.1:"));
+        let no_token = post_plain(server.address, ONE_EVENT, None).await;
+        assert!(no_token.starts_with("HTTP/1.1 401"), "{no_token}");
+        let wrong = post_plain(server.address, ONE_EVENT, Some("s3cre")).await;
+        assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+        let big = format!(r#"{{"items":[],"padding":"{}"}}"#, "x".repeat(4096));
+        let too_big = post_plain(server.address, &big, Some("s3cret")).await;
+        assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
+        let ok = post_plain(server.address, ONE_EVENT, Some("s3cret")).await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+
+        let (events, refused) = drain(&mut deliveries);
+        assert_eq!(events.len(), 1, "the receiver keeps serving after refusals");
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(refused[0].contains("bearer token"), "{refused:?}");
+        assert!(refused[2].contains("larger than 1024 bytes"), "{refused:?}");
+    }
+
+    struct Pki {
+        ca: String,
+        server_cert: String,
+        server_key: String,
+        client_cert: String,
+        client_key: String,
+        dir: tempfile::TempDir,
+    }
+
+    fn pki() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&server_key, &issuer)
+            .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let client = CertificateParams::new(vec!["kube-apiserver".to_string()])
+            .unwrap()
+            .signed_by(&client_key, &issuer)
+            .unwrap();
+        Pki {
+            ca: ca.pem(),
+            server_cert: server.pem(),
+            server_key: server_key.serialize_pem(),
+            client_cert: client.pem(),
+            client_key: client_key.serialize_pem(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    impl Pki {
+        fn file(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+
+        fn client(&self, with_certificate: bool) -> tokio_rustls::TlsConnector {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(self.ca.as_bytes()).unwrap())
+                .unwrap();
+            let builder = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots);
+            let config = if with_certificate {
+                builder
+                    .with_client_auth_cert(
+                        vec![CertificateDer::from_pem_slice(self.client_cert.as_bytes()).unwrap()],
+                        PrivateKeyDer::from_pem_slice(self.client_key.as_bytes()).unwrap(),
+                    )
+                    .unwrap()
+            } else {
+                builder.with_no_client_auth()
+            };
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+        }
+    }
+
+    #[tokio::test]
+    async fn tls_with_a_client_ca_serves_known_clients_only_and_listens_beyond_loopback() {
+        let pki = pki();
+        let files = TlsFiles {
+            cert: pki.file("server.crt", &pki.server_cert),
+            key: pki.file("server.key", &pki.server_key),
+            client_ca: Some(pki.file("ca.crt", &pki.ca)),
+        };
+        let (sender, mut deliveries) = mpsc::unbounded_channel();
+        // Any address is allowed with TLS; loopback is still where the test connects.
+        let server = serve(
+            ListenOptions {
+                tls: Some(files),
+                ..ListenOptions::plain("0.0.0.0:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        assert!(server.url.starts_with("https://"), "{}", server.url);
+        let address: SocketAddr = format!("127.0.0.1:{}", server.address.port())
+            .parse()
+            .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let tls = pki
+            .client(true)
+            .connect(name.clone(), stream)
+            .await
+            .unwrap();
+        let ok = exchange(tls, &http_request(ONE_EVENT, None)).await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+
+        // Without a client certificate the handshake (or the first read) fails.
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let answer = match pki.client(false).connect(name, stream).await {
+            Ok(tls) => exchange(tls, &http_request(ONE_EVENT, None)).await,
+            Err(_) => String::new(),
+        };
+        assert!(!answer.contains("200"), "{answer}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (events, refused) = drain(&mut deliveries);
+        assert_eq!(events.len(), 1);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0].starts_with("TLS handshake failed"),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_certificate_files_are_clear_errors() {
+        let pki = pki();
+        let (sender, _deliveries) = mpsc::unbounded_channel();
+        let options = |cert: PathBuf, key: PathBuf| ListenOptions {
+            tls: Some(TlsFiles {
+                cert,
+                key,
+                client_ca: None,
+            }),
+            ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+        };
+        let garbage = pki.file("garbage.pem", "not a certificate\n");
+        let key = pki.file("server.key", &pki.server_key);
+        let error = serve(options(garbage.clone(), key), sender.clone())
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.starts_with("--tls-cert "), "{error}");
+        assert!(error.contains("no PEM certificate"), "{error}");
+        let cert = pki.file("server.crt", &pki.server_cert);
+        let error = serve(options(cert, garbage), sender)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.starts_with("--tls-key "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn plain_http_beyond_loopback_is_refused() {
+        let (sender, _deliveries) = mpsc::unbounded_channel();
+        let error = serve(ListenOptions::plain("0.0.0.0:0".parse().unwrap()), sender)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("loopback only"), "{error}");
     }
 }

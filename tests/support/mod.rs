@@ -256,7 +256,8 @@ impl Plugin {
         self.run_with(args, |_| {})
     }
 
-    pub fn run_with(&self, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Run {
+    /// The command line of one run, for a test that starts it itself.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-honeytoken"));
         command
             .args(args)
@@ -265,6 +266,11 @@ impl Plugin {
             .env_remove("HONEYTOKEN_KEY")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
+        command
+    }
+
+    pub fn run_with(&self, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Run {
+        let mut command = self.command(args);
         adjust(&mut command);
         let output = command.output().expect("run kubectl-honeytoken");
         let run = Run {
@@ -350,6 +356,7 @@ pub struct ExtraBed {
     dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub audit_log: PathBuf,
+    pub bin_dir: PathBuf,
 }
 
 impl ExtraBed {
@@ -361,6 +368,11 @@ impl ExtraBed {
             .env("HONEYTOKEN_BED_DIR", &dir)
             .env_remove("HONEYTOKEN_AUDIT_POLICY")
             .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_URL")
+            .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_MODE")
+            .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_CA")
+            .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_TOKEN")
+            .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_CLIENT_CERT")
+            .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_CLIENT_KEY")
             .stdin(Stdio::null())
             .stderr(Stdio::inherit());
         for (key, value) in env {
@@ -385,6 +397,9 @@ impl ExtraBed {
             audit_log: exported_value(&exports, "HONEYTOKEN_AUDIT_LOG")
                 .expect("HONEYTOKEN_AUDIT_LOG")
                 .into(),
+            bin_dir: exported_value(&exports, "HONEYTOKEN_BED_BIN")
+                .expect("HONEYTOKEN_BED_BIN")
+                .into(),
         }
     }
 
@@ -392,7 +407,7 @@ impl ExtraBed {
         Cluster {
             kubeconfig: self.kubeconfig.clone(),
             audit_log: Some(self.audit_log.clone()),
-            bin_dir: None,
+            bin_dir: Some(self.bin_dir.clone()),
         }
     }
 }

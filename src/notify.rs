@@ -1,0 +1,215 @@
+//! Where alerts go besides stdout: a generic webhook (Slack-compatible through the alert's
+//! `text` field) and a command that reads the alert on stdin. Each delivery runs on its own
+//! task, so a slow receiver never holds up detection.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::io::AsyncWriteExt;
+use tokio::task::JoinSet;
+
+use crate::error::Error;
+
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+const POST_ATTEMPTS: u32 = 3;
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+pub struct Notifier {
+    webhook: Option<(http::Uri, HttpsClient)>,
+    command: Option<Arc<str>>,
+    pending: JoinSet<Result<(), String>>,
+}
+
+impl Notifier {
+    pub fn new(webhook_url: Option<&str>, command: Option<&str>) -> Result<Notifier, Error> {
+        let webhook = match webhook_url {
+            None => None,
+            Some(url) => Some((parse_webhook_url(url)?, https_client()?)),
+        };
+        Ok(Notifier {
+            webhook,
+            command: command.map(Arc::from),
+            pending: JoinSet::new(),
+        })
+    }
+
+    /// Starts delivering one alert, rendered as `json`.
+    pub fn send(&mut self, json: &str) {
+        if let Some((url, client)) = &self.webhook {
+            let (url, client, body) = (url.clone(), client.clone(), json.to_string());
+            self.pending
+                .spawn(async move { post(&client, &url, body).await });
+        }
+        if let Some(command) = &self.command {
+            let (command, input) = (command.clone(), format!("{json}\n"));
+            self.pending
+                .spawn(async move { run_command(&command, input).await });
+        }
+    }
+
+    /// Failures of deliveries that have finished, for the caller to report.
+    pub fn finished_failures(&mut self) -> Vec<String> {
+        let mut failures = Vec::new();
+        while let Some(done) = self.pending.try_join_next() {
+            collect(done, &mut failures);
+        }
+        failures
+    }
+
+    /// Waits for deliveries still under way, at most `limit`.
+    pub async fn finish(&mut self, limit: Duration) -> Vec<String> {
+        let mut failures = Vec::new();
+        let wait = async {
+            while let Some(done) = self.pending.join_next().await {
+                collect(done, &mut failures);
+            }
+        };
+        if tokio::time::timeout(limit, wait).await.is_err() {
+            failures.push(format!(
+                "{} alert deliveries still under way after {}s were abandoned",
+                self.pending.len(),
+                limit.as_secs()
+            ));
+        }
+        failures
+    }
+}
+
+fn collect(done: Result<Result<(), String>, tokio::task::JoinError>, failures: &mut Vec<String>) {
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => failures.push(why),
+        Err(e) => failures.push(format!("alert delivery failed: {e}")),
+    }
+}
+
+pub fn parse_webhook_url(url: &str) -> Result<http::Uri, Error> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| Error::Invalid(format!("--webhook-url {url}: {e}")))?;
+    match uri.scheme_str() {
+        Some("https") | Some("http") if uri.host().is_some() => Ok(uri),
+        _ => Err(Error::Invalid(format!(
+            "--webhook-url {url}: give an http:// or https:// URL"
+        ))),
+    }
+}
+
+fn https_client() -> Result<HttpsClient, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)
+        .map_err(|e| Error::Invalid(format!("--webhook-url: no trusted CA certificates: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// Posts the alert, retrying a failed attempt twice (one second, then two, apart).
+async fn post(client: &HttpsClient, url: &http::Uri, body: String) -> Result<(), String> {
+    let mut last_error = String::new();
+    for attempt in 0..POST_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+        }
+        let request = hyper::Request::post(url.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("kubectl-honeytoken/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(Bytes::from(body.clone())))
+            .map_err(|e| format!("cannot post the alert to {url}: {e}"))?;
+        match tokio::time::timeout(POST_TIMEOUT, client.request(request)).await {
+            Ok(Ok(response)) if response.status().is_success() => return Ok(()),
+            Ok(Ok(response)) => last_error = format!("answered {}", response.status()),
+            Ok(Err(e)) => last_error = crate::error::chain(&e),
+            Err(_) => last_error = format!("no answer within {}s", POST_TIMEOUT.as_secs()),
+        }
+    }
+    Err(format!(
+        "could not post an alert to {url} in {POST_ATTEMPTS} attempts: {last_error}"
+    ))
+}
+
+async fn run_command(command: &str, input: String) -> Result<(), String> {
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run --exec {command:?}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that does not read its input is not an error.
+        let _ = stdin.write_all(input.as_bytes()).await;
+    }
+    match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("--exec {command:?} {status}")),
+        Ok(Err(e)) => Err(format!("--exec {command:?}: {e}")),
+        Err(_) => Err(format!(
+            "--exec {command:?} still running after {}s, killed",
+            COMMAND_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_must_be_http_or_https() {
+        assert!(parse_webhook_url("https://hooks.slack.com/services/T/B/X").is_ok());
+        assert!(parse_webhook_url("http://127.0.0.1:8080/alert").is_ok());
+        assert!(parse_webhook_url("ftp://example.com/").is_err());
+        assert!(parse_webhook_url("hooks.slack.com/services").is_err());
+        assert!(parse_webhook_url("not a url").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_command_gets_the_alert_on_stdin_and_its_failure_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("alert.json");
+        let command = format!("cat > {}", out.display());
+        let mut notifier = Notifier::new(None, Some(&command)).unwrap();
+        notifier.send(r#"{"kind":"HoneytokenAlert"}"#);
+        assert!(notifier.finish(Duration::from_secs(10)).await.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"kind\":\"HoneytokenAlert\"}\n"
+        );
+
+        let mut failing = Notifier::new(None, Some("exit 7")).unwrap();
+        failing.send("{}");
+        let failures = failing.finish(Duration::from_secs(10)).await;
+        assert_eq!(failures.len(), 1);
+        assert!(failures[0].contains("exit status: 7"), "{failures:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_webhook_is_reported_after_its_retries() {
+        // A port nothing listens on: bind one, then free it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut notifier =
+            Notifier::new(Some(&format!("http://127.0.0.1:{port}/hook")), None).unwrap();
+        notifier.send("{}");
+        let failures = notifier.finish(Duration::from_secs(20)).await;
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("in 3 attempts"), "{failures:?}");
+    }
+}

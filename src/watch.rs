@@ -1,0 +1,388 @@
+//! `watch`: alert on use of the decoys as it happens. Events come from an audit log file
+//! followed like `tail -F`, or from the API server's audit webhook, or both; the requests of
+//! one client are grouped into one alert per burst (see `alert`), which goes to stdout as a
+//! JSON line and to the optional webhook and command.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+
+use crate::alert::{Alert, Grouper, Window};
+use crate::audit::{Event, LogFollower};
+use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
+use crate::error::Error;
+use crate::exit::Outcome;
+use crate::home::Home;
+use crate::notify::Notifier;
+use crate::scan::{Matcher, decoy_users, events_in};
+use crate::terminal::Terminal;
+use crate::webhook::{self, Delivery, ListenOptions, TlsFiles};
+
+/// How often the followed file is looked at.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What one look at the followed file found.
+#[derive(Debug, Default)]
+struct FileNews {
+    events: Vec<Event>,
+    /// Lines naming a decoy that were not audit events.
+    malformed: u64,
+    reopened: bool,
+    /// A read that failed, when it differs from the last one reported.
+    problem: Option<String>,
+}
+
+/// Reads the new lines of a followed file: only lines naming a decoy are parsed.
+fn sift(lines: &[Vec<u8>], matcher: &Matcher) -> (Vec<Event>, u64) {
+    let mut events = Vec::new();
+    let mut malformed = 0;
+    for line in lines.iter().filter(|line| matcher.may_match(line)) {
+        match events_in(line) {
+            Some(found) => events.extend(found.into_iter().filter(|e| matcher.matches(e))),
+            None => malformed += 1,
+        }
+    }
+    (events, malformed)
+}
+
+/// Follows the file on a thread of its own until the receiving side goes away.
+fn spawn_follower(path: PathBuf, matcher: Arc<Matcher>, news: mpsc::UnboundedSender<FileNews>) {
+    std::thread::spawn(move || {
+        let mut follower = LogFollower::waiting_for(&path);
+        let mut last_problem: Option<String> = None;
+        loop {
+            let found = match follower.read_lines() {
+                Ok(read) => {
+                    last_problem = None;
+                    let (events, malformed) = sift(&read.lines, &matcher);
+                    FileNews {
+                        events,
+                        malformed,
+                        reopened: read.reopened,
+                        problem: None,
+                    }
+                }
+                Err(e) => {
+                    let problem = e.to_string();
+                    let repeated = last_problem.as_ref() == Some(&problem);
+                    last_problem = Some(problem.clone());
+                    FileNews {
+                        problem: (!repeated).then_some(problem),
+                        ..FileNews::default()
+                    }
+                }
+            };
+            let quiet = found.events.is_empty()
+                && found.malformed == 0
+                && !found.reopened
+                && found.problem.is_none();
+            if news.is_closed() || (!quiet && news.send(found).is_err()) {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+    });
+}
+
+/// What a watcher counted, told when it stops.
+#[derive(Debug, Default)]
+struct Tally {
+    decoy_events: u64,
+    alerts: u64,
+    drills: u64,
+    malformed: u64,
+    refused: u64,
+    delivery_failures: u64,
+}
+
+fn group_window(seconds: f64) -> Result<Window, Error> {
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+        return Err(Error::Invalid(format!(
+            "--group-window {seconds}: give a number of seconds above 0 and at most 3600"
+        )));
+    }
+    Ok(Window::from_quiet(Duration::from_secs_f64(seconds)))
+}
+
+fn listen_options(args: &WatchArgs, address: std::net::SocketAddr) -> Result<ListenOptions, Error> {
+    let bearer_token = match &args.token_file {
+        None => None,
+        Some(path) => Some(read_token(path)?),
+    };
+    Ok(ListenOptions {
+        address,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.client_ca.clone(),
+            }),
+            _ => None,
+        },
+        bearer_token,
+        body_limit: args.max_body,
+    })
+}
+
+fn read_token(path: &Path) -> Result<SecretString, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("--token-file {}: {e}", path.display())))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::Invalid(format!(
+            "--token-file {}: the file is empty",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(token.to_string()))
+}
+
+/// One alert as it goes to stdout: a JSON line, or a YAML document with `-o yaml`.
+fn render(alert: &Alert, format: OutputFormat) -> Result<String, Error> {
+    Ok(match format {
+        OutputFormat::Yaml => format!(
+            "---\n{}",
+            crate::output::structured(OutputFormat::Yaml, alert)?.unwrap_or_default()
+        ),
+        OutputFormat::Json | OutputFormat::Table => {
+            let mut line = serde_json::to_string(alert)
+                .map_err(|e| Error::Invalid(format!("cannot render an alert: {e}")))?;
+            line.push('\n');
+            line
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+pub async fn run(
+    args: &WatchArgs,
+    global: &GlobalArgs,
+    terminal: Terminal,
+    home: &Home,
+) -> Result<Outcome, Error> {
+    let window = group_window(args.group_window)?;
+    let users = decoy_users(&args.user, global, home).await?;
+    let matcher = Arc::new(Matcher::new(users.clone()));
+    let mut notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
+
+    let (webhook_sender, mut webhook_deliveries) = mpsc::unbounded_channel();
+    let server = match args.listen {
+        Some(address) => {
+            Some(webhook::serve(listen_options(args, address)?, webhook_sender).await?)
+        }
+        None => None,
+    };
+    let (file_sender, mut file_news) = mpsc::unbounded_channel();
+    let followed = args.audit_log.clone();
+    if let Some(path) = &followed {
+        if !path.exists() {
+            eprintln!(
+                "watch: {} does not exist yet; it will be read once it appears",
+                path.display()
+            );
+        }
+        spawn_follower(path.clone(), matcher.clone(), file_sender);
+    }
+
+    let mut sources = Vec::new();
+    if let Some(server) = &server {
+        sources.push(format!("the audit webhook at {}", server.url));
+    }
+    if let Some(path) = &followed {
+        sources.push(format!("the audit log {}", path.display()));
+    }
+    let mut sinks = vec!["stdout".to_string()];
+    sinks.extend(args.webhook_url.iter().map(|url| format!("POST {url}")));
+    sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
+    eprintln!(
+        "watch: watching {} for {}; alerts to {}; Ctrl-C stops",
+        sources.join(" and "),
+        users.join(", "),
+        sinks.join(", ")
+    );
+
+    let mut grouper = Grouper::new(window);
+    let mut tally = Tally::default();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let file_name = followed
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    loop {
+        let deadline = grouper
+            .next_deadline()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            Some(delivery) = webhook_deliveries.recv() => match delivery {
+                Delivery::Events(events) => {
+                    let now = Instant::now();
+                    for event in events.into_iter().filter(|e| matcher.matches(e)) {
+                        tally.decoy_events += 1;
+                        grouper.add(event, "webhook", now);
+                    }
+                }
+                Delivery::Refused { from, why } => {
+                    tally.refused += 1;
+                    eprintln!("watch: refused a request from {from}: {why}");
+                }
+            },
+            Some(news) = file_news.recv() => {
+                let now = Instant::now();
+                if news.reopened {
+                    eprintln!("watch: {file_name} was rotated or truncated; reading it from its start");
+                }
+                if let Some(problem) = news.problem {
+                    eprintln!("watch: cannot read {file_name}: {problem}; trying again");
+                }
+                if news.malformed > 0 {
+                    tally.malformed += news.malformed;
+                    eprintln!(
+                        "watch: skipped {} line(s) of {file_name} that name a decoy but are not audit events",
+                        news.malformed
+                    );
+                }
+                for event in news.events {
+                    tally.decoy_events += 1;
+                    grouper.add(event, &file_name, now);
+                }
+            },
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = &mut shutdown => break,
+        }
+        for alert in grouper.due(Instant::now()) {
+            emit(&alert, global.output, terminal, &mut notifier, &mut tally)?;
+        }
+        for failure in notifier.finished_failures() {
+            tally.delivery_failures += 1;
+            eprintln!("watch: {failure}");
+        }
+    }
+    for alert in grouper.flush(Instant::now()) {
+        emit(&alert, global.output, terminal, &mut notifier, &mut tally)?;
+    }
+    for failure in notifier.finish(Duration::from_secs(10)).await {
+        tally.delivery_failures += 1;
+        eprintln!("watch: {failure}");
+    }
+    drop(server);
+    eprintln!(
+        "watch: stopped; {} decoy events, {} alerts ({} drills), {} malformed lines skipped, {} requests refused, {} alert deliveries failed",
+        tally.decoy_events,
+        tally.alerts,
+        tally.drills,
+        tally.malformed,
+        tally.refused,
+        tally.delivery_failures
+    );
+    Ok(Outcome::Success)
+}
+
+fn emit(
+    alert: &Alert,
+    format: OutputFormat,
+    terminal: Terminal,
+    notifier: &mut Notifier,
+    tally: &mut Tally,
+) -> Result<(), Error> {
+    tally.alerts += 1;
+    if alert.drill {
+        tally.drills += 1;
+    }
+    let text = render(alert, format)?;
+    print!("{text}");
+    // People at a terminal get the one-line summary too, when stdout goes elsewhere.
+    if terminal.stderr && !terminal.stdout {
+        let label = if alert.drill {
+            console::style("DRILL").yellow().bold()
+        } else {
+            console::style("ALERT").red().bold()
+        };
+        eprintln!("{label} {}", alert.text);
+    }
+    let json = serde_json::to_string(alert)
+        .map_err(|e| Error::Invalid(format!("cannot render an alert: {e}")))?;
+    notifier.send(&json);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DECOY: &str = "system:serviceaccount:kube-system:tiller";
+
+    fn line(id: &str, user: &str) -> Vec<u8> {
+        format!(
+            r#"{{"kind":"Event","auditID":"{id}","stage":"ResponseComplete","verb":"list","requestURI":"/api/v1/secrets","user":{{"username":"{user}"}},"sourceIPs":["10.0.0.9"],"userAgent":"kubectl/v1.36.3","responseStatus":{{"code":403}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn only_decoy_events_are_kept_and_bad_lines_naming_a_decoy_are_counted() {
+        let matcher = Matcher::new(vec![DECOY.into()]);
+        let mut truncated = line("t", DECOY);
+        let cut = String::from_utf8_lossy(&truncated)
+            .find("sourceIPs")
+            .unwrap();
+        // Cut after the user name, as a write interrupted by a crash leaves it.
+        truncated.truncate(cut);
+        let lines = vec![
+            line("a", DECOY),
+            line("b", "admin"),
+            b"garbage without the name".to_vec(),
+            truncated,
+            format!("{DECOY} in a line that is not JSON").into_bytes(),
+        ];
+        let (events, malformed) = sift(&lines, &matcher);
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| e.audit_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["a"]
+        );
+        assert_eq!(malformed, 2);
+    }
+
+    #[test]
+    fn the_group_window_must_be_a_sensible_number_of_seconds() {
+        assert!(group_window(2.0).is_ok());
+        assert!(group_window(0.05).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 7200.0] {
+            assert!(group_window(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_token_file_must_hold_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        assert!(read_token(&empty).is_err());
+        let good = dir.path().join("good");
+        std::fs::write(&good, "s3cret\n").unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(read_token(&good).unwrap().expose_secret(), "s3cret");
+        assert!(read_token(&dir.path().join("missing")).is_err());
+    }
+}
