@@ -93,6 +93,8 @@ pub enum Command {
     /// Alert on use of the decoys as it happens: follow an audit log, or receive the API
     /// server's audit webhook.
     Watch(WatchArgs),
+    /// Print detection rules for the decoys: Falco, Sigma, GKE, EKS, AKS, Elastic, Splunk.
+    Rules(RulesArgs),
     /// Print a shell completion script, e.g. `source <(kubectl honeytoken completion bash)`.
     Completion {
         #[arg(value_enum)]
@@ -219,6 +221,36 @@ pub struct WatchArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// A platform to print rules for (repeatable; default: all of them).
+    #[arg(long = "for", value_enum, value_name = "PLATFORM")]
+    pub platform: Vec<Platform>,
+
+    /// A decoy's user name to write rules for, without asking the cluster (repeatable).
+    #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
+    pub user: Vec<String>,
+}
+
+/// Where `rules` writes detection rules for, in the order it prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Platform {
+    /// Falco with the k8saudit plugin.
+    Falco,
+    /// Sigma (logsource kubernetes/audit).
+    Sigma,
+    /// Google Cloud Logging and Monitoring.
+    Gke,
+    /// Amazon CloudWatch Logs.
+    Eks,
+    /// Azure Monitor Log Analytics (KQL).
+    Aks,
+    /// Elastic Security (Kubernetes integration).
+    Elastic,
+    /// Splunk (SPL).
+    Splunk,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct TriggerArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -242,6 +274,7 @@ impl Command {
             Command::Remove(_) => "remove",
             Command::Scan(_) => "scan",
             Command::Watch(_) => "watch",
+            Command::Rules(_) => "rules",
             Command::Completion { .. } => "completion",
         }
     }
@@ -308,6 +341,30 @@ mod tests {
     fn unknown_output_format_is_a_usage_error() {
         let error = parse(&["status", "-o", "xml"]).unwrap_err();
         assert_eq!(error.exit_code(), i32::from(crate::exit::USAGE));
+    }
+
+    #[test]
+    fn rules_takes_repeated_platforms_and_users() {
+        let cli = parse(&[
+            "rules",
+            "--for",
+            "sigma",
+            "--for",
+            "falco",
+            "--user",
+            "system:serviceaccount:kube-system:tiller",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.command.name(), "rules");
+        let Command::Rules(args) = cli.command else {
+            panic!("not the rules command");
+        };
+        assert_eq!(args.platform, vec![Platform::Sigma, Platform::Falco]);
+        assert_eq!(args.user, vec!["system:serviceaccount:kube-system:tiller"]);
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert!(parse(&["rules", "--for", "datadog"]).is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod prompt;
 pub mod provider;
 pub mod realism;
 pub mod remove;
+pub mod rules;
 pub mod scan;
 pub mod status;
 pub mod terminal;
@@ -52,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Verify(args) => verify::run(args, global, &home).await,
         Command::Scan(args) => scan::run(args, global, &home).await,
         Command::Watch(args) => watch::run(args, global, terminal, &home).await,
+        Command::Rules(args) => rules::run(args, global, &home).await,
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

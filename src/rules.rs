@@ -1,0 +1,925 @@
+//! `rules`: ready-to-use detection rules for the decoys, one section per platform (Falco,
+//! Sigma, GKE, EKS, AKS, Elastic, Splunk). The text is a pure function of the platform and
+//! the decoys' user names; `run` only finds the names and prints.
+//!
+//! Field names come from each platform's own reference: Falco's k8saudit plugin
+//! (`ka.user.name`, `ka.sourceips`, ...), SigmaHQ's Kubernetes audit rules (the audit
+//! event's own paths, `user.username`), GKE's Cloud Audit Logs (`protoPayload.
+//! authenticationInfo.principalEmail`), the EKS audit log's JSON in CloudWatch Logs, the
+//! AKSAudit table's columns, the Elastic Kubernetes integration's `kubernetes.audit.*`.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::cli::{GlobalArgs, Platform, RulesArgs};
+use crate::error::Error;
+use crate::exit::Outcome;
+use crate::home::Home;
+use crate::output;
+
+/// The user-agent prefix of drills; rules match drills too, and say how to tell them apart.
+const DRILL_PREFIX: &str = crate::scan::DRILL_MARK;
+
+/// The Falco list that the stock rule "Service Account Created in Kube Namespace" of
+/// falcosecurity/plugins `plugins/k8saudit/rules/k8s_audit_rules.yaml` consults, through its
+/// macro `trusted_sa: (ka.target.name in (known_sa_list, user_known_sa_list))`; the `user_`
+/// one is empty upstream and meant for local additions.
+pub const FALCO_KNOWN_SA_LIST: &str = "user_known_sa_list";
+
+/// The namespaces that stock rule watches.
+const FALCO_KUBE_NAMESPACES: [&str; 2] = ["kube-system", "kube-public"];
+
+/// One decoy, from its user name `system:serviceaccount:NAMESPACE:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Decoy {
+    pub username: String,
+    pub namespace: String,
+    pub account: String,
+}
+
+impl Decoy {
+    /// Accepts only a service account's user name whose namespace is a DNS label and whose
+    /// account name a DNS subdomain, as Kubernetes requires; nothing else reaches a query.
+    pub fn parse(username: &str) -> Result<Decoy, Error> {
+        let invalid = |why: &str| {
+            Error::Invalid(format!(
+                "{username:?} is not a decoy's user name ({why}): expected \
+                 system:serviceaccount:NAMESPACE:NAME, where NAMESPACE is a DNS label and NAME \
+                 a DNS subdomain (lowercase letters, digits, '-', and '.' between labels), e.g. \
+                 system:serviceaccount:kube-system:tiller"
+            ))
+        };
+        let rest = username
+            .strip_prefix("system:serviceaccount:")
+            .ok_or_else(|| invalid("it does not start with system:serviceaccount:"))?;
+        let (namespace, account) = rest
+            .split_once(':')
+            .ok_or_else(|| invalid("no ':' between namespace and name"))?;
+        if !is_dns_label(namespace) {
+            return Err(invalid(&format!(
+                "namespace {namespace:?} is not a DNS label"
+            )));
+        }
+        if !is_dns_subdomain(account) {
+            return Err(invalid(&format!("name {account:?} is not a DNS subdomain")));
+        }
+        Ok(Decoy {
+            username: username.to_string(),
+            namespace: namespace.to_string(),
+            account: account.to_string(),
+        })
+    }
+}
+
+/// RFC 1123 label: 1 to 63 lowercase letters, digits and '-', starting and ending with a
+/// letter or digit.
+fn is_dns_label(text: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !text.is_empty()
+        && text.len() <= 63
+        && text.chars().all(|c| alnum(c) || c == '-')
+        && text.starts_with(alnum)
+        && text.ends_with(alnum)
+}
+
+/// RFC 1123 subdomain: labels joined by '.', 253 characters at most.
+fn is_dns_subdomain(text: &str) -> bool {
+    text.len() <= 253 && text.split('.').all(is_dns_label)
+}
+
+/// The decoys of these user names, each validated, sorted and without repeats, so the same
+/// names in any order give the same rules.
+pub fn decoys(usernames: &[String]) -> Result<Vec<Decoy>, Error> {
+    let mut decoys = usernames
+        .iter()
+        .map(|u| Decoy::parse(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    decoys.sort();
+    decoys.dedup();
+    if decoys.is_empty() {
+        return Err(Error::Invalid(
+            "no decoys to write rules for: none of this key in the cluster; name them with \
+             --user system:serviceaccount:NS:NAME"
+                .into(),
+        ));
+    }
+    Ok(decoys)
+}
+
+pub const ALL_PLATFORMS: [Platform; 7] = [
+    Platform::Falco,
+    Platform::Sigma,
+    Platform::Gke,
+    Platform::Eks,
+    Platform::Aks,
+    Platform::Elastic,
+    Platform::Splunk,
+];
+
+impl Platform {
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Falco => "falco",
+            Platform::Sigma => "sigma",
+            Platform::Gke => "gke",
+            Platform::Eks => "eks",
+            Platform::Aks => "aks",
+            Platform::Elastic => "elastic",
+            Platform::Splunk => "splunk",
+        }
+    }
+}
+
+/// The section for one platform: a comment header (the platform, where the rule goes, the
+/// decoys, the placeholders to fill in), then the rule. Decoys must come from [`decoys`].
+pub fn render(platform: Platform, decoys: &[Decoy]) -> String {
+    match platform {
+        Platform::Falco => falco(decoys),
+        Platform::Sigma => sigma(decoys),
+        Platform::Gke => gke(decoys),
+        Platform::Eks => eks(decoys),
+        Platform::Aks => aks(decoys),
+        Platform::Elastic => elastic(decoys),
+        Platform::Splunk => splunk(decoys),
+    }
+}
+
+/// A header in the platform's comment syntax.
+fn header(prefix: &str, title: &str, lines: &[String], decoys: &[Decoy]) -> String {
+    let lead = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix} ")
+    };
+    let mut text = format!("{lead}== {title} ==\n");
+    let names: Vec<&str> = decoys.iter().map(|d| d.username.as_str()).collect();
+    text.push_str(&format!("{lead}Decoys: {}\n", names.join(", ")));
+    for line in lines {
+        text.push_str(&format!("{lead}{line}\n"));
+    }
+    text
+}
+
+// Quoting. The names are validated DNS names, so none of these ever has anything to escape;
+// they quote correctly all the same.
+
+/// A YAML single-quoted scalar.
+fn yaml_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A double-quoted string with backslash escapes, as Cloud Logging, CloudWatch filter
+/// patterns and Logs Insights, Kusto, Kibana KQL, EQL and SPL read them.
+fn double_quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A POSIX shell single-quoted word.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+fn quoted_list(decoys: &[Decoy], quote: fn(&str) -> String, separator: &str) -> String {
+    decoys
+        .iter()
+        .map(|d| quote(&d.username))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+fn falco(decoys: &[Decoy]) -> String {
+    let mut text = header(
+        "#",
+        "Falco (k8saudit plugin, source k8s_audit)",
+        &[
+            "Where: a rules file Falco loads after k8s_audit_rules.yaml, e.g.".into(),
+            "  /etc/falco/rules.d/decoy-token.yaml, or the Falco Helm chart's customRules.".into(),
+            "Falco's rules often live in a ConfigMap: whoever can read it learns the decoys'"
+                .into(),
+            "  names; restrict who can read it.".into(),
+            "Placeholders: none.".into(),
+        ],
+        decoys,
+    );
+    text.push_str(&format!(
+        "- list: decoy_k8s_users\n  items: [{}]\n\n",
+        quoted_list(decoys, yaml_quote, ", ")
+    ));
+    text.push_str(&format!(
+        "- rule: Decoy Service Account Token Used\n\
+         \x20 desc: >-\n\
+         \x20   A request authenticated as a decoy service account. Nothing legitimate uses its\n\
+         \x20   token: someone found the token and tried it. Drills (kubectl honeytoken\n\
+         \x20   test-trigger, verify --e2e) match too, on purpose; their user agent starts with\n\
+         \x20   {DRILL_PREFIX}.\n\
+         \x20 condition: ka.user.name in (decoy_k8s_users)\n\
+         \x20 output: >-\n\
+         \x20   Decoy service-account token used (user=%ka.user.name sourceips=%ka.sourceips\n\
+         \x20   useragent=%ka.useragent verb=%ka.verb uri=%ka.uri ns=%ka.target.namespace\n\
+         \x20   code=%ka.response.code time=%evt.time auditid=%ka.auditid stage=%ka.stage)\n\
+         \x20 priority: CRITICAL\n\
+         \x20 source: k8s_audit\n\
+         \x20 tags: [k8s, mitre_credential_access, T1552.007]\n"
+    ));
+    let mut watched: Vec<&str> = decoys
+        .iter()
+        .filter(|d| FALCO_KUBE_NAMESPACES.contains(&d.namespace.as_str()))
+        .map(|d| d.account.as_str())
+        .collect();
+    watched.sort();
+    watched.dedup();
+    text.push('\n');
+    if watched.is_empty() {
+        text.push_str(
+            "# No decoy is in kube-system or kube-public, the namespaces where the stock rule\n\
+             # \"Service Account Created in Kube Namespace\" looks: planting trips nothing to\n\
+             # allow-list there.\n",
+        );
+        return text;
+    }
+    text.push_str(&format!(
+        "# Planting creates the decoys' service accounts in kube-system or kube-public, which the\n\
+         # stock rule \"Service Account Created in Kube Namespace\" (k8s_audit_rules.yaml)\n\
+         # reports. That rule skips the accounts its macro trusted_sa names:\n\
+         #   ka.target.name in (known_sa_list, {FALCO_KNOWN_SA_LIST})\n\
+         # {FALCO_KNOWN_SA_LIST} is the list kept for local additions; this appends the decoys'\n\
+         # account names to it, with the override key of current Falco (the older\n\
+         # `append: true` is deprecated). It holds names only, so it also quiets the rule for\n\
+         # any account of these names in kube-system or kube-public. Falco refuses an override\n\
+         # of a list it has not loaded: drop this entry if k8s_audit_rules.yaml is not loaded\n\
+         # before this file.\n\
+         - list: {FALCO_KNOWN_SA_LIST}\n\
+         \x20 items: [{}]\n\
+         \x20 override:\n\
+         \x20   items: append\n",
+        watched
+            .iter()
+            .map(|a| yaml_quote(a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    text
+}
+
+/// A UUID derived from the decoys' names (SHA-256, laid out as an RFC 9562 version 8
+/// UUID), so the same decoys always give the same rule id and other decoys another.
+pub fn sigma_rule_id(decoys: &[Decoy]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"kubectl-honeytoken sigma rule\n");
+    for decoy in decoys {
+        hasher.update(decoy.username.as_bytes());
+        hasher.update(b"\n");
+    }
+    let mut bytes: [u8; 16] = hasher.finalize()[..16].try_into().expect("16 bytes");
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn sigma(decoys: &[Decoy]) -> String {
+    let mut text = header(
+        "#",
+        "Sigma (logsource product: kubernetes, service: audit)",
+        &[
+            "Where: your Sigma rules repository, as a .yml file; convert it for your SIEM with"
+                .into(),
+            "  sigma-cli or pySigma. The field is the audit event's own path, user.username, as"
+                .into(),
+            "  in SigmaHQ's Kubernetes audit rules.".into(),
+            "Placeholders: none.".into(),
+        ],
+        decoys,
+    );
+    let values: String = decoys
+        .iter()
+        .map(|d| format!("            - {}\n", yaml_quote(&d.username)))
+        .collect();
+    text.push_str(&format!(
+        "title: Kubernetes Decoy Service Account Token Used\n\
+         id: {id}\n\
+         status: stable\n\
+         description: >-\n\
+         \x20   A request to the Kubernetes API authenticated as a decoy service account. Nothing\n\
+         \x20   legitimate uses the decoy's token, so a request made with it means that someone\n\
+         \x20   found the token (a service-account token Secret) and tried it.\n\
+         references:\n\
+         \x20   - https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/\n\
+         \x20   - https://attack.mitre.org/techniques/T1552/007/\n\
+         author: kubectl-honeytoken\n\
+         tags:\n\
+         \x20   - attack.credential-access\n\
+         \x20   - attack.t1552.007\n\
+         \x20   - attack.t1078\n\
+         logsource:\n\
+         \x20   product: kubernetes\n\
+         \x20   service: audit\n\
+         detection:\n\
+         \x20   selection:\n\
+         \x20       user.username:\n\
+         {values}\
+         \x20   condition: selection\n\
+         falsepositives:\n\
+         \x20   - Drills of kubectl honeytoken (test-trigger, verify --e2e), which use the token on\n\
+         \x20     purpose to prove that this alert fires; their user agent (userAgent) starts with\n\
+         \x20     {DRILL_PREFIX}\n\
+         level: critical\n",
+        id = sigma_rule_id(decoys),
+    ));
+    text
+}
+
+/// The Cloud Logging query for the decoys' entries.
+fn gke_filter(decoys: &[Decoy]) -> String {
+    format!(
+        "resource.type=\"k8s_cluster\" AND resource.labels.cluster_name=\"<CLUSTER>\" AND \
+         protoPayload.authenticationInfo.principalEmail=({})",
+        quoted_list(decoys, double_quote, " OR ")
+    )
+}
+
+fn gke(decoys: &[Decoy]) -> String {
+    let mut text = header(
+        "#",
+        "GKE (Cloud Logging and Cloud Monitoring)",
+        &[
+            "Where: the cluster's project; the query in Logs Explorer, the commands wherever"
+                .into(),
+            "  gcloud works for that project. Reads of Secrets are Data Access audit logs, which"
+                .into(),
+            "  must be enabled for k8s.io (kubectl honeytoken verify checks it).".into(),
+            "Placeholders: <PROJECT> (project id), <CLUSTER> (cluster name), <CHANNEL_ID> (an"
+                .into(),
+            "  existing notification channel: gcloud beta monitoring channels list --project <PROJECT>)."
+                .into(),
+        ],
+        decoys,
+    );
+    let filter = gke_filter(decoys);
+    let policy = serde_json::json!({
+        "displayName": "Kubernetes decoy service-account token used (<CLUSTER>)",
+        "documentation": {
+            "content": format!(
+                "A request authenticated as a decoy service account: someone found its token and \
+                 tried it. Drills use it on purpose; their user agent starts with {DRILL_PREFIX}."
+            ),
+            "mimeType": "text/markdown",
+        },
+        "conditions": [{
+            "displayName": "Request authenticated as a decoy service account",
+            "conditionMatchedLog": {
+                "filter": filter,
+                "labelExtractors": {
+                    "principal": "EXTRACT(protoPayload.authenticationInfo.principalEmail)",
+                    "method": "EXTRACT(protoPayload.methodName)",
+                    "resource": "EXTRACT(protoPayload.resourceName)",
+                    "callerIp": "EXTRACT(protoPayload.requestMetadata.callerIp)",
+                    "userAgent": "EXTRACT(protoPayload.requestMetadata.callerSuppliedUserAgent)",
+                },
+            },
+        }],
+        "combiner": "OR",
+        "alertStrategy": {
+            "notificationRateLimit": {"period": "300s"},
+            "autoClose": "604800s",
+        },
+        "severity": "CRITICAL",
+        "notificationChannels": ["projects/<PROJECT>/notificationChannels/<CHANNEL_ID>"],
+    });
+    let policy = serde_json::to_string_pretty(&policy).expect("a JSON value renders");
+    text.push_str(&format!(
+        "\n# Logs Explorer query:\n\
+         {query}\n\
+         \n\
+         # The same from the command line:\n\
+         gcloud logging read {filter_word} --project <PROJECT> --freshness 1d\n\
+         \n\
+         # A log-based alerting policy: a notification for every matching entry (at most one\n\
+         # every 5 minutes per principal, method, resource, caller IP and user agent).\n\
+         cat > decoy-token-alert.json <<'EOF'\n\
+         {policy}\n\
+         EOF\n\
+         gcloud monitoring policies create --project <PROJECT> --policy-from-file decoy-token-alert.json\n",
+        query = filter.replace(" AND ", "\n"),
+        filter_word = shell_quote(&filter),
+    ));
+    text
+}
+
+fn eks(decoys: &[Decoy]) -> String {
+    let mut text = header(
+        "#",
+        "EKS (CloudWatch Logs)",
+        &[
+            "Where: the cluster's log group /aws/eks/<CLUSTER>/cluster, which exists once the"
+                .into(),
+            "  control-plane log type audit is on; the commands wherever the AWS CLI works for"
+                .into(),
+            "  the cluster's account.".into(),
+            "Placeholders: <CLUSTER> (cluster name), <REGION> (its region), <SNS_TOPIC_ARN> (the"
+                .into(),
+            "  SNS topic the alarm notifies).".into(),
+        ],
+        decoys,
+    );
+    let pattern = format!(
+        "{{ {} }}",
+        decoys
+            .iter()
+            .map(|d| format!("($.user.username = {})", double_quote(&d.username)))
+            .collect::<Vec<_>>()
+            .join(" || ")
+    );
+    text.push_str(&format!(
+        "\n# Metric filter pattern:\n\
+         {pattern}\n\
+         \n\
+         # Count the decoys' events as a metric, and alarm on the first one:\n\
+         aws logs put-metric-filter --region <REGION> \\\n\
+         \x20 --log-group-name /aws/eks/<CLUSTER>/cluster \\\n\
+         \x20 --filter-name kubernetes-decoy-token-use \\\n\
+         \x20 --filter-pattern {pattern_word} \\\n\
+         \x20 --metric-transformations metricName=DecoyTokenUse,metricNamespace=Kubernetes/<CLUSTER>,metricValue=1,defaultValue=0\n\
+         aws cloudwatch put-metric-alarm --region <REGION> \\\n\
+         \x20 --alarm-name '<CLUSTER>: decoy service-account token used' \\\n\
+         \x20 --namespace Kubernetes/<CLUSTER> --metric-name DecoyTokenUse \\\n\
+         \x20 --statistic Sum --period 60 --evaluation-periods 1 --threshold 1 \\\n\
+         \x20 --comparison-operator GreaterThanOrEqualToThreshold --treat-missing-data notBreaching \\\n\
+         \x20 --alarm-actions <SNS_TOPIC_ARN>\n\
+         \n\
+         # CloudWatch Logs Insights query, on log group /aws/eks/<CLUSTER>/cluster (sourceIPs.0 is\n\
+         # the first source IP; drills have a userAgent starting with {DRILL_PREFIX}):\n\
+         fields @timestamp, user.username, verb, requestURI, sourceIPs.0, userAgent, responseStatus.code, auditID, stage\n\
+         | filter @logStream like /^kube-apiserver-audit/\n\
+         | filter user.username in [{users}]\n\
+         | sort @timestamp desc\n\
+         | limit 1000\n",
+        pattern_word = shell_quote(&pattern),
+        users = quoted_list(decoys, double_quote, ", "),
+    ));
+    text
+}
+
+fn aks(decoys: &[Decoy]) -> String {
+    let mut text = header(
+        "//",
+        "AKS (Azure Monitor Log Analytics, KQL)",
+        &[
+            "Where: the Log Analytics workspace the cluster's diagnostic setting sends category"
+                .into(),
+            "  kube-audit to (kube-audit-admin alone leaves out get and list). Save the query as"
+                .into(),
+            "  a log search alert rule: every 5 minutes, alert when it returns a row.".into(),
+            "Placeholders: none.".into(),
+        ],
+        decoys,
+    );
+    let users = quoted_list(decoys, double_quote, ", ");
+    text.push_str(&format!(
+        "\n// Resource-specific table (diagnostic setting destination \"Resource specific\"):\n\
+         AKSAudit\n\
+         | where tostring(User.username) in ({users})\n\
+         | extend Drill = UserAgent startswith \"{DRILL_PREFIX}\"\n\
+         | project TimeGenerated, Username = tostring(User.username), Verb, RequestUri, SourceIps, UserAgent, Code = toint(ResponseStatus.code), AuditId, Stage, Drill\n\
+         \n\
+         // Azure diagnostics mode (destination \"Azure diagnostics\"): the event is JSON text in log_s.\n\
+         AzureDiagnostics\n\
+         | where Category == \"kube-audit\"\n\
+         | extend event = parse_json(log_s)\n\
+         | where tostring(event.user.username) in ({users})\n\
+         | extend UserAgent = tostring(event.userAgent)\n\
+         | extend Drill = UserAgent startswith \"{DRILL_PREFIX}\"\n\
+         | project TimeGenerated, Username = tostring(event.user.username), Verb = tostring(event.verb), RequestUri = tostring(event.requestURI), SourceIps = event.sourceIPs, UserAgent, Code = toint(event.responseStatus.code), AuditId = tostring(event.auditID), Stage = tostring(event.stage), Drill\n"
+    ));
+    text
+}
+
+fn elastic(decoys: &[Decoy]) -> String {
+    let mut text = header(
+        "//",
+        "Elastic Security (Kubernetes integration, audit logs)",
+        &[
+            "Where: Kibana, Security > Rules > Create new rule, on index pattern".into(),
+            "  logs-kubernetes.audit_logs-* (data stream kubernetes.audit_logs of the Kubernetes"
+                .into(),
+            "  integration): the KQL as a custom query rule, or the EQL as an event correlation"
+                .into(),
+            "  rule. Drills have kubernetes.audit.userAgent starting with kubectl-honeytoken-drill/."
+                .into(),
+            "Placeholders: none.".into(),
+        ],
+        decoys,
+    );
+    text.push_str(&format!(
+        "\n// KQL:\n\
+         event.dataset : \"kubernetes.audit_logs\" and kubernetes.audit.user.username : ({kql})\n\
+         \n\
+         // EQL:\n\
+         any where event.dataset == \"kubernetes.audit_logs\" and kubernetes.audit.user.username in ({eql})\n",
+        kql = quoted_list(decoys, double_quote, " or "),
+        eql = quoted_list(decoys, double_quote, ", "),
+    ));
+    text
+}
+
+fn splunk(decoys: &[Decoy]) -> String {
+    let mut text = String::from("```\n");
+    text.push_str(&header(
+        "",
+        "Splunk (SPL)",
+        &[
+            "Where: Search & Reporting; save it as an alert (e.g. every 5 minutes, trigger when"
+                .into(),
+            "  results > 0). The events are the JSON audit log (sourcetype kube:apiserver:audit)"
+                .into(),
+            "  with JSON fields extracted (KV_MODE = json or INDEXED_EXTRACTIONS = json).".into(),
+            "Placeholders: <INDEX> (the index holding the audit log).".into(),
+        ],
+        decoys,
+    ));
+    text.push_str("```\n");
+    text.push_str(&format!(
+        "index=<INDEX> sourcetype=\"kube:apiserver:audit\" user.username IN ({users})\n\
+         | eval drill=if(like(userAgent, \"{DRILL_PREFIX}%\"), \"yes\", \"no\")\n\
+         | table _time user.username verb requestURI \"sourceIPs{{}}\" userAgent responseStatus.code auditID stage drill\n",
+        users = quoted_list(decoys, double_quote, ", "),
+    ));
+    text
+}
+
+/// The sections of these platforms (all when none is named), in the order of
+/// [`ALL_PLATFORMS`], keyed by platform name.
+pub fn render_all(platforms: &[Platform], decoys: &[Decoy]) -> Vec<(Platform, String)> {
+    ALL_PLATFORMS
+        .iter()
+        .filter(|p| platforms.is_empty() || platforms.contains(p))
+        .map(|&p| (p, render(p, decoys)))
+        .collect()
+}
+
+pub async fn run(args: &RulesArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    let usernames: Vec<String> = if args.user.is_empty() {
+        let (_, _, observed) = crate::status::observe_all(global, home).await?;
+        observed.iter().map(|o| o.spec.username()).collect()
+    } else {
+        args.user.clone()
+    };
+    let decoys = decoys(&usernames)?;
+    let sections = render_all(&args.platform, &decoys);
+    let map: BTreeMap<&str, &str> = sections
+        .iter()
+        .map(|(p, text)| (p.name(), text.as_str()))
+        .collect();
+    match output::structured(global.output, &map)? {
+        Some(text) => print!("{text}"),
+        None => {
+            let texts: Vec<&str> = sections.iter().map(|(_, text)| text.as_str()).collect();
+            print!("{}", texts.join("\n"));
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const TILLER: &str = "system:serviceaccount:kube-system:tiller";
+    const APPS: &str = "system:serviceaccount:apps:helm-server";
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn yaml(text: &str) -> Value {
+        serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}):\n{text}"))
+    }
+
+    fn entries_with<'a>(document: &'a Value, key: &str) -> Vec<&'a Value> {
+        document
+            .as_array()
+            .expect("a Falco rules file is a YAML list")
+            .iter()
+            .filter(|entry| entry.get(key).is_some())
+            .collect()
+    }
+
+    #[test]
+    fn every_platform_names_every_decoy() {
+        let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
+        for platform in ALL_PLATFORMS {
+            let text = render(platform, &decoys);
+            for user in [TILLER, APPS] {
+                // Outside the header line that lists the decoys, in the rule itself.
+                let body: String = text
+                    .lines()
+                    .filter(|l| !l.contains("Decoys:"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                assert!(
+                    body.contains(user),
+                    "{platform:?} rule lacks {user}:\n{text}"
+                );
+            }
+            assert!(
+                text.lines().take(2).any(|l| l.contains("== ")),
+                "{platform:?} starts with its header:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn falco_rule_parses_with_the_decoys_list() {
+        let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
+        let document = yaml(&falco(&decoys));
+        let rules = entries_with(&document, "rule");
+        assert_eq!(rules.len(), 1, "{document:#}");
+        let rule = rules[0];
+        assert_eq!(rule["source"], "k8s_audit");
+        assert_eq!(rule["priority"], "CRITICAL");
+        let condition = rule["condition"].as_str().unwrap();
+        let list_name = condition
+            .strip_prefix("ka.user.name in (")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("condition {condition:?}"));
+        let lists = entries_with(&document, "list");
+        let decoy_list = lists
+            .iter()
+            .find(|l| l["list"] == list_name)
+            .unwrap_or_else(|| panic!("no list {list_name}: {document:#}"));
+        assert_eq!(decoy_list["items"], serde_json::json!([APPS, TILLER]));
+        let output = rule["output"].as_str().unwrap();
+        for field in [
+            "%ka.user.name",
+            "%ka.verb",
+            "%ka.uri",
+            "%ka.sourceips",
+            "%ka.useragent",
+            "%ka.response.code",
+            "%ka.auditid",
+            "%evt.time",
+        ] {
+            assert!(output.contains(field), "output lacks {field}: {output}");
+        }
+        for key in ["desc", "tags"] {
+            assert!(rule.get(key).is_some(), "rule lacks {key}");
+        }
+    }
+
+    /// From falcosecurity/plugins, plugins/k8saudit/rules/k8s_audit_rules.yaml, as published
+    /// (the lists' items shortened).
+    const STOCK_K8S_AUDIT_RULES: &str = r#"
+- list: user_known_sa_list
+  items: []
+
+- list: known_sa_list
+  items: [
+    coredns,
+    coredns-autoscaler,
+    cronjob-controller
+  ]
+
+- macro: trusted_sa
+  condition: (ka.target.name in (known_sa_list, user_known_sa_list))
+
+# Detect creating a service account in the kube-system/kube-public namespace
+- rule: Service Account Created in Kube Namespace
+  desc: Detect any attempt to create a serviceaccount in the kube-system or kube-public namespaces
+  condition: kevt and serviceaccount and kcreate and ka.target.namespace in (kube-system, kube-public) and response_successful and not trusted_sa
+  output: Service account created in kube namespace (user=%ka.user.name serviceaccount=%ka.target.name resource=%ka.target.resource ns=%ka.target.namespace)
+  priority: WARNING
+  source: k8s_audit
+  tags: [k8s]
+"#;
+
+    /// The lists a macro's `x in (a, b)` names.
+    fn lists_in(condition: &str) -> Vec<String> {
+        let inner = condition
+            .split_once(" in (")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(inner, _)| inner)
+            .unwrap_or_else(|| panic!("no `in (...)` in {condition:?}"));
+        inner.split(',').map(|s| s.trim().to_string()).collect()
+    }
+
+    #[test]
+    fn falco_override_appends_the_account_to_the_list_the_stock_rule_consults() {
+        let stock = yaml(STOCK_K8S_AUDIT_RULES);
+        let rule = entries_with(&stock, "rule")[0];
+        assert!(
+            rule["condition"]
+                .as_str()
+                .unwrap()
+                .contains("not trusted_sa")
+        );
+        let macro_condition = entries_with(&stock, "macro")[0]["condition"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let consulted = lists_in(&macro_condition);
+        let stock_lists: Vec<&Value> = entries_with(&stock, "list");
+
+        let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
+        let ours = yaml(&falco(&decoys));
+        let overrides: Vec<&Value> = entries_with(&ours, "override");
+        assert_eq!(overrides.len(), 1, "{ours:#}");
+        let entry = overrides[0];
+        let name = entry["list"].as_str().unwrap();
+        assert!(
+            consulted.iter().any(|c| c == name),
+            "{name} is not among the lists trusted_sa consults: {consulted:?}"
+        );
+        assert!(stock_lists.iter().any(|l| l["list"] == name));
+        // Only the account in kube-system: the stock rule never looks at namespace apps.
+        assert_eq!(entry["items"], serde_json::json!(["tiller"]));
+        assert_eq!(entry["override"]["items"], "append");
+        assert!(entry.get("append").is_none(), "deprecated append key used");
+    }
+
+    #[test]
+    fn falco_needs_no_override_when_no_decoy_is_in_a_kube_namespace() {
+        let decoys = decoys(&names(&[APPS])).unwrap();
+        let document = yaml(&falco(&decoys));
+        assert!(
+            entries_with(&document, "override").is_empty(),
+            "{document:#}"
+        );
+        assert_eq!(entries_with(&document, "rule").len(), 1);
+    }
+
+    #[test]
+    fn sigma_rule_is_complete_and_matches_drills_too() {
+        let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
+        let rule = yaml(&sigma(&decoys));
+        for key in [
+            "title",
+            "id",
+            "status",
+            "description",
+            "references",
+            "tags",
+            "falsepositives",
+        ] {
+            assert!(rule.get(key).is_some(), "Sigma rule lacks {key}: {rule:#}");
+        }
+        assert_eq!(rule["logsource"]["product"], "kubernetes");
+        assert_eq!(rule["logsource"]["service"], "audit");
+        assert_eq!(rule["level"], "critical");
+        let detection = rule["detection"].as_object().unwrap();
+        assert_eq!(detection["condition"], "selection");
+        // Nothing filters drills out: the only selection is the user name.
+        assert_eq!(detection.len(), 2, "{detection:#?}");
+        assert_eq!(
+            detection["selection"],
+            serde_json::json!({ "user.username": [APPS, TILLER] })
+        );
+        let falsepositives = rule["falsepositives"].to_string();
+        assert!(
+            falsepositives.contains("kubectl-honeytoken-drill/"),
+            "{falsepositives}"
+        );
+        let id = rule["id"].as_str().unwrap();
+        let groups: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(groups, vec![8, 4, 4, 4, 12], "{id}");
+        assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+        assert_eq!(&id[14..15], "8", "version 8 UUID: {id}");
+        assert!("89ab".contains(&id[19..20]), "RFC 9562 variant: {id}");
+    }
+
+    #[test]
+    fn output_is_deterministic_and_independent_of_order() {
+        let one = decoys(&names(&[TILLER, APPS])).unwrap();
+        let other = decoys(&names(&[APPS, TILLER, APPS])).unwrap();
+        for platform in ALL_PLATFORMS {
+            assert_eq!(render(platform, &one), render(platform, &one));
+            assert_eq!(render(platform, &one), render(platform, &other));
+        }
+        let alone = decoys(&names(&[TILLER])).unwrap();
+        assert_ne!(sigma_rule_id(&one), sigma_rule_id(&alone));
+    }
+
+    #[test]
+    fn several_decoys_are_all_alternatives() {
+        let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
+        let (a, t) = (format!("\"{APPS}\""), format!("\"{TILLER}\""));
+        let gke = render(Platform::Gke, &decoys);
+        assert!(
+            gke.contains(&format!(
+                "protoPayload.authenticationInfo.principalEmail=({a} OR {t})"
+            )),
+            "{gke}"
+        );
+        let eks = render(Platform::Eks, &decoys);
+        assert!(
+            eks.contains(&format!(
+                "{{ ($.user.username = {a}) || ($.user.username = {t}) }}"
+            )),
+            "{eks}"
+        );
+        assert!(
+            eks.contains(&format!("filter user.username in [{a}, {t}]")),
+            "{eks}"
+        );
+        let aks = render(Platform::Aks, &decoys);
+        assert_eq!(
+            aks.matches(&format!("username) in ({a}, {t})")).count(),
+            2,
+            "both AKS queries: {aks}"
+        );
+        let elastic = render(Platform::Elastic, &decoys);
+        assert!(elastic.contains(&format!("kubernetes.audit.user.username : ({a} or {t})")));
+        assert!(elastic.contains(&format!("kubernetes.audit.user.username in ({a}, {t})")));
+        let splunk = render(Platform::Splunk, &decoys);
+        assert!(
+            splunk.contains(&format!("user.username IN ({a}, {t})")),
+            "{splunk}"
+        );
+    }
+
+    #[test]
+    fn gke_alert_policy_is_json_with_the_logging_filter() {
+        let decoys = decoys(&names(&[TILLER])).unwrap();
+        let text = render(Platform::Gke, &decoys);
+        let body = text
+            .split_once("<<'EOF'\n")
+            .and_then(|(_, rest)| rest.split_once("\nEOF\n"))
+            .map(|(body, _)| body)
+            .unwrap_or_else(|| panic!("no here-document:\n{text}"));
+        let policy: Value = serde_json::from_str(body).unwrap();
+        let filter = policy["conditions"][0]["conditionMatchedLog"]["filter"]
+            .as_str()
+            .unwrap();
+        assert!(filter.contains("resource.type=\"k8s_cluster\""), "{filter}");
+        assert!(
+            filter.contains(&format!(
+                "protoPayload.authenticationInfo.principalEmail=(\"{TILLER}\")"
+            )),
+            "{filter}"
+        );
+        assert!(policy["alertStrategy"]["notificationRateLimit"]["period"].is_string());
+        assert_eq!(policy["combiner"], "OR");
+        for placeholder in ["<PROJECT>", "<CLUSTER>", "<CHANNEL_ID>"] {
+            let header: String = text.lines().take_while(|l| l.starts_with('#')).collect();
+            assert!(header.contains(placeholder), "{placeholder} not listed");
+        }
+    }
+
+    #[test]
+    fn bad_user_names_are_refused() {
+        for bad in [
+            "tiller",
+            "system:serviceaccount:kube-system",
+            "system:serviceaccount::tiller",
+            "system:serviceaccount:kube-system:",
+            "system:serviceaccount:Kube-System:tiller",
+            "system:serviceaccount:kube-system:tiller:extra",
+            "system:serviceaccount:-kube:tiller",
+            "system:serviceaccount:kube.system:tiller",
+            "system:serviceaccount:kube-system:til\"ler",
+            "system:serviceaccount:kube-system:til'ler",
+            "system:serviceaccount:kube-system:a..b",
+            "system:serviceaccounts:kube-system",
+            "system:node:worker-1",
+        ] {
+            let error = decoys(&names(&[TILLER, bad])).unwrap_err().to_string();
+            assert!(
+                error.contains("system:serviceaccount:NAMESPACE:NAME"),
+                "{bad}: {error}"
+            );
+        }
+        let long = format!("system:serviceaccount:{}:tiller", "a".repeat(64));
+        assert!(decoys(&names(&[&long])).is_err());
+        assert!(decoys(&[]).is_err());
+        let dotted = decoys(&names(&["system:serviceaccount:a-1:helm.v2"])).unwrap();
+        assert_eq!(dotted[0].namespace, "a-1");
+        assert_eq!(dotted[0].account, "helm.v2");
+    }
+
+    #[test]
+    fn quoting_helpers_escape_their_quotes() {
+        assert_eq!(yaml_quote("it's"), "'it''s'");
+        assert_eq!(double_quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(shell_quote("it's"), r#"'it'\''s'"#);
+    }
+
+    #[test]
+    fn all_platforms_are_printed_when_none_is_named() {
+        let decoys = decoys(&names(&[TILLER])).unwrap();
+        let all: Vec<Platform> = render_all(&[], &decoys).iter().map(|(p, _)| *p).collect();
+        assert_eq!(all, ALL_PLATFORMS.to_vec());
+        let some: Vec<Platform> = render_all(&[Platform::Splunk, Platform::Falco], &decoys)
+            .iter()
+            .map(|(p, _)| *p)
+            .collect();
+        assert_eq!(some, vec![Platform::Falco, Platform::Splunk]);
+    }
+}
