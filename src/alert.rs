@@ -306,6 +306,11 @@ mod tests {
         }
     }
 
+    /// A request of the attacker's kubectl, finished.
+    fn attack(id: &str, ip: &str) -> Event {
+        event(id, "ResponseComplete", SECRETS, KUBECTL, ip, Some(403))
+    }
+
     fn window() -> Window {
         Window::from_quiet(Duration::from_secs(2))
     }
@@ -367,18 +372,7 @@ mod tests {
             "f",
             t0,
         );
-        grouper.add(
-            event(
-                "a",
-                "ResponseComplete",
-                SECRETS,
-                KUBECTL,
-                "10.0.0.9",
-                Some(403),
-            ),
-            "f",
-            t0 + Duration::from_millis(5),
-        );
+        grouper.add(attack("a", "10.0.0.9"), "f", t0 + Duration::from_millis(5));
         let alerts = grouper.flush(t0);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].requests.len(), 1);
@@ -389,30 +383,8 @@ mod tests {
     fn different_clients_are_different_alerts() {
         let mut grouper = Grouper::new(window());
         let t0 = Instant::now();
-        grouper.add(
-            event(
-                "a",
-                "ResponseComplete",
-                SECRETS,
-                KUBECTL,
-                "10.0.0.9",
-                Some(403),
-            ),
-            "f",
-            t0,
-        );
-        grouper.add(
-            event(
-                "b",
-                "ResponseComplete",
-                SECRETS,
-                KUBECTL,
-                "10.0.0.10",
-                Some(403),
-            ),
-            "f",
-            t0 + Duration::from_millis(1),
-        );
+        grouper.add(attack("a", "10.0.0.9"), "f", t0);
+        grouper.add(attack("b", "10.0.0.10"), "f", t0 + Duration::from_millis(1));
         grouper.add(
             event(
                 "c",
@@ -437,31 +409,9 @@ mod tests {
     fn a_pause_longer_than_the_window_starts_a_new_alert() {
         let mut grouper = Grouper::new(window());
         let t0 = Instant::now();
-        grouper.add(
-            event(
-                "a",
-                "ResponseComplete",
-                SECRETS,
-                KUBECTL,
-                "10.0.0.9",
-                Some(403),
-            ),
-            "f",
-            t0,
-        );
+        grouper.add(attack("a", "10.0.0.9"), "f", t0);
         assert_eq!(grouper.due(t0 + Duration::from_secs(3)).len(), 1);
-        grouper.add(
-            event(
-                "b",
-                "ResponseComplete",
-                SECRETS,
-                KUBECTL,
-                "10.0.0.9",
-                Some(403),
-            ),
-            "f",
-            t0 + Duration::from_secs(4),
-        );
+        grouper.add(attack("b", "10.0.0.9"), "f", t0 + Duration::from_secs(4));
         let second = grouper.due(t0 + Duration::from_secs(7));
         assert_eq!(second.len(), 1);
         assert_eq!(second[0].audit_ids, vec!["b"]);
@@ -590,18 +540,7 @@ mod tests {
     fn the_alert_serializes_with_kubernetes_style_names() {
         let mut grouper = Grouper::new(window());
         let t0 = Instant::now();
-        grouper.add(
-            event(
-                "a",
-                "ResponseComplete",
-                SECRETS,
-                KUBECTL,
-                "10.0.0.9",
-                Some(403),
-            ),
-            "f",
-            t0,
-        );
+        grouper.add(attack("a", "10.0.0.9"), "f", t0);
         let json = serde_json::to_value(&grouper.flush(t0)[0]).unwrap();
         assert_eq!(json["kind"], "HoneytokenAlert");
         assert_eq!(json["sourceIPs"][0], "10.0.0.9");

@@ -64,21 +64,9 @@ async fn the_sigma_rule_matches_exactly_the_decoys_events_in_the_real_audit_log(
     let namespace = support::operator_namespace(&admin, "rules").await;
     let log = cluster.audit_log();
     let plugin = Plugin::new(cluster);
-    let op = |args: &[&str]| {
-        let mut full = vec!["--context", "operator", "-n", namespace.as_str()];
-        full.extend_from_slice(args);
-        plugin.run(&full)
-    };
+    let op = |args: &[&str]| plugin.as_operator(&namespace, args);
     let user = format!("system:serviceaccount:{namespace}:tiller");
-
-    let planted = op(&["plant", "--yes", "-o", "json"]);
-    planted.assert_code(0);
-    let secret = planted.json()["secret"].as_str().unwrap().to_string();
-    op(&["test-trigger"]).assert_code(0);
-
-    let token = support::token_of(&admin, &namespace, &secret).await;
-    let attacker = cluster.list_secrets_with_token(&token, &namespace);
-    assert!(!attacker.status.success());
+    let token = support::plant_drill_and_attack(cluster, &admin, &plugin, &namespace).await;
     log.wait_for(Duration::from_secs(30), |e| {
         e["user"]["username"] == user.as_str()
             && e["userAgent"]

@@ -11,19 +11,8 @@ async fn scan_finds_the_drill_and_the_attacker_in_the_real_audit_log() {
     let admin = cluster.client("admin").await;
     let namespace = support::operator_namespace(&admin, "scan").await;
     let plugin = Plugin::new(cluster);
-    let op = |args: &[&str]| {
-        let mut full = vec!["--context", "operator", "-n", namespace.as_str()];
-        full.extend_from_slice(args);
-        plugin.run(&full)
-    };
-    let planted = op(&["plant", "--yes", "-o", "json"]);
-    planted.assert_code(0);
-    let secret = planted.json()["secret"].as_str().unwrap().to_string();
-    op(&["test-trigger"]).assert_code(0);
-
-    let token = support::token_of(&admin, &namespace, &secret).await;
-    let attacker = cluster.list_secrets_with_token(&token, &namespace);
-    assert!(!attacker.status.success());
+    let op = |args: &[&str]| plugin.as_operator(&namespace, args);
+    let token = support::plant_drill_and_attack(cluster, &admin, &plugin, &namespace).await;
 
     let audit_log = cluster.audit_log_path().display().to_string();
     let scan = op(&["scan", &audit_log, "-o", "json"]);

@@ -184,11 +184,7 @@ async fn watch_follows_the_real_audit_log_and_alerts_once_per_attacker_action() 
     let namespace = support::operator_namespace(&admin, "watchf").await;
     let user = format!("system:serviceaccount:{namespace}:tiller");
     let plugin = Plugin::new(cluster);
-    let op = |args: &[&str]| {
-        let mut full = vec!["--context", "operator", "-n", namespace.as_str()];
-        full.extend_from_slice(args);
-        plugin.run(&full)
-    };
+    let op = |args: &[&str]| plugin.as_operator(&namespace, args);
     let audit_log = cluster.audit_log_path().display().to_string();
     let watcher = Watcher::start(
         &plugin,

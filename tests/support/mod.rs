@@ -441,6 +441,38 @@ pub async fn token_of(admin: &kube::Client, namespace: &str, secret: &str) -> St
     String::from_utf8(secret.data.unwrap()["token"].0.clone()).unwrap()
 }
 
+impl Plugin {
+    /// Runs as the `operator` context, with the decoy in `namespace`.
+    pub fn as_operator(&self, namespace: &str, args: &[&str]) -> Run {
+        let mut full = vec!["--context", "operator", "-n", namespace];
+        full.extend_from_slice(args);
+        self.run(&full)
+    }
+}
+
+/// A decoy's life up to its trip: plants it in `namespace` as the operator, drills it, and
+/// lists Secrets with its token through the bed's kubectl (refused). Returns the token.
+pub async fn plant_drill_and_attack(
+    cluster: &Cluster,
+    admin: &kube::Client,
+    plugin: &Plugin,
+    namespace: &str,
+) -> String {
+    let planted = plugin.as_operator(namespace, &["plant", "--yes", "-o", "json"]);
+    planted.assert_code(0);
+    let secret = planted.json()["secret"].as_str().unwrap().to_string();
+    plugin
+        .as_operator(namespace, &["test-trigger"])
+        .assert_code(0);
+    let token = token_of(admin, namespace, &secret).await;
+    let attacker = cluster.list_secrets_with_token(&token, namespace);
+    assert!(
+        !attacker.status.success(),
+        "the decoy token could list Secrets"
+    );
+    token
+}
+
 impl Cluster {
     /// The attacker: the bed's real kubectl listing Secrets with a stolen token.
     pub fn list_secrets_with_token(&self, token: &str, namespace: &str) -> std::process::Output {
