@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::ObjectMeta;
 use serde::Serialize;
 
+use crate::error::Error;
 use crate::home::Key;
 use crate::profile::Profile;
 use crate::tracking::{self, ACCOUNT_NAME_ANNOTATION, TOKEN_SECRET_TYPE};
@@ -148,6 +149,65 @@ pub fn ownership(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&
              this key's name, and this workstation did not record planting it)"
         )),
     }
+}
+
+/// One decoy, from its user name `system:serviceaccount:NAMESPACE:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Decoy {
+    pub username: String,
+    pub namespace: String,
+    pub account: String,
+}
+
+impl Decoy {
+    /// Accepts only a service account's user name whose namespace is a DNS label and whose
+    /// account name a DNS subdomain, as Kubernetes requires; nothing else reaches a query.
+    pub fn parse(username: &str) -> Result<Decoy, Error> {
+        let invalid = |why: &str| {
+            Error::Invalid(format!(
+                "--user {username:?} is not a decoy's user name ({why}): expected \
+                 system:serviceaccount:NAMESPACE:NAME, where NAMESPACE is a DNS label and NAME \
+                 a DNS subdomain (lowercase letters, digits, '-', and '.' between labels), e.g. \
+                 system:serviceaccount:kube-system:tiller (scan, watch and rules take --user as \
+                 a decoy's name; choose the kubeconfig user with --context)"
+            ))
+        };
+        let rest = username
+            .strip_prefix("system:serviceaccount:")
+            .ok_or_else(|| invalid("it does not start with system:serviceaccount:"))?;
+        let (namespace, account) = rest
+            .split_once(':')
+            .ok_or_else(|| invalid("no ':' between namespace and name"))?;
+        if !is_dns_label(namespace) {
+            return Err(invalid(&format!(
+                "namespace {namespace:?} is not a DNS label"
+            )));
+        }
+        if !is_dns_subdomain(account) {
+            return Err(invalid(&format!("name {account:?} is not a DNS subdomain")));
+        }
+        Ok(Decoy {
+            username: username.to_string(),
+            namespace: namespace.to_string(),
+            account: account.to_string(),
+        })
+    }
+}
+
+/// RFC 1123 label: 1 to 63 lowercase letters, digits and '-', starting and ending with a
+/// letter or digit.
+fn is_dns_label(text: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !text.is_empty()
+        && text.len() <= 63
+        && text.chars().all(|c| alnum(c) || c == '-')
+        && text.starts_with(alnum)
+        && text.ends_with(alnum)
+}
+
+/// RFC 1123 subdomain: labels joined by '.', 253 characters at most.
+fn is_dns_subdomain(text: &str) -> bool {
+    text.len() <= 253 && text.split('.').all(is_dns_label)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::cli::{GlobalArgs, Platform, RulesArgs};
+use crate::decoy::Decoy;
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
@@ -29,64 +30,6 @@ pub const FALCO_KNOWN_SA_LIST: &str = "user_known_sa_list";
 
 /// The namespaces that stock rule watches.
 const FALCO_KUBE_NAMESPACES: [&str; 2] = ["kube-system", "kube-public"];
-
-/// One decoy, from its user name `system:serviceaccount:NAMESPACE:NAME`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Decoy {
-    pub username: String,
-    pub namespace: String,
-    pub account: String,
-}
-
-impl Decoy {
-    /// Accepts only a service account's user name whose namespace is a DNS label and whose
-    /// account name a DNS subdomain, as Kubernetes requires; nothing else reaches a query.
-    pub fn parse(username: &str) -> Result<Decoy, Error> {
-        let invalid = |why: &str| {
-            Error::Invalid(format!(
-                "{username:?} is not a decoy's user name ({why}): expected \
-                 system:serviceaccount:NAMESPACE:NAME, where NAMESPACE is a DNS label and NAME \
-                 a DNS subdomain (lowercase letters, digits, '-', and '.' between labels), e.g. \
-                 system:serviceaccount:kube-system:tiller"
-            ))
-        };
-        let rest = username
-            .strip_prefix("system:serviceaccount:")
-            .ok_or_else(|| invalid("it does not start with system:serviceaccount:"))?;
-        let (namespace, account) = rest
-            .split_once(':')
-            .ok_or_else(|| invalid("no ':' between namespace and name"))?;
-        if !is_dns_label(namespace) {
-            return Err(invalid(&format!(
-                "namespace {namespace:?} is not a DNS label"
-            )));
-        }
-        if !is_dns_subdomain(account) {
-            return Err(invalid(&format!("name {account:?} is not a DNS subdomain")));
-        }
-        Ok(Decoy {
-            username: username.to_string(),
-            namespace: namespace.to_string(),
-            account: account.to_string(),
-        })
-    }
-}
-
-/// RFC 1123 label: 1 to 63 lowercase letters, digits and '-', starting and ending with a
-/// letter or digit.
-fn is_dns_label(text: &str) -> bool {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !text.is_empty()
-        && text.len() <= 63
-        && text.chars().all(|c| alnum(c) || c == '-')
-        && text.starts_with(alnum)
-        && text.ends_with(alnum)
-}
-
-/// RFC 1123 subdomain: labels joined by '.', 253 characters at most.
-fn is_dns_subdomain(text: &str) -> bool {
-    text.len() <= 253 && text.split('.').all(is_dns_label)
-}
 
 /// The decoys of these user names, each validated, sorted and without repeats, so the same
 /// names in any order give the same rules.
@@ -566,12 +509,7 @@ pub fn render_all(platforms: &[Platform], decoys: &[Decoy]) -> Vec<(Platform, St
 }
 
 pub async fn run(args: &RulesArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let usernames: Vec<String> = if args.user.is_empty() {
-        let (_, _, observed) = crate::status::observe_all(global, home).await?;
-        observed.iter().map(|o| o.spec.username()).collect()
-    } else {
-        args.user.clone()
-    };
+    let usernames = crate::scan::decoy_users(&args.user, global, home).await?;
     let decoys = decoys(&usernames)?;
     let sections = render_all(&args.platform, &decoys);
     let map: BTreeMap<&str, &str> = sections

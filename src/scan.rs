@@ -219,6 +219,11 @@ pub async fn decoy_users(
         let (_, _, observed) = crate::status::observe_all(global, home).await?;
         observed.iter().map(|o| o.spec.username()).collect()
     } else {
+        // Here --user names a decoy, not a kubeconfig user (pick that with --context): a
+        // name of another form would silently match nothing.
+        for user in given {
+            crate::decoy::Decoy::parse(user)?;
+        }
         given.to_vec()
     };
     if users.is_empty() {

@@ -563,4 +563,19 @@ fn watch_needs_a_source_and_refuses_plain_http_beyond_loopback() {
         "k",
     ]);
     run.assert_code(2);
+    // A kubeconfig user's name where a decoy's belongs would watch for nothing.
+    for args in [
+        &["watch", "--user", "alice", "--audit-log", "/dev/null"][..],
+        &["scan", "--user", "alice"],
+        &["rules", "--user", "alice"],
+    ] {
+        let run = plugin.run(args);
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("choose the kubeconfig user with --context"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
