@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::audit::Event;
-use crate::scan::DRILL_MARK;
+use crate::home::Key;
+use crate::tracking::{DrillClaim, drill_claim};
 
 /// Requests from one client: the same decoy user, user agent and source addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -37,8 +38,12 @@ pub struct Request {
 pub struct Alert {
     pub kind: &'static str,
     pub schema_version: u32,
-    /// Every request carries the drill mark of `test-trigger` or `verify --e2e`.
+    /// A drill of this key (`test-trigger`, `verify --e2e`): its user agent carries a drill
+    /// ID signed with the key.
     pub drill: bool,
+    /// What the user agent claims: `none`, `genuine`, `forged` (a drill mark this key did
+    /// not sign: treat as an attack) or `unverified` (no key to check it with).
+    pub drill_mark: DrillClaim,
     pub user: String,
     #[serde(rename = "sourceIPs")]
     pub source_ips: Vec<String>,
@@ -46,6 +51,8 @@ pub struct Alert {
     pub first_seen: Option<jiff::Timestamp>,
     pub last_seen: Option<jiff::Timestamp>,
     pub requests: Vec<Request>,
+    /// Requests of the burst beyond the ones listed.
+    pub requests_not_listed: u64,
     #[serde(rename = "auditIDs")]
     pub audit_ids: Vec<String>,
     /// Where the events came from: a log file's path or `webhook`.
@@ -55,18 +62,20 @@ pub struct Alert {
 }
 
 impl Alert {
-    fn new(actor: Actor, group: Group) -> Alert {
+    fn new(actor: Actor, group: Group, drill_key: Option<&Key>) -> Alert {
         let mut requests: Vec<Request> = group.requests.into_values().collect();
         requests.sort_by(|a, b| (a.time, &a.audit_id).cmp(&(b.time, &b.audit_id)));
-        let drill = actor.user_agent.contains(DRILL_MARK);
+        let drill_mark = drill_claim(&actor.user_agent, drill_key);
         let mut alert = Alert {
             kind: "HoneytokenAlert",
             schema_version: 1,
-            drill,
+            drill: drill_mark == DrillClaim::Genuine,
+            drill_mark,
             first_seen: requests.iter().filter_map(|r| r.time).min(),
             last_seen: requests.iter().filter_map(|r| r.time).max(),
             audit_ids: requests.iter().map(|r| r.audit_id.clone()).collect(),
             requests,
+            requests_not_listed: group.not_listed,
             user: actor.user,
             source_ips: actor.source_ips,
             user_agent: actor.user_agent,
@@ -79,13 +88,18 @@ impl Alert {
 }
 
 /// "DECOY TOKEN USED: system:serviceaccount:kube-system:tiller from 10.0.0.9
-/// (kubectl/v1.36.3): list /api/v1/namespaces/kube-system/secrets -> 403, and 2 more
+/// (kubectl/v1.36.3): list /api/v1/namespaces/kube-system/secrets answered 403, and 2 more
 /// requests, at 2026-11-28T10:00:00Z".
 fn summary(alert: &Alert) -> String {
-    let headline = if alert.drill {
-        "Honeytoken drill (not an attack)"
-    } else {
-        "DECOY TOKEN USED"
+    let headline = match alert.drill_mark {
+        DrillClaim::Genuine => "Honeytoken drill (not an attack)",
+        DrillClaim::None => "DECOY TOKEN USED",
+        DrillClaim::Forged => {
+            "DECOY TOKEN USED (claims to be a drill, but the drill ID is not this key's)"
+        }
+        DrillClaim::Unverified => {
+            "DECOY TOKEN USED (claims to be a drill; no key here to check it)"
+        }
     };
     // The request that says most: the last one that is not API discovery.
     let main = alert
@@ -97,10 +111,10 @@ fn summary(alert: &Alert) -> String {
     let what = main
         .map(|r| {
             let code = r.code.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
-            format!("{} {} -> {code}", r.verb, r.request_uri)
+            format!("{} {} answered {code}", r.verb, r.request_uri)
         })
         .unwrap_or_default();
-    let more = match alert.requests.len() {
+    let more = match alert.requests.len() as u64 + alert.requests_not_listed {
         0 | 1 => String::new(),
         n => format!(
             ", and {} more request{}",
@@ -138,7 +152,16 @@ struct Group {
     opened: Instant,
     last_event: Instant,
     source: String,
+    /// By request key (see `request_key`).
     requests: BTreeMap<String, Request>,
+    not_listed: u64,
+}
+
+/// A request's stages share its audit ID, verb and URI. A client may choose its audit ID
+/// (the Audit-ID header), so the ID alone must not merge two requests into one, nor make a
+/// new request look like a stage of one already reported.
+fn request_key(audit_id: &str, verb: &str, request_uri: &str) -> String {
+    format!("{audit_id}\0{verb}\0{request_uri}")
 }
 
 /// How long a burst may stay quiet before it is one alert, and how long it may run at most.
@@ -159,31 +182,50 @@ impl Window {
     }
 }
 
-/// Audit IDs already reported are remembered this long, so late stages of a request (a
-/// watch's ResponseComplete arrives when it ends) do not raise a second alert.
-const REMEMBER_REPORTED: Duration = Duration::from_secs(30 * 60);
+/// Requests already reported are remembered this long (longer than the API server keeps a
+/// watch open, one to two times --min-request-timeout, 30 minutes by default), so late
+/// stages of a request do not raise a second alert; and at most this many of them.
+const REMEMBER_REPORTED: Duration = Duration::from_secs(2 * 60 * 60);
+const REMEMBER_AT_MOST: usize = 100_000;
+/// Requests listed in one alert; more are counted, not listed.
+const REQUESTS_PER_ALERT: usize = 500;
+/// Bursts open at once (each client is one); beyond, the oldest are reported early.
+const OPEN_AT_MOST: usize = 10_000;
 
 /// Collects decoy events into bursts and hands out an alert per burst once it is over.
 pub struct Grouper {
     window: Window,
+    drill_key: Option<Key>,
     open: HashMap<Actor, Group>,
     reported: HashMap<String, Instant>,
     reported_order: VecDeque<(Instant, String)>,
 }
 
 impl Grouper {
-    pub fn new(window: Window) -> Grouper {
+    /// `drill_key` tells genuine drills from requests that only claim to be one.
+    pub fn new(window: Window, drill_key: Option<Key>) -> Grouper {
         Grouper {
             window,
+            drill_key,
             open: HashMap::new(),
             reported: HashMap::new(),
             reported_order: VecDeque::new(),
         }
     }
 
+    /// Whether drills can be told from copies (the key may be made after the watcher starts).
+    pub fn has_drill_key(&self) -> bool {
+        self.drill_key.is_some()
+    }
+
+    pub fn set_drill_key(&mut self, key: Key) {
+        self.drill_key = Some(key);
+    }
+
     /// Adds one event of a decoy user (the caller has matched the user).
     pub fn add(&mut self, event: Event, source: &str, now: Instant) {
-        if !event.audit_id.is_empty() && self.reported.contains_key(&event.audit_id) {
+        let key = request_key(&event.audit_id, &event.verb, &event.request_uri);
+        if !event.audit_id.is_empty() && self.reported.contains_key(&key) {
             return;
         }
         let actor = Actor {
@@ -196,13 +238,18 @@ impl Grouper {
             last_event: now,
             source: source.to_string(),
             requests: BTreeMap::new(),
+            not_listed: 0,
         });
         group.last_event = now;
         let key = if event.audit_id.is_empty() {
             format!("#{}", group.requests.len())
         } else {
-            event.audit_id.clone()
+            key
         };
+        if !group.requests.contains_key(&key) && group.requests.len() >= REQUESTS_PER_ALERT {
+            group.not_listed += 1;
+            return;
+        }
         let code = event.code();
         let request = group.requests.entry(key).or_insert_with(|| Request {
             time: event.request_received_timestamp,
@@ -227,12 +274,28 @@ impl Grouper {
 
     /// The alerts of the bursts that are over by `now`, oldest first.
     pub fn due(&mut self, now: Instant) -> Vec<Alert> {
-        let over: Vec<Actor> = self
+        let mut over: Vec<Actor> = self
             .open
             .iter()
             .filter(|(_, g)| self.deadline(g) <= now)
             .map(|(a, _)| a.clone())
             .collect();
+        let still_open = self.open.len() - over.len();
+        if still_open > OPEN_AT_MOST {
+            let mut oldest: Vec<(&Actor, Instant)> = self
+                .open
+                .iter()
+                .filter(|(_, g)| self.deadline(g) > now)
+                .map(|(a, g)| (a, g.opened))
+                .collect();
+            oldest.sort_by_key(|(_, opened)| *opened);
+            over.extend(
+                oldest
+                    .into_iter()
+                    .take(still_open - OPEN_AT_MOST)
+                    .map(|(a, _)| a.clone()),
+            );
+        }
         let alerts = self.close(over, now);
         self.forget_before(now);
         alerts
@@ -249,14 +312,18 @@ impl Grouper {
             .into_iter()
             .filter_map(|actor| {
                 let group = self.open.remove(&actor)?;
-                Some((group.opened, Alert::new(actor, group)))
+                Some((
+                    group.opened,
+                    Alert::new(actor, group, self.drill_key.as_ref()),
+                ))
             })
             .collect();
         closed.sort_by_key(|(opened, _)| *opened);
         for (_, alert) in &closed {
-            for id in alert.audit_ids.iter().filter(|id| !id.is_empty()) {
-                self.reported.insert(id.clone(), now);
-                self.reported_order.push_back((now, id.clone()));
+            for request in alert.requests.iter().filter(|r| !r.audit_id.is_empty()) {
+                let key = request_key(&request.audit_id, &request.verb, &request.request_uri);
+                self.reported.insert(key.clone(), now);
+                self.reported_order.push_back((now, key));
             }
         }
         closed.into_iter().map(|(_, alert)| alert).collect()
@@ -264,7 +331,9 @@ impl Grouper {
 
     fn forget_before(&mut self, now: Instant) {
         while let Some((at, _)) = self.reported_order.front() {
-            if now.duration_since(*at) < REMEMBER_REPORTED {
+            if now.duration_since(*at) < REMEMBER_REPORTED
+                && self.reported_order.len() <= REMEMBER_AT_MOST
+            {
                 break;
             }
             let (_, id) = self.reported_order.pop_front().expect("front exists");
@@ -315,12 +384,20 @@ mod tests {
         Window::from_quiet(Duration::from_secs(2))
     }
 
+    fn key() -> Key {
+        Key::from_bytes([7; 32])
+    }
+
+    fn grouper() -> Grouper {
+        Grouper::new(window(), Some(key()))
+    }
+
     const KUBECTL: &str = "kubectl/v1.36.3 (linux/amd64) kubernetes/abcdef";
     const SECRETS: &str = "/api/v1/namespaces/kube-system/secrets";
 
     #[test]
     fn a_kubectl_run_is_one_alert_once_it_goes_quiet() {
-        let mut grouper = Grouper::new(window());
+        let mut grouper = grouper();
         let t0 = Instant::now();
         for (id, uri, code) in [
             ("a", "/api", 200),
@@ -354,7 +431,7 @@ mod tests {
         );
         assert!(
             alert.text.contains(
-                "list /api/v1/namespaces/kube-system/secrets -> 403, and 2 more requests"
+                "list /api/v1/namespaces/kube-system/secrets answered 403, and 2 more requests"
             ),
             "the text names the request that is not discovery: {}",
             alert.text
@@ -365,7 +442,7 @@ mod tests {
 
     #[test]
     fn stages_of_one_request_merge_and_keep_the_final_code() {
-        let mut grouper = Grouper::new(window());
+        let mut grouper = grouper();
         let t0 = Instant::now();
         grouper.add(
             event("a", "RequestReceived", SECRETS, KUBECTL, "10.0.0.9", None),
@@ -381,7 +458,7 @@ mod tests {
 
     #[test]
     fn different_clients_are_different_alerts() {
-        let mut grouper = Grouper::new(window());
+        let mut grouper = grouper();
         let t0 = Instant::now();
         grouper.add(attack("a", "10.0.0.9"), "f", t0);
         grouper.add(attack("b", "10.0.0.10"), "f", t0 + Duration::from_millis(1));
@@ -407,7 +484,7 @@ mod tests {
 
     #[test]
     fn a_pause_longer_than_the_window_starts_a_new_alert() {
-        let mut grouper = Grouper::new(window());
+        let mut grouper = grouper();
         let t0 = Instant::now();
         grouper.add(attack("a", "10.0.0.9"), "f", t0);
         assert_eq!(grouper.due(t0 + Duration::from_secs(3)).len(), 1);
@@ -419,7 +496,7 @@ mod tests {
 
     #[test]
     fn a_burst_that_never_goes_quiet_is_still_reported() {
-        let mut grouper = Grouper::new(window());
+        let mut grouper = grouper();
         let t0 = Instant::now();
         let mut reported = Vec::new();
         for step in 0..40u64 {
@@ -451,7 +528,7 @@ mod tests {
 
     #[test]
     fn late_stages_of_a_reported_request_raise_nothing() {
-        let mut grouper = Grouper::new(window());
+        let mut grouper = grouper();
         let t0 = Instant::now();
         grouper.add(
             event(
@@ -485,16 +562,17 @@ mod tests {
     }
 
     #[test]
-    fn drills_are_marked_and_say_so() {
-        let mut grouper = Grouper::new(window());
+    fn drills_of_this_key_are_marked_and_say_so() {
+        let mut grouper = grouper();
         let t0 = Instant::now();
-        let agent = "kubectl-honeytoken-drill/0.1.0 (drill 3f2a)";
+        let id = crate::tracking::signed_drill_id(&key(), "3f2a9c");
+        let agent = format!("kubectl-honeytoken-drill/0.1.0 (drill {id})");
         grouper.add(
             event(
                 "d",
                 "ResponseComplete",
                 SECRETS,
-                agent,
+                &agent,
                 "127.0.0.1",
                 Some(403),
             ),
@@ -503,6 +581,7 @@ mod tests {
         );
         let alerts = grouper.flush(t0);
         assert!(alerts[0].drill);
+        assert_eq!(alerts[0].drill_mark, DrillClaim::Genuine);
         assert!(
             alerts[0]
                 .text
@@ -510,6 +589,54 @@ mod tests {
             "{}",
             alerts[0].text
         );
+    }
+
+    #[test]
+    fn a_copied_or_made_up_drill_mark_is_an_attack() {
+        let t0 = Instant::now();
+        let other = crate::tracking::signed_drill_id(&Key::from_bytes([9; 32]), "3f2a9c");
+        let forged = format!("kubectl-honeytoken-drill/0.1.0 (drill {other})");
+        let mut grouper = grouper();
+        grouper.add(
+            event(
+                "d",
+                "ResponseComplete",
+                SECRETS,
+                &forged,
+                "10.0.0.9",
+                Some(403),
+            ),
+            "f",
+            t0,
+        );
+        let alert = grouper.flush(t0).remove(0);
+        assert!(!alert.drill);
+        assert_eq!(alert.drill_mark, DrillClaim::Forged);
+        assert!(
+            alert
+                .text
+                .starts_with("DECOY TOKEN USED (claims to be a drill"),
+            "{}",
+            alert.text
+        );
+
+        // Without a key nothing can be proven a drill.
+        let mut keyless = Grouper::new(window(), None);
+        keyless.add(
+            event(
+                "d",
+                "ResponseComplete",
+                SECRETS,
+                &forged,
+                "10.0.0.9",
+                Some(403),
+            ),
+            "f",
+            t0,
+        );
+        let alert = keyless.flush(t0).remove(0);
+        assert!(!alert.drill);
+        assert_eq!(alert.drill_mark, DrillClaim::Unverified);
     }
 
     #[test]
@@ -538,7 +665,7 @@ mod tests {
 
     #[test]
     fn the_alert_serializes_with_kubernetes_style_names() {
-        let mut grouper = Grouper::new(window());
+        let mut grouper = grouper();
         let t0 = Instant::now();
         grouper.add(attack("a", "10.0.0.9"), "f", t0);
         let json = serde_json::to_value(&grouper.flush(t0)[0]).unwrap();
@@ -549,5 +676,47 @@ mod tests {
         assert_eq!(json["requests"][0]["code"], 403);
         assert_eq!(json["firstSeen"], "2026-11-28T10:00:01Z");
         assert!(json["text"].as_str().unwrap().contains("DECOY TOKEN USED"));
+    }
+
+    #[test]
+    fn a_reused_audit_id_neither_merges_requests_nor_hides_new_ones() {
+        let mut grouper = grouper();
+        let t0 = Instant::now();
+        let list = attack("same", "10.0.0.9");
+        let mut get = attack("same", "10.0.0.9");
+        get.verb = "get".into();
+        get.request_uri = "/api/v1/namespaces/kube-system/secrets/admin-token".into();
+        grouper.add(list, "f", t0);
+        grouper.add(get.clone(), "f", t0);
+        let alert = grouper.flush(t0).remove(0);
+        assert_eq!(alert.requests.len(), 2, "{alert:#?}");
+        // The same ID on a request not reported yet is a new alert.
+        let mut delete = get;
+        delete.verb = "delete".into();
+        grouper.add(delete, "f", t0 + Duration::from_secs(5));
+        assert_eq!(grouper.flush(t0 + Duration::from_secs(5)).len(), 1);
+    }
+
+    #[test]
+    fn a_flood_is_bounded_but_counted() {
+        let mut grouper = grouper();
+        let t0 = Instant::now();
+        for n in 0..(REQUESTS_PER_ALERT + 20) {
+            grouper.add(attack(&format!("r{n}"), "10.0.0.9"), "f", t0);
+        }
+        let alert = grouper.flush(t0).remove(0);
+        assert_eq!(alert.requests.len(), REQUESTS_PER_ALERT);
+        assert_eq!(alert.requests_not_listed, 20);
+        let more = format!("and {} more requests", REQUESTS_PER_ALERT + 19);
+        assert!(alert.text.contains(&more), "{}", alert.text);
+
+        // Clients beyond the cap of open bursts are reported early, not kept.
+        for n in 0..(OPEN_AT_MOST + 5) {
+            let ip = format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
+            grouper.add(attack(&format!("c{n}"), &ip), "f", t0);
+        }
+        let early = grouper.due(t0);
+        assert_eq!(early.len(), 5);
+        assert_eq!(grouper.open.len(), OPEN_AT_MOST);
     }
 }

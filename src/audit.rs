@@ -78,7 +78,12 @@ pub struct NewLines {
     pub lines: Vec<Vec<u8>>,
     /// The file was replaced or truncated since the last read.
     pub reopened: bool,
+    /// The read stopped at its size limit: more is there to read now.
+    pub more: bool,
 }
+
+/// At most this much is read at once, so a large backlog is taken in steps.
+const READ_CHUNK: u64 = 16 << 20;
 
 impl LogFollower {
     /// Starts at the current end of the file: only events written from now on are read.
@@ -93,16 +98,17 @@ impl LogFollower {
         })
     }
 
-    /// Follows a file that may not exist yet; it is read from its start once it appears.
-    pub fn waiting_for(path: &Path) -> LogFollower {
+    /// Follows a file from its end, or, when it does not exist yet, from its start once it
+    /// appears. Any other failure to open it is an error.
+    pub fn waiting_for(path: &Path) -> std::io::Result<LogFollower> {
         match LogFollower::from_end(path) {
-            Ok(follower) => follower,
-            Err(_) => LogFollower {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LogFollower {
                 path: path.to_path_buf(),
                 file: None,
                 offset: 0,
                 partial: Vec::new(),
-            },
+            }),
+            other => other,
         }
     }
 
@@ -122,6 +128,9 @@ impl LogFollower {
         let mut new = NewLines::default();
         // Drain what the open file still holds, even if it has been renamed away.
         self.read_open_file(&mut new)?;
+        if new.more {
+            return Ok(new);
+        }
         let current = match std::fs::metadata(&self.path) {
             Ok(metadata) => metadata,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(new),
@@ -157,7 +166,10 @@ impl LogFollower {
         }
         file.seek(SeekFrom::Start(self.offset))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
+        Read::by_ref(file)
+            .take(READ_CHUNK)
+            .read_to_end(&mut bytes)?;
+        new.more = bytes.len() as u64 == READ_CHUNK;
         self.offset += bytes.len() as u64;
         self.partial.extend_from_slice(&bytes);
         if let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') {
@@ -262,7 +274,7 @@ mod tests {
     fn a_file_that_appears_later_is_read_from_its_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let mut follower = LogFollower::waiting_for(&path);
+        let mut follower = LogFollower::waiting_for(&path).unwrap();
         assert!(follower.read_lines().unwrap().lines.is_empty());
         std::fs::write(&path, format!("{EVENT}\n")).unwrap();
         assert_eq!(follower.read_new().unwrap().len(), 1);

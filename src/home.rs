@@ -141,6 +141,7 @@ impl State {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct Home {
     dir: PathBuf,
 }

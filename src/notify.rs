@@ -14,6 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
+use crate::alert::Alert;
 use crate::error::Error;
 
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,15 +42,22 @@ impl Notifier {
         })
     }
 
-    /// Starts delivering one alert, rendered as `json`.
-    pub fn send(&mut self, json: &str) {
+    /// Whether alerts go anywhere besides stdout.
+    pub fn has_sinks(&self) -> bool {
+        self.webhook.is_some() || self.command.is_some()
+    }
+
+    /// Starts delivering one alert.
+    pub fn send(&mut self, alert: &Alert) {
         if let Some((url, client)) = &self.webhook {
-            let (url, client, body) = (url.clone(), client.clone(), json.to_string());
+            let body = webhook_body(alert);
+            let (url, client) = (url.clone(), client.clone());
             self.pending
                 .spawn(async move { post(&client, &url, body).await });
         }
         if let Some(command) = &self.command {
-            let (command, input) = (command.clone(), format!("{json}\n"));
+            let input = format!("{}\n", serde_json::to_string(alert).unwrap_or_default());
+            let command = command.clone();
             self.pending
                 .spawn(async move { run_command(&command, input).await });
         }
@@ -91,15 +99,41 @@ fn collect(done: Result<Result<(), String>, tokio::task::JoinError>, failures: &
     }
 }
 
+/// The alert as JSON, its `text` escaped the way Slack's message format asks (`&`, `<`,
+/// `>`), so a user agent an attacker chose cannot mention `<!channel>` or forge a link.
+fn webhook_body(alert: &Alert) -> String {
+    let text = alert
+        .text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let escaped = Alert {
+        text,
+        ..alert.clone()
+    };
+    serde_json::to_string(&escaped).unwrap_or_default()
+}
+
+/// A webhook URL as it may be shown: its path often holds the credential (Slack's does).
+pub fn shown_url(url: &http::Uri) -> String {
+    let scheme = url.scheme_str().unwrap_or("https");
+    let authority = url.authority().map(|a| a.as_str()).unwrap_or_default();
+    match url.path() {
+        "" | "/" => format!("{scheme}://{authority}/"),
+        _ => format!("{scheme}://{authority}/..."),
+    }
+}
+
 pub fn parse_webhook_url(url: &str) -> Result<http::Uri, Error> {
+    // The URL itself is not repeated: it may hold a credential.
     let uri: http::Uri = url
         .parse()
-        .map_err(|e| Error::Invalid(format!("--webhook-url {url}: {e}")))?;
+        .map_err(|e| Error::Invalid(format!("--webhook-url: not a URL: {e}")))?;
     match uri.scheme_str() {
         Some("https") | Some("http") if uri.host().is_some() => Ok(uri),
-        _ => Err(Error::Invalid(format!(
-            "--webhook-url {url}: give an http:// or https:// URL"
-        ))),
+        _ => Err(Error::Invalid(
+            "--webhook-url: give an http:// or https:// URL".into(),
+        )),
     }
 }
 
@@ -128,7 +162,7 @@ async fn post(client: &HttpsClient, url: &http::Uri, body: String) -> Result<(),
                 concat!("kubectl-honeytoken/", env!("CARGO_PKG_VERSION")),
             )
             .body(Full::new(Bytes::from(body.clone())))
-            .map_err(|e| format!("cannot post the alert to {url}: {e}"))?;
+            .map_err(|e| format!("cannot post the alert to {}: {e}", shown_url(url)))?;
         match tokio::time::timeout(POST_TIMEOUT, client.request(request)).await {
             Ok(Ok(response)) if response.status().is_success() => return Ok(()),
             Ok(Ok(response)) => last_error = format!("answered {}", response.status()),
@@ -137,7 +171,8 @@ async fn post(client: &HttpsClient, url: &http::Uri, body: String) -> Result<(),
         }
     }
     Err(format!(
-        "could not post an alert to {url} in {POST_ATTEMPTS} attempts: {last_error}"
+        "could not post an alert to {} in {POST_ATTEMPTS} attempts: {last_error}",
+        shown_url(url)
     ))
 }
 
@@ -149,11 +184,17 @@ async fn run_command(command: &str, input: String) -> Result<(), String> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run --exec {command:?}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A command that does not read its input is not an error.
-        let _ = stdin.write_all(input.as_bytes()).await;
-    }
-    match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
+    let mut stdin = child.stdin.take();
+    let deliver_and_wait = async {
+        if let Some(stdin) = &mut stdin {
+            // A command that does not read its input is not an error (the watcher ignores
+            // SIGPIPE, so this write just fails).
+            let _ = stdin.write_all(input.as_bytes()).await;
+        }
+        drop(stdin.take());
+        child.wait().await
+    };
+    match tokio::time::timeout(COMMAND_TIMEOUT, deliver_and_wait).await {
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => Err(format!("--exec {command:?} {status}")),
         Ok(Err(e)) => Err(format!("--exec {command:?}: {e}")),
@@ -183,15 +224,15 @@ mod tests {
         let out = dir.path().join("alert.json");
         let command = format!("cat > {}", out.display());
         let mut notifier = Notifier::new(None, Some(&command)).unwrap();
-        notifier.send(r#"{"kind":"HoneytokenAlert"}"#);
+        notifier.send(&alert());
         assert!(notifier.finish(Duration::from_secs(10)).await.is_empty());
-        assert_eq!(
-            std::fs::read_to_string(&out).unwrap(),
-            "{\"kind\":\"HoneytokenAlert\"}\n"
-        );
+        let delivered: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(delivered["kind"], "HoneytokenAlert");
+        assert_eq!(delivered["text"], alert().text);
 
         let mut failing = Notifier::new(None, Some("exit 7")).unwrap();
-        failing.send("{}");
+        failing.send(&alert());
         let failures = failing.finish(Duration::from_secs(10)).await;
         assert_eq!(failures.len(), 1);
         assert!(failures[0].contains("exit status: 7"), "{failures:?}");
@@ -207,9 +248,61 @@ mod tests {
             .port();
         let mut notifier =
             Notifier::new(Some(&format!("http://127.0.0.1:{port}/hook")), None).unwrap();
-        notifier.send("{}");
+        notifier.send(&alert());
         let failures = notifier.finish(Duration::from_secs(20)).await;
         assert_eq!(failures.len(), 1, "{failures:?}");
         assert!(failures[0].contains("in 3 attempts"), "{failures:?}");
+        assert!(
+            !failures[0].contains("/hook"),
+            "the URL's path is not shown: {failures:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_that_exits_without_reading_a_large_alert_is_no_harm() {
+        let mut large = alert();
+        large.user_agent = "x".repeat(1 << 20);
+        let mut notifier = Notifier::new(None, Some("exit 0")).unwrap();
+        notifier.send(&large);
+        // The write fails (the pipe is gone), the command succeeded: nothing to report.
+        let failures = notifier.finish(Duration::from_secs(10)).await;
+        assert!(failures.is_empty(), "{failures:?}");
+    }
+
+    #[test]
+    fn slack_text_is_escaped_in_the_posted_body_only() {
+        let mut tricky = alert();
+        tricky.text = "from <!channel> & <https://evil|docs>".into();
+        let body: serde_json::Value = serde_json::from_str(&webhook_body(&tricky)).unwrap();
+        assert_eq!(
+            body["text"],
+            "from &lt;!channel&gt; &amp; &lt;https://evil|docs&gt;"
+        );
+        assert_eq!(body["user"], tricky.user);
+    }
+
+    #[test]
+    fn shown_urls_keep_their_credential_out() {
+        let url = parse_webhook_url("https://hooks.slack.com/services/T000/B000/XXXX").unwrap();
+        assert_eq!(shown_url(&url), "https://hooks.slack.com/...");
+        let url = parse_webhook_url("http://127.0.0.1:8080").unwrap();
+        assert_eq!(shown_url(&url), "http://127.0.0.1:8080/");
+    }
+
+    fn alert() -> Alert {
+        serde_json::from_value::<crate::audit::Event>(serde_json::json!({
+            "auditID": "a1", "verb": "list", "requestURI": "/api/v1/secrets",
+            "user": {"username": "system:serviceaccount:kube-system:tiller"},
+            "sourceIPs": ["10.0.0.9"], "userAgent": "kubectl/v1.36.3",
+            "responseStatus": {"code": 403}
+        }))
+        .map(|event| {
+            let window = crate::alert::Window::from_quiet(Duration::from_secs(1));
+            let mut grouper = crate::alert::Grouper::new(window, None);
+            let now = std::time::Instant::now();
+            grouper.add(event, "test", now);
+            grouper.flush(now).remove(0)
+        })
+        .unwrap()
     }
 }

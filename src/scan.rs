@@ -14,7 +14,9 @@ use crate::cli::{GlobalArgs, ScanArgs};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
+use crate::home::Key;
 use crate::output;
+use crate::tracking::{DrillClaim, drill_claim};
 
 /// The user-agent mark of `test-trigger` and `verify --e2e` drills.
 pub const DRILL_MARK: &str = "kubectl-honeytoken-drill/";
@@ -54,7 +56,10 @@ pub struct Use {
     pub source_ips: Vec<String>,
     pub user_agent: String,
     pub code: Option<u16>,
+    /// A drill of this key: its drill ID is signed with the key.
     pub drill: bool,
+    /// What the user agent claims; `forged` and `unverified` claims count as real use.
+    pub drill_mark: DrillClaim,
     pub audit_id: String,
     pub source: String,
 }
@@ -75,6 +80,7 @@ pub fn scan_reader<R: BufRead>(
     mut reader: R,
     source: &str,
     matcher: &Matcher,
+    drill_key: Option<&Key>,
     uses: &mut BTreeMap<String, Use>,
     summary: &mut Summary,
 ) {
@@ -98,7 +104,7 @@ pub fn scan_reader<R: BufRead>(
         match events_in(&line) {
             Some(events) => {
                 for event in events.into_iter().filter(|e| matcher.matches(e)) {
-                    record(uses, event, source);
+                    record(uses, event, source, drill_key);
                 }
             }
             None => summary.malformed += 1,
@@ -125,16 +131,18 @@ pub fn events_in(line: &[u8]) -> Option<Vec<Event>> {
     }
 }
 
-fn record(uses: &mut BTreeMap<String, Use>, event: Event, source: &str) {
+fn record(uses: &mut BTreeMap<String, Use>, event: Event, source: &str, drill_key: Option<&Key>) {
     let key = if event.audit_id.is_empty() {
         format!("{source}#{}", uses.len())
     } else {
         event.audit_id.clone()
     };
     let code = event.code();
+    let drill_mark = drill_claim(&event.user_agent, drill_key);
     let entry = uses.entry(key).or_insert_with(|| Use {
         time: event.request_received_timestamp,
-        drill: event.user_agent.contains(DRILL_MARK),
+        drill: drill_mark == DrillClaim::Genuine,
+        drill_mark,
         user: event.user.username.clone(),
         verb: event.verb.clone(),
         request_uri: event.request_uri.clone(),
@@ -198,10 +206,17 @@ fn table(report: &ScanReport) -> String {
             found.code.map(|c| c.to_string()).unwrap_or_default(),
             found.source_ips.join(","),
             found.user_agent.clone(),
-            if found.drill {
-                "drill".into()
-            } else {
-                console::style("REAL").red().bold().to_string()
+            match found.drill_mark {
+                DrillClaim::Genuine => "drill".into(),
+                DrillClaim::None => console::style("REAL").red().bold().to_string(),
+                DrillClaim::Forged => console::style("REAL (forged drill mark)")
+                    .red()
+                    .bold()
+                    .to_string(),
+                DrillClaim::Unverified => console::style("REAL? (drill mark, no key to check)")
+                    .red()
+                    .bold()
+                    .to_string(),
             },
         ]);
     }
@@ -237,6 +252,8 @@ pub async fn decoy_users(
 pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
     let users = decoy_users(&args.user, global, home).await?;
     let matcher = Matcher::new(users.clone());
+    // Without the key, drills cannot be told from requests that copy their user agent.
+    let drill_key = home.key().ok();
     let mut uses = BTreeMap::new();
     let mut summary = Summary::default();
     let paths: Vec<std::path::PathBuf> = if args.files.is_empty() {
@@ -247,7 +264,14 @@ pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Ou
     for path in &paths {
         let source = path.display().to_string();
         match open(path) {
-            Ok(reader) => scan_reader(reader, &source, &matcher, &mut uses, &mut summary),
+            Ok(reader) => scan_reader(
+                reader,
+                &source,
+                &matcher,
+                drill_key.as_ref(),
+                &mut uses,
+                &mut summary,
+            ),
             Err(e) => summary.unreadable.push(format!("{source}: {e}")),
         }
     }
@@ -303,7 +327,14 @@ mod tests {
         let matcher = Matcher::new(vec![DECOY.to_string()]);
         let mut uses = BTreeMap::new();
         let mut summary = Summary::default();
-        scan_reader(text, "test", &matcher, &mut uses, &mut summary);
+        scan_reader(
+            text,
+            "test",
+            &matcher,
+            Some(&key()),
+            &mut uses,
+            &mut summary,
+        );
         (uses.into_values().collect(), summary)
     }
 
@@ -331,17 +362,32 @@ mod tests {
         assert_eq!(summary.malformed, 0);
     }
 
+    fn key() -> Key {
+        Key::from_bytes([7; 32])
+    }
+
     #[test]
-    fn drills_are_marked_by_their_user_agent() {
-        let log = event(
+    fn drills_of_this_key_are_marked_and_copied_marks_are_real_use() {
+        let id = crate::tracking::signed_drill_id(&key(), "x1y2z3");
+        let genuine = event(
             "d1",
             "ResponseComplete",
             DECOY,
-            "kubectl-honeytoken-drill/0.1.0 (drill x)",
+            &format!("kubectl-honeytoken-drill/0.1.0 (drill {id})"),
             Some(403),
         );
-        let (uses, _) = scan(log.as_bytes());
+        let forged = event(
+            "d2",
+            "ResponseComplete",
+            DECOY,
+            "kubectl-honeytoken-drill/0.1.0 (drill x1y2z3-0123456789abcdef)",
+            Some(403),
+        );
+        let (uses, _) = scan(format!("{genuine}\n{forged}\n").as_bytes());
         assert!(uses[0].drill);
+        assert_eq!(uses[0].drill_mark, DrillClaim::Genuine);
+        assert!(!uses[1].drill);
+        assert_eq!(uses[1].drill_mark, DrillClaim::Forged);
     }
 
     #[test]
@@ -417,6 +463,7 @@ mod tests {
             open(&whole).unwrap(),
             "whole",
             &matcher,
+            None,
             &mut uses,
             &mut summary,
         );
@@ -426,6 +473,7 @@ mod tests {
             open(&truncated).unwrap(),
             "cut",
             &matcher,
+            None,
             &mut uses,
             &mut summary,
         );

@@ -42,6 +42,61 @@ pub fn secret_name(key: &Key, namespace_uid: &str, namespace: &str, account: &st
     format!("{account}-token-{suffix}")
 }
 
+/// A drill's ID: a random part and a tag over it under the key. Drill requests carry it in
+/// their user agent; anyone can copy that user agent, but only a holder of the key can make
+/// an ID whose tag checks out, so an attacker cannot pass their use off as a drill.
+pub fn signed_drill_id(key: &Key, nonce: &str) -> String {
+    format!("{nonce}-{}", drill_tag(key, nonce))
+}
+
+fn drill_tag(key: &Key, nonce: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes any key length");
+    mac.update(b"drill-id/v1\0");
+    mac.update(nonce.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a request's user agent says about being a drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DrillClaim {
+    /// No drill mark.
+    None,
+    /// A drill of this key.
+    Genuine,
+    /// Marked as a drill, with an ID this key did not sign.
+    Forged,
+    /// Marked as a drill, and no key to check the ID with.
+    Unverified,
+}
+
+/// Judges the drill mark in a user agent, `kubectl-honeytoken-drill/V (drill ID)`.
+pub fn drill_claim(user_agent: &str, key: Option<&Key>) -> DrillClaim {
+    if !user_agent.starts_with(crate::scan::DRILL_MARK) {
+        return DrillClaim::None;
+    }
+    let Some(key) = key else {
+        return DrillClaim::Unverified;
+    };
+    let id = user_agent
+        .rsplit_once("(drill ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'));
+    let genuine = id
+        .and_then(|id| id.rsplit_once('-'))
+        .is_some_and(|(nonce, tag)| {
+            let wanted = drill_tag(key, nonce);
+            // Equal-length digests of both: the comparison tells nothing about the tag.
+            use sha2::Digest;
+            Sha256::digest(wanted.as_bytes()) == Sha256::digest(tag.as_bytes())
+        });
+    if genuine {
+        DrillClaim::Genuine
+    } else {
+        DrillClaim::Forged
+    }
+}
+
 /// What a token Secret found under the decoy's name says about whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretIdentity {
@@ -173,5 +228,29 @@ mod tests {
             ),
             SecretIdentity::Foreign(why) if why.contains("default")
         ));
+    }
+
+    #[test]
+    fn only_drill_ids_signed_with_the_key_are_genuine() {
+        let key = Key::from_bytes([7; 32]);
+        let other = Key::from_bytes([8; 32]);
+        let id = signed_drill_id(&key, "k3j9x0abcd");
+        let agent = format!("kubectl-honeytoken-drill/0.1.0 (drill {id})");
+        assert_eq!(drill_claim(&agent, Some(&key)), DrillClaim::Genuine);
+        assert_eq!(drill_claim(&agent, Some(&other)), DrillClaim::Forged);
+        assert_eq!(drill_claim(&agent, None), DrillClaim::Unverified);
+        for forged in [
+            "kubectl-honeytoken-drill/0.1.0 (drill k3j9x0abcd)",
+            "kubectl-honeytoken-drill/0.1.0 (drill k3j9x0abcd-0000000000000000)",
+            "kubectl-honeytoken-drill/0.1.0",
+            &agent.replace("k3j9x0abcd", "k3j9x0abce"),
+        ] {
+            assert_eq!(
+                drill_claim(forged, Some(&key)),
+                DrillClaim::Forged,
+                "{forged}"
+            );
+        }
+        assert_eq!(drill_claim("kubectl/v1.36.3", Some(&key)), DrillClaim::None);
     }
 }

@@ -334,7 +334,7 @@ pub async fn drill(
         })?,
     );
 
-    let drill_id = new_drill_id();
+    let drill_id = crate::tracking::signed_drill_id(&home.key()?, &new_drill_id());
     let user_agent = drill_user_agent(&drill_id);
     let started_at = jiff::Timestamp::now();
     // Recorded before the first request, so a status run at any moment knows about it.

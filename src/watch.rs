@@ -3,7 +3,8 @@
 //! one client are grouped into one alert per burst (see `alert`), which goes to stdout as a
 //! JSON line and to the optional webhook and command.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,14 +50,19 @@ fn sift(lines: &[Vec<u8>], matcher: &Matcher) -> (Vec<Event>, u64) {
 }
 
 /// Follows the file on a thread of its own until the receiving side goes away.
-fn spawn_follower(path: PathBuf, matcher: Arc<Matcher>, news: mpsc::UnboundedSender<FileNews>) {
+fn spawn_follower(
+    mut follower: LogFollower,
+    matcher: Arc<Matcher>,
+    news: mpsc::UnboundedSender<FileNews>,
+) {
     std::thread::spawn(move || {
-        let mut follower = LogFollower::waiting_for(&path);
         let mut last_problem: Option<String> = None;
         loop {
+            let mut more = false;
             let found = match follower.read_lines() {
                 Ok(read) => {
                     last_problem = None;
+                    more = read.more;
                     let (events, malformed) = sift(&read.lines, &matcher);
                     FileNews {
                         events,
@@ -82,7 +88,9 @@ fn spawn_follower(path: PathBuf, matcher: Arc<Matcher>, news: mpsc::UnboundedSen
             if news.is_closed() || (!quiet && news.send(found).is_err()) {
                 return;
             }
-            std::thread::sleep(POLL);
+            if !more {
+                std::thread::sleep(POLL);
+            }
         }
     });
 }
@@ -124,6 +132,7 @@ fn listen_options(args: &WatchArgs, address: std::net::SocketAddr) -> Result<Lis
         },
         bearer_token,
         body_limit: args.max_body,
+        ..ListenOptions::plain(address)
     })
 }
 
@@ -178,9 +187,15 @@ pub async fn run(
     home: &Home,
 ) -> Result<Outcome, Error> {
     let window = group_window(args.group_window)?;
+    // A reader of stdout or an --exec command that goes away must not end the watcher:
+    // with SIGPIPE ignored, such a write fails and is handled.
+    // SAFETY: setting a signal disposition to SIG_IGN, before any thread writes to a pipe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let users = decoy_users(&args.user, global, home).await?;
     let matcher = Arc::new(Matcher::new(users.clone()));
-    let mut notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
+    let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
 
     let (webhook_sender, mut webhook_deliveries) = mpsc::unbounded_channel();
     let server = match args.listen {
@@ -192,13 +207,22 @@ pub async fn run(
     let (file_sender, mut file_news) = mpsc::unbounded_channel();
     let followed = args.audit_log.clone();
     if let Some(path) = &followed {
-        if !path.exists() {
-            eprintln!(
+        match std::fs::metadata(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => eprintln!(
                 "watch: {} does not exist yet; it will be read once it appears",
                 path.display()
-            );
+            ),
+            Err(e) => {
+                return Err(Error::Invalid(format!(
+                    "--audit-log {}: {e}",
+                    path.display()
+                )));
+            }
         }
-        spawn_follower(path.clone(), matcher.clone(), file_sender);
+        let follower = LogFollower::waiting_for(path)
+            .map_err(|e| Error::Invalid(format!("--audit-log {}: {e}", path.display())))?;
+        spawn_follower(follower, matcher.clone(), file_sender);
     }
 
     let mut sources = Vec::new();
@@ -209,7 +233,12 @@ pub async fn run(
         sources.push(format!("the audit log {}", path.display()));
     }
     let mut sinks = vec!["stdout".to_string()];
-    sinks.extend(args.webhook_url.iter().map(|url| format!("POST {url}")));
+    if let Some(url) = &args.webhook_url {
+        sinks.push(format!(
+            "POST {}",
+            crate::notify::shown_url(&crate::notify::parse_webhook_url(url)?)
+        ));
+    }
     sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
     eprintln!(
         "watch: watching {} for {}; alerts to {}; Ctrl-C stops",
@@ -218,72 +247,54 @@ pub async fn run(
         sinks.join(", ")
     );
 
-    let mut grouper = Grouper::new(window);
-    let mut tally = Tally::default();
+    let mut watch = Watch {
+        matcher,
+        // Without the key, drills cannot be told from requests that copy their user agent.
+        grouper: Grouper::new(window, home.key().ok()),
+        tally: Tally::default(),
+        file_name: followed
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        notifier,
+        format: global.output,
+        terminal,
+        stdout_open: true,
+        home: home.clone(),
+    };
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    let file_name = followed
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
     loop {
-        let deadline = grouper
+        let deadline = watch
+            .grouper
             .next_deadline()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            Some(delivery) = webhook_deliveries.recv() => match delivery {
-                Delivery::Events(events) => {
-                    let now = Instant::now();
-                    for event in events.into_iter().filter(|e| matcher.matches(e)) {
-                        tally.decoy_events += 1;
-                        grouper.add(event, "webhook", now);
-                    }
-                }
-                Delivery::Refused { from, why } => {
-                    tally.refused += 1;
-                    eprintln!("watch: refused a request from {from}: {why}");
-                }
-            },
-            Some(news) = file_news.recv() => {
-                let now = Instant::now();
-                if news.reopened {
-                    eprintln!("watch: {file_name} was rotated or truncated; reading it from its start");
-                }
-                if let Some(problem) = news.problem {
-                    eprintln!("watch: cannot read {file_name}: {problem}; trying again");
-                }
-                if news.malformed > 0 {
-                    tally.malformed += news.malformed;
-                    eprintln!(
-                        "watch: skipped {} line(s) of {file_name} that name a decoy but are not audit events",
-                        news.malformed
-                    );
-                }
-                for event in news.events {
-                    tally.decoy_events += 1;
-                    grouper.add(event, &file_name, now);
-                }
-            },
+            Some(delivery) = webhook_deliveries.recv() => watch.take_delivery(delivery),
+            Some(news) = file_news.recv() => watch.take_news(news),
             _ = tokio::time::sleep_until(deadline) => {}
             _ = &mut shutdown => break,
         }
-        for alert in grouper.due(Instant::now()) {
-            emit(&alert, global.output, terminal, &mut notifier, &mut tally)?;
-        }
-        for failure in notifier.finished_failures() {
-            tally.delivery_failures += 1;
-            eprintln!("watch: {failure}");
-        }
+        watch.emit_due()?;
     }
-    for alert in grouper.flush(Instant::now()) {
-        emit(&alert, global.output, terminal, &mut notifier, &mut tally)?;
+    // What was acknowledged or read before the stop still counts.
+    drop(server);
+    while let Ok(delivery) = webhook_deliveries.try_recv() {
+        watch.take_delivery(delivery);
     }
-    for failure in notifier.finish(Duration::from_secs(10)).await {
-        tally.delivery_failures += 1;
+    while let Ok(news) = file_news.try_recv() {
+        watch.take_news(news);
+    }
+    watch.find_drill_key();
+    for alert in watch.grouper.flush(Instant::now()) {
+        watch.emit(&alert)?;
+    }
+    for failure in watch.notifier.finish(Duration::from_secs(10)).await {
+        watch.tally.delivery_failures += 1;
         eprintln!("watch: {failure}");
     }
-    drop(server);
+    let tally = &watch.tally;
     eprintln!(
         "watch: stopped; {} decoy events, {} alerts ({} drills), {} malformed lines skipped, {} requests refused, {} alert deliveries failed",
         tally.decoy_events,
@@ -296,32 +307,116 @@ pub async fn run(
     Ok(Outcome::Success)
 }
 
-fn emit(
-    alert: &Alert,
+/// A running watcher's state between events.
+struct Watch {
+    matcher: Arc<Matcher>,
+    grouper: Grouper,
+    tally: Tally,
+    file_name: String,
+    notifier: Notifier,
     format: OutputFormat,
     terminal: Terminal,
-    notifier: &mut Notifier,
-    tally: &mut Tally,
-) -> Result<(), Error> {
-    tally.alerts += 1;
-    if alert.drill {
-        tally.drills += 1;
+    /// False once stdout's reader has gone away.
+    stdout_open: bool,
+    home: Home,
+}
+
+impl Watch {
+    fn take_delivery(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::Events(events) => {
+                let now = Instant::now();
+                for event in events.into_iter().filter(|e| self.matcher.matches(e)) {
+                    self.tally.decoy_events += 1;
+                    self.grouper.add(event, "webhook", now);
+                }
+            }
+            Delivery::Refused { from, why } => {
+                self.tally.refused += 1;
+                eprintln!("watch: refused a request from {from}: {why}");
+            }
+        }
     }
-    let text = render(alert, format)?;
-    print!("{text}");
-    // People at a terminal get the one-line summary too, when stdout goes elsewhere.
-    if terminal.stderr && !terminal.stdout {
-        let label = if alert.drill {
-            console::style("DRILL").yellow().bold()
-        } else {
-            console::style("ALERT").red().bold()
-        };
-        eprintln!("{label} {}", alert.text);
+
+    fn take_news(&mut self, news: FileNews) {
+        let now = Instant::now();
+        let file_name = &self.file_name;
+        if news.reopened {
+            eprintln!("watch: {file_name} was rotated or truncated; reading it from its start");
+        }
+        if let Some(problem) = news.problem {
+            eprintln!("watch: cannot read {file_name}: {problem}; trying again");
+        }
+        if news.malformed > 0 {
+            self.tally.malformed += news.malformed;
+            eprintln!(
+                "watch: skipped {} line(s) of {file_name} that name a decoy but are not audit events",
+                news.malformed
+            );
+        }
+        for event in news.events {
+            self.tally.decoy_events += 1;
+            self.grouper.add(event, file_name, now);
+        }
     }
-    let json = serde_json::to_string(alert)
-        .map_err(|e| Error::Invalid(format!("cannot render an alert: {e}")))?;
-    notifier.send(&json);
-    Ok(())
+
+    /// A watcher started before the first plant finds the key once plant has made it.
+    fn find_drill_key(&mut self) {
+        if !self.grouper.has_drill_key()
+            && self.grouper.next_deadline().is_some()
+            && let Ok(key) = self.home.key()
+        {
+            self.grouper.set_drill_key(key);
+        }
+    }
+
+    fn emit_due(&mut self) -> Result<(), Error> {
+        self.find_drill_key();
+        for alert in self.grouper.due(Instant::now()) {
+            self.emit(&alert)?;
+        }
+        for failure in self.notifier.finished_failures() {
+            self.tally.delivery_failures += 1;
+            eprintln!("watch: {failure}");
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, alert: &Alert) -> Result<(), Error> {
+        self.tally.alerts += 1;
+        if alert.drill {
+            self.tally.drills += 1;
+        }
+        if self.stdout_open {
+            let text = render(alert, self.format)?;
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout
+                .write_all(text.as_bytes())
+                .and_then(|_| stdout.flush())
+            {
+                if !self.notifier.has_sinks() {
+                    return Err(Error::Invalid(format!(
+                        "cannot write alerts to stdout ({e}), and there is nowhere else to send them"
+                    )));
+                }
+                self.stdout_open = false;
+                eprintln!(
+                    "watch: cannot write alerts to stdout ({e}); they go on to the other sinks"
+                );
+            }
+        }
+        // People at a terminal get the one-line summary too, when stdout goes elsewhere.
+        if self.terminal.stderr && !self.terminal.stdout {
+            let label = if alert.drill {
+                console::style("DRILL").yellow().bold()
+            } else {
+                console::style("ALERT").red().bold()
+            };
+            eprintln!("{label} {}", alert.text);
+        }
+        self.notifier.send(alert);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,12 @@ pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// A TLS handshake that takes longer than this is given up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request whose headers, or whose body, take longer than this is given up, so idle or
+/// slow connections cannot pile up.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once; more wait to be accepted. The API server uses a few.
+const MAX_CONNECTIONS: usize = 128;
 
 #[derive(Deserialize)]
 struct EventList {
@@ -67,6 +73,8 @@ pub struct ListenOptions {
     /// Require `Authorization: Bearer <token>`.
     pub bearer_token: Option<SecretString>,
     pub body_limit: usize,
+    /// How long a connection may take to send a request's headers.
+    pub header_timeout: Duration,
 }
 
 impl ListenOptions {
@@ -76,6 +84,7 @@ impl ListenOptions {
             tls: None,
             bearer_token: None,
             body_limit: BODY_LIMIT,
+            header_timeout: HEADER_TIMEOUT,
         }
     }
 }
@@ -110,9 +119,22 @@ pub async fn serve(
     deliveries: mpsc::UnboundedSender<Delivery>,
 ) -> Result<Server, Error> {
     let acceptor = match &options.tls {
-        Some(files) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(
-            files,
-        )?))),
+        Some(files) => {
+            if !options.address.ip().is_loopback()
+                && files.client_ca.is_none()
+                && options.bearer_token.is_none()
+            {
+                return Err(Error::Invalid(format!(
+                    "--listen {}: beyond loopback, anyone who reaches the port could send events; \
+                     require the API server's client certificate (--client-ca) or its bearer \
+                     token (--token-file)",
+                    options.address
+                )));
+            }
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(
+                files,
+            )?)))
+        }
         None => {
             check_loopback(options.address)?;
             None
@@ -134,16 +156,27 @@ pub async fn serve(
             .as_ref()
             .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
         body_limit: options.body_limit,
+        header_timeout: options.header_timeout,
     });
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, from)) = listener.accept().await else {
-                continue;
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let (stream, from) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let deliveries = deliveries.clone();
             let gate = gate.clone();
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 match acceptor {
                     None => serve_connection(stream, from, gate, deliveries).await,
                     Some(acceptor) => {
@@ -227,6 +260,7 @@ fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'stat
 struct Gate {
     token_digest: Option<[u8; 32]>,
     body_limit: usize,
+    header_timeout: Duration,
 }
 
 impl Gate {
@@ -254,12 +288,15 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let header_timeout = gate.header_timeout;
     let service = hyper::service::service_fn(move |request| {
         let deliveries = deliveries.clone();
         let gate = gate.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(request, from, &gate, &deliveries).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .await;
 }
@@ -278,9 +315,9 @@ async fn handle(
         reply(status, &why)
     };
     if request.method() != hyper::Method::POST {
-        return reply(
+        return refuse(
             StatusCode::METHOD_NOT_ALLOWED,
-            "POST audit EventLists here\n",
+            format!("{} instead of POST\n", request.method()),
         );
     }
     if !gate.authorized(&request) {
@@ -289,10 +326,18 @@ async fn handle(
             "missing or wrong bearer token\n".into(),
         );
     }
-    let body = match Limited::new(request.into_body(), gate.body_limit)
-        .collect()
-        .await
-    {
+    let collected = tokio::time::timeout(
+        BODY_TIMEOUT,
+        Limited::new(request.into_body(), gate.body_limit).collect(),
+    )
+    .await;
+    let Ok(collected) = collected else {
+        return refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("body not sent within {}s\n", BODY_TIMEOUT.as_secs()),
+        );
+    };
+    let body = match collected {
         Ok(body) => body.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return refuse(
@@ -609,6 +654,52 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(error.starts_with("--tls-key "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn tls_beyond_loopback_without_client_check_is_refused() {
+        let pki = pki();
+        let (sender, _deliveries) = mpsc::unbounded_channel();
+        let error = serve(
+            ListenOptions {
+                tls: Some(TlsFiles {
+                    cert: pki.file("server.crt", &pki.server_cert),
+                    key: pki.file("server.key", &pki.server_key),
+                    client_ca: None,
+                }),
+                ..ListenOptions::plain("0.0.0.0:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(error.contains("--client-ca"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_sends_nothing_is_cut_off_and_others_are_served() {
+        let (sender, _deliveries) = mpsc::unbounded_channel();
+        let server = serve(
+            ListenOptions {
+                header_timeout: Duration::from_millis(300),
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        let mut idle = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        idle.write_all(b"POST / HTTP/1.1\r\n").await.unwrap();
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the idle connection was not closed");
+        let ok = post_plain(server.address, ONE_EVENT, None).await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     }
 
     #[tokio::test]
