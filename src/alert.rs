@@ -62,10 +62,9 @@ pub struct Alert {
 }
 
 impl Alert {
-    fn new(actor: Actor, group: Group, drill_key: Option<&Key>) -> Alert {
+    fn new(actor: Actor, group: Group, drill_mark: DrillClaim) -> Alert {
         let mut requests: Vec<Request> = group.requests.into_values().collect();
         requests.sort_by(|a, b| (a.time, &a.audit_id).cmp(&(b.time, &b.audit_id)));
-        let drill_mark = drill_claim(&actor.user_agent, drill_key);
         let mut alert = Alert {
             kind: "HoneytokenAlert",
             schema_version: 1,
@@ -97,6 +96,7 @@ fn summary(alert: &Alert) -> String {
         DrillClaim::Forged => {
             "DECOY TOKEN USED (claims to be a drill, but the drill ID is not this key's)"
         }
+        DrillClaim::Replayed => "DECOY TOKEN USED (copies the user agent of an earlier drill)",
         DrillClaim::Unverified => {
             "DECOY TOKEN USED (claims to be a drill; no key here to check it)"
         }
@@ -154,14 +154,26 @@ struct Group {
     source: String,
     /// By request key (see `request_key`).
     requests: BTreeMap<String, Request>,
+    /// Requests beyond the listed ones, by key, so each is counted once and its late stages
+    /// are known when they come.
+    not_listed_keys: std::collections::BTreeSet<String>,
     not_listed: u64,
 }
 
-/// A request's stages share its audit ID, verb and URI. A client may choose its audit ID
-/// (the Audit-ID header), so the ID alone must not merge two requests into one, nor make a
-/// new request look like a stage of one already reported.
+/// A request's stages share its audit ID, verb and URI, and its client. A client may choose
+/// its audit ID (the Audit-ID header), so the ID alone must not merge two requests into one,
+/// nor make a new request look like a stage of one already reported.
 fn request_key(audit_id: &str, verb: &str, request_uri: &str) -> String {
     format!("{audit_id}\0{verb}\0{request_uri}")
+}
+
+fn actor_key(actor: &Actor) -> String {
+    format!(
+        "{}\0{}\0{}",
+        actor.user,
+        actor.user_agent,
+        actor.source_ips.join(",")
+    )
 }
 
 /// How long a burst may stay quiet before it is one alert, and how long it may run at most.
@@ -197,6 +209,10 @@ pub struct Grouper {
     window: Window,
     drill_key: Option<Key>,
     open: HashMap<Actor, Group>,
+    /// The client each genuine drill came from: the same drill from another client is a copy.
+    drill_clients: HashMap<String, Vec<String>>,
+    drill_order: VecDeque<String>,
+    /// Request keys already reported, and when.
     reported: HashMap<String, Instant>,
     reported_order: VecDeque<(Instant, String)>,
 }
@@ -207,6 +223,8 @@ impl Grouper {
         Grouper {
             window,
             drill_key,
+            drill_clients: HashMap::new(),
+            drill_order: VecDeque::new(),
             open: HashMap::new(),
             reported: HashMap::new(),
             reported_order: VecDeque::new(),
@@ -224,30 +242,41 @@ impl Grouper {
 
     /// Adds one event of a decoy user (the caller has matched the user).
     pub fn add(&mut self, event: Event, source: &str, now: Instant) {
-        let key = request_key(&event.audit_id, &event.verb, &event.request_uri);
-        if !event.audit_id.is_empty() && self.reported.contains_key(&key) {
-            return;
-        }
         let actor = Actor {
             user: event.user.username.clone(),
             user_agent: event.user_agent.clone(),
             source_ips: event.source_ips.clone(),
         };
+        let key = request_key(&event.audit_id, &event.verb, &event.request_uri);
+        if !event.audit_id.is_empty()
+            && self
+                .reported
+                .contains_key(&format!("{}\0{key}", actor_key(&actor)))
+        {
+            return;
+        }
         let group = self.open.entry(actor).or_insert_with(|| Group {
             opened: now,
             last_event: now,
             source: source.to_string(),
             requests: BTreeMap::new(),
+            not_listed_keys: Default::default(),
             not_listed: 0,
         });
         group.last_event = now;
         let key = if event.audit_id.is_empty() {
-            format!("#{}", group.requests.len())
+            format!("#{}", group.requests.len() as u64 + group.not_listed)
         } else {
             key
         };
         if !group.requests.contains_key(&key) && group.requests.len() >= REQUESTS_PER_ALERT {
-            group.not_listed += 1;
+            // Keys are kept up to a bound; past it, every event counts.
+            if key.starts_with('#')
+                || group.not_listed_keys.len() >= REMEMBER_AT_MOST
+                || group.not_listed_keys.insert(key)
+            {
+                group.not_listed += 1;
+            }
             return;
         }
         let code = event.code();
@@ -308,25 +337,58 @@ impl Grouper {
     }
 
     fn close(&mut self, actors: Vec<Actor>, now: Instant) -> Vec<Alert> {
-        let mut closed: Vec<(Instant, Alert)> = actors
+        let mut closed: Vec<(Actor, Group)> = actors
             .into_iter()
-            .filter_map(|actor| {
-                let group = self.open.remove(&actor)?;
-                Some((
-                    group.opened,
-                    Alert::new(actor, group, self.drill_key.as_ref()),
-                ))
-            })
+            .filter_map(|actor| self.open.remove(&actor).map(|group| (actor, group)))
             .collect();
-        closed.sort_by_key(|(opened, _)| *opened);
-        for (_, alert) in &closed {
-            for request in alert.requests.iter().filter(|r| !r.audit_id.is_empty()) {
-                let key = request_key(&request.audit_id, &request.verb, &request.request_uri);
-                self.reported.insert(key.clone(), now);
-                self.reported_order.push_back((now, key));
+        // Oldest first; the first client of a drill is the drill (see `drill_mark`).
+        closed.sort_by_cached_key(|(_, group)| {
+            let received = group.requests.values().filter_map(|r| r.time).min();
+            (group.opened, received)
+        });
+        let mut alerts = Vec::new();
+        for (actor, group) in closed {
+            for key in group.requests.keys().chain(group.not_listed_keys.iter()) {
+                if !key.starts_with('#') {
+                    let key = format!("{}\0{key}", actor_key(&actor));
+                    self.reported.insert(key.clone(), now);
+                    self.reported_order.push_back((now, key));
+                }
+            }
+            let received = group.requests.values().filter_map(|r| r.time).min();
+            let mark = self.drill_mark(&actor, received);
+            alerts.push(Alert::new(actor, group, mark));
+        }
+        alerts
+    }
+
+    fn drill_mark(&mut self, actor: &Actor, received: Option<jiff::Timestamp>) -> DrillClaim {
+        let claim = drill_claim(
+            &actor.user_agent,
+            &actor.user,
+            received,
+            self.drill_key.as_ref(),
+        );
+        let Some(id) = crate::tracking::drill_id_in(&actor.user_agent) else {
+            return claim;
+        };
+        if claim != DrillClaim::Genuine {
+            return claim;
+        }
+        match self.drill_clients.get(id) {
+            Some(first) if *first != actor.source_ips => DrillClaim::Replayed,
+            Some(_) => claim,
+            None => {
+                self.drill_clients
+                    .insert(id.to_string(), actor.source_ips.clone());
+                self.drill_order.push_back(id.to_string());
+                if self.drill_order.len() > REMEMBER_AT_MOST {
+                    let oldest = self.drill_order.pop_front().expect("not empty");
+                    self.drill_clients.remove(&oldest);
+                }
+                claim
             }
         }
-        closed.into_iter().map(|(_, alert)| alert).collect()
     }
 
     fn forget_before(&mut self, now: Instant) {
@@ -390,6 +452,56 @@ mod tests {
 
     fn grouper() -> Grouper {
         Grouper::new(window(), Some(key()))
+    }
+
+    /// A drill of the tiller decoy that started when the test events were received.
+    fn drill_id(key: &Key) -> String {
+        let started = "2026-11-28T10:00:00Z".parse().unwrap();
+        crate::tracking::signed_drill_id(key, DECOY, started, "3f2a9c")
+    }
+
+    #[test]
+    fn a_genuine_drill_copied_by_another_client_is_an_attack() {
+        let mut grouper = grouper();
+        let t0 = Instant::now();
+        let agent = format!(
+            "kubectl-honeytoken-drill/0.1.0 (drill {})",
+            drill_id(&key())
+        );
+        grouper.add(
+            event(
+                "d",
+                "ResponseComplete",
+                SECRETS,
+                &agent,
+                "127.0.0.1",
+                Some(403),
+            ),
+            "f",
+            t0,
+        );
+        grouper.add(
+            event(
+                "e",
+                "ResponseComplete",
+                SECRETS,
+                &agent,
+                "10.0.0.9",
+                Some(403),
+            ),
+            "f",
+            t0 + Duration::from_millis(1),
+        );
+        let alerts = grouper.flush(t0);
+        let by_ip = |ip: &str| {
+            alerts
+                .iter()
+                .find(|a| a.source_ips == vec![ip.to_string()])
+                .unwrap()
+        };
+        assert_eq!(by_ip("127.0.0.1").drill_mark, DrillClaim::Genuine);
+        assert_eq!(by_ip("10.0.0.9").drill_mark, DrillClaim::Replayed);
+        assert!(!by_ip("10.0.0.9").drill);
     }
 
     const KUBECTL: &str = "kubectl/v1.36.3 (linux/amd64) kubernetes/abcdef";
@@ -565,7 +677,7 @@ mod tests {
     fn drills_of_this_key_are_marked_and_say_so() {
         let mut grouper = grouper();
         let t0 = Instant::now();
-        let id = crate::tracking::signed_drill_id(&key(), "3f2a9c");
+        let id = drill_id(&key());
         let agent = format!("kubectl-honeytoken-drill/0.1.0 (drill {id})");
         grouper.add(
             event(
@@ -594,7 +706,7 @@ mod tests {
     #[test]
     fn a_copied_or_made_up_drill_mark_is_an_attack() {
         let t0 = Instant::now();
-        let other = crate::tracking::signed_drill_id(&Key::from_bytes([9; 32]), "3f2a9c");
+        let other = drill_id(&Key::from_bytes([9; 32]));
         let forged = format!("kubectl-honeytoken-drill/0.1.0 (drill {other})");
         let mut grouper = grouper();
         grouper.add(

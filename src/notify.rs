@@ -116,11 +116,13 @@ fn webhook_body(alert: &Alert) -> String {
 
 /// A webhook URL as it may be shown: its path often holds the credential (Slack's does).
 pub fn shown_url(url: &http::Uri) -> String {
+    // Host and port only: the authority may carry user:password.
     let scheme = url.scheme_str().unwrap_or("https");
-    let authority = url.authority().map(|a| a.as_str()).unwrap_or_default();
+    let host = url.host().unwrap_or_default();
+    let port = url.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
     match url.path() {
-        "" | "/" => format!("{scheme}://{authority}/"),
-        _ => format!("{scheme}://{authority}/..."),
+        "" | "/" => format!("{scheme}://{host}{port}/"),
+        _ => format!("{scheme}://{host}{port}/..."),
     }
 }
 
@@ -287,6 +289,8 @@ mod tests {
         assert_eq!(shown_url(&url), "https://hooks.slack.com/...");
         let url = parse_webhook_url("http://127.0.0.1:8080").unwrap();
         assert_eq!(shown_url(&url), "http://127.0.0.1:8080/");
+        let url = parse_webhook_url("https://alerts:s3cret@example.com/hook").unwrap();
+        assert_eq!(shown_url(&url), "https://example.com/...");
     }
 
     fn alert() -> Alert {

@@ -155,7 +155,8 @@ fn falco(decoys: &[Decoy]) -> String {
          \x20   A request authenticated as a decoy service account. Nothing legitimate uses its\n\
          \x20   token: someone found the token and tried it. Drills (kubectl honeytoken\n\
          \x20   test-trigger, verify --e2e) match too, on purpose; their user agent starts with\n\
-         \x20   {DRILL_PREFIX}.\n\
+         \x20   {DRILL_PREFIX}, which anyone can copy: kubectl honeytoken scan checks a\n\
+         \x20   drill's signature.\n\
          \x20 condition: ka.user.name in (decoy_k8s_users)\n\
          \x20 output: >-\n\
          \x20   Decoy service-account token used (user=%ka.user.name sourceips=%ka.sourceips\n\
@@ -273,7 +274,8 @@ fn sigma(decoys: &[Decoy]) -> String {
          falsepositives:\n\
          \x20   - Drills of kubectl honeytoken (test-trigger, verify --e2e), which use the token on\n\
          \x20     purpose to prove that this alert fires; their user agent (userAgent) starts with\n\
-         \x20     {DRILL_PREFIX}\n\
+         \x20     {DRILL_PREFIX}, which anyone can copy, so confirm a drill with kubectl\n\
+         \x20     honeytoken scan, which checks its signature\n\
          level: critical\n",
         id = sigma_rule_id(decoys),
     ));
@@ -312,7 +314,7 @@ fn gke(decoys: &[Decoy]) -> String {
         "documentation": {
             "content": format!(
                 "A request authenticated as a decoy service account: someone found its token and \
-                 tried it. Drills use it on purpose; their user agent starts with {DRILL_PREFIX}."
+                 tried it. Drills use it on purpose; their user agent starts with {DRILL_PREFIX} (anyone can copy that: kubectl honeytoken scan checks a drill's signature)."
             ),
             "mimeType": "text/markdown",
         },
@@ -399,7 +401,8 @@ fn eks(decoys: &[Decoy]) -> String {
          \x20 --alarm-actions <SNS_TOPIC_ARN>\n\
          \n\
          # CloudWatch Logs Insights query, on log group /aws/eks/<CLUSTER>/cluster (sourceIPs.0 is\n\
-         # the first source IP; drills have a userAgent starting with {DRILL_PREFIX}):\n\
+         # the first source IP; drills have a userAgent starting with {DRILL_PREFIX},\n\
+         # which anyone can copy: kubectl honeytoken scan checks a drill's signature):\n\
          fields @timestamp, user.username, verb, requestURI, sourceIPs.0, userAgent, responseStatus.code, auditID, stage\n\
          | filter @logStream like /^kube-apiserver-audit/\n\
          | filter user.username in [{users}]\n\
@@ -430,8 +433,8 @@ fn aks(decoys: &[Decoy]) -> String {
         "\n// Resource-specific table (diagnostic setting destination \"Resource specific\"):\n\
          AKSAudit\n\
          | where tostring(User.username) in ({users})\n\
-         | extend Drill = UserAgent startswith \"{DRILL_PREFIX}\"\n\
-         | project TimeGenerated, Username = tostring(User.username), Verb, RequestUri, SourceIps, UserAgent, Code = toint(ResponseStatus.code), AuditId, Stage, Drill\n\
+         | extend ClaimsDrill = UserAgent startswith \"{DRILL_PREFIX}\"\n\
+         | project TimeGenerated, Username = tostring(User.username), Verb, RequestUri, SourceIps, UserAgent, Code = toint(ResponseStatus.code), AuditId, Stage, ClaimsDrill\n\
          \n\
          // Azure diagnostics mode (destination \"Azure diagnostics\"): the event is JSON text in log_s.\n\
          AzureDiagnostics\n\
@@ -439,8 +442,8 @@ fn aks(decoys: &[Decoy]) -> String {
          | extend event = parse_json(log_s)\n\
          | where tostring(event.user.username) in ({users})\n\
          | extend UserAgent = tostring(event.userAgent)\n\
-         | extend Drill = UserAgent startswith \"{DRILL_PREFIX}\"\n\
-         | project TimeGenerated, Username = tostring(event.user.username), Verb = tostring(event.verb), RequestUri = tostring(event.requestURI), SourceIps = event.sourceIPs, UserAgent, Code = toint(event.responseStatus.code), AuditId = tostring(event.auditID), Stage = tostring(event.stage), Drill\n"
+         | extend ClaimsDrill = UserAgent startswith \"{DRILL_PREFIX}\"\n\
+         | project TimeGenerated, Username = tostring(event.user.username), Verb = tostring(event.verb), RequestUri = tostring(event.requestURI), SourceIps = event.sourceIPs, UserAgent, Code = toint(event.responseStatus.code), AuditId = tostring(event.auditID), Stage = tostring(event.stage), ClaimsDrill\n"
     ));
     text
 }
@@ -455,7 +458,9 @@ fn elastic(decoys: &[Decoy]) -> String {
                 .into(),
             "  integration): the KQL as a custom query rule, or the EQL as an event correlation"
                 .into(),
-            "  rule. Drills have kubernetes.audit.userAgent starting with kubectl-honeytoken-drill/."
+            "  rule. Drills have kubernetes.audit.userAgent starting with kubectl-honeytoken-drill/,"
+                .into(),
+            "  which anyone can copy: kubectl honeytoken scan checks a drill's signature."
                 .into(),
             "Placeholders: none.".into(),
         ],
@@ -491,8 +496,8 @@ fn splunk(decoys: &[Decoy]) -> String {
     text.push_str("```\n");
     text.push_str(&format!(
         "index=<INDEX> sourcetype=\"kube:apiserver:audit\" user.username IN ({users})\n\
-         | eval drill=if(like(userAgent, \"{DRILL_PREFIX}%\"), \"yes\", \"no\")\n\
-         | table _time user.username verb requestURI \"sourceIPs{{}}\" userAgent responseStatus.code auditID stage drill\n",
+         | eval claims_drill=if(like(userAgent, \"{DRILL_PREFIX}%\"), \"yes\", \"no\")\n\
+         | table _time user.username verb requestURI \"sourceIPs{{}}\" userAgent responseStatus.code auditID stage claims_drill\n",
         users = quoted_list(decoys, double_quote, ", "),
     ));
     text

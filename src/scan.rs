@@ -132,13 +132,28 @@ pub fn events_in(line: &[u8]) -> Option<Vec<Event>> {
 }
 
 fn record(uses: &mut BTreeMap<String, Use>, event: Event, source: &str, drill_key: Option<&Key>) {
+    // Stages of one request share all of these; a client can choose its audit ID, so the
+    // ID alone must not fold its request into another one (a drill's, say).
     let key = if event.audit_id.is_empty() {
         format!("{source}#{}", uses.len())
     } else {
-        event.audit_id.clone()
+        [
+            event.audit_id.as_str(),
+            &event.user.username,
+            &event.user_agent,
+            &event.source_ips.join(","),
+            &event.verb,
+            &event.request_uri,
+        ]
+        .join("\0")
     };
     let code = event.code();
-    let drill_mark = drill_claim(&event.user_agent, drill_key);
+    let drill_mark = drill_claim(
+        &event.user_agent,
+        &event.user.username,
+        event.request_received_timestamp,
+        drill_key,
+    );
     let entry = uses.entry(key).or_insert_with(|| Use {
         time: event.request_received_timestamp,
         drill: drill_mark == DrillClaim::Genuine,
@@ -209,6 +224,10 @@ fn table(report: &ScanReport) -> String {
             match found.drill_mark {
                 DrillClaim::Genuine => "drill".into(),
                 DrillClaim::None => console::style("REAL").red().bold().to_string(),
+                DrillClaim::Replayed => console::style("REAL (copied drill mark)")
+                    .red()
+                    .bold()
+                    .to_string(),
                 DrillClaim::Forged => console::style("REAL (forged drill mark)")
                     .red()
                     .bold()
@@ -368,7 +387,8 @@ mod tests {
 
     #[test]
     fn drills_of_this_key_are_marked_and_copied_marks_are_real_use() {
-        let id = crate::tracking::signed_drill_id(&key(), "x1y2z3");
+        let started = "2026-11-28T10:00:00Z".parse().unwrap();
+        let id = crate::tracking::signed_drill_id(&key(), DECOY, started, "x1y2z3");
         let genuine = event(
             "d1",
             "ResponseComplete",
@@ -388,6 +408,23 @@ mod tests {
         assert_eq!(uses[0].drill_mark, DrillClaim::Genuine);
         assert!(!uses[1].drill);
         assert_eq!(uses[1].drill_mark, DrillClaim::Forged);
+    }
+
+    #[test]
+    fn a_request_reusing_a_drills_audit_id_is_its_own_use() {
+        let started = "2026-11-28T10:00:00Z".parse().unwrap();
+        let id = crate::tracking::signed_drill_id(&key(), DECOY, started, "x1y2z3");
+        let drill = event(
+            "d1",
+            "ResponseComplete",
+            DECOY,
+            &format!("kubectl-honeytoken-drill/0.1.0 (drill {id})"),
+            Some(403),
+        );
+        let copy = event("d1", "ResponseComplete", DECOY, "curl/8.5.0", Some(403));
+        let (uses, _) = scan(format!("{drill}\n{copy}\n").as_bytes());
+        assert_eq!(uses.len(), 2);
+        assert_eq!(uses.iter().filter(|u| !u.drill).count(), 1);
     }
 
     #[test]

@@ -42,17 +42,32 @@ pub fn secret_name(key: &Key, namespace_uid: &str, namespace: &str, account: &st
     format!("{account}-token-{suffix}")
 }
 
-/// A drill's ID: a random part and a tag over it under the key. Drill requests carry it in
-/// their user agent; anyone can copy that user agent, but only a holder of the key can make
-/// an ID whose tag checks out, so an attacker cannot pass their use off as a drill.
-pub fn signed_drill_id(key: &Key, nonce: &str) -> String {
-    format!("{nonce}-{}", drill_tag(key, nonce))
+/// A drill's ID: when it started (Unix seconds, hex), a random part, and a tag over both and
+/// the decoy's user name under the key. Drill requests carry it in their user agent. Only a
+/// holder of the key can make an ID whose tag checks out, and since the API server stamps
+/// each event with the time it was received, a copied drill user agent stops being
+/// believed once the drill's time has passed.
+pub fn signed_drill_id(
+    key: &Key,
+    username: &str,
+    started: jiff::Timestamp,
+    random: &str,
+) -> String {
+    let nonce = format!("{:x}.{random}", started.as_second());
+    format!("{nonce}-{}", drill_tag(key, username, &nonce))
 }
 
-fn drill_tag(key: &Key, nonce: &str) -> String {
+/// How far from a drill's start its requests may be received (the requests go out at once;
+/// the margin is for clocks that disagree).
+const DRILL_EARLIEST: jiff::SignedDuration = jiff::SignedDuration::from_mins(-2);
+const DRILL_LATEST: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
+fn drill_tag(key: &Key, username: &str, nonce: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes any key length");
-    mac.update(b"drill-id/v1\0");
-    mac.update(nonce.as_bytes());
+    for part in ["drill-id/v2", username, nonce] {
+        mac.update(part.as_bytes());
+        mac.update(&[0]);
+    }
     let digest = mac.finalize().into_bytes();
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -63,37 +78,65 @@ fn drill_tag(key: &Key, nonce: &str) -> String {
 pub enum DrillClaim {
     /// No drill mark.
     None,
-    /// A drill of this key.
+    /// A drill of this key, for this user, received within the drill's time.
     Genuine,
-    /// Marked as a drill, with an ID this key did not sign.
+    /// Marked as a drill, with an ID this key did not sign for this user.
     Forged,
+    /// A genuine drill's user agent, received outside that drill's time or from another
+    /// client than the drill: a copy.
+    Replayed,
     /// Marked as a drill, and no key to check the ID with.
     Unverified,
 }
 
-/// Judges the drill mark in a user agent, `kubectl-honeytoken-drill/V (drill ID)`.
-pub fn drill_claim(user_agent: &str, key: Option<&Key>) -> DrillClaim {
+/// The drill ID in a drill's user agent, `kubectl-honeytoken-drill/V (drill ID)`.
+pub fn drill_id_in(user_agent: &str) -> Option<&str> {
+    if !user_agent.starts_with(crate::scan::DRILL_MARK) {
+        return None;
+    }
+    user_agent
+        .rsplit_once("(drill ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+}
+
+/// Judges the drill mark of a request made as `username` and received (by the API server's
+/// clock) at `received`.
+pub fn drill_claim(
+    user_agent: &str,
+    username: &str,
+    received: Option<jiff::Timestamp>,
+    key: Option<&Key>,
+) -> DrillClaim {
     if !user_agent.starts_with(crate::scan::DRILL_MARK) {
         return DrillClaim::None;
     }
     let Some(key) = key else {
         return DrillClaim::Unverified;
     };
-    let id = user_agent
-        .rsplit_once("(drill ")
-        .and_then(|(_, rest)| rest.strip_suffix(')'));
-    let genuine = id
-        .and_then(|id| id.rsplit_once('-'))
-        .is_some_and(|(nonce, tag)| {
-            let wanted = drill_tag(key, nonce);
-            // Equal-length digests of both: the comparison tells nothing about the tag.
-            use sha2::Digest;
-            Sha256::digest(wanted.as_bytes()) == Sha256::digest(tag.as_bytes())
-        });
-    if genuine {
-        DrillClaim::Genuine
-    } else {
-        DrillClaim::Forged
+    let Some((nonce, tag)) = drill_id_in(user_agent).and_then(|id| id.rsplit_once('-')) else {
+        return DrillClaim::Forged;
+    };
+    let wanted = drill_tag(key, username, nonce);
+    // Equal-length digests of both: the comparison tells nothing about the tag.
+    use sha2::Digest;
+    if Sha256::digest(wanted.as_bytes()) != Sha256::digest(tag.as_bytes()) {
+        return DrillClaim::Forged;
+    }
+    let started = nonce
+        .split_once('.')
+        .and_then(|(hex, _)| i64::from_str_radix(hex, 16).ok())
+        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok());
+    match (started, received) {
+        (Some(started), Some(received)) => {
+            let offset = received.duration_since(started);
+            if (DRILL_EARLIEST..=DRILL_LATEST).contains(&offset) {
+                DrillClaim::Genuine
+            } else {
+                DrillClaim::Replayed
+            }
+        }
+        // An event without the time it was received cannot be placed: not believed.
+        _ => DrillClaim::Replayed,
     }
 }
 
@@ -231,26 +274,67 @@ mod tests {
     }
 
     #[test]
-    fn only_drill_ids_signed_with_the_key_are_genuine() {
+    fn only_drill_ids_signed_with_the_key_for_the_user_and_within_their_time_are_genuine() {
         let key = Key::from_bytes([7; 32]);
         let other = Key::from_bytes([8; 32]);
-        let id = signed_drill_id(&key, "k3j9x0abcd");
+        let user = "system:serviceaccount:kube-system:tiller";
+        let started: jiff::Timestamp = "2026-11-28T10:00:00Z".parse().unwrap();
+        let id = signed_drill_id(&key, user, started, "k3j9x0abcd");
+        assert!(
+            id.starts_with(&format!("{:x}.k3j9x0abcd-", started.as_second())),
+            "{id}"
+        );
         let agent = format!("kubectl-honeytoken-drill/0.1.0 (drill {id})");
-        assert_eq!(drill_claim(&agent, Some(&key)), DrillClaim::Genuine);
-        assert_eq!(drill_claim(&agent, Some(&other)), DrillClaim::Forged);
-        assert_eq!(drill_claim(&agent, None), DrillClaim::Unverified);
+        let at = |text: &str| Some(text.parse::<jiff::Timestamp>().unwrap());
+        let soon = at("2026-11-28T10:00:03Z");
+        assert_eq!(
+            drill_claim(&agent, user, soon, Some(&key)),
+            DrillClaim::Genuine
+        );
+        assert_eq!(
+            drill_claim(&agent, user, soon, Some(&other)),
+            DrillClaim::Forged
+        );
+        assert_eq!(
+            drill_claim(&agent, user, soon, None),
+            DrillClaim::Unverified
+        );
+        // Another decoy's user, or the same user agent long after: a copy.
+        let elsewhere = "system:serviceaccount:apps:tiller";
+        assert_eq!(
+            drill_claim(&agent, elsewhere, soon, Some(&key)),
+            DrillClaim::Forged
+        );
+        for late in [
+            "2026-11-28T10:11:00Z",
+            "2026-11-28T09:57:00Z",
+            "2026-12-01T10:00:00Z",
+        ] {
+            assert_eq!(
+                drill_claim(&agent, user, at(late), Some(&key)),
+                DrillClaim::Replayed,
+                "{late}"
+            );
+        }
+        assert_eq!(
+            drill_claim(&agent, user, None, Some(&key)),
+            DrillClaim::Replayed
+        );
         for forged in [
             "kubectl-honeytoken-drill/0.1.0 (drill k3j9x0abcd)",
-            "kubectl-honeytoken-drill/0.1.0 (drill k3j9x0abcd-0000000000000000)",
+            "kubectl-honeytoken-drill/0.1.0 (drill 6930c0e0.k3j9x0abcd-0000000000000000)",
             "kubectl-honeytoken-drill/0.1.0",
             &agent.replace("k3j9x0abcd", "k3j9x0abce"),
         ] {
             assert_eq!(
-                drill_claim(forged, Some(&key)),
+                drill_claim(forged, user, soon, Some(&key)),
                 DrillClaim::Forged,
                 "{forged}"
             );
         }
-        assert_eq!(drill_claim("kubectl/v1.36.3", Some(&key)), DrillClaim::None);
+        assert_eq!(
+            drill_claim("kubectl/v1.36.3", user, soon, Some(&key)),
+            DrillClaim::None
+        );
     }
 }

@@ -334,9 +334,14 @@ pub async fn drill(
         })?,
     );
 
-    let drill_id = crate::tracking::signed_drill_id(&home.key()?, &new_drill_id());
-    let user_agent = drill_user_agent(&drill_id);
     let started_at = jiff::Timestamp::now();
+    let drill_id = crate::tracking::signed_drill_id(
+        &home.key()?,
+        &spec.username(),
+        started_at,
+        &new_drill_id(),
+    );
+    let user_agent = drill_user_agent(&drill_id);
     // Recorded before the first request, so a status run at any moment knows about it.
     home.update(|state| {
         state.drills.push(DrillRecord {

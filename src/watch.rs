@@ -22,6 +22,14 @@ use crate::scan::{Matcher, decoy_users, events_in};
 use crate::terminal::Terminal;
 use crate::webhook::{self, Delivery, ListenOptions, TlsFiles};
 
+/// A line on stderr. SIGPIPE is ignored while watching, so a closed stderr makes writes
+/// fail; the watcher goes on without its messages rather than stopping.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// How often the followed file is looked at.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -209,7 +217,7 @@ pub async fn run(
     if let Some(path) = &followed {
         match std::fs::metadata(path) {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => eprintln!(
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => say!(
                 "watch: {} does not exist yet; it will be read once it appears",
                 path.display()
             ),
@@ -240,7 +248,7 @@ pub async fn run(
         ));
     }
     sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
-    eprintln!(
+    say!(
         "watch: watching {} for {}; alerts to {}; Ctrl-C stops",
         sources.join(" and "),
         users.join(", "),
@@ -278,7 +286,9 @@ pub async fn run(
         }
         watch.emit_due()?;
     }
-    // What was acknowledged or read before the stop still counts.
+    // What was acknowledged or read before the stop still counts; what arrives from now on
+    // is answered 503, so the API server sends it again to whoever listens next.
+    webhook_deliveries.close();
     drop(server);
     while let Ok(delivery) = webhook_deliveries.try_recv() {
         watch.take_delivery(delivery);
@@ -292,10 +302,10 @@ pub async fn run(
     }
     for failure in watch.notifier.finish(Duration::from_secs(10)).await {
         watch.tally.delivery_failures += 1;
-        eprintln!("watch: {failure}");
+        say!("watch: {failure}");
     }
     let tally = &watch.tally;
-    eprintln!(
+    say!(
         "watch: stopped; {} decoy events, {} alerts ({} drills), {} malformed lines skipped, {} requests refused, {} alert deliveries failed",
         tally.decoy_events,
         tally.alerts,
@@ -333,7 +343,7 @@ impl Watch {
             }
             Delivery::Refused { from, why } => {
                 self.tally.refused += 1;
-                eprintln!("watch: refused a request from {from}: {why}");
+                say!("watch: refused a request from {from}: {why}");
             }
         }
     }
@@ -342,14 +352,14 @@ impl Watch {
         let now = Instant::now();
         let file_name = &self.file_name;
         if news.reopened {
-            eprintln!("watch: {file_name} was rotated or truncated; reading it from its start");
+            say!("watch: {file_name} was rotated or truncated; reading it from its start");
         }
         if let Some(problem) = news.problem {
-            eprintln!("watch: cannot read {file_name}: {problem}; trying again");
+            say!("watch: cannot read {file_name}: {problem}; trying again");
         }
         if news.malformed > 0 {
             self.tally.malformed += news.malformed;
-            eprintln!(
+            say!(
                 "watch: skipped {} line(s) of {file_name} that name a decoy but are not audit events",
                 news.malformed
             );
@@ -377,7 +387,7 @@ impl Watch {
         }
         for failure in self.notifier.finished_failures() {
             self.tally.delivery_failures += 1;
-            eprintln!("watch: {failure}");
+            say!("watch: {failure}");
         }
         Ok(())
     }
@@ -400,9 +410,7 @@ impl Watch {
                     )));
                 }
                 self.stdout_open = false;
-                eprintln!(
-                    "watch: cannot write alerts to stdout ({e}); they go on to the other sinks"
-                );
+                say!("watch: cannot write alerts to stdout ({e}); they go on to the other sinks");
             }
         }
         // People at a terminal get the one-line summary too, when stdout goes elsewhere.
@@ -412,7 +420,7 @@ impl Watch {
             } else {
                 console::style("ALERT").red().bold()
             };
-            eprintln!("{label} {}", alert.text);
+            say!("{label} {}", alert.text);
         }
         self.notifier.send(alert);
         Ok(())

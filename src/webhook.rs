@@ -26,13 +26,15 @@ use crate::error::Error;
 pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// A TLS handshake that takes longer than this is given up.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A request whose headers, or whose body, take longer than this is given up, so idle or
 /// slow connections cannot pile up.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Connections served at once; more wait to be accepted. The API server uses a few.
+/// Connections served at once, and from one address; more are closed at once. The API
+/// server uses a few.
 const MAX_CONNECTIONS: usize = 128;
+const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 
 #[derive(Deserialize)]
 struct EventList {
@@ -158,12 +160,9 @@ pub async fn serve(
         body_limit: options.body_limit,
         header_timeout: options.header_timeout,
     });
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = Slots::default();
     let task = tokio::spawn(async move {
         loop {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let (stream, from) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(_) => {
@@ -171,6 +170,14 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
+            };
+            let Some(slot) = slots.take(from.ip()) else {
+                drop(stream);
+                let _ = deliveries.send(Delivery::Refused {
+                    from,
+                    why: "too many connections; closed".into(),
+                });
+                continue;
             };
             let deliveries = deliveries.clone();
             let gate = gate.clone();
@@ -254,6 +261,50 @@ fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'stat
         return Err(unreadable(&"no PEM certificate in it"));
     }
     Ok(certs)
+}
+
+/// Connections open, in all and per address.
+#[derive(Clone, Default)]
+struct Slots(Arc<std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>>);
+
+/// One connection's place; given back when dropped.
+struct Slot {
+    slots: Slots,
+    address: std::net::IpAddr,
+}
+
+impl Slots {
+    fn take(&self, address: std::net::IpAddr) -> Option<Slot> {
+        let mut guard = self.0.lock().expect("not poisoned");
+        let (total, per_address) = &mut *guard;
+        let mine = per_address.entry(address).or_insert(0);
+        if *total >= MAX_CONNECTIONS || *mine >= MAX_CONNECTIONS_PER_ADDRESS {
+            if *mine == 0 {
+                per_address.remove(&address);
+            }
+            return None;
+        }
+        *mine += 1;
+        *total += 1;
+        Some(Slot {
+            slots: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut guard = self.slots.0.lock().expect("not poisoned");
+        let (total, per_address) = &mut *guard;
+        *total -= 1;
+        if let Some(mine) = per_address.get_mut(&self.address) {
+            *mine -= 1;
+            if *mine == 0 {
+                per_address.remove(&self.address);
+            }
+        }
+    }
 }
 
 /// What every request must pass.
@@ -348,10 +399,18 @@ async fn handle(
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("body unreadable: {e}\n")),
     };
     match parse_event_list(&body) {
-        Ok(events) => {
-            let _ = deliveries.send(Delivery::Events(events));
-            reply(StatusCode::OK, "")
-        }
+        Ok(events) => match deliveries.send(Delivery::Events(events)) {
+            Ok(()) => reply(StatusCode::OK, ""),
+            // The watcher is stopping: the sender should try again later.
+            Err(_) => {
+                let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");
+                response.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    hyper::header::HeaderValue::from_static("5"),
+                );
+                response
+            }
+        },
         Err(why) => refuse(StatusCode::BAD_REQUEST, why),
     }
 }
@@ -700,6 +759,43 @@ mod tests {
         assert!(closed.is_ok(), "the idle connection was not closed");
         let ok = post_plain(server.address, ONE_EVENT, None).await;
         assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    }
+
+    #[tokio::test]
+    async fn once_the_reader_stops_batches_are_refused_not_acknowledged() {
+        let (sender, mut deliveries) = mpsc::unbounded_channel();
+        let server = serve(ListenOptions::plain("127.0.0.1:0".parse().unwrap()), sender)
+            .await
+            .unwrap();
+        deliveries.close();
+        let answer = post_plain(server.address, ONE_EVENT, None).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 5"),
+            "{answer}"
+        );
+    }
+
+    #[test]
+    fn connections_are_capped_per_address_and_given_back() {
+        let slots = Slots::default();
+        let one: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        let held: Vec<Slot> = (0..MAX_CONNECTIONS_PER_ADDRESS)
+            .map(|_| slots.take(one).unwrap())
+            .collect();
+        assert!(slots.take(one).is_none());
+        assert!(
+            slots.take(other).is_some(),
+            "another address is still served"
+        );
+        drop(held);
+        assert!(slots.take(one).is_some());
+        assert_eq!(
+            slots.0.lock().unwrap().1.len(),
+            0,
+            "nothing held, nothing kept"
+        );
     }
 
     #[tokio::test]
