@@ -131,35 +131,38 @@ fn quoted_list(decoys: &[Decoy], quote: fn(&str) -> String, separator: &str) -> 
         .join(separator)
 }
 
+/// The Falco list of the decoys' user names. Falco's rules usually live in a ConfigMap that
+/// more people can read than the decoys' Secrets, so nothing in this section says decoy or
+/// names this tool: its names read like an ordinary clean-up of old tokens.
+const FALCO_USERS_LIST: &str = "legacy_sa_token_users";
+
 fn falco(decoys: &[Decoy]) -> String {
-    let mut text = header(
-        "#",
-        "Falco (k8saudit plugin, source k8s_audit)",
-        &[
-            "Where: a rules file Falco loads after k8s_audit_rules.yaml, e.g.".into(),
-            "  /etc/falco/rules.d/decoy-token.yaml, or the Falco Helm chart's customRules.".into(),
-            "Falco's rules often live in a ConfigMap: whoever can read it learns the decoys'"
-                .into(),
-            "  names; restrict who can read it.".into(),
-            "Placeholders: none.".into(),
-        ],
-        decoys,
+    let mut text = String::from(
+        "# == Falco (k8saudit plugin, source k8s_audit) ==\n\
+         # Where: a rules file Falco loads after k8s_audit_rules.yaml (e.g.\n\
+         #   /etc/falco/rules.d/legacy-tokens.yaml, or the Falco Helm chart's customRules).\n\
+         # Falco's rules often end up in a ConfigMap others can read: this section names the\n\
+         #   accounts only as legacy tokens.\n\
+         # Placeholders: none.\n",
     );
     text.push_str(&format!(
-        "- list: decoy_k8s_users\n  items: [{}]\n\n",
+        "- list: {FALCO_USERS_LIST}\n  items: [{}]\n\n",
         quoted_list(decoys, yaml_quote, ", ")
     ));
+    // Every stage but RequestReceived: a policy that keeps that stage would otherwise
+    // raise two alerts per request, and waiting for ResponseComplete alone would hold a
+    // watch's alert until the watch ends.
     text.push_str(&format!(
-        "- rule: Decoy Service Account Token Used\n\
+        "- rule: Legacy Service Account Token Used\n\
          \x20 desc: >-\n\
-         \x20   A request authenticated as a decoy service account. Nothing legitimate uses its\n\
-         \x20   token: someone found the token and tried it. Drills (kubectl honeytoken\n\
-         \x20   test-trigger, verify --e2e) match too, on purpose; their user agent starts with\n\
-         \x20   {DRILL_PREFIX}, which anyone can copy: kubectl honeytoken scan checks a\n\
-         \x20   drill's signature.\n\
-         \x20 condition: ka.user.name in (decoy_k8s_users)\n\
+         \x20   A request authenticated with the long-lived token of a service account that\n\
+         \x20   nothing uses any more. Find out who holds the token: check the source address\n\
+         \x20   and the user agent.\n\
+         \x20 condition: >-\n\
+         \x20   ka.user.name in ({FALCO_USERS_LIST}) and\n\
+         \x20   ka.stage in (ResponseStarted, ResponseComplete, Panic)\n\
          \x20 output: >-\n\
-         \x20   Decoy service-account token used (user=%ka.user.name sourceips=%ka.sourceips\n\
+         \x20   Legacy service-account token used (user=%ka.user.name sourceips=%ka.sourceips\n\
          \x20   useragent=%ka.useragent verb=%ka.verb uri=%ka.uri ns=%ka.target.namespace\n\
          \x20   code=%ka.response.code time=%evt.time auditid=%ka.auditid stage=%ka.stage)\n\
          \x20 priority: CRITICAL\n\
@@ -173,26 +176,19 @@ fn falco(decoys: &[Decoy]) -> String {
         .collect();
     watched.sort();
     watched.dedup();
-    text.push('\n');
     if watched.is_empty() {
-        text.push_str(
-            "# No decoy is in kube-system or kube-public, the namespaces where the stock rule\n\
-             # \"Service Account Created in Kube Namespace\" looks: planting trips nothing to\n\
-             # allow-list there.\n",
-        );
         return text;
     }
     text.push_str(&format!(
-        "# Planting creates the decoys' service accounts in kube-system or kube-public, which the\n\
-         # stock rule \"Service Account Created in Kube Namespace\" (k8s_audit_rules.yaml)\n\
-         # reports. That rule skips the accounts its macro trusted_sa names:\n\
+        "\n# The stock rule \"Service Account Created in Kube Namespace\" (k8s_audit_rules.yaml)\n\
+         # reports the creation of these accounts in kube-system or kube-public. It skips the\n\
+         # names its macro trusted_sa lists:\n\
          #   ka.target.name in (known_sa_list, {FALCO_KNOWN_SA_LIST})\n\
-         # {FALCO_KNOWN_SA_LIST} is the list kept for local additions; this appends the decoys'\n\
-         # account names to it, with the override key of current Falco (the older\n\
-         # `append: true` is deprecated). It holds names only, so it also quiets the rule for\n\
-         # any account of these names in kube-system or kube-public. Falco refuses an override\n\
-         # of a list it has not loaded: drop this entry if k8s_audit_rules.yaml is not loaded\n\
-         # before this file.\n\
+         # {FALCO_KNOWN_SA_LIST} is the list kept for local additions; this appends the account\n\
+         # names with the override key of current Falco (`append: true` is deprecated). Names\n\
+         # only: the stock rule stays quiet for accounts of these names there. Falco refuses an\n\
+         # override of a list it has not loaded: drop this entry if k8s_audit_rules.yaml is\n\
+         # not loaded before this file.\n\
          - list: {FALCO_KNOWN_SA_LIST}\n\
          \x20 items: [{}]\n\
          \x20 override:\n\
@@ -238,7 +234,9 @@ fn sigma(decoys: &[Decoy]) -> String {
                 .into(),
             "  sigma-cli or pySigma. The field is the audit event's own path, user.username, as"
                 .into(),
-            "  in SigmaHQ's Kubernetes audit rules.".into(),
+            "  in SigmaHQ's Kubernetes audit rules. The id follows from the decoys' names: when"
+                .into(),
+            "  they change, replace the earlier rule rather than adding this one.".into(),
             "Placeholders: none.".into(),
         ],
         decoys,
@@ -250,7 +248,7 @@ fn sigma(decoys: &[Decoy]) -> String {
     text.push_str(&format!(
         "title: Kubernetes Decoy Service Account Token Used\n\
          id: {id}\n\
-         status: stable\n\
+         status: experimental\n\
          description: >-\n\
          \x20   A request to the Kubernetes API authenticated as a decoy service account. Nothing\n\
          \x20   legitimate uses the decoy's token, so a request made with it means that someone\n\
@@ -383,6 +381,14 @@ fn eks(decoys: &[Decoy]) -> String {
             .collect::<Vec<_>>()
             .join(" || ")
     );
+    // PutMetricFilter takes patterns of at most 1,024 characters.
+    if pattern.len() > 1024 {
+        text.push_str(&format!(
+            "# The pattern below is {} characters, more than the 1,024 CloudWatch takes: split\n\
+             # the decoys over several metric filters.\n",
+            pattern.len()
+        ));
+    }
     text.push_str(&format!(
         "\n# Metric filter pattern:\n\
          {pattern}\n\
@@ -486,16 +492,18 @@ fn splunk(decoys: &[Decoy]) -> String {
         &[
             "Where: Search & Reporting; save it as an alert (e.g. every 5 minutes, trigger when"
                 .into(),
-            "  results > 0). The events are the JSON audit log (sourcetype kube:apiserver:audit)"
+            "  results > 0). The events are the JSON audit log, with JSON fields extracted".into(),
+            "  (KV_MODE = json or INDEXED_EXTRACTIONS = json).".into(),
+            "Placeholders: <INDEX> (the index holding the audit log), <SOURCETYPE> (its".into(),
+            "  sourcetype: kube:apiserver-audit from Splunk Connect for Kubernetes or the Splunk"
                 .into(),
-            "  with JSON fields extracted (KV_MODE = json or INDEXED_EXTRACTIONS = json).".into(),
-            "Placeholders: <INDEX> (the index holding the audit log).".into(),
+            "  OpenTelemetry Collector, or whatever your forwarder sets).".into(),
         ],
         decoys,
     ));
     text.push_str("```\n");
     text.push_str(&format!(
-        "index=<INDEX> sourcetype=\"kube:apiserver:audit\" user.username IN ({users})\n\
+        "index=<INDEX> sourcetype=<SOURCETYPE> user.username IN ({users})\n\
          | eval claims_drill=if(like(userAgent, \"{DRILL_PREFIX}%\"), \"yes\", \"no\")\n\
          | table _time user.username verb requestURI \"sourceIPs{{}}\" userAgent responseStatus.code auditID stage claims_drill\n",
         users = quoted_list(decoys, double_quote, ", "),
@@ -581,6 +589,17 @@ mod tests {
     }
 
     #[test]
+    fn the_falco_section_does_not_give_the_decoys_away() {
+        // It usually ends up in a ConfigMap that more people can read than the decoys.
+        let text = falco(&decoys(&names(&[TILLER, APPS])).unwrap());
+        let found = crate::realism::giveaways_in(&text);
+        assert!(
+            found.is_empty(),
+            "the Falco section says {found:?}:\n{text}"
+        );
+    }
+
+    #[test]
     fn falco_rule_parses_with_the_decoys_list() {
         let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
         let document = yaml(&falco(&decoys));
@@ -590,10 +609,18 @@ mod tests {
         assert_eq!(rule["source"], "k8s_audit");
         assert_eq!(rule["priority"], "CRITICAL");
         let condition = rule["condition"].as_str().unwrap();
-        let list_name = condition
+        let (users, stages) = condition
+            .split_once(" and ")
+            .unwrap_or_else(|| panic!("condition {condition:?}"));
+        let list_name = users
             .strip_prefix("ka.user.name in (")
             .and_then(|rest| rest.strip_suffix(')'))
             .unwrap_or_else(|| panic!("condition {condition:?}"));
+        // One alert per request, not one per stage: RequestReceived is left out, nothing else.
+        assert_eq!(
+            stages,
+            "ka.stage in (ResponseStarted, ResponseComplete, Panic)"
+        );
         let lists = entries_with(&document, "list");
         let decoy_list = lists
             .iter()
