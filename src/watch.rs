@@ -269,6 +269,7 @@ pub async fn run(
         terminal,
         stdout_open: true,
         home: home.clone(),
+        last_key_search: None,
     };
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -287,7 +288,7 @@ pub async fn run(
         watch.emit_due()?;
     }
     // What was acknowledged or read before the stop still counts; what arrives from now on
-    // is answered 503, so the API server sends it again to whoever listens next.
+    // is answered 503, so it is never acknowledged as received.
     webhook_deliveries.close();
     drop(server);
     while let Ok(delivery) = webhook_deliveries.try_recv() {
@@ -296,6 +297,7 @@ pub async fn run(
     while let Ok(news) = file_news.try_recv() {
         watch.take_news(news);
     }
+    watch.last_key_search = None;
     watch.find_drill_key();
     for alert in watch.grouper.flush(Instant::now()) {
         watch.emit(&alert)?;
@@ -329,6 +331,7 @@ struct Watch {
     /// False once stdout's reader has gone away.
     stdout_open: bool,
     home: Home,
+    last_key_search: Option<Instant>,
 }
 
 impl Watch {
@@ -352,7 +355,9 @@ impl Watch {
         let now = Instant::now();
         let file_name = &self.file_name;
         if news.reopened {
-            say!("watch: {file_name} was rotated or truncated; reading it from its start");
+            say!(
+                "watch: {file_name} is new (rotated, truncated or created); reading it from its start"
+            );
         }
         if let Some(problem) = news.problem {
             say!("watch: cannot read {file_name}: {problem}; trying again");
@@ -371,11 +376,16 @@ impl Watch {
     }
 
     /// A watcher started before the first plant finds the key once plant has made it.
+    /// Looked for at most once a second, and only while a burst is open.
     fn find_drill_key(&mut self) {
-        if !self.grouper.has_drill_key()
-            && self.grouper.next_deadline().is_some()
-            && let Ok(key) = self.home.key()
-        {
+        let due = self
+            .last_key_search
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if self.grouper.has_drill_key() || self.grouper.next_deadline().is_none() || !due {
+            return;
+        }
+        self.last_key_search = Some(Instant::now());
+        if let Ok(key) = self.home.key() {
             self.grouper.set_drill_key(key);
         }
     }
