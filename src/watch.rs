@@ -270,6 +270,7 @@ pub async fn run(
         stdout_open: true,
         home: home.clone(),
         last_key_search: None,
+        refusals: RefusalLog::from(Instant::now()),
     };
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -332,6 +333,24 @@ struct Watch {
     stdout_open: bool,
     home: Home,
     last_key_search: Option<Instant>,
+    refusals: RefusalLog,
+}
+
+/// Refused requests told on stderr in the current minute, and those only counted.
+struct RefusalLog {
+    since: Instant,
+    told: u32,
+    untold: u64,
+}
+
+impl RefusalLog {
+    fn from(since: Instant) -> RefusalLog {
+        RefusalLog {
+            since,
+            told: 0,
+            untold: 0,
+        }
+    }
 }
 
 impl Watch {
@@ -346,7 +365,25 @@ impl Watch {
             }
             Delivery::Refused { from, why } => {
                 self.tally.refused += 1;
-                say!("watch: refused a request from {from}: {why}");
+                // A flood of bad requests must not flood the log: ten a minute are told,
+                // the rest counted.
+                let now = Instant::now();
+                let log = &mut self.refusals;
+                if now.duration_since(log.since) >= Duration::from_secs(60) {
+                    if log.untold > 0 {
+                        say!(
+                            "watch: {} more requests refused in the last minute",
+                            log.untold
+                        );
+                    }
+                    *log = RefusalLog::from(now);
+                }
+                if log.told < 10 {
+                    log.told += 1;
+                    say!("watch: refused a request from {from}: {why}");
+                } else {
+                    log.untold += 1;
+                }
             }
         }
     }
