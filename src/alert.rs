@@ -439,7 +439,12 @@ mod tests {
 
     /// A request of the attacker's kubectl, finished.
     fn attack(id: &str, ip: &str) -> Event {
-        event(id, "ResponseComplete", SECRETS, KUBECTL, ip, Some(403))
+        attack_as(id, ip, KUBECTL)
+    }
+
+    /// A finished request listing Secrets, from a client with this user agent.
+    fn attack_as(id: &str, ip: &str, agent: &str) -> Event {
+        event(id, "ResponseComplete", SECRETS, agent, ip, Some(403))
     }
 
     fn window() -> Window {
@@ -468,27 +473,9 @@ mod tests {
             "kubectl-honeytoken-drill/0.1.0 (drill {})",
             drill_id(&key())
         );
+        grouper.add(attack_as("d", "127.0.0.1", &agent), "f", t0);
         grouper.add(
-            event(
-                "d",
-                "ResponseComplete",
-                SECRETS,
-                &agent,
-                "127.0.0.1",
-                Some(403),
-            ),
-            "f",
-            t0,
-        );
-        grouper.add(
-            event(
-                "e",
-                "ResponseComplete",
-                SECRETS,
-                &agent,
-                "10.0.0.9",
-                Some(403),
-            ),
+            attack_as("e", "10.0.0.9", &agent),
             "f",
             t0 + Duration::from_millis(1),
         );
@@ -575,14 +562,7 @@ mod tests {
         grouper.add(attack("a", "10.0.0.9"), "f", t0);
         grouper.add(attack("b", "10.0.0.10"), "f", t0 + Duration::from_millis(1));
         grouper.add(
-            event(
-                "c",
-                "ResponseComplete",
-                SECRETS,
-                "curl/8.0",
-                "10.0.0.9",
-                Some(403),
-            ),
+            attack_as("c", "10.0.0.9", "curl/8.0"),
             "f",
             t0 + Duration::from_millis(2),
         );
@@ -679,18 +659,7 @@ mod tests {
         let t0 = Instant::now();
         let id = drill_id(&key());
         let agent = format!("kubectl-honeytoken-drill/0.1.0 (drill {id})");
-        grouper.add(
-            event(
-                "d",
-                "ResponseComplete",
-                SECRETS,
-                &agent,
-                "127.0.0.1",
-                Some(403),
-            ),
-            "f",
-            t0,
-        );
+        grouper.add(attack_as("d", "127.0.0.1", &agent), "f", t0);
         let alerts = grouper.flush(t0);
         assert!(alerts[0].drill);
         assert_eq!(alerts[0].drill_mark, DrillClaim::Genuine);
@@ -709,18 +678,7 @@ mod tests {
         let other = drill_id(&Key::from_bytes([9; 32]));
         let forged = format!("kubectl-honeytoken-drill/0.1.0 (drill {other})");
         let mut grouper = grouper();
-        grouper.add(
-            event(
-                "d",
-                "ResponseComplete",
-                SECRETS,
-                &forged,
-                "10.0.0.9",
-                Some(403),
-            ),
-            "f",
-            t0,
-        );
+        grouper.add(attack_as("d", "10.0.0.9", &forged), "f", t0);
         let alert = grouper.flush(t0).remove(0);
         assert!(!alert.drill);
         assert_eq!(alert.drill_mark, DrillClaim::Forged);
@@ -734,18 +692,7 @@ mod tests {
 
         // Without a key nothing can be proven a drill.
         let mut keyless = Grouper::new(window(), None);
-        keyless.add(
-            event(
-                "d",
-                "ResponseComplete",
-                SECRETS,
-                &forged,
-                "10.0.0.9",
-                Some(403),
-            ),
-            "f",
-            t0,
-        );
+        keyless.add(attack_as("d", "10.0.0.9", &forged), "f", t0);
         let alert = keyless.flush(t0).remove(0);
         assert!(!alert.drill);
         assert_eq!(alert.drill_mark, DrillClaim::Unverified);

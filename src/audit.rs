@@ -112,6 +112,11 @@ impl LogFollower {
         }
     }
 
+    /// The file did not exist when last looked for.
+    pub fn is_waiting(&self) -> bool {
+        self.file.is_none()
+    }
+
     /// The events completed since the last read; lines that are not events are skipped.
     pub fn read_new(&mut self) -> std::io::Result<Vec<Event>> {
         Ok(self
@@ -275,8 +280,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let mut follower = LogFollower::waiting_for(&path).unwrap();
+        assert!(follower.is_waiting());
         assert!(follower.read_lines().unwrap().lines.is_empty());
         std::fs::write(&path, format!("{EVENT}\n")).unwrap();
         assert_eq!(follower.read_new().unwrap().len(), 1);
+        assert!(!follower.is_waiting());
     }
 }

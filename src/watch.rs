@@ -215,21 +215,14 @@ pub async fn run(
     let (file_sender, mut file_news) = mpsc::unbounded_channel();
     let followed = args.audit_log.clone();
     if let Some(path) = &followed {
-        match std::fs::metadata(path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => say!(
-                "watch: {} does not exist yet; it will be read once it appears",
-                path.display()
-            ),
-            Err(e) => {
-                return Err(Error::Invalid(format!(
-                    "--audit-log {}: {e}",
-                    path.display()
-                )));
-            }
-        }
         let follower = LogFollower::waiting_for(path)
             .map_err(|e| Error::Invalid(format!("--audit-log {}: {e}", path.display())))?;
+        if follower.is_waiting() {
+            say!(
+                "watch: {} does not exist yet; it will be read once it appears",
+                path.display()
+            );
+        }
         spawn_follower(follower, matcher.clone(), file_sender);
     }
 

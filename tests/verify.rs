@@ -173,10 +173,7 @@ async fn end_to_end_through_the_audit_log_file() {
 #[test]
 fn end_to_end_through_an_audit_webhook() {
     support::require_bed();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = support::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let bed = support::ExtraBed::start(
         "verify-webhook",

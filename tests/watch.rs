@@ -346,10 +346,7 @@ async fn watch_serves_the_real_api_servers_audit_webhook_over_tls_with_token_and
  {
     support::require_bed();
     let pki = Pki::new();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = support::free_port();
     let url = format!("https://127.0.0.1:{port}/audit");
     let bed = support::ExtraBed::start(
         "watch-webhook",
@@ -543,6 +540,54 @@ fn watch_follows_a_file_through_rotation_and_truncation_and_skips_garbage() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("3 alerts"), "{stderr}");
     assert!(stderr.contains("2 malformed lines skipped"), "{stderr}");
+}
+
+/// An `--exec` command that exits without reading a large alert closes the pipe under the
+/// watcher's write: the watcher must note nothing worse than that and go on.
+#[test]
+fn an_exec_command_that_ignores_a_large_alert_does_not_stop_the_watcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    std::fs::write(&path, "").unwrap();
+    let user = "system:serviceaccount:kube-system:tiller";
+    // A user agent of 1 MiB makes the alert far larger than a pipe's buffer.
+    let agent = "x".repeat(1 << 20);
+    let event = |id: &str| {
+        format!(
+            r#"{{"kind":"Event","auditID":"{id}","stage":"ResponseComplete","requestURI":"/api/v1/secrets","verb":"list","user":{{"username":"{user}"}},"sourceIPs":["10.0.0.9"],"userAgent":"{agent}","responseStatus":{{"code":403}},"requestReceivedTimestamp":"2026-11-28T10:00:00Z"}}"#
+        ) + "\n"
+    };
+    let plugin = Plugin::offline();
+    let log = path.display().to_string();
+    let watcher = Watcher::start(
+        &plugin,
+        &[
+            "watch",
+            "--audit-log",
+            &log,
+            "--user",
+            user,
+            "--group-window",
+            "0.2",
+            "--exec",
+            "exit 0",
+        ],
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    file.write_all(event("first").as_bytes()).unwrap();
+    let (_, first) = watcher.next_alert(Duration::from_secs(10));
+    assert_eq!(ids(&first), BTreeSet::from(["first".to_string()]));
+    // Still alive: the next use is alerted too.
+    std::thread::sleep(Duration::from_millis(500));
+    file.write_all(event("second").as_bytes()).unwrap();
+    let (_, second) = watcher.next_alert(Duration::from_secs(10));
+    assert_eq!(ids(&second), BTreeSet::from(["second".to_string()]));
+    let (code, stderr) = watcher.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("2 alerts"), "{stderr}");
 }
 
 #[test]

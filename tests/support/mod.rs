@@ -421,6 +421,12 @@ impl Drop for ExtraBed {
     }
 }
 
+/// A loopback port free at this moment, for a listener a bed is told about before it starts.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("its address").port()
+}
+
 /// Tests that restart the control plane with policies of their own cannot run against a
 /// cluster the user points at.
 pub fn require_bed() {
