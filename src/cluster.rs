@@ -18,11 +18,73 @@ pub async fn namespace_uid(client: &Client, namespace: &str) -> Result<String, E
             .metadata
             .uid
             .ok_or_else(|| Error::Invalid(format!("namespace {namespace} has no uid"))),
-        Ok(None) => Err(Error::Invalid(format!(
-            "namespace {namespace} does not exist"
-        ))),
+        Ok(None) => Err(Error::NamespaceMissing(namespace.to_string())),
         Err(e) => Err(Error::api(format!("get namespace {namespace}"), e)),
     }
+}
+
+/// The namespace's UID, or None when it does not exist.
+pub async fn namespace_uid_if_exists(
+    client: &Client,
+    namespace: &str,
+) -> Result<Option<String>, Error> {
+    match namespace_uid(client, namespace).await {
+        Ok(uid) => Ok(Some(uid)),
+        Err(Error::NamespaceMissing(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Every service account in a namespace.
+pub async fn accounts(client: &Client, namespace: &str) -> Result<Vec<ServiceAccount>, Error> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default())
+        .await
+        .map(|list| list.items)
+        .map_err(|e| Error::api(format!("list ServiceAccounts in namespace {namespace}"), e))
+}
+
+/// A service-account token Secret as its metadata tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSecretName {
+    pub name: String,
+    /// The account it is for (`kubernetes.io/service-account.name`).
+    pub account: String,
+}
+
+/// The names of a namespace's service-account token Secrets, each with the account it
+/// names. Only metadata is asked for: no token enters this process.
+pub async fn token_secret_names(
+    client: &Client,
+    namespace: &str,
+) -> Result<Vec<TokenSecretName>, Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let selector = format!("type={}", crate::tracking::TOKEN_SECRET_TYPE);
+    let list = api
+        .list_metadata(&ListParams::default().fields(&selector))
+        .await
+        .map_err(|e| {
+            Error::api(
+                format!("list token Secrets in namespace {namespace} ({selector})"),
+                e,
+            )
+        })?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|secret| {
+            let account = secret
+                .metadata
+                .annotations
+                .as_ref()?
+                .get(crate::tracking::ACCOUNT_NAME_ANNOTATION)?
+                .clone();
+            Some(TokenSecretName {
+                name: secret.metadata.name?,
+                account,
+            })
+        })
+        .collect())
 }
 
 pub async fn find(client: &Client, spec: &DecoySpec) -> Result<Found, Error> {
@@ -39,23 +101,6 @@ pub async fn find(client: &Client, spec: &DecoySpec) -> Result<Found, Error> {
         .await
         .map_err(|e| Error::api(format!("get Secret {}/{}", spec.namespace, spec.secret), e))?;
     Ok(Found { account, secret })
-}
-
-pub async fn accounts_matching(
-    client: &Client,
-    namespace: &str,
-    selector: &str,
-) -> Result<Vec<ServiceAccount>, Error> {
-    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    api.list(&ListParams::default().labels(selector))
-        .await
-        .map(|list| list.items)
-        .map_err(|e| {
-            Error::api(
-                format!("list ServiceAccounts in namespace {namespace} ({selector})"),
-                e,
-            )
-        })
 }
 
 pub async fn get_secret(
@@ -151,6 +196,16 @@ pub async fn wait_for_token(
     }
 }
 
+/// What a delete achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    /// The object is gone (or was already).
+    Gone,
+    /// The API server marked it for deletion and it stays until these finalizers are
+    /// removed by whoever added them.
+    Pending { finalizers: Vec<String> },
+}
+
 /// Deletes an object only if it is still the one with `uid`; gone already counts as done.
 pub async fn delete_exact<K>(
     api: &Api<K>,
@@ -158,7 +213,7 @@ pub async fn delete_exact<K>(
     namespace: &str,
     name: &str,
     uid: &str,
-) -> Result<(), Error>
+) -> Result<Deleted, Error>
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
@@ -170,8 +225,16 @@ where
         ..Default::default()
     };
     match api.delete(name, &params).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Ok(either::Either::Left(object)) => {
+            let finalizers = object.meta().finalizers.clone().unwrap_or_default();
+            if finalizers.is_empty() {
+                Ok(Deleted::Gone)
+            } else {
+                Ok(Deleted::Pending { finalizers })
+            }
+        }
+        Ok(either::Either::Right(_)) => Ok(Deleted::Gone),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Deleted::Gone),
         Err(e) => Err(Error::api(format!("delete {kind} {namespace}/{name}"), e)),
     }
 }
@@ -181,7 +244,7 @@ pub async fn delete_account(
     namespace: &str,
     name: &str,
     uid: &str,
-) -> Result<(), Error> {
+) -> Result<Deleted, Error> {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
     delete_exact(&api, "ServiceAccount", namespace, name, uid).await
 }
@@ -191,7 +254,7 @@ pub async fn delete_secret(
     namespace: &str,
     name: &str,
     uid: &str,
-) -> Result<(), Error> {
+) -> Result<Deleted, Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     delete_exact(&api, "Secret", namespace, name, uid).await
 }

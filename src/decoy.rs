@@ -7,7 +7,7 @@ use kube::api::ObjectMeta;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::home::Key;
+use crate::home::{Key, PlantedRecord};
 use crate::profile::Profile;
 use crate::tracking::{self, ACCOUNT_NAME_ANNOTATION, TOKEN_SECRET_TYPE};
 
@@ -61,6 +61,18 @@ impl DecoySpec {
         }
     }
 
+    /// Whether an account is exactly what `plant` makes for this decoy: the profile's
+    /// labels, no annotations, no listed Secrets.
+    pub fn shaped_like(&self, account: &ServiceAccount) -> bool {
+        account.metadata.labels.as_ref() == Some(&self.account_labels)
+            && account
+                .metadata
+                .annotations
+                .as_ref()
+                .is_none_or(|a| a.is_empty())
+            && account.secrets.as_ref().is_none_or(|s| s.is_empty())
+    }
+
     /// The long-lived token Secret; the token controller fills in the token.
     pub fn secret_manifest(&self) -> Secret {
         Secret {
@@ -107,14 +119,19 @@ pub enum Ownership {
     /// Made by `plant` (proven by the keyed Secret name, the account UID the token
     /// controller bound it to, or this workstation's record of the plant).
     Ours,
+    /// This workstation planted a decoy here, and what is there now is not what it made
+    /// (an object deleted and made again, or swapped for another kind): the decoy is
+    /// broken, and the objects that differ are never changed or deleted.
+    Replaced(String),
     /// Something else has the name: never change or delete it.
     Foreign(String),
 }
 
-/// Decides whether what was found is a decoy of ours. `recorded_account_uid` is the UID
-/// this workstation recorded when it planted the decoy, if it did.
-pub fn ownership(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&str>) -> Ownership {
+/// Decides whether what was found is a decoy of ours. `record` is what this workstation
+/// recorded when it planted the decoy, if it did.
+pub fn ownership(spec: &DecoySpec, found: &Found, record: Option<&PlantedRecord>) -> Ownership {
     let account_uid = found.account.as_ref().and_then(|a| uid_of(&a.metadata));
+    let secret_uid = found.secret.as_ref().and_then(|s| uid_of(&s.metadata));
     let secret_identity = found.secret.as_ref().map(|secret| {
         tracking::identify_secret(
             &spec.account,
@@ -126,16 +143,41 @@ pub fn ownership(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&
                 .unwrap_or(&BTreeMap::new()),
         )
     });
+    let recorded_account = record.and_then(PlantedRecord::account_uid);
+    let recorded_secret = record.and_then(PlantedRecord::secret_uid);
     let account_text = format!("service account {}/{}", spec.namespace, spec.account);
     let secret_text = format!("Secret {}/{}", spec.namespace, spec.secret);
+    let replaced_account = |uid: &str, planted: &str| {
+        Ownership::Replaced(format!(
+            "{account_text} (uid {uid}) is not the account planted (uid {planted}): it was \
+             deleted and made again, and the decoy's token no longer authenticates"
+        ))
+    };
     match (account_uid, secret_identity) {
         (None, None) => Ownership::Absent,
         (_, Some(tracking::SecretIdentity::Foreign(why))) => {
-            Ownership::Foreign(format!("{secret_text} exists and {why}"))
+            if record.is_some() {
+                Ownership::Replaced(format!(
+                    "{secret_text} is not the decoy's token Secret any more: {why}"
+                ))
+            } else {
+                Ownership::Foreign(format!("{secret_text} exists and {why}"))
+            }
+        }
+        (_, Some(tracking::SecretIdentity::Decoy { .. }))
+            if recorded_secret.is_some() && recorded_secret != secret_uid =>
+        {
+            Ownership::Replaced(format!(
+                "{secret_text} (uid {}) is not the Secret planted (uid {}): it was deleted and \
+                 made again",
+                secret_uid.unwrap_or("?"),
+                recorded_secret.unwrap_or("?")
+            ))
         }
         (Some(uid), Some(tracking::SecretIdentity::Decoy { bound_account_uid })) => {
-            match bound_account_uid {
-                Some(bound) if bound != uid => Ownership::Foreign(format!(
+            match (bound_account_uid, recorded_account) {
+                (_, Some(planted)) if planted != uid => replaced_account(uid, planted),
+                (Some(bound), _) if bound != uid => Ownership::Foreign(format!(
                     "{account_text} (uid {uid}) is not the account {secret_text} was made for \
                      (uid {bound}): the account was replaced by someone else"
                 )),
@@ -143,11 +185,19 @@ pub fn ownership(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&
             }
         }
         (None, Some(tracking::SecretIdentity::Decoy { .. })) => Ownership::Ours,
-        (Some(uid), None) if recorded_account_uid == Some(uid) => Ownership::Ours,
-        (Some(_), None) => Ownership::Foreign(format!(
-            "{account_text} exists and was not made by plant (it has no token Secret under \
-             this key's name, and this workstation did not record planting it)"
-        )),
+        (Some(uid), None) => match (recorded_account, record) {
+            (Some(planted), _) if planted == uid => Ownership::Ours,
+            (Some(planted), _) => replaced_account(uid, planted),
+            // Planting was under way and the account's creation was never answered: the
+            // account is ours if it is exactly what plant would have made.
+            (None, Some(_)) if found.account.as_ref().is_some_and(|a| spec.shaped_like(a)) => {
+                Ownership::Ours
+            }
+            _ => Ownership::Foreign(format!(
+                "{account_text} exists and was not made by plant (it has no token Secret under \
+                 this key's name, and this workstation did not record planting it)"
+            )),
+        },
     }
 }
 
@@ -307,10 +357,34 @@ mod tests {
         Found { account, secret }
     }
 
+    fn recorded(account_uid: &str, secret_uid: &str) -> PlantedRecord {
+        let spec = spec();
+        PlantedRecord {
+            profile: spec.profile.into(),
+            namespace: spec.namespace.clone(),
+            account: spec.account.clone(),
+            account_uid: account_uid.into(),
+            secret: spec.secret.clone(),
+            secret_uid: secret_uid.into(),
+            server: "https://x".into(),
+            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
+            complete: !account_uid.is_empty() && !secret_uid.is_empty(),
+        }
+    }
+
+    fn with_uid(mut secret: Secret, uid: &str) -> Secret {
+        secret.metadata.uid = Some(uid.into());
+        secret
+    }
+
     #[test]
     fn nothing_found_is_absent() {
         assert_eq!(
             ownership(&spec(), &found(None, None), None),
+            Ownership::Absent
+        );
+        assert_eq!(
+            ownership(&spec(), &found(None, None), Some(&recorded("a1", "s1"))),
             Ownership::Absent
         );
     }
@@ -321,6 +395,14 @@ mod tests {
         assert_eq!(ownership(&spec(), &f, None), Ownership::Ours);
         let unfilled = found(Some(account("a1")), Some(secret(None)));
         assert_eq!(ownership(&spec(), &unfilled, None), Ownership::Ours);
+        let f = found(
+            Some(account("a1")),
+            Some(with_uid(secret(Some("a1")), "s1")),
+        );
+        assert_eq!(
+            ownership(&spec(), &f, Some(&recorded("a1", "s1"))),
+            Ownership::Ours
+        );
     }
 
     #[test]
@@ -332,25 +414,92 @@ mod tests {
     }
 
     #[test]
+    fn an_account_made_again_after_planting_is_replaced_not_foreign() {
+        // With its old token Secret still there (bound to the planted account) ...
+        let f = found(Some(account("a2")), Some(secret(Some("a1"))));
+        let rec = recorded("a1", "");
+        assert!(
+            matches!(ownership(&spec(), &f, Some(&rec)), Ownership::Replaced(why) if why.contains("uid a2") && why.contains("uid a1")),
+            "{:?}",
+            ownership(&spec(), &f, Some(&rec))
+        );
+        // ... and after the token controller deleted it.
+        let f = found(Some(account("a2")), None);
+        assert!(matches!(
+            ownership(&spec(), &f, Some(&rec)),
+            Ownership::Replaced(_)
+        ));
+    }
+
+    #[test]
+    fn a_secret_made_again_after_planting_is_replaced() {
+        let f = found(
+            Some(account("a1")),
+            Some(with_uid(secret(Some("a1")), "s2")),
+        );
+        let verdict = ownership(&spec(), &f, Some(&recorded("a1", "s1")));
+        assert!(
+            matches!(&verdict, Ownership::Replaced(why) if why.contains("uid s2") && why.contains("uid s1")),
+            "{verdict:?}"
+        );
+        // Without a record nothing says it was replaced: it is the decoy.
+        assert_eq!(ownership(&spec(), &f, None), Ownership::Ours);
+    }
+
+    #[test]
     fn an_account_without_our_secret_is_ours_only_if_recorded() {
         let f = found(Some(account("a1")), None);
         assert!(
             matches!(ownership(&spec(), &f, None), Ownership::Foreign(why) if why.contains("not made by plant"))
         );
         assert!(matches!(
-            ownership(&spec(), &f, Some("other")),
-            Ownership::Foreign(_)
+            ownership(&spec(), &f, Some(&recorded("other", ""))),
+            Ownership::Replaced(_)
         ));
-        assert_eq!(ownership(&spec(), &f, Some("a1")), Ownership::Ours);
+        assert_eq!(
+            ownership(&spec(), &f, Some(&recorded("a1", ""))),
+            Ownership::Ours
+        );
     }
 
     #[test]
-    fn a_secret_of_another_kind_under_the_name_is_foreign() {
+    fn an_account_whose_creation_was_never_answered_is_ours_only_if_shaped_like_the_decoy() {
+        let intent = recorded("", "");
+        let f = found(Some(account("a1")), None);
+        assert_eq!(ownership(&spec(), &f, Some(&intent)), Ownership::Ours);
+        let mut other = account("a1");
+        other
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("team".into(), "payments".into());
+        assert!(matches!(
+            ownership(&spec(), &found(Some(other), None), Some(&intent)),
+            Ownership::Foreign(_)
+        ));
+        let mut listing = account("a1");
+        listing.secrets = Some(vec![Default::default()]);
+        assert!(matches!(
+            ownership(&spec(), &found(Some(listing), None), Some(&intent)),
+            Ownership::Foreign(_)
+        ));
+        assert!(matches!(
+            ownership(&spec(), &found(Some(account("a1")), None), None),
+            Ownership::Foreign(_)
+        ));
+    }
+
+    #[test]
+    fn a_secret_of_another_kind_under_the_name_is_foreign_or_replaced() {
         let mut opaque = secret(None);
         opaque.type_ = Some("Opaque".into());
         let f = found(Some(account("a1")), Some(opaque));
         assert!(
-            matches!(ownership(&spec(), &f, Some("a1")), Ownership::Foreign(why) if why.contains("Opaque"))
+            matches!(ownership(&spec(), &f, None), Ownership::Foreign(why) if why.contains("Opaque"))
+        );
+        assert!(
+            matches!(ownership(&spec(), &f, Some(&recorded("a1", "s1"))), Ownership::Replaced(why) if why.contains("Opaque"))
         );
     }
 

@@ -25,6 +25,8 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Timeout(String),
+    #[error("namespace {0} does not exist")]
+    NamespaceMissing(String),
     /// Creating or deleting without a terminal to confirm on, and without `--yes`.
     #[error("{0}")]
     NeedsConfirmation(String),
@@ -47,6 +49,32 @@ pub enum Error {
     /// A check failed in a way the user must know about (drill events missing, ...).
     #[error("{0}")]
     CheckFailed(String),
+    /// SIGINT or SIGTERM arrived while the cluster was being changed; what this run had
+    /// made was deleted again (or could not be).
+    #[error("interrupted by {signal}{}", match leftovers {
+        None => "; everything this run created was deleted again".to_string(),
+        Some(failures) => format!("; deleting what this run created ALSO FAILED: {failures}"),
+    })]
+    Interrupted {
+        signal: Signal,
+        leftovers: Option<String>,
+    },
+}
+
+/// The signals that stop a command that changes the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        })
+    }
 }
 
 impl Error {
@@ -58,7 +86,17 @@ impl Error {
     }
 
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(exit::FAILED)
+        ExitCode::from(match self {
+            Error::Interrupted {
+                signal: Signal::Interrupt,
+                ..
+            } => exit::INTERRUPTED,
+            Error::Interrupted {
+                signal: Signal::Terminate,
+                ..
+            } => exit::TERMINATED,
+            _ => exit::FAILED,
+        })
     }
 }
 

@@ -19,6 +19,13 @@ pub const TRIPPED: u8 = 3;
 pub const BROKEN: u8 = 4;
 /// `verify`: a critical check failed or could not be checked.
 pub const VERIFY_FAILED: u8 = 5;
+/// `status`: no decoy of this key was found where it looked (and none is recorded there).
+pub const NO_DECOYS: u8 = 6;
+/// `plant` was interrupted by SIGINT (128 + 2, as shells report it); what it had made was
+/// deleted again, or the message says what is left.
+pub const INTERRUPTED: u8 = 130;
+/// The same, by SIGTERM (128 + 15).
+pub const TERMINATED: u8 = 143;
 
 /// How a command that ran to completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +36,8 @@ pub enum Outcome {
     VerifyFailed,
     /// `scan`: no real use found, but some input could not be read to its end.
     Incomplete,
+    /// `status`: no decoy of this key where it looked.
+    NoDecoys,
 }
 
 impl Outcome {
@@ -39,6 +48,7 @@ impl Outcome {
             Outcome::Broken => BROKEN,
             Outcome::VerifyFailed => VERIFY_FAILED,
             Outcome::Incomplete => FAILED,
+            Outcome::NoDecoys => NO_DECOYS,
         }
     }
 

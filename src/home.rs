@@ -79,17 +79,41 @@ impl Key {
     }
 }
 
-/// A decoy planted from this workstation, as recorded when it was planted.
+/// A decoy planted from this workstation. Written before the first object is created
+/// (`complete: false`, no UIDs yet) and updated as each object is made, so an interrupted
+/// `plant` leaves a record that `plant`, `remove` and `status` all pick up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlantedRecord {
     pub profile: String,
     pub namespace: String,
     pub account: String,
+    /// Empty until the API server has answered the account's creation.
+    #[serde(default)]
     pub account_uid: String,
     pub secret: String,
+    /// Empty until the API server has answered the Secret's creation.
+    #[serde(default)]
     pub secret_uid: String,
     pub server: String,
     pub planted_at: jiff::Timestamp,
+    /// Whether `plant` finished (token filled). Records written before this field existed
+    /// were only written once a plant had finished.
+    #[serde(default = "finished")]
+    pub complete: bool,
+}
+
+fn finished() -> bool {
+    true
+}
+
+impl PlantedRecord {
+    pub fn account_uid(&self) -> Option<&str> {
+        Some(self.account_uid.as_str()).filter(|uid| !uid.is_empty())
+    }
+
+    pub fn secret_uid(&self) -> Option<&str> {
+        Some(self.secret_uid.as_str()).filter(|uid| !uid.is_empty())
+    }
 }
 
 /// One drill: the decoy's token used on purpose.
@@ -122,17 +146,22 @@ pub struct State {
 }
 
 impl State {
-    /// The account UID recorded when this workstation planted a decoy on that server.
-    pub fn recorded_account_uid(
+    /// What this workstation recorded of planting a decoy on that server, if it did.
+    pub fn planted_record(
         &self,
         server: &str,
         namespace: &str,
         account: &str,
-    ) -> Option<&str> {
+    ) -> Option<&PlantedRecord> {
         self.planted
             .iter()
             .find(|r| r.server == server && r.namespace == namespace && r.account == account)
-            .map(|r| r.account_uid.as_str())
+    }
+
+    /// Adds or replaces the record of one decoy.
+    pub fn record_planted(&mut self, record: PlantedRecord) {
+        self.forget_planted(&record.server, &record.namespace, &record.account);
+        self.planted.push(record);
     }
 
     pub fn forget_planted(&mut self, server: &str, namespace: &str, account: &str) {
@@ -198,20 +227,41 @@ impl Home {
         }
     }
 
-    /// The key, made on first use (only `plant` makes one).
+    /// The key, made on first use (only a real `plant` makes one). Made under the state
+    /// lock, so two plants racing on a new folder agree on one key.
     pub fn key_or_create(&self) -> Result<Key, HomeError> {
         match self.key() {
             Err(HomeError::NoKey { .. }) => {}
             other => return other,
         }
-        let mut bytes = [0u8; KEY_LEN];
-        getrandom::fill(&mut bytes).map_err(|e| HomeError::Write {
+        let _lock = self.lock()?;
+        match self.key() {
+            Err(HomeError::NoKey { .. }) => {}
+            other => return other,
+        }
+        let key = Key(random_bytes().map_err(|source| HomeError::Write {
             path: self.key_path(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let key = Key(bytes);
+            source,
+        })?);
         self.write_private(&self.key_path(), format!("{}\n", key.to_hex()).as_bytes())?;
         Ok(key)
+    }
+
+    /// The key if there is one; else a new one that is not saved, for plans that only
+    /// show what a real run would make (`plant --dry-run`, `verify`); the flag says the
+    /// key is such a new one.
+    pub fn key_or_ephemeral(&self) -> Result<(Key, bool), HomeError> {
+        match self.key() {
+            Ok(key) => Ok((key, false)),
+            Err(HomeError::NoKey { .. }) => {
+                let bytes = random_bytes().map_err(|source| HomeError::Write {
+                    path: self.key_path(),
+                    source,
+                })?;
+                Ok((Key(bytes), true))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     pub fn load(&self) -> Result<State, HomeError> {
@@ -224,13 +274,36 @@ impl Home {
         }
     }
 
-    /// Reads, changes and writes the state; the write replaces the file in one step.
+    /// Reads, changes and writes the state under an exclusive lock, so runs sharing this
+    /// folder never lose each other's records; the write replaces the file in one step.
     pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<State, HomeError> {
+        let _lock = self.lock()?;
         let mut state = self.load()?;
         change(&mut state);
         let text = serde_json::to_vec_pretty(&state).expect("state serializes");
         self.write_private(&self.state_path(), &text)?;
         Ok(state)
+    }
+
+    /// An exclusive lock on `state.lock`, held until dropped (the OS drops it if the
+    /// process dies).
+    fn lock(&self) -> Result<std::fs::File, HomeError> {
+        let path = self.dir.join("state.lock");
+        let lock_error = |source| HomeError::Write {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(lock_error)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path).map_err(lock_error)?;
+        file.lock().map_err(lock_error)?;
+        Ok(file)
     }
 
     fn write_private(&self, path: &Path, contents: &[u8]) -> Result<(), HomeError> {
@@ -239,7 +312,14 @@ impl Home {
             source,
         };
         std::fs::create_dir_all(&self.dir).map_err(write_error)?;
-        let temporary = path.with_extension("tmp");
+        // A name of its own per writer: two writers never share a half-written file.
+        let unique = random_bytes()
+            .map_err(write_error)?
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let temporary = path.with_extension(format!("{}.{unique}.tmp", std::process::id()));
         {
             use std::io::Write;
             let mut options = std::fs::OpenOptions::new();
@@ -250,11 +330,23 @@ impl Home {
                 options.mode(0o600);
             }
             let mut file = options.open(&temporary).map_err(write_error)?;
-            file.write_all(contents).map_err(write_error)?;
-            file.sync_all().map_err(write_error)?;
+            let written = file
+                .write_all(contents)
+                .and_then(|()| file.sync_all())
+                .and_then(|()| std::fs::rename(&temporary, path));
+            if let Err(error) = written {
+                let _ = std::fs::remove_file(&temporary);
+                return Err(write_error(error));
+            }
         }
-        std::fs::rename(&temporary, path).map_err(write_error)
+        Ok(())
     }
+}
+
+fn random_bytes() -> std::io::Result<[u8; KEY_LEN]> {
+    let mut bytes = [0u8; KEY_LEN];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -309,6 +401,89 @@ mod tests {
         home.update(|s| s.drills.push(drill.clone())).unwrap();
         assert_eq!(home.load().unwrap().drills, vec![drill.clone()]);
         assert_eq!(drill.day(), "2026-11-28");
+    }
+
+    fn record(account: &str) -> PlantedRecord {
+        PlantedRecord {
+            profile: "tiller".into(),
+            namespace: "kube-system".into(),
+            account: account.into(),
+            account_uid: String::new(),
+            secret: format!("{account}-token-bcdfg"),
+            secret_uid: String::new(),
+            server: "https://127.0.0.1:6443".into(),
+            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
+            complete: false,
+        }
+    }
+
+    #[test]
+    fn parallel_updates_lose_no_record_and_leave_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let home = Home::at(dir.path());
+                std::thread::spawn(move || {
+                    for round in 0..5 {
+                        home.update(|s| s.record_planted(record(&format!("a{i}-{round}"))))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let state = Home::at(dir.path()).load().unwrap();
+        assert_eq!(state.planted.len(), 80);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn parallel_first_plants_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let home = Home::at(dir.path());
+                std::thread::spawn(move || home.key_or_create().unwrap().to_hex())
+            })
+            .collect();
+        let keys: std::collections::BTreeSet<String> =
+            threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_eq!(
+            Home::at(dir.path()).key().unwrap().to_hex(),
+            keys.into_iter().next().unwrap()
+        );
+    }
+
+    #[test]
+    fn an_ephemeral_key_is_never_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("h"));
+        let (_, ephemeral) = home.key_or_ephemeral().unwrap();
+        assert!(ephemeral);
+        assert!(matches!(home.key(), Err(HomeError::NoKey { .. })));
+        let made = home.key_or_create().unwrap();
+        let (again, ephemeral) = home.key_or_ephemeral().unwrap();
+        assert!(!ephemeral);
+        assert_eq!(again.bytes(), made.bytes());
+    }
+
+    #[test]
+    fn records_written_before_intent_was_recorded_read_as_complete() {
+        let old = r#"{"planted":[{"profile":"tiller","namespace":"kube-system","account":"tiller",
+            "account_uid":"a1","secret":"tiller-token-bcdfg","secret_uid":"s1",
+            "server":"https://x","planted_at":"2026-11-28T10:00:00Z"}],"drills":[]}"#;
+        let state: State = serde_json::from_str(old).unwrap();
+        assert!(state.planted[0].complete);
+        assert_eq!(state.planted[0].account_uid(), Some("a1"));
+        assert_eq!(record("x").account_uid(), None);
     }
 
     #[test]

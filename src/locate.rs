@@ -6,7 +6,7 @@ use crate::cluster;
 use crate::connect::{self, Connection};
 use crate::decoy::{DecoySpec, Found};
 use crate::error::Error;
-use crate::home::{Home, HomeError, Key};
+use crate::home::{Home, PlantedRecord};
 use crate::profile::{self, Profile};
 
 /// `--profile`, or the default profile when none is named.
@@ -53,22 +53,39 @@ pub struct Located {
     pub connection: Connection,
     pub spec: DecoySpec,
     pub found: Found,
-    /// The account UID this workstation recorded when it planted this decoy, if it did.
-    pub recorded_account_uid: Option<String>,
+    /// What this workstation recorded when it planted this decoy, if it did.
+    pub record: Option<PlantedRecord>,
+    /// The key was made for this run and not saved (no key yet, and the command only
+    /// looks): the Secret's name is what a first real `plant` would make it.
+    pub ephemeral_key: bool,
 }
 
-/// Connects, then looks the selected decoy up by its computed names. `key` is how the key
-/// is had: read (status, remove, test-trigger) or made on first use (plant).
+/// How a command has the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Read it; no key is an error (status, remove, test-trigger).
+    Existing,
+    /// Read it, or make one for this run only and save nothing (plant --dry-run, verify).
+    ExistingOrEphemeral,
+    /// Read it, or make and save one (a real plant).
+    Create,
+}
+
+/// Connects, then looks the selected decoy up by its computed names.
 pub async fn locate(
     selection: &Selection,
     global: &GlobalArgs,
     home: &Home,
-    key: impl FnOnce(&Home) -> Result<Key, HomeError>,
+    key_use: KeyUse,
 ) -> Result<Located, Error> {
     let connection = connect::connect(global).await?;
     let client = &connection.client;
     let namespace_uid = cluster::namespace_uid(client, &selection.namespace).await?;
-    let key = key(home)?;
+    let (key, ephemeral_key) = match key_use {
+        KeyUse::Existing => (home.key()?, false),
+        KeyUse::ExistingOrEphemeral => home.key_or_ephemeral()?,
+        KeyUse::Create => (home.key_or_create()?, false),
+    };
     let spec = DecoySpec::new(
         selection.profile,
         &key,
@@ -77,14 +94,15 @@ pub async fn locate(
         &selection.account,
     );
     let found = cluster::find(client, &spec).await?;
-    let recorded_account_uid = home
+    let record = home
         .load()?
-        .recorded_account_uid(&connection.server, &spec.namespace, &spec.account)
-        .map(String::from);
+        .planted_record(&connection.server, &spec.namespace, &spec.account)
+        .cloned();
     Ok(Located {
         connection,
         spec,
         found,
-        recorded_account_uid,
+        record,
+        ephemeral_key,
     })
 }

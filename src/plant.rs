@@ -7,10 +7,11 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, PlantArgs};
 use crate::cluster;
-use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
+use crate::decoy::{DecoySpec, Found, Ownership, ownership, token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{Home, PlantedRecord};
+use crate::locate::KeyUse;
 use crate::locate::{self, Selection};
 use crate::output;
 
@@ -20,28 +21,63 @@ use crate::terminal::Terminal;
 /// What `plant` will do about one decoy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Create,
+    /// Make what is missing, in order: for a decoy not there at all, both objects; for one
+    /// a run left half-made, the rest.
+    Make(Steps),
     AlreadyPlanted,
-    /// Some of the decoy is there and some is not: `remove`, then `plant` again.
-    Incomplete(String),
-    /// Something not made by `plant` has the decoy's name.
+    /// Something not made by `plant` has the decoy's name, or what was planted was
+    /// replaced.
     Refuse(String),
 }
 
-pub fn decide(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&str>) -> Decision {
-    match ownership(spec, found, recorded_account_uid) {
-        Ownership::Absent => Decision::Create,
+/// The steps a run takes, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Steps {
+    /// Delete the decoy's token Secret, left without its account (the token controller
+    /// would delete it anyway, and a new account gets a new UID).
+    pub delete_orphan_secret: bool,
+    pub create_account: bool,
+    pub create_secret: bool,
+}
+
+impl Steps {
+    const ALL: Steps = Steps {
+        delete_orphan_secret: false,
+        create_account: true,
+        create_secret: true,
+    };
+
+    /// Whether this finishes an earlier run's work rather than starting afresh.
+    pub fn resumes(&self) -> bool {
+        *self != Steps::ALL
+    }
+}
+
+pub fn decide(spec: &DecoySpec, found: &Found, record: Option<&PlantedRecord>) -> Decision {
+    match ownership(spec, found, record) {
+        Ownership::Absent => Decision::Make(Steps::ALL),
         Ownership::Foreign(why) => Decision::Refuse(why),
+        Ownership::Replaced(why) => Decision::Refuse(format!(
+            "{why}; the decoy is broken and its objects are left as they are (see kubectl \
+             honeytoken status)"
+        )),
         Ownership::Ours => match (&found.account, &found.secret) {
-            (Some(_), Some(_)) => Decision::AlreadyPlanted,
-            (None, _) => Decision::Incomplete(format!(
-                "service account {}/{} is gone",
-                spec.namespace, spec.account
-            )),
-            (_, None) => Decision::Incomplete(format!(
-                "token Secret {}/{} is gone",
-                spec.namespace, spec.secret
-            )),
+            (Some(_), Some(secret)) if token_filled(secret) => Decision::AlreadyPlanted,
+            (Some(_), Some(_)) => Decision::Make(Steps {
+                delete_orphan_secret: false,
+                create_account: false,
+                create_secret: false,
+            }),
+            (Some(_), None) => Decision::Make(Steps {
+                delete_orphan_secret: false,
+                create_account: false,
+                create_secret: true,
+            }),
+            (None, secret) => Decision::Make(Steps {
+                delete_orphan_secret: secret.is_some(),
+                create_account: true,
+                create_secret: true,
+            }),
         },
     }
 }
@@ -246,31 +282,36 @@ pub async fn run(
 ) -> Result<Outcome, Error> {
     let interactive = prompt::will_ask(terminal, global, "plant creates objects in the cluster")?;
     let selection = choose(args, global, interactive && !global.dry_run)?;
-    let located = locate::locate(&selection, global, home, Home::key_or_create).await?;
+    // Only a real plant makes the key: a dry run shows names under a key of its own.
+    let key_use = if global.dry_run {
+        KeyUse::ExistingOrEphemeral
+    } else {
+        KeyUse::Create
+    };
+    let located = locate::locate(&selection, global, home, key_use).await?;
     let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
     let client = &connection.client;
+    let record = located.record.as_ref();
 
-    match decide(spec, found, located.recorded_account_uid.as_deref()) {
+    match decide(spec, found, record) {
         Decision::Refuse(why) => Err(Error::Conflict(format!(
             "refusing to plant {}/{}: {why}. Nothing was changed; choose another name with --name or -n.",
             spec.namespace, spec.account
         ))),
-        Decision::Incomplete(why) => Err(Error::Conflict(format!(
-            "a decoy {}/{} is planted but incomplete ({why}); run `kubectl honeytoken remove` and plant again",
-            spec.namespace, spec.account
-        ))),
         Decision::AlreadyPlanted => {
-            let mut objects = planned_objects(spec);
-            objects[0].uid = found
-                .account
-                .as_ref()
-                .and_then(|a| uid_of(&a.metadata))
-                .map(String::from);
-            objects[1].uid = found
-                .secret
-                .as_ref()
-                .and_then(|s| uid_of(&s.metadata))
-                .map(String::from);
+            let objects = objects_with_uids(spec, found);
+            // A run interrupted after the token was filled left its record unfinished.
+            if record.is_some_and(|r| !r.complete) {
+                home.update(|state| {
+                    state.record_planted(planted_record(
+                        spec,
+                        &connection.server,
+                        found,
+                        record,
+                        true,
+                    ))
+                })?;
+            }
             let report = report(spec, PlantResult::AlreadyPlanted, objects);
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
@@ -281,7 +322,7 @@ pub async fn run(
             }
             Ok(Outcome::Success)
         }
-        Decision::Create if global.dry_run => {
+        Decision::Make(steps) if global.dry_run => {
             let report = report(spec, PlantResult::Planned, planned_objects(spec));
             match global.output {
                 OutputFormat::Yaml => print!(
@@ -297,12 +338,23 @@ pub async fn run(
                 ),
                 OutputFormat::Table => {
                     print!("{}", plan_text(&report));
+                    if steps.resumes() {
+                        println!(
+                            "(an earlier plant of this decoy did not finish; this run would finish it)"
+                        );
+                    }
+                    if located.ephemeral_key {
+                        println!(
+                            "(no key yet: the Secret's name above is an example; the first real plant makes the key, in {}, and the name)",
+                            home.dir().display()
+                        );
+                    }
                     println!("(dry run: nothing was created)");
                 }
             }
             Ok(Outcome::Success)
         }
-        Decision::Create => {
+        Decision::Make(steps) => {
             let planned = report(spec, PlantResult::Planned, planned_objects(spec));
             if interactive {
                 eprintln!(
@@ -310,29 +362,27 @@ pub async fn run(
                     connection.server, connection.context
                 );
                 eprint!("{}", plan_text(&planned));
+                if steps.resumes() {
+                    eprintln!(
+                        "An earlier plant of this decoy did not finish; this run finishes it."
+                    );
+                }
                 if !prompt::confirm("Plant this decoy?")? {
                     return Err(Error::Declined("nothing was created".into()));
                 }
             }
-            let timeout = Duration::from_secs(args.timeout);
-            let created = create(client, spec, timeout).await?;
-            home.update(|state| {
-                state.forget_planted(&connection.server, &spec.namespace, &spec.account);
-                state.planted.push(PlantedRecord {
-                    profile: spec.profile.to_string(),
-                    namespace: spec.namespace.clone(),
-                    account: spec.account.clone(),
-                    account_uid: created.account_uid.clone(),
-                    secret: spec.secret.clone(),
-                    secret_uid: created.secret_uid.clone(),
-                    server: connection.server.clone(),
-                    planted_at: jiff::Timestamp::now(),
-                });
-            })?;
-            let mut objects = planned_objects(spec);
-            objects[0].uid = Some(created.account_uid);
-            objects[1].uid = Some(created.secret_uid);
-            let report = report(spec, PlantResult::Planted, objects);
+            let made = make(
+                client,
+                home,
+                &connection.server,
+                spec,
+                found,
+                record,
+                steps,
+                Duration::from_secs(args.timeout),
+            )
+            .await?;
+            let report = report(spec, PlantResult::Planted, objects_with_uids(spec, &made));
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
                 None => {
@@ -350,67 +400,225 @@ pub async fn run(
     }
 }
 
-struct Created {
-    account_uid: String,
-    secret_uid: String,
+fn objects_with_uids(spec: &DecoySpec, found: &Found) -> Vec<PlannedObject> {
+    let mut objects = planned_objects(spec);
+    objects[0].uid = found
+        .account
+        .as_ref()
+        .and_then(|a| uid_of(&a.metadata))
+        .map(String::from);
+    objects[1].uid = found
+        .secret
+        .as_ref()
+        .and_then(|s| uid_of(&s.metadata))
+        .map(String::from);
+    objects
 }
 
-/// Account first (the token controller deletes a token Secret whose account it cannot
-/// find), then the Secret, then the wait for the token. On any failure, what this run
-/// created is deleted before the original error is returned.
-async fn create(
-    client: &kube::Client,
+/// The record of this decoy with the UIDs of what was found; the first plant's time is
+/// kept.
+fn planted_record(
     spec: &DecoySpec,
-    timeout: Duration,
-) -> Result<Created, Error> {
-    let account = cluster::create_account(client, spec).await?;
-    let account_uid = account.metadata.uid.clone().unwrap_or_default();
-    let secret = match cluster::create_secret(client, spec).await {
-        Ok(secret) => secret,
-        Err(error) => return Err(undo(client, spec, &account_uid, None, error).await),
+    server: &str,
+    found: &Found,
+    earlier: Option<&PlantedRecord>,
+    complete: bool,
+) -> PlantedRecord {
+    let uid = |meta: Option<&kube::api::ObjectMeta>| {
+        meta.and_then(uid_of).unwrap_or_default().to_string()
     };
-    let secret_uid = secret.metadata.uid.clone().unwrap_or_default();
+    PlantedRecord {
+        profile: spec.profile.to_string(),
+        namespace: spec.namespace.clone(),
+        account: spec.account.clone(),
+        account_uid: uid(found.account.as_ref().map(|a| &a.metadata)),
+        secret: spec.secret.clone(),
+        secret_uid: uid(found.secret.as_ref().map(|s| &s.metadata)),
+        server: server.to_string(),
+        planted_at: earlier
+            .map(|r| r.planted_at)
+            .unwrap_or_else(jiff::Timestamp::now),
+        complete,
+    }
+}
+
+/// Makes what `steps` says, recording intent before the first request and each UID as
+/// it is learnt, so that a run cut short leaves a record that the next `plant`, `remove`
+/// and `status` pick up. A failure, SIGINT or SIGTERM rolls back what this run made.
+#[allow(clippy::too_many_arguments)]
+async fn make(
+    client: &kube::Client,
+    home: &Home,
+    server: &str,
+    spec: &DecoySpec,
+    before: &Found,
+    record: Option<&PlantedRecord>,
+    steps: Steps,
+    timeout: Duration,
+) -> Result<Found, Error> {
+    let mut interrupted = Interruption::listen()?;
+    let intent = planted_record(spec, server, before, record, false);
+    home.update(|state| state.record_planted(intent.clone()))?;
+    let outcome = tokio::select! {
+        made = make_steps(client, home, spec, before, &intent, steps, timeout) => made.map_err(Stop::Failed),
+        signal = interrupted.next() => Err(Stop::Signal(signal)),
+    };
+    match outcome {
+        Ok(made) => {
+            home.update(|state| {
+                state.record_planted(planted_record(spec, server, &made, Some(&intent), true))
+            })?;
+            Ok(made)
+        }
+        Err(stop) => {
+            let leftovers = rollback(client, home, server, spec, before, &intent).await;
+            Err(match stop {
+                Stop::Failed(error) => Error::Rollback {
+                    error: Box::new(error),
+                    leftovers,
+                },
+                Stop::Signal(signal) => Error::Interrupted { signal, leftovers },
+            })
+        }
+    }
+}
+
+enum Stop {
+    Failed(Error),
+    Signal(Signal),
+}
+
+pub use crate::error::Signal;
+
+/// SIGINT and SIGTERM, caught while `plant` changes the cluster.
+struct Interruption {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Interruption {
+    fn listen() -> Result<Interruption, Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen =
+            |kind| signal(kind).map_err(|e| Error::Invalid(format!("cannot handle signals: {e}")));
+        Ok(Interruption {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.interrupt.recv() => Signal::Interrupt,
+            _ = self.terminate.recv() => Signal::Terminate,
+        }
+    }
+}
+
+async fn make_steps(
+    client: &kube::Client,
+    home: &Home,
+    spec: &DecoySpec,
+    before: &Found,
+    intent: &PlantedRecord,
+    steps: Steps,
+    timeout: Duration,
+) -> Result<Found, Error> {
+    let mut made = before.clone();
+    let mut learnt = intent.clone();
+    if steps.delete_orphan_secret
+        && let Some(uid) = before.secret.as_ref().and_then(|s| uid_of(&s.metadata))
+    {
+        cluster::delete_secret(client, &spec.namespace, &spec.secret, uid).await?;
+        made.secret = None;
+        learnt.secret_uid.clear();
+        home.update(|state| state.record_planted(learnt.clone()))?;
+    }
+    // Account first: the token controller deletes a token Secret whose account it cannot
+    // find.
+    if steps.create_account {
+        let account = cluster::create_account(client, spec).await?;
+        learnt.account_uid = uid_of(&account.metadata).unwrap_or_default().to_string();
+        home.update(|state| state.record_planted(learnt.clone()))?;
+        made.account = Some(account);
+    }
+    if steps.create_secret {
+        let secret = cluster::create_secret(client, spec).await?;
+        learnt.secret_uid = uid_of(&secret.metadata).unwrap_or_default().to_string();
+        home.update(|state| state.record_planted(learnt.clone()))?;
+        made.secret = Some(secret);
+    }
     let spinner =
         crate::progress::Spinner::start("waiting for the token controller to fill the token");
     let filled = cluster::wait_for_token(client, spec, timeout).await;
     drop(spinner);
-    match filled {
-        Ok(_) => Ok(Created {
-            account_uid,
-            secret_uid,
-        }),
-        Err(error) => Err(undo(client, spec, &account_uid, Some(&secret_uid), error).await),
-    }
+    made.secret = Some(filled?);
+    Ok(made)
 }
 
-async fn undo(
+/// How long undoing a run may take before it gives up and says what is left.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Deletes what this run made: every object of the decoy that is ours now and was not
+/// there before the run, found again by name, so an object whose creation was never
+/// answered is found too. Then the record says what is left: nothing (forgotten) or the
+/// objects that were there before the run. Returns what could not be undone.
+async fn rollback(
     client: &kube::Client,
+    home: &Home,
+    server: &str,
     spec: &DecoySpec,
-    account_uid: &str,
-    secret_uid: Option<&str>,
-    error: Error,
-) -> Error {
-    let mut failures = Vec::new();
-    if let Some(uid) = secret_uid
-        && let Err(e) = cluster::delete_secret(client, &spec.namespace, &spec.secret, uid).await
-    {
-        failures.push(e.to_string());
-    }
-    if let Err(e) =
-        cluster::delete_account(client, &spec.namespace, &spec.account, account_uid).await
-    {
-        failures.push(e.to_string());
-    }
-    if failures.is_empty() {
-        Error::Rollback {
-            error: Box::new(error),
-            leftovers: None,
+    before: &Found,
+    intent: &PlantedRecord,
+) -> Option<String> {
+    let undo = async {
+        let now = cluster::find(client, spec).await?;
+        if ownership(spec, &now, Some(intent)) != Ownership::Ours {
+            return Ok::<_, Error>(());
         }
-    } else {
-        Error::Rollback {
-            error: Box::new(error),
-            leftovers: Some(failures.join("; ")),
+        let made_now = |now: Option<&kube::api::ObjectMeta>,
+                        then: Option<&kube::api::ObjectMeta>| {
+            now.and_then(uid_of)
+                .filter(|uid| then.and_then(uid_of) != Some(uid))
+                .map(String::from)
+        };
+        if let Some(uid) = made_now(
+            now.secret.as_ref().map(|s| &s.metadata),
+            before.secret.as_ref().map(|s| &s.metadata),
+        ) {
+            cluster::delete_secret(client, &spec.namespace, &spec.secret, &uid).await?;
         }
+        if let Some(uid) = made_now(
+            now.account.as_ref().map(|a| &a.metadata),
+            before.account.as_ref().map(|a| &a.metadata),
+        ) {
+            cluster::delete_account(client, &spec.namespace, &spec.account, &uid).await?;
+        }
+        Ok(())
+    };
+    let leftovers = match tokio::time::timeout(ROLLBACK_TIMEOUT, undo).await {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(_) => Some(format!(
+            "undoing did not finish within {}s",
+            ROLLBACK_TIMEOUT.as_secs()
+        )),
+    };
+    let nothing_before = before.account.is_none() && before.secret.is_none();
+    let recorded = home.update(|state| {
+        if leftovers.is_none() && nothing_before {
+            state.forget_planted(server, &spec.namespace, &spec.account);
+        } else if leftovers.is_none() {
+            state.record_planted(planted_record(spec, server, before, Some(intent), false));
+        }
+        // Otherwise the intent stays as it is: plant or remove, run again, finish the job.
+    });
+    match (leftovers, recorded) {
+        (None, Ok(_)) => None,
+        (Some(left), _) => Some(format!(
+            "{left}; run `kubectl honeytoken plant` again to finish the decoy or `kubectl honeytoken remove` to undo it"
+        )),
+        (None, Err(error)) => Some(format!("cannot update the local record: {error}")),
     }
 }
 
@@ -430,24 +638,125 @@ mod tests {
         )
     }
 
+    fn recorded(spec: &DecoySpec, account_uid: &str, secret_uid: &str) -> PlantedRecord {
+        PlantedRecord {
+            profile: spec.profile.into(),
+            namespace: spec.namespace.clone(),
+            account: spec.account.clone(),
+            account_uid: account_uid.into(),
+            secret: spec.secret.clone(),
+            secret_uid: secret_uid.into(),
+            server: "https://x".into(),
+            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
+            complete: false,
+        }
+    }
+
+    fn account(spec: &DecoySpec, uid: &str) -> k8s_openapi::api::core::v1::ServiceAccount {
+        let mut account = spec.account_manifest();
+        account.metadata.uid = Some(uid.into());
+        account
+    }
+
+    fn filled(
+        mut secret: k8s_openapi::api::core::v1::Secret,
+    ) -> k8s_openapi::api::core::v1::Secret {
+        secret.data = Some(std::collections::BTreeMap::from([(
+            "token".into(),
+            k8s_openapi::ByteString(b"t".to_vec()),
+        )]));
+        secret
+    }
+
     #[test]
-    fn nothing_there_means_create() {
-        assert_eq!(
-            decide(&spec("kube-system"), &Found::default(), None),
-            Decision::Create
-        );
+    fn nothing_there_means_make_everything() {
+        let decision = decide(&spec("kube-system"), &Found::default(), None);
+        assert_eq!(decision, Decision::Make(Steps::ALL));
+        let Decision::Make(steps) = decision else {
+            unreachable!()
+        };
+        assert!(!steps.resumes());
     }
 
     #[test]
     fn a_complete_decoy_of_ours_is_already_planted() {
         let spec = spec("kube-system");
-        let mut account = spec.account_manifest();
-        account.metadata.uid = Some("a1".into());
         let found = Found {
-            account: Some(account),
-            secret: Some(spec.secret_manifest()),
+            account: Some(account(&spec, "a1")),
+            secret: Some(filled(spec.secret_manifest())),
         };
         assert_eq!(decide(&spec, &found, None), Decision::AlreadyPlanted);
+    }
+
+    #[test]
+    fn a_decoy_whose_token_is_not_filled_yet_is_waited_for() {
+        let spec = spec("kube-system");
+        let found = Found {
+            account: Some(account(&spec, "a1")),
+            secret: Some(spec.secret_manifest()),
+        };
+        assert_eq!(
+            decide(&spec, &found, None),
+            Decision::Make(Steps {
+                delete_orphan_secret: false,
+                create_account: false,
+                create_secret: false,
+            })
+        );
+    }
+
+    #[test]
+    fn an_account_left_by_an_interrupted_plant_is_finished_not_refused() {
+        let spec = spec("kube-system");
+        let found = Found {
+            account: Some(account(&spec, "a1")),
+            secret: None,
+        };
+        // The creation was answered (UID recorded), or it was not (only the intent).
+        for record in [recorded(&spec, "a1", ""), recorded(&spec, "", "")] {
+            let decision = decide(&spec, &found, Some(&record));
+            assert_eq!(
+                decision,
+                Decision::Make(Steps {
+                    delete_orphan_secret: false,
+                    create_account: false,
+                    create_secret: true,
+                }),
+                "{record:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_left_without_its_account_is_replaced_with_both() {
+        let spec = spec("kube-system");
+        let mut secret = spec.secret_manifest();
+        secret.metadata.uid = Some("s1".into());
+        let found = Found {
+            account: None,
+            secret: Some(secret),
+        };
+        assert_eq!(
+            decide(&spec, &found, None),
+            Decision::Make(Steps {
+                delete_orphan_secret: true,
+                create_account: true,
+                create_secret: true,
+            })
+        );
+    }
+
+    #[test]
+    fn a_replaced_decoy_is_refused() {
+        let spec = spec("kube-system");
+        let found = Found {
+            account: Some(account(&spec, "a2")),
+            secret: None,
+        };
+        assert!(matches!(
+            decide(&spec, &found, Some(&recorded(&spec, "a1", "s1"))),
+            Decision::Refuse(why) if why.contains("broken")
+        ));
     }
 
     #[test]
@@ -462,20 +771,6 @@ mod tests {
         };
         assert!(
             matches!(decide(&spec, &found, None), Decision::Refuse(why) if why.contains("not made by plant"))
-        );
-    }
-
-    #[test]
-    fn our_account_without_its_secret_is_incomplete() {
-        let spec = spec("kube-system");
-        let mut account = spec.account_manifest();
-        account.metadata.uid = Some("a1".into());
-        let found = Found {
-            account: Some(account),
-            secret: None,
-        };
-        assert!(
-            matches!(decide(&spec, &found, Some("a1")), Decision::Incomplete(why) if why.contains("Secret"))
         );
     }
 

@@ -43,16 +43,6 @@ impl Profile {
             .collect()
     }
 
-    /// A label selector for this profile's accounts, whatever their names.
-    pub fn selector(&self) -> String {
-        self.account_labels
-            .iter()
-            .filter(|(_, v)| !v.contains("{name}"))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
     /// Whether an account's labels are exactly what this profile gives it.
     pub fn labels_match(&self, account: &str, labels: &BTreeMap<String, String>) -> bool {
         &self.labels_for(account) == labels
@@ -77,11 +67,6 @@ mod tests {
         assert_eq!(labels.get("name").map(String::as_str), Some("helm-server"));
         assert!(TILLER.labels_match("helm-server", &labels));
         assert!(!TILLER.labels_match("tiller", &labels));
-    }
-
-    #[test]
-    fn the_selector_leaves_out_name_dependent_labels() {
-        assert_eq!(TILLER.selector(), "app=helm");
     }
 
     #[test]

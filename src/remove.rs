@@ -4,10 +4,11 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
+use crate::cluster::Deleted;
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::home::Home;
+use crate::home::{Home, PlantedRecord};
 use crate::locate;
 use crate::output;
 use crate::prompt;
@@ -31,10 +32,14 @@ pub enum Decision {
     Refuse(String),
 }
 
-pub fn decide(spec: &DecoySpec, found: &Found, recorded_account_uid: Option<&str>) -> Decision {
-    match ownership(spec, found, recorded_account_uid) {
+pub fn decide(spec: &DecoySpec, found: &Found, record: Option<&PlantedRecord>) -> Decision {
+    match ownership(spec, found, record) {
         Ownership::Absent => Decision::Nothing,
         Ownership::Foreign(why) => Decision::Refuse(why),
+        Ownership::Replaced(why) => Decision::Refuse(format!(
+            "{why}. An object that is not the one planted is never deleted: look at it, delete \
+             it by hand if it should go, then run remove again"
+        )),
         Ownership::Ours => {
             let mut deletions = Vec::new();
             if let Some(uid) = found.secret.as_ref().and_then(|s| uid_of(&s.metadata)) {
@@ -92,11 +97,16 @@ pub async fn run(
     let ask = prompt::will_ask(terminal, global, "remove deletes objects in the cluster")?;
     let selection = locate::select(args, global)?;
     let (namespace, account) = (selection.namespace.clone(), selection.account.clone());
-    let located = locate::locate(&selection, global, home, Home::key).await?;
+    let located = match locate::locate(&selection, global, home, locate::KeyUse::Existing).await {
+        Err(Error::NamespaceMissing(_)) => {
+            return namespace_gone(global, home, &namespace, &account).await;
+        }
+        other => other?,
+    };
     let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
     let client = &connection.client;
 
-    let deletions = match decide(spec, found, located.recorded_account_uid.as_deref()) {
+    let deletions = match decide(spec, found, located.record.as_ref()) {
         Decision::Refuse(why) => {
             return Err(Error::Conflict(format!(
                 "will not delete anything in {namespace}/{account}: {why}"
@@ -140,8 +150,9 @@ pub async fn run(
             return Err(Error::Declined("nothing was deleted".into()));
         }
     }
+    let mut pending = Vec::new();
     for deletion in &deletions {
-        match deletion.kind {
+        let deleted = match deletion.kind {
             "Secret" => {
                 cluster::delete_secret(client, &deletion.namespace, &deletion.name, &deletion.uid)
                     .await?
@@ -150,7 +161,26 @@ pub async fn run(
                 cluster::delete_account(client, &deletion.namespace, &deletion.name, &deletion.uid)
                     .await?
             }
+        };
+        if let Deleted::Pending { finalizers } = deleted {
+            pending.push(format!(
+                "{}/{} in namespace {} (uid {}) is marked for deletion but stays until its \
+                 finalizers are removed: {}",
+                deletion.kind.to_lowercase(),
+                deletion.name,
+                deletion.namespace,
+                deletion.uid,
+                finalizers.join(", ")
+            ));
         }
+    }
+    if !pending.is_empty() {
+        // The record stays, so status keeps reporting the decoy until it is really gone.
+        return Err(Error::CheckFailed(format!(
+            "deletion pending: {}; whoever added the finalizers must remove them (or remove \
+             them by hand), then run remove again",
+            pending.join("; ")
+        )));
     }
     forget(home, &namespace, &account, &connection.server)?;
     report.result = "removed";
@@ -161,10 +191,34 @@ pub async fn run(
     Ok(Outcome::Success)
 }
 
+/// The decoy's namespace is gone, and everything in it: forget the record, if any.
+async fn namespace_gone(
+    global: &GlobalArgs,
+    home: &Home,
+    namespace: &str,
+    account: &str,
+) -> Result<Outcome, Error> {
+    let connection = crate::connect::connect(global).await?;
+    forget(home, namespace, account, &connection.server)?;
+    let report = RemoveReport {
+        result: "nothingToRemove",
+        namespace: namespace.to_string(),
+        service_account: account.to_string(),
+        objects: Vec::new(),
+    };
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None => println!(
+            "namespace {namespace} does not exist, so neither does decoy {namespace}/{account}; nothing to remove"
+        ),
+    }
+    Ok(Outcome::Success)
+}
+
 fn forget(home: &Home, namespace: &str, account: &str, server: &str) -> Result<(), Error> {
     if home
         .load()?
-        .recorded_account_uid(server, namespace, account)
+        .planted_record(server, namespace, account)
         .is_some()
     {
         home.update(|state| state.forget_planted(server, namespace, account))?;
@@ -219,10 +273,29 @@ mod tests {
         );
     }
 
+    fn recorded(account_uid: &str, secret_uid: &str) -> PlantedRecord {
+        let spec = spec();
+        PlantedRecord {
+            profile: spec.profile.into(),
+            namespace: spec.namespace.clone(),
+            account: spec.account.clone(),
+            account_uid: account_uid.into(),
+            secret: spec.secret.clone(),
+            secret_uid: secret_uid.into(),
+            server: "https://x".into(),
+            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
+            complete: true,
+        }
+    }
+
     #[test]
     fn a_recorded_decoy_whose_secret_was_deleted_loses_its_account() {
         let spec = spec();
-        let decision = decide(&spec, &with_uids(&spec, Some("a1"), None), Some("a1"));
+        let decision = decide(
+            &spec,
+            &with_uids(&spec, Some("a1"), None),
+            Some(&recorded("a1", "s1")),
+        );
         let Decision::Delete(deletions) = decision else {
             panic!("{decision:?}")
         };
@@ -238,9 +311,27 @@ mod tests {
             Decision::Refuse(_)
         ));
         assert!(matches!(
-            decide(&spec, &with_uids(&spec, Some("a9"), None), Some("a1")),
+            decide(
+                &spec,
+                &with_uids(&spec, Some("a9"), None),
+                Some(&recorded("a1", "s1"))
+            ),
             Decision::Refuse(_)
         ));
+    }
+
+    #[test]
+    fn a_secret_made_again_under_the_decoys_name_is_never_deleted() {
+        let spec = spec();
+        let decision = decide(
+            &spec,
+            &with_uids(&spec, Some("a1"), Some("s2")),
+            Some(&recorded("a1", "s1")),
+        );
+        assert!(
+            matches!(&decision, Decision::Refuse(why) if why.contains("uid s2") && why.contains("never deleted")),
+            "{decision:?}"
+        );
     }
 
     #[test]

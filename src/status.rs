@@ -14,10 +14,10 @@ use crate::connect;
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::home::Home;
+use crate::home::{Home, PlantedRecord, State};
 use crate::output;
 use crate::profile::{self, Profile};
-use crate::tracking::ACCOUNT_UID_ANNOTATION;
+use crate::tracking::{self, ACCOUNT_UID_ANNOTATION};
 
 pub const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
 pub const INVALID_SINCE_LABEL: &str = "kubernetes.io/legacy-token-invalid-since";
@@ -86,6 +86,34 @@ pub struct Observed {
     pub found: Found,
     pub bindings: Vec<String>,
     pub drill_days: BTreeSet<String>,
+    /// Why what was found is not (provably) the decoy that was planted: an object made
+    /// again or swapped, the namespace gone, a decoy-shaped account without its Secret.
+    pub identity_problem: Option<String>,
+    /// `plant` recorded its intent here and did not finish.
+    pub unfinished_plant: bool,
+}
+
+/// Additions to one of the decoy's objects that decide its fate: an owner whose deletion
+/// deletes it, finalizers, a deletion under way.
+fn fate_problems(kind: &str, name: &str, meta: &kube::api::ObjectMeta) -> Vec<String> {
+    let mut problems = Vec::new();
+    if meta.deletion_timestamp.is_some() {
+        problems.push(format!("{kind} {name} is being deleted"));
+    }
+    for owner in meta.owner_references.iter().flatten() {
+        problems.push(format!(
+            "{kind} {name} has an ownerReference to {} {} (uid {}): the garbage collector \
+             deletes it when that owner goes; remove the ownerReference",
+            owner.kind, owner.name, owner.uid
+        ));
+    }
+    if let Some(finalizers) = meta.finalizers.as_ref().filter(|f| !f.is_empty()) {
+        problems.push(format!(
+            "{kind} {name} has finalizers ({}): its deletion would wait on whoever added them",
+            finalizers.join(", ")
+        ));
+    }
+    problems
 }
 
 /// Judges one decoy. Pure: every input is in `observed`.
@@ -101,6 +129,26 @@ pub fn assess(observed: &Observed) -> DecoyStatus {
     let filled = secret.is_some_and(token_filled);
 
     let mut problems = Vec::new();
+    if let Some(problem) = &observed.identity_problem {
+        problems.push(problem.clone());
+    }
+    if observed.unfinished_plant {
+        problems.push(
+            "plant was interrupted before it finished; run plant again to finish it, or remove \
+             to undo it"
+                .to_string(),
+        );
+    }
+    if let Some(account) = account {
+        problems.extend(fate_problems(
+            "service account",
+            &spec.account,
+            &account.metadata,
+        ));
+    }
+    if let Some(secret) = secret {
+        problems.extend(fate_problems("Secret", &spec.secret, &secret.metadata));
+    }
     if account.is_none() {
         problems.push(format!("service account {} is gone", spec.account));
     }
@@ -195,9 +243,12 @@ pub fn assess(observed: &Observed) -> DecoyStatus {
     }
 }
 
-/// The exit outcome for a set of decoys: any TRIPPED wins, then any broken.
+/// The exit outcome for a set of decoys: any TRIPPED wins, then any broken; none at all
+/// has its own outcome, never success.
 pub fn outcome(decoys: &[DecoyStatus]) -> Outcome {
-    if decoys.iter().any(|d| d.verdict == Verdict::Tripped) {
+    if decoys.is_empty() {
+        Outcome::NoDecoys
+    } else if decoys.iter().any(|d| d.verdict == Verdict::Tripped) {
         Outcome::Tripped
     } else if decoys.iter().any(|d| d.verdict == Verdict::Broken) {
         Outcome::Broken
@@ -337,69 +388,198 @@ pub fn table(decoys: &[DecoyStatus]) -> String {
     format!("{table}\n")
 }
 
-/// The namespaces to look in: `-n`, else every profile's home namespace.
-fn namespaces(global: &GlobalArgs) -> Vec<String> {
+/// The namespaces to look in: `-n`, else every profile's home namespace and every
+/// namespace this workstation recorded planting in on this server.
+fn namespaces(global: &GlobalArgs, state: &State, server: &str) -> Vec<String> {
     match &global.namespace {
         Some(ns) => vec![ns.clone()],
         None => profile::PROFILES
             .iter()
             .map(|p| p.default_namespace.to_string())
+            .chain(
+                state
+                    .planted
+                    .iter()
+                    .filter(|r| r.server == server)
+                    .map(|r| r.namespace.clone()),
+            )
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),
     }
 }
 
-/// Finds the decoys of this key in one namespace: accounts with a profile's labels whose
-/// keyed Secret proves them ours, and accounts this workstation recorded planting.
+/// The profile whose labels an account carries exactly, if any.
+fn profile_shaped(account: &ServiceAccount) -> Option<&'static Profile> {
+    let name = account.metadata.name.as_deref()?;
+    let labels = account.metadata.labels.as_ref()?;
+    profile::PROFILES
+        .iter()
+        .find(|p| p.labels_match(name, labels))
+}
+
+/// A decoy that may be this key's, and why it is looked at.
+struct Candidate {
+    profile: &'static Profile,
+    account: Option<ServiceAccount>,
+    /// A token Secret with this account's keyed name exists.
+    keyed_secret: bool,
+    /// A token Secret under another name is for this account: it has a token of its own,
+    /// so it is not a decoy of this key that lost its Secret (another key's, or a real one).
+    other_token: bool,
+}
+
+/// Which of the found objects are worth judging, and what is wrong with whose they are.
+/// Pure: decides from what was found, the record and how the candidate was found.
+pub fn judge_identity(
+    spec: &DecoySpec,
+    found: &Found,
+    record: Option<&PlantedRecord>,
+    keyed_secret: bool,
+    other_token: bool,
+) -> Option<Option<String>> {
+    match ownership(spec, found, record) {
+        Ownership::Ours => Some(None),
+        // Planted from here and now entirely gone: report it, it is no longer armed.
+        Ownership::Absent => record.map(|_| None),
+        Ownership::Replaced(why) => Some(Some(why)),
+        Ownership::Foreign(why) => {
+            let shaped =
+                !other_token && found.account.as_ref().is_some_and(|a| spec.shaped_like(a));
+            (shaped || keyed_secret).then(|| {
+                Some(format!(
+                    "{why}. It looks like a decoy of this key, but that cannot be proven: either \
+                     part of the decoy was deleted or replaced (then it no longer works), or it \
+                     is not a decoy of this key"
+                ))
+            })
+        }
+    }
+}
+
+/// Finds the decoys of this key in one namespace: accounts shaped like a profile's,
+/// token Secrets whose name this key derives from their account, and accounts this
+/// workstation recorded planting. A constant number of requests, plus one GET per
+/// candidate.
 async fn observe_namespace(
     client: &kube::Client,
     server: &str,
     key: &crate::home::Key,
-    state: &crate::home::State,
+    state: &State,
     namespace: &str,
     cluster_role_bindings: &[ClusterRoleBinding],
 ) -> Result<Vec<Observed>, Error> {
-    let namespace_uid = cluster::namespace_uid(client, namespace).await?;
-    let role_bindings = cluster::role_bindings(client, namespace).await?;
-    let mut candidates: BTreeMap<String, (&'static Profile, Option<ServiceAccount>)> =
-        BTreeMap::new();
-    for profile in profile::PROFILES {
-        for account in cluster::accounts_matching(client, namespace, &profile.selector()).await? {
-            let name = account.metadata.name.clone().unwrap_or_default();
-            candidates.insert(name, (profile, Some(account)));
-        }
-    }
-    for record in state
+    let records: Vec<&PlantedRecord> = state
         .planted
         .iter()
         .filter(|r| r.namespace == namespace && r.server == server)
-    {
-        if !candidates.contains_key(&record.account) {
-            let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
-            candidates.insert(record.account.clone(), (profile, None));
+        .collect();
+    let Some(namespace_uid) = cluster::namespace_uid_if_exists(client, namespace).await? else {
+        // Whatever was planted here went with the namespace.
+        return Ok(records
+            .into_iter()
+            .map(|record| {
+                let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
+                let mut spec = DecoySpec::new(profile, key, "", namespace, &record.account);
+                spec.secret = record.secret.clone();
+                Observed {
+                    drill_days: drill_days_for(state, namespace, &spec.secret),
+                    spec,
+                    found: Found::default(),
+                    bindings: Vec::new(),
+                    identity_problem: Some(format!(
+                        "namespace {namespace} is gone, and the decoy with it"
+                    )),
+                    unfinished_plant: !record.complete,
+                }
+            })
+            .collect());
+    };
+    let role_bindings = cluster::role_bindings(client, namespace).await?;
+    let accounts = cluster::accounts(client, namespace).await?;
+    let token_secrets = cluster::token_secret_names(client, namespace).await?;
+    let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
+    let keyed = |secret: &cluster::TokenSecretName| {
+        secret.name == tracking::secret_name(key, &namespace_uid, namespace, &secret.account)
+    };
+    let other_token = |account: &str| {
+        token_secrets
+            .iter()
+            .any(|secret| secret.account == account && !keyed(secret))
+    };
+    for account in &accounts {
+        if let Some(profile) = profile_shaped(account) {
+            let name = account.metadata.name.clone().unwrap_or_default();
+            candidates.insert(
+                name.clone(),
+                Candidate {
+                    profile,
+                    account: Some(account.clone()),
+                    keyed_secret: false,
+                    other_token: other_token(&name),
+                },
+            );
         }
     }
+    let account_named = |name: &str| {
+        accounts
+            .iter()
+            .find(|a| a.metadata.name.as_deref() == Some(name))
+            .cloned()
+    };
+    for secret in token_secrets.iter().filter(|s| keyed(s)) {
+        let account_name = &secret.account;
+        let account = account_named(account_name);
+        let profile = account
+            .as_ref()
+            .and_then(profile_shaped)
+            .unwrap_or(&profile::TILLER);
+        candidates
+            .entry(account_name.clone())
+            .or_insert(Candidate {
+                profile,
+                account,
+                keyed_secret: true,
+                other_token: other_token(account_name),
+            })
+            .keyed_secret = true;
+    }
+    for record in &records {
+        let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
+        candidates
+            .entry(record.account.clone())
+            .or_insert_with(|| Candidate {
+                profile,
+                account: account_named(&record.account),
+                keyed_secret: false,
+                other_token: other_token(&record.account),
+            })
+            .profile = profile;
+    }
     let mut observed = Vec::new();
-    for (account_name, (profile, account)) in candidates {
-        let spec = DecoySpec::new(profile, key, &namespace_uid, namespace, &account_name);
-        let account = match account {
-            Some(account) => Some(account),
-            // Only recorded: look it up by name, in case its labels were changed.
-            None => cluster::get_account(client, namespace, &account_name).await?,
-        };
+    for (account_name, candidate) in candidates {
+        let spec = DecoySpec::new(
+            candidate.profile,
+            key,
+            &namespace_uid,
+            namespace,
+            &account_name,
+        );
         let secret: Option<Secret> = cluster::get_secret(client, namespace, &spec.secret).await?;
-        let found = Found { account, secret };
-        let recorded = state.recorded_account_uid(server, namespace, &account_name);
-        let ours = match ownership(&spec, &found, recorded) {
-            Ownership::Ours => true,
-            // Planted from here and now entirely gone: report it, it is no longer armed.
-            Ownership::Absent => recorded.is_some(),
-            Ownership::Foreign(_) => false,
+        let found = Found {
+            account: candidate.account,
+            secret,
         };
-        if !ours {
+        let record = state.planted_record(server, namespace, &account_name);
+        let Some(identity_problem) = judge_identity(
+            &spec,
+            &found,
+            record,
+            candidate.keyed_secret,
+            candidate.other_token,
+        ) else {
             continue;
-        }
+        };
         let bindings = bindings_naming(
             namespace,
             &account_name,
@@ -412,13 +592,15 @@ async fn observe_namespace(
             found,
             bindings,
             drill_days,
+            identity_problem,
+            unfinished_plant: record.is_some_and(|r| !r.complete),
         });
     }
     Ok(observed)
 }
 
-/// Every decoy of this key in the namespaces `-n` names (or the profiles' own), with what
-/// the cluster holds of it.
+/// Every decoy of this key in the namespaces `-n` names (or the profiles' own and the
+/// recorded ones), with what the cluster holds of it.
 pub async fn observe_all(
     global: &GlobalArgs,
     home: &Home,
@@ -428,7 +610,7 @@ pub async fn observe_all(
     let state = home.load()?;
     let client = &connection.client;
     let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
-    let namespaces = namespaces(global);
+    let namespaces = namespaces(global, &state, &connection.server);
     let mut observed = Vec::new();
     for namespace in &namespaces {
         observed.extend(
@@ -510,6 +692,8 @@ mod tests {
             },
             bindings: vec![],
             drill_days: BTreeSet::new(),
+            identity_problem: None,
+            unfinished_plant: false,
         }
     }
 
@@ -740,7 +924,7 @@ mod tests {
         let mut tripped = armed.clone();
         tripped.verdict = Verdict::Tripped;
         assert_eq!(outcome(std::slice::from_ref(&armed)), Outcome::Success);
-        assert_eq!(outcome(&[]), Outcome::Success);
+        assert_eq!(outcome(&[]), Outcome::NoDecoys);
         assert_eq!(outcome(&[armed.clone(), broken.clone()]), Outcome::Broken);
         assert_eq!(outcome(&[broken, tripped, armed]), Outcome::Tripped);
     }
@@ -764,6 +948,190 @@ mod tests {
         assert_eq!(
             drill_days_for(&state, "kube-system", "tiller-token-aaaaa"),
             BTreeSet::from(["2026-11-20".to_string()])
+        );
+    }
+    fn record_of(spec: &DecoySpec, account_uid: &str, secret_uid: &str) -> PlantedRecord {
+        PlantedRecord {
+            profile: spec.profile.into(),
+            namespace: spec.namespace.clone(),
+            account: spec.account.clone(),
+            account_uid: account_uid.into(),
+            secret: spec.secret.clone(),
+            secret_uid: secret_uid.into(),
+            server: "https://x".into(),
+            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
+            complete: true,
+        }
+    }
+
+    fn judged(
+        observed: &Observed,
+        record: Option<&PlantedRecord>,
+        keyed: bool,
+    ) -> Option<DecoyStatus> {
+        let identity_problem =
+            judge_identity(&observed.spec, &observed.found, record, keyed, false)?;
+        Some(assess(&Observed {
+            identity_problem,
+            ..observed.clone()
+        }))
+    }
+
+    #[test]
+    fn an_account_made_again_is_broken_not_hidden() {
+        let mut observed = healthy();
+        observed.found.account.as_mut().unwrap().metadata.uid = Some("a2".into());
+        observed.found.secret = None;
+        let record = record_of(&observed.spec, "a1", "s1");
+        let status = judged(&observed, Some(&record), false).expect("reported");
+        assert_eq!(status.verdict, Verdict::Broken);
+        assert!(
+            status.reasons[0].contains("made again"),
+            "{:?}",
+            status.reasons
+        );
+    }
+
+    #[test]
+    fn a_secret_swapped_for_an_opaque_one_is_broken() {
+        let mut observed = healthy();
+        observed.found.secret.as_mut().unwrap().type_ = Some("Opaque".into());
+        // From the planting workstation ...
+        let record = record_of(&observed.spec, "a1", "");
+        let status = judged(&observed, Some(&record), false).expect("reported");
+        assert_eq!(status.verdict, Verdict::Broken);
+        assert!(status.reasons[0].contains("Opaque"), "{:?}", status.reasons);
+        // ... and from one with only the key: the account still looks like the decoy.
+        let status = judged(&observed, None, false).expect("reported");
+        assert_eq!(status.verdict, Verdict::Broken);
+        assert!(
+            status.reasons[0].contains("cannot be proven"),
+            "{:?}",
+            status.reasons
+        );
+    }
+
+    #[test]
+    fn a_decoy_shaped_account_without_its_secret_is_broken_even_without_a_record() {
+        let mut observed = healthy();
+        observed.found.secret = None;
+        let status = judged(&observed, None, false).expect("reported");
+        assert_eq!(status.verdict, Verdict::Broken);
+        assert!(
+            status
+                .reasons
+                .iter()
+                .any(|r| r.contains("not made by plant"))
+        );
+    }
+
+    #[test]
+    fn an_account_that_only_shares_the_name_is_not_reported() {
+        let mut observed = healthy();
+        observed.found.secret = None;
+        observed.found.account.as_mut().unwrap().metadata.labels =
+            Some(BTreeMap::from([("app".into(), "helm".into())]));
+        assert_eq!(judged(&observed, None, false), None);
+        // Unless a token Secret with its keyed name points at it.
+        assert!(judged(&observed, None, true).is_some());
+    }
+
+    #[test]
+    fn a_decoy_shaped_account_with_a_token_of_its_own_is_another_keys() {
+        let mut observed = healthy();
+        observed.found.secret = None;
+        let spec = observed.spec.clone();
+        assert_eq!(
+            judge_identity(&spec, &observed.found, None, false, true),
+            None
+        );
+        assert!(judge_identity(&spec, &observed.found, None, false, false).is_some());
+    }
+
+    #[test]
+    fn a_recorded_secret_made_again_is_broken() {
+        let mut observed = healthy();
+        observed.found.secret.as_mut().unwrap().metadata.uid = Some("s2".into());
+        let record = record_of(&observed.spec, "a1", "s1");
+        let status = judged(&observed, Some(&record), false).expect("reported");
+        assert_eq!(status.verdict, Verdict::Broken);
+        assert!(status.reasons[0].contains("uid s2"), "{:?}", status.reasons);
+    }
+
+    #[test]
+    fn owner_references_finalizers_and_deletion_are_reported() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+        let mut observed = healthy();
+        let meta = &mut observed.found.secret.as_mut().unwrap().metadata;
+        meta.owner_references = Some(vec![OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "holder".into(),
+            uid: "c1".into(),
+            ..Default::default()
+        }]);
+        let status = assess(&observed);
+        assert_eq!(status.verdict, Verdict::Broken);
+        assert!(
+            status.reasons[0].contains("ownerReference to ConfigMap holder"),
+            "{:?}",
+            status.reasons
+        );
+        let mut observed = healthy();
+        let meta = &mut observed.found.account.as_mut().unwrap().metadata;
+        meta.finalizers = Some(vec!["example.com/hold".into()]);
+        meta.deletion_timestamp = Some(Time("2026-11-28T10:00:00Z".parse().unwrap()));
+        let status = assess(&observed);
+        assert_eq!(status.verdict, Verdict::Broken);
+        let reasons = status.reasons.join("; ");
+        assert!(reasons.contains("being deleted"), "{reasons}");
+        assert!(
+            reasons.contains("finalizers (example.com/hold)"),
+            "{reasons}"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_plant_is_broken() {
+        let mut observed = healthy();
+        observed.unfinished_plant = true;
+        let status = assess(&observed);
+        assert_eq!(status.verdict, Verdict::Broken);
+        assert!(
+            status.reasons[0].contains("interrupted"),
+            "{:?}",
+            status.reasons
+        );
+    }
+
+    #[test]
+    fn recorded_namespaces_are_looked_in_and_n_narrows() {
+        let spec = spec();
+        let mut elsewhere = record_of(&spec, "a1", "s1");
+        elsewhere.namespace = "apps".into();
+        let mut other_server = elsewhere.clone();
+        other_server.namespace = "other".into();
+        other_server.server = "https://y".into();
+        let state = State {
+            planted: vec![elsewhere, other_server],
+            drills: vec![],
+        };
+        let global = |namespace: Option<&str>| {
+            use clap::Parser;
+            let mut args = vec!["kubectl-honeytoken"];
+            if let Some(ns) = namespace {
+                args.extend(["-n", ns]);
+            }
+            args.push("status");
+            crate::cli::Cli::parse_from(args).global
+        };
+        assert_eq!(
+            namespaces(&global(None), &state, "https://x"),
+            vec!["apps".to_string(), "kube-system".to_string()]
+        );
+        assert_eq!(
+            namespaces(&global(Some("ops")), &state, "https://x"),
+            vec!["ops".to_string()]
         );
     }
 }

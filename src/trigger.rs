@@ -290,8 +290,7 @@ impl Sink {
 pub fn drillable(located: &Located) -> Result<Secret, Error> {
     let spec = &located.spec;
     let found = &located.found;
-    if ownership(spec, found, located.recorded_account_uid.as_deref()) != Ownership::Ours
-        || found.account.is_none()
+    if ownership(spec, found, located.record.as_ref()) != Ownership::Ours || found.account.is_none()
     {
         return Err(Error::Invalid(format!(
             "no decoy {}/{} of this key to drill; plant one first (kubectl honeytoken plant)",
@@ -454,7 +453,7 @@ pub fn missing_events(report: &DrillReport) -> Vec<String> {
 
 pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
     let selection = locate::select(&args.select, global)?;
-    let located = locate::locate(&selection, global, home, Home::key).await?;
+    let located = locate::locate(&selection, global, home, locate::KeyUse::Existing).await?;
     let secret = drillable(&located)?;
     let mut sink = args.audit_log.as_deref().map(Sink::file).transpose()?;
     let report = drill(

@@ -510,11 +510,18 @@ async fn managed_check(provider: Provider, located: &Located) -> Option<Check> {
 fn decoy_check(located: &Located) -> Check {
     let spec = &located.spec;
     let title = format!("decoy {}/{} planted", spec.namespace, spec.account);
-    let ours = ownership(
-        spec,
-        &located.found,
-        located.recorded_account_uid.as_deref(),
-    ) == Ownership::Ours;
+    if located.ephemeral_key {
+        return Check::new(
+            "decoy",
+            title,
+            CheckStatus::Warn,
+            false,
+            "no key on this workstation, so whether a decoy is planted cannot be told; the \
+             checks below are for the user name it has or will have",
+        )
+        .with_fix("kubectl honeytoken plant (or copy the planting workstation's key here)");
+    }
+    let ours = ownership(spec, &located.found, located.record.as_ref()) == Ownership::Ours;
     match (&located.found.account, &located.found.secret) {
         (Some(_), Some(secret)) if ours && token_filled(secret) => Check::new(
             "decoy",
@@ -554,7 +561,13 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
     // A policy given on the command line is read first: a broken file is an input error.
     let given_policy = args.policy.as_deref().map(read_policy).transpose()?;
     let selection = locate::select(&args.select, global)?;
-    let located = locate::locate(&selection, global, home, Home::key_or_create).await?;
+    let located = locate::locate(
+        &selection,
+        global,
+        home,
+        locate::KeyUse::ExistingOrEphemeral,
+    )
+    .await?;
     let client = located.connection.client.clone();
     let spec = &located.spec;
     let mut checks = vec![decoy_check(&located)];

@@ -49,4 +49,5 @@ fn the_demo_plants_sees_the_trip_and_removes() {
     assert!(stdout.contains("(exit code 3)"), "{stdout}");
     assert!(stdout.contains("serviceaccount/tiller deleted"), "{stdout}");
     assert!(stdout.contains("No decoys of this key"), "{stdout}");
+    assert!(stdout.contains("(exit code 6: no decoys)"), "{stdout}");
 }

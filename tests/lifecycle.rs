@@ -140,7 +140,7 @@ async fn plant_status_drill_status_remove_in_kube_system() {
         second.stdout
     );
     let empty = plugin.run(&["--context", OPERATOR, "status", "-o", "json"]);
-    empty.assert_code(0);
+    empty.assert_code(6);
     assert_eq!(empty.json()["decoys"], serde_json::json!([]));
 
     assert!(
