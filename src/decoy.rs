@@ -91,6 +91,23 @@ impl DecoySpec {
     }
 }
 
+/// A record of planting `spec` on a test server, with the given UIDs ("" for unknown);
+/// complete when both are known.
+#[cfg(test)]
+pub fn test_record(spec: &DecoySpec, account_uid: &str, secret_uid: &str) -> PlantedRecord {
+    PlantedRecord {
+        profile: spec.profile.into(),
+        namespace: spec.namespace.clone(),
+        account: spec.account.clone(),
+        account_uid: account_uid.into(),
+        secret: spec.secret.clone(),
+        secret_uid: secret_uid.into(),
+        server: "https://x".into(),
+        planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
+        complete: !account_uid.is_empty() && !secret_uid.is_empty(),
+    }
+}
+
 /// The decoy's objects as the cluster holds them now.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
@@ -358,18 +375,7 @@ mod tests {
     }
 
     fn recorded(account_uid: &str, secret_uid: &str) -> PlantedRecord {
-        let spec = spec();
-        PlantedRecord {
-            profile: spec.profile.into(),
-            namespace: spec.namespace.clone(),
-            account: spec.account.clone(),
-            account_uid: account_uid.into(),
-            secret: spec.secret.clone(),
-            secret_uid: secret_uid.into(),
-            server: "https://x".into(),
-            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
-            complete: !account_uid.is_empty() && !secret_uid.is_empty(),
-        }
+        test_record(&spec(), account_uid, secret_uid)
     }
 
     fn with_uid(mut secret: Secret, uid: &str) -> Secret {

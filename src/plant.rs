@@ -638,20 +638,6 @@ mod tests {
         )
     }
 
-    fn recorded(spec: &DecoySpec, account_uid: &str, secret_uid: &str) -> PlantedRecord {
-        PlantedRecord {
-            profile: spec.profile.into(),
-            namespace: spec.namespace.clone(),
-            account: spec.account.clone(),
-            account_uid: account_uid.into(),
-            secret: spec.secret.clone(),
-            secret_uid: secret_uid.into(),
-            server: "https://x".into(),
-            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
-            complete: false,
-        }
-    }
-
     fn account(spec: &DecoySpec, uid: &str) -> k8s_openapi::api::core::v1::ServiceAccount {
         let mut account = spec.account_manifest();
         account.metadata.uid = Some(uid.into());
@@ -713,7 +699,10 @@ mod tests {
             secret: None,
         };
         // The creation was answered (UID recorded), or it was not (only the intent).
-        for record in [recorded(&spec, "a1", ""), recorded(&spec, "", "")] {
+        for record in [
+            crate::decoy::test_record(&spec, "a1", ""),
+            crate::decoy::test_record(&spec, "", ""),
+        ] {
             let decision = decide(&spec, &found, Some(&record));
             assert_eq!(
                 decision,
@@ -754,7 +743,7 @@ mod tests {
             secret: None,
         };
         assert!(matches!(
-            decide(&spec, &found, Some(&recorded(&spec, "a1", "s1"))),
+            decide(&spec, &found, Some(&crate::decoy::test_record(&spec, "a1", "s1"))),
             Decision::Refuse(why) if why.contains("broken")
         ));
     }

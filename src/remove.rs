@@ -273,28 +273,13 @@ mod tests {
         );
     }
 
-    fn recorded(account_uid: &str, secret_uid: &str) -> PlantedRecord {
-        let spec = spec();
-        PlantedRecord {
-            profile: spec.profile.into(),
-            namespace: spec.namespace.clone(),
-            account: spec.account.clone(),
-            account_uid: account_uid.into(),
-            secret: spec.secret.clone(),
-            secret_uid: secret_uid.into(),
-            server: "https://x".into(),
-            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
-            complete: true,
-        }
-    }
-
     #[test]
     fn a_recorded_decoy_whose_secret_was_deleted_loses_its_account() {
         let spec = spec();
         let decision = decide(
             &spec,
             &with_uids(&spec, Some("a1"), None),
-            Some(&recorded("a1", "s1")),
+            Some(&crate::decoy::test_record(&spec, "a1", "s1")),
         );
         let Decision::Delete(deletions) = decision else {
             panic!("{decision:?}")
@@ -314,7 +299,7 @@ mod tests {
             decide(
                 &spec,
                 &with_uids(&spec, Some("a9"), None),
-                Some(&recorded("a1", "s1"))
+                Some(&crate::decoy::test_record(&spec, "a1", "s1"))
             ),
             Decision::Refuse(_)
         ));
@@ -326,7 +311,7 @@ mod tests {
         let decision = decide(
             &spec,
             &with_uids(&spec, Some("a1"), Some("s2")),
-            Some(&recorded("a1", "s1")),
+            Some(&crate::decoy::test_record(&spec, "a1", "s1")),
         );
         assert!(
             matches!(&decision, Decision::Refuse(why) if why.contains("uid s2") && why.contains("never deleted")),

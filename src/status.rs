@@ -950,20 +950,6 @@ mod tests {
             BTreeSet::from(["2026-11-20".to_string()])
         );
     }
-    fn record_of(spec: &DecoySpec, account_uid: &str, secret_uid: &str) -> PlantedRecord {
-        PlantedRecord {
-            profile: spec.profile.into(),
-            namespace: spec.namespace.clone(),
-            account: spec.account.clone(),
-            account_uid: account_uid.into(),
-            secret: spec.secret.clone(),
-            secret_uid: secret_uid.into(),
-            server: "https://x".into(),
-            planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
-            complete: true,
-        }
-    }
-
     fn judged(
         observed: &Observed,
         record: Option<&PlantedRecord>,
@@ -982,7 +968,7 @@ mod tests {
         let mut observed = healthy();
         observed.found.account.as_mut().unwrap().metadata.uid = Some("a2".into());
         observed.found.secret = None;
-        let record = record_of(&observed.spec, "a1", "s1");
+        let record = crate::decoy::test_record(&observed.spec, "a1", "s1");
         let status = judged(&observed, Some(&record), false).expect("reported");
         assert_eq!(status.verdict, Verdict::Broken);
         assert!(
@@ -997,7 +983,7 @@ mod tests {
         let mut observed = healthy();
         observed.found.secret.as_mut().unwrap().type_ = Some("Opaque".into());
         // From the planting workstation ...
-        let record = record_of(&observed.spec, "a1", "");
+        let record = crate::decoy::test_record(&observed.spec, "a1", "");
         let status = judged(&observed, Some(&record), false).expect("reported");
         assert_eq!(status.verdict, Verdict::Broken);
         assert!(status.reasons[0].contains("Opaque"), "{:?}", status.reasons);
@@ -1052,7 +1038,7 @@ mod tests {
     fn a_recorded_secret_made_again_is_broken() {
         let mut observed = healthy();
         observed.found.secret.as_mut().unwrap().metadata.uid = Some("s2".into());
-        let record = record_of(&observed.spec, "a1", "s1");
+        let record = crate::decoy::test_record(&observed.spec, "a1", "s1");
         let status = judged(&observed, Some(&record), false).expect("reported");
         assert_eq!(status.verdict, Verdict::Broken);
         assert!(status.reasons[0].contains("uid s2"), "{:?}", status.reasons);
@@ -1107,7 +1093,7 @@ mod tests {
     #[test]
     fn recorded_namespaces_are_looked_in_and_n_narrows() {
         let spec = spec();
-        let mut elsewhere = record_of(&spec, "a1", "s1");
+        let mut elsewhere = crate::decoy::test_record(&spec, "a1", "s1");
         elsewhere.namespace = "apps".into();
         let mut other_server = elsewhere.clone();
         other_server.namespace = "other".into();

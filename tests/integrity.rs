@@ -53,6 +53,57 @@ fn key_only(planter: &Plugin) -> Plugin {
     other
 }
 
+/// A decoy planted in a namespace of its own by a plugin with a home of its own.
+struct Planted {
+    namespace: String,
+    plugin: Plugin,
+    secret: String,
+    secrets: Api<Secret>,
+    accounts: Api<ServiceAccount>,
+}
+
+impl Planted {
+    async fn new(prefix: &str) -> Planted {
+        let cluster = cluster();
+        let admin = cluster.client("admin").await;
+        let namespace = operator_namespace(&admin, prefix).await;
+        let plugin = Plugin::new(cluster);
+        let secret = plant_in(&plugin, &namespace);
+        Planted {
+            secrets: Api::namespaced(admin.clone(), &namespace),
+            accounts: Api::namespaced(admin, &namespace),
+            namespace,
+            plugin,
+            secret,
+        }
+    }
+
+    /// Deletes the decoy's Secret as an admin would, and waits until it is gone.
+    async fn delete_secret(&self) {
+        self.secrets
+            .delete(&self.secret, &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_gone(&self.secrets, &self.secret).await;
+    }
+
+    async fn patch_secret(&self, patch: serde_json::Value) {
+        self.secrets
+            .patch(&self.secret, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
+    fn status(&self) -> Run {
+        status(&self.plugin, &self.namespace)
+    }
+
+    fn remove(&self) -> Run {
+        self.plugin
+            .as_operator(&self.namespace, &["remove", "--yes"])
+    }
+}
+
 async fn wait_gone<K>(api: &Api<K>, name: &str)
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
@@ -73,65 +124,62 @@ fn decoy_account(name: &str) -> ServiceAccount {
 
 #[tokio::test]
 async fn an_account_made_again_is_broken_for_the_planter() {
-    let cluster = cluster();
-    let admin = cluster.client("admin").await;
-    let namespace = operator_namespace(&admin, "remade").await;
-    let plugin = Plugin::new(cluster);
-    let secret = plant_in(&plugin, &namespace);
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &namespace);
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace);
-
-    accounts
+    let decoy = Planted::new("remade").await;
+    decoy
+        .accounts
         .delete("tiller", &DeleteParams::default())
         .await
         .unwrap();
     // The token controller deletes the token of an account that is gone.
-    wait_gone(&secrets, &secret).await;
-    accounts
+    wait_gone(&decoy.secrets, &decoy.secret).await;
+    decoy
+        .accounts
         .create(&PostParams::default(), &decoy_account("tiller"))
         .await
         .unwrap();
 
-    assert_broken_because(&status(&plugin, &namespace), "made again");
+    assert_broken_because(&decoy.status(), "made again");
     // Neither plant nor remove touches the new account.
-    let plant = plugin.as_operator(&namespace, &["plant", "--yes"]);
-    plant.assert_code(1);
-    let remove = plugin.as_operator(&namespace, &["remove", "--yes"]);
+    decoy
+        .plugin
+        .as_operator(&decoy.namespace, &["plant", "--yes"])
+        .assert_code(1);
+    let remove = decoy.remove();
     remove.assert_code(1);
     assert!(remove.stderr.contains("never deleted"), "{}", remove.stderr);
-    assert!(accounts.get_opt("tiller").await.unwrap().is_some());
+    assert!(decoy.accounts.get_opt("tiller").await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn a_secret_swapped_for_an_opaque_one_is_broken_from_every_workstation() {
-    let cluster = cluster();
-    let admin = cluster.client("admin").await;
-    let namespace = operator_namespace(&admin, "opaque").await;
-    let plugin = Plugin::new(cluster);
-    let secret = plant_in(&plugin, &namespace);
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace);
-    secrets
-        .delete(&secret, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&secrets, &secret).await;
+    let decoy = Planted::new("opaque").await;
+    decoy.delete_secret().await;
     let opaque: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": secret},
+        "metadata": {"name": decoy.secret},
         "type": "Opaque",
         "stringData": {"token": "not a token"}
     }))
     .unwrap();
-    secrets
+    decoy
+        .secrets
         .create(&PostParams::default(), &opaque)
         .await
         .unwrap();
 
-    assert_broken_because(&status(&plugin, &namespace), "Opaque");
-    assert_broken_because(&status(&key_only(&plugin), &namespace), "Opaque");
-    let remove = plugin.as_operator(&namespace, &["remove", "--yes"]);
-    remove.assert_code(1);
+    assert_broken_because(&decoy.status(), "Opaque");
+    assert_broken_because(
+        &status(&key_only(&decoy.plugin), &decoy.namespace),
+        "Opaque",
+    );
+    decoy.remove().assert_code(1);
     assert_eq!(
-        secrets.get(&secret).await.unwrap().type_.as_deref(),
+        decoy
+            .secrets
+            .get(&decoy.secret)
+            .await
+            .unwrap()
+            .type_
+            .as_deref(),
         Some("Opaque"),
         "remove must leave a Secret it did not make"
     );
@@ -139,85 +187,60 @@ async fn a_secret_swapped_for_an_opaque_one_is_broken_from_every_workstation() {
 
 #[tokio::test]
 async fn a_deleted_secret_is_broken_even_for_a_workstation_with_only_the_key() {
-    let cluster = cluster();
-    let admin = cluster.client("admin").await;
-    let namespace = operator_namespace(&admin, "nosecret").await;
-    let plugin = Plugin::new(cluster);
-    let secret = plant_in(&plugin, &namespace);
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace);
-    secrets
-        .delete(&secret, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&secrets, &secret).await;
-    assert_broken_because(&status(&key_only(&plugin), &namespace), "cannot be proven");
-}
-
-#[tokio::test]
-async fn a_decoy_whose_labels_were_changed_is_still_found_by_its_key() {
-    let cluster = cluster();
-    let admin = cluster.client("admin").await;
-    let namespace = operator_namespace(&admin, "relabel").await;
-    let plugin = Plugin::new(cluster);
-    plant_in(&plugin, &namespace);
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &namespace);
-    accounts
-        .patch(
-            "tiller",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"labels": {"app": null, "name": null, "team": "x"}}})),
-        )
-        .await
-        .unwrap();
-
-    let elsewhere = key_only(&plugin);
-    let run = status(&elsewhere, &namespace);
-    run.assert_code(0);
-    assert_eq!(only_decoy(&run)["verdict"], "armed");
-    // The commands that look for the decoys' users find it too.
-    let rules = elsewhere.as_operator(&namespace, &["rules", "--for", "sigma"]);
-    rules.assert_code(0);
-    assert!(
-        rules
-            .stdout
-            .contains(&format!("system:serviceaccount:{namespace}:tiller")),
-        "{}",
-        rules.stdout
+    let decoy = Planted::new("nosecret").await;
+    decoy.delete_secret().await;
+    assert_broken_because(
+        &status(&key_only(&decoy.plugin), &decoy.namespace),
+        "cannot be proven",
     );
 }
 
 #[tokio::test]
-async fn a_replaced_secret_is_broken_and_never_deleted() {
-    let cluster = cluster();
-    let admin = cluster.client("admin").await;
-    let namespace = operator_namespace(&admin, "resecret").await;
-    let plugin = Plugin::new(cluster);
-    let secret = plant_in(&plugin, &namespace);
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace);
-    secrets
-        .delete(&secret, &DeleteParams::default())
+async fn a_decoy_whose_labels_were_changed_is_still_found_by_its_key() {
+    let decoy = Planted::new("relabel").await;
+    let relabel =
+        serde_json::json!({"metadata": {"labels": {"app": null, "name": null, "team": "x"}}});
+    decoy
+        .accounts
+        .patch("tiller", &PatchParams::default(), &Patch::Merge(relabel))
         .await
         .unwrap();
-    wait_gone(&secrets, &secret).await;
+
+    let elsewhere = key_only(&decoy.plugin);
+    let run = status(&elsewhere, &decoy.namespace);
+    run.assert_code(0);
+    assert_eq!(only_decoy(&run)["verdict"], "armed");
+    // The commands that look for the decoys' users find it too.
+    let rules = elsewhere.as_operator(&decoy.namespace, &["rules", "--for", "sigma"]);
+    rules.assert_code(0);
+    let user = format!("system:serviceaccount:{}:tiller", decoy.namespace);
+    assert!(rules.stdout.contains(&user), "{}", rules.stdout);
+}
+
+#[tokio::test]
+async fn a_replaced_secret_is_broken_and_never_deleted() {
+    let decoy = Planted::new("resecret").await;
+    decoy.delete_secret().await;
     // The same name and kind, for the same account: only the UID tells it apart.
     let again: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": secret,
+        "metadata": {"name": decoy.secret,
                      "annotations": {"kubernetes.io/service-account.name": "tiller"}},
         "type": "kubernetes.io/service-account-token"
     }))
     .unwrap();
-    let made = secrets
+    let made = decoy
+        .secrets
         .create(&PostParams::default(), &again)
         .await
         .unwrap();
     let made_uid = made.metadata.uid.clone().unwrap();
 
-    assert_broken_because(&status(&plugin, &namespace), "is not the Secret planted");
-    let remove = plugin.as_operator(&namespace, &["remove", "--yes"]);
+    assert_broken_because(&decoy.status(), "is not the Secret planted");
+    let remove = decoy.remove();
     remove.assert_code(1);
     assert!(remove.stderr.contains(&made_uid), "{}", remove.stderr);
     assert_eq!(
-        secrets.get(&secret).await.unwrap().metadata.uid,
+        decoy.secrets.get(&decoy.secret).await.unwrap().metadata.uid,
         Some(made_uid),
         "remove deleted a Secret it did not make"
     );
@@ -225,49 +248,27 @@ async fn a_replaced_secret_is_broken_and_never_deleted() {
 
 #[tokio::test]
 async fn owner_references_and_finalizers_are_reported_and_a_pending_deletion_is_said() {
-    let cluster = cluster();
-    let admin = cluster.client("admin").await;
-    let namespace = operator_namespace(&admin, "fate").await;
-    let plugin = Plugin::new(cluster);
-    let secret = plant_in(&plugin, &namespace);
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace);
-    let account_uid = Api::<ServiceAccount>::namespaced(admin.clone(), &namespace)
-        .get("tiller")
-        .await
-        .unwrap()
-        .metadata
-        .uid
-        .unwrap();
+    let decoy = Planted::new("fate").await;
+    let account = decoy.accounts.get("tiller").await.unwrap();
 
     // An owner: the decoy dies with it.
-    let owned = serde_json::json!({"metadata": {"ownerReferences": [{
-        "apiVersion": "v1", "kind": "ServiceAccount", "name": "tiller", "uid": account_uid
-    }]}});
-    secrets
-        .patch(&secret, &PatchParams::default(), &Patch::Merge(owned))
-        .await
-        .unwrap();
-    assert_broken_because(&status(&plugin, &namespace), "ownerReference");
-    secrets
-        .patch(
-            &secret,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"ownerReferences": null}})),
-        )
-        .await
-        .unwrap();
+    decoy
+        .patch_secret(serde_json::json!({"metadata": {"ownerReferences": [{
+            "apiVersion": "v1", "kind": "ServiceAccount", "name": "tiller",
+            "uid": account.metadata.uid
+        }]}}))
+        .await;
+    assert_broken_because(&decoy.status(), "ownerReference");
+    decoy
+        .patch_secret(serde_json::json!({"metadata": {"ownerReferences": null}}))
+        .await;
 
     // A finalizer: reported, and remove says the deletion waits on it.
-    let held = serde_json::json!({"metadata": {"finalizers": ["example.com/hold"]}});
-    secrets
-        .patch(&secret, &PatchParams::default(), &Patch::Merge(held))
-        .await
-        .unwrap();
-    assert_broken_because(
-        &status(&plugin, &namespace),
-        "finalizers (example.com/hold)",
-    );
-    let remove = plugin.as_operator(&namespace, &["remove", "--yes"]);
+    decoy
+        .patch_secret(serde_json::json!({"metadata": {"finalizers": ["example.com/hold"]}}))
+        .await;
+    assert_broken_because(&decoy.status(), "finalizers (example.com/hold)");
+    let remove = decoy.remove();
     remove.assert_code(1);
     assert!(
         remove.stderr.contains("deletion pending") && remove.stderr.contains("example.com/hold"),
@@ -276,23 +277,23 @@ async fn owner_references_and_finalizers_are_reported_and_a_pending_deletion_is_
     );
     assert!(!remove.stdout.contains("deleted"), "{}", remove.stdout);
     // The Secret stays, and so does the record: status still reports the decoy.
-    assert!(secrets.get_opt(&secret).await.unwrap().is_some());
-    assert_broken_because(&status(&plugin, &namespace), "being deleted");
+    assert!(
+        decoy
+            .secrets
+            .get_opt(&decoy.secret)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_broken_because(&decoy.status(), "being deleted");
 
     // Once the finalizer is gone, remove converges.
-    secrets
-        .patch(
-            &secret,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
-        )
-        .await
-        .unwrap();
-    wait_gone(&secrets, &secret).await;
-    plugin
-        .as_operator(&namespace, &["remove", "--yes"])
-        .assert_code(0);
-    status(&plugin, &namespace).assert_code(6);
+    decoy
+        .patch_secret(serde_json::json!({"metadata": {"finalizers": null}}))
+        .await;
+    wait_gone(&decoy.secrets, &decoy.secret).await;
+    decoy.remove().assert_code(0);
+    decoy.status().assert_code(6);
 }
 
 #[tokio::test]
@@ -303,21 +304,47 @@ async fn parallel_runs_sharing_one_home_lose_no_record() {
     let plugin = Plugin::new(cluster);
     // Eight plants at once, into a home with no key yet.
     let names: Vec<String> = (0..8).map(|i| format!("helm-{i}")).collect();
-    let children: Vec<_> = names
+    all_succeed(
+        &plugin,
+        names
+            .iter()
+            .map(|name| vec!["-n", &namespace, "plant", "--yes", "--name", name])
+            .collect(),
+    );
+    let report = status(&plugin, &namespace);
+    report.assert_code(0);
+    let decoys = report.json()["decoys"].as_array().unwrap().clone();
+    assert_eq!(decoys.len(), 8, "{decoys:#?}");
+    assert!(
+        decoys.iter().all(|d| d["verdict"] == "armed"),
+        "{decoys:#?}"
+    );
+
+    // Ten drills at once on one decoy: ten records.
+    let drill = vec!["-n", &namespace, "test-trigger", "--name", "helm-0"];
+    all_succeed(&plugin, vec![drill; 10]);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plugin.home.path().join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["planted"].as_array().unwrap().len(), 8, "{state:#}");
+    assert_eq!(state["drills"].as_array().unwrap().len(), 10, "{state:#}");
+    for name in &names {
+        plugin
+            .as_operator(&namespace, &["remove", "--yes", "--name", name])
+            .assert_code(0);
+    }
+}
+
+/// Runs the plugin as the operator with each argument list at once; all must succeed.
+fn all_succeed(plugin: &Plugin, runs: Vec<Vec<&str>>) {
+    let children: Vec<_> = runs
         .iter()
-        .map(|name| {
+        .map(|args| {
+            let mut full = vec!["--context", "operator"];
+            full.extend(args);
             plugin
-                .command(&[
-                    "--context",
-                    "operator",
-                    "-n",
-                    &namespace,
-                    "plant",
-                    "--yes",
-                    "--name",
-                    name,
-                ])
-                .stdout(Stdio::piped())
+                .command(&full)
+                .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -330,52 +357,6 @@ async fn parallel_runs_sharing_one_home_lose_no_record() {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-    }
-    let report = status(&plugin, &namespace);
-    report.assert_code(0);
-    let decoys = report.json()["decoys"].as_array().unwrap().clone();
-    assert_eq!(decoys.len(), 8, "{decoys:#?}");
-    assert!(
-        decoys.iter().all(|d| d["verdict"] == "armed"),
-        "{decoys:#?}"
-    );
-
-    // Ten drills at once on one decoy: ten records.
-    let drills: Vec<_> = (0..10)
-        .map(|_| {
-            plugin
-                .command(&[
-                    "--context",
-                    "operator",
-                    "-n",
-                    &namespace,
-                    "test-trigger",
-                    "--name",
-                    "helm-0",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for drill in drills {
-        let output = drill.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(plugin.home.path().join("state.json")).unwrap())
-            .unwrap();
-    assert_eq!(state["planted"].as_array().unwrap().len(), 8, "{state:#}");
-    assert_eq!(state["drills"].as_array().unwrap().len(), 10, "{state:#}");
-    for name in &names {
-        plugin
-            .as_operator(&namespace, &["remove", "--yes", "--name", name])
-            .assert_code(0);
     }
 }
 
@@ -531,35 +512,26 @@ async fn a_lost_answer_to_a_create_is_rolled_back_by_name() {
 
 #[tokio::test]
 async fn a_plant_left_half_made_is_reported_and_finished_by_the_next_plant() {
-    let cluster = cluster();
-    let admin = cluster.client("admin").await;
-    let namespace = operator_namespace(&admin, "half").await;
-    let plugin = Plugin::new(cluster);
-    let secret = plant_in(&plugin, &namespace);
+    let decoy = Planted::new("half").await;
     // As if a run had stopped after the account: the Secret is gone, the record unfinished.
-    let path = plugin.home.path().join("state.json");
+    let path = decoy.plugin.home.path().join("state.json");
     let mut state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     state["planted"][0]["complete"] = false.into();
     state["planted"][0]["secret_uid"] = "".into();
     std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace);
-    secrets
-        .delete(&secret, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&secrets, &secret).await;
+    decoy.delete_secret().await;
 
-    assert_broken_because(&status(&plugin, &namespace), "interrupted");
-    let again = plugin.as_operator(&namespace, &["plant", "--yes", "-o", "json"]);
+    assert_broken_because(&decoy.status(), "interrupted");
+    let again = decoy
+        .plugin
+        .as_operator(&decoy.namespace, &["plant", "--yes", "-o", "json"]);
     again.assert_code(0);
-    assert_eq!(again.json()["secret"], secret.as_str());
-    let report = status(&plugin, &namespace);
+    assert_eq!(again.json()["secret"], decoy.secret.as_str());
+    let report = decoy.status();
     report.assert_code(0);
     assert_eq!(only_decoy(&report)["verdict"], "armed");
-    plugin
-        .as_operator(&namespace, &["remove", "--yes"])
-        .assert_code(0);
+    decoy.remove().assert_code(0);
 }
 
 #[tokio::test]
