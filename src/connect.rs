@@ -56,7 +56,7 @@ pub enum ConnectError {
     #[error("cannot build a client: {0}")]
     Client(#[source] Box<kube::Error>),
     /// The kubeconfig user's credentials cannot be used; told without them.
-    #[error("cannot build a client: {0}")]
+    #[error("cannot use the kubeconfig: {0}")]
     Credentials(String),
 }
 
@@ -239,7 +239,10 @@ async fn from_kubeconfig(
     };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| ConnectError::Config(Box::new(e)))?;
+        .map_err(|e| match crate::redact::credential_error(&e) {
+            Some(told) => ConnectError::Credentials(told),
+            None => ConnectError::Config(Box::new(e)),
+        })?;
     Ok((config, context, cluster))
 }
 

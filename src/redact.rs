@@ -91,7 +91,8 @@ pub fn pem_problem(error: &pem::Error) -> String {
 }
 
 /// A client-side error whose own message would show credentials, told without them:
-/// the client certificate and key of the kubeconfig user that are not valid PEM, and an
+/// the client key of the kubeconfig user that is not valid base64, the client certificate
+/// and key that are not valid PEM, and an
 /// exec credential plugin whose output cannot be read or that failed (its stdout, where
 /// the token would be, is never shown). None for every other error, which may be shown
 /// as it is. Looks through the error's causes, since the client wraps them.
@@ -111,6 +112,16 @@ pub fn credential_error(error: &(dyn std::error::Error + 'static)) -> Option<Str
                 _ => None,
             }
         });
+        if let Some(kube::config::KubeconfigError::LoadClientKey(
+            kube::config::LoadDataError::DecodeBase64(_),
+        )) = error.downcast_ref::<kube::config::KubeconfigError>()
+        {
+            // base64's message names a byte of the key and its offset.
+            return Some(
+                "the kubeconfig user's client-key-data is not valid base64 (its content is not shown)"
+                    .into(),
+            );
+        }
         match (auth, tls) {
             (Some(AuthError::AuthExecParse(yaml)), _) => {
                 return Some(format!(

@@ -228,3 +228,24 @@ fn a_webhook_tls_key_that_is_not_pem_is_not_quoted() {
     assert_secret_absent(&run, &as_byte_list(&body));
     assert!(run.stderr.contains(&key), "{}", run.stderr);
 }
+
+#[test]
+fn a_client_key_that_is_not_base64_is_not_quoted() {
+    let plugin = Plugin::offline();
+    // Valid base64 up to a byte that is not: base64's own message names that byte.
+    let user = "    client-certificate-data: TUlJQw==\n    client-key-data: TUlJRXZRSUJBREFOQmdr~cWhraUc5dzBC\n";
+    let path = write(plugin.home.path(), "config", &kubeconfig(user));
+    let run = plugin.run(&["--kubeconfig", &path, "status"]);
+    run.assert_code(1);
+    assert!(
+        !run.stderr.contains("126"),
+        "the byte's value: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("offset"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("client-key-data is not valid base64"),
+        "{}",
+        run.stderr
+    );
+}
