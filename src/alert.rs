@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::audit::Event;
 use crate::home::Key;
+use crate::terminal::printable;
 use crate::tracking::{DrillClaim, drill_claim};
 
 /// Requests from one client: the same decoy user, user agent and source addresses.
@@ -57,7 +58,8 @@ pub struct Alert {
     pub audit_ids: Vec<String>,
     /// Where the events came from: a log file's path or `webhook`.
     pub source: String,
-    /// One line for people, and the field Slack-compatible webhooks show.
+    /// One line for people, and the field Slack-compatible webhooks show; the fields a
+    /// client chose appear in it with control and invisible characters escaped.
     pub text: String,
 }
 
@@ -86,6 +88,9 @@ impl Alert {
     }
 }
 
+/// Every field a client chose is shown with [`printable`]: the text goes to terminals and
+/// chat messages, where control and bidi characters would act or mislead.
+///
 /// "DECOY TOKEN USED: system:serviceaccount:kube-system:tiller from 10.0.0.9
 /// (kubectl/v1.36.3): list /api/v1/namespaces/kube-system/secrets answered 403, and 2 more
 /// requests, at 2026-11-28T10:00:00Z".
@@ -111,7 +116,11 @@ fn summary(alert: &Alert) -> String {
     let what = main
         .map(|r| {
             let code = r.code.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
-            format!("{} {} answered {code}", r.verb, r.request_uri)
+            format!(
+                "{} {} answered {code}",
+                printable(&r.verb),
+                printable(&r.request_uri)
+            )
         })
         .unwrap_or_default();
     let more = match alert.requests.len() as u64 + alert.requests_not_listed {
@@ -129,11 +138,12 @@ fn summary(alert: &Alert) -> String {
     let from = if alert.source_ips.is_empty() {
         "an unknown address".to_string()
     } else {
-        alert.source_ips.join(", ")
+        printable(&alert.source_ips.join(", ")).into_owned()
     };
     format!(
         "{headline}: {} from {from} ({}): {what}{more}{when}",
-        alert.user, alert.user_agent
+        printable(&alert.user),
+        printable(&alert.user_agent)
     )
 }
 
@@ -777,5 +787,41 @@ mod tests {
         let early = grouper.due(t0);
         assert_eq!(early.len(), 5);
         assert_eq!(grouper.open.len(), OPEN_AT_MOST);
+    }
+
+    #[test]
+    fn the_text_shows_control_and_bidi_characters_escaped_and_keeps_the_fields_raw() {
+        let mut grouper = grouper();
+        let t0 = Instant::now();
+        let agent = "kubectl/v1.36.3\u{1b}]0;owned\u{7}\nALERT cleared\u{202e}";
+        let mut event = attack_as("a", "10.0.0.9\u{9b}2J", agent);
+        event.request_uri = "/api/v1/secrets\r\u{1b}[1A".into();
+        grouper.add(event, "f", t0);
+        let alert = grouper.flush(t0).remove(0);
+        assert!(
+            !alert
+                .text
+                .chars()
+                .any(crate::terminal::is_unsafe_for_terminal),
+            "{:?}",
+            alert.text
+        );
+        assert!(
+            alert.text.contains(
+                "from 10.0.0.9\\u{9b}2J (kubectl/v1.36.3\\u{1b}]0;owned\\u{7}\\u{a}ALERT cleared\\u{202e})"
+            ),
+            "{}",
+            alert.text
+        );
+        assert!(
+            alert
+                .text
+                .contains("/api/v1/secrets\\u{d}\\u{1b}[1A answered 403"),
+            "{}",
+            alert.text
+        );
+        // The structured fields keep what the audit event said.
+        assert_eq!(alert.user_agent, agent);
+        assert_eq!(alert.source_ips, vec!["10.0.0.9\u{9b}2J"]);
     }
 }

@@ -22,6 +22,15 @@ pub enum ConnectError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The file is not valid YAML or not a kubeconfig. Told by position and kind only: the
+    /// parser's own message quotes the lines around the error, which may hold a token.
+    #[error(
+        "cannot load kubeconfig {path}: {problem} (the file's content is not shown, as it may hold credentials)"
+    )]
+    KubeconfigSyntax {
+        path: PathBuf,
+        problem: crate::redact::YamlProblem,
+    },
     #[error("cannot load kubeconfig {path}: {source}")]
     KubeconfigInvalid {
         path: PathBuf,
@@ -46,6 +55,9 @@ pub enum ConnectError {
     InCluster(#[from] kube::config::InClusterError),
     #[error("cannot build a client: {0}")]
     Client(#[source] Box<kube::Error>),
+    /// The kubeconfig user's credentials cannot be used; told without them.
+    #[error("cannot use the kubeconfig: {0}")]
+    Credentials(String),
 }
 
 /// A client and the names a user needs to know which cluster it talks to.
@@ -106,9 +118,15 @@ fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, ConnectError> {
         path: path.to_path_buf(),
         source,
     })?;
-    Kubeconfig::read_from(path).map_err(|source| ConnectError::KubeconfigInvalid {
-        path: path.to_path_buf(),
-        source: Box::new(source),
+    Kubeconfig::read_from(path).map_err(|source| match source {
+        kube::config::KubeconfigError::Parse(error) => ConnectError::KubeconfigSyntax {
+            path: path.to_path_buf(),
+            problem: crate::redact::yaml_problem(&error),
+        },
+        source => ConnectError::KubeconfigInvalid {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        },
     })
 }
 
@@ -185,7 +203,12 @@ pub async fn connect(global: &GlobalArgs) -> Result<Connection, ConnectError> {
         http::HeaderValue::from_static(concat!("kubectl-honeytoken/", env!("CARGO_PKG_VERSION"))),
     ));
     let client =
-        kube::Client::try_from(config.clone()).map_err(|e| ConnectError::Client(Box::new(e)))?;
+        kube::Client::try_from(config.clone()).map_err(
+            |e| match crate::redact::credential_error(&e) {
+                Some(told) => ConnectError::Credentials(told),
+                None => ConnectError::Client(Box::new(e)),
+            },
+        )?;
     Ok(Connection {
         client,
         config,
@@ -216,7 +239,10 @@ async fn from_kubeconfig(
     };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| ConnectError::Config(Box::new(e)))?;
+        .map_err(|e| match crate::redact::credential_error(&e) {
+            Some(told) => ConnectError::Credentials(told),
+            None => ConnectError::Config(Box::new(e)),
+        })?;
     Ok((config, context, cluster))
 }
 

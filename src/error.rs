@@ -103,6 +103,10 @@ impl Error {
 /// One line for a failed API call: the server's reason and message when it answered, the
 /// transport failure when it did not.
 pub fn describe_kube_error(error: &kube::Error) -> String {
+    // Some client errors quote credentials (an exec plugin's output, a key's bytes).
+    if let Some(told) = crate::redact::credential_error(error) {
+        return told;
+    }
     match error {
         kube::Error::Api(status) => {
             let reason = match status.reason.as_str() {

@@ -24,6 +24,7 @@ pub mod progress;
 pub mod prompt;
 pub mod provider;
 pub mod realism;
+pub mod redact;
 pub mod remove;
 pub mod rules;
 pub mod scan;

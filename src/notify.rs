@@ -56,7 +56,11 @@ impl Notifier {
                 .spawn(async move { post(&client, &url, body).await });
         }
         if let Some(command) = &self.command {
-            let input = format!("{}\n", serde_json::to_string(alert).unwrap_or_default());
+            // Escaped like stdout's alert line: the command may write it where people read.
+            let input = format!(
+                "{}\n",
+                crate::output::json(alert, false).unwrap_or_default()
+            );
             let command = command.clone();
             self.pending
                 .spawn(async move { run_command(&command, input).await });
@@ -111,7 +115,7 @@ fn webhook_body(alert: &Alert) -> String {
         text,
         ..alert.clone()
     };
-    serde_json::to_string(&escaped).unwrap_or_default()
+    crate::output::json(&escaped, false).unwrap_or_default()
 }
 
 /// A webhook URL as it may be shown: its path often holds the credential (Slack's does).
@@ -281,6 +285,19 @@ mod tests {
             "from &lt;!channel&gt; &amp; &lt;https://evil|docs&gt;"
         );
         assert_eq!(body["user"], tricky.user);
+    }
+
+    #[test]
+    fn the_posted_body_escapes_what_a_terminal_would_act_on() {
+        let mut tricky = alert();
+        tricky.user_agent = "curl\u{9b}2J\u{202e}gpj.exe\u{7f}".into();
+        let body = webhook_body(&tricky);
+        assert!(
+            !body.chars().any(crate::terminal::is_unsafe_for_terminal),
+            "{body:?}"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["userAgent"], tricky.user_agent);
     }
 
     #[test]

@@ -1,21 +1,112 @@
 //! Machine-readable output. Tables are built by each command; JSON and YAML come from the
 //! same serializable report, so the two never disagree.
 
+use std::io;
+
 use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 use crate::cli::OutputFormat;
 use crate::error::Error;
+use crate::terminal::is_unsafe_for_terminal;
 
 /// Renders a report as JSON or YAML; None for the table format, which each command draws.
 pub fn structured<T: Serialize>(format: OutputFormat, report: &T) -> Result<Option<String>, Error> {
     match format {
         OutputFormat::Table => Ok(None),
-        OutputFormat::Json => serde_json::to_string_pretty(report)
+        OutputFormat::Json => json(report, true)
             .map(|text| Some(text + "\n"))
             .map_err(|e| Error::Invalid(format!("cannot render JSON: {e}"))),
         OutputFormat::Yaml => serde_saphyr::to_string(report)
             .map(Some)
             .map_err(|e| Error::Invalid(format!("cannot render YAML: {e}"))),
+    }
+}
+
+/// JSON that is safe to print on a terminal: besides what JSON must escape (C0 controls,
+/// quotes, backslashes), every character a terminal acts on or hides (DEL, C1 controls,
+/// bidi overrides and other invisible format characters, see
+/// [`crate::terminal::is_unsafe_for_terminal`]) is written as a `\uXXXX` escape. The
+/// document means exactly what `serde_json` would write; only its bytes differ.
+pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, Error> {
+    let mut bytes = Vec::new();
+    let written = if pretty {
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut bytes,
+            TerminalSafe(PrettyFormatter::new()),
+        ))
+    } else {
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut bytes,
+            TerminalSafe(CompactFormatter),
+        ))
+    };
+    written.map_err(|e| Error::Invalid(format!("cannot render JSON: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("cannot render JSON: {e}")))
+}
+
+/// A JSON formatter that escapes what [`is_unsafe_for_terminal`] names and otherwise
+/// formats as the one it wraps.
+struct TerminalSafe<F>(F);
+
+impl<F: Formatter> Formatter for TerminalSafe<F> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (at, c) in fragment.char_indices() {
+            if is_unsafe_for_terminal(c) {
+                writer.write_all(&fragment.as_bytes()[start..at])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+                start = at + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    // What the pretty formatter does differently from the default: indentation.
+    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_array(writer)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array(writer)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(writer, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array_value(writer)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object(writer)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object(writer)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(writer, first)
+    }
+    fn end_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_key(writer)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(writer)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_value(writer)
     }
 }
 
@@ -82,5 +173,40 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(text.matches("---\n").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_act_on_and_means_the_same() {
+        let nasty = "ua\u{1b}[2J\u{7f}\u{9b}31m\u{202e}txt.exe\u{2028}\u{e0041}\u{feff}ok é 🙂";
+        let report = serde_json::json!({"userAgent": nasty, "list": [nasty], nasty: 1});
+        for pretty in [true, false] {
+            let text = json(&report, pretty).unwrap();
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| crate::terminal::is_unsafe_for_terminal(c) && c != '\n'),
+                "{text:?}"
+            );
+            assert!(
+                text.contains("\\u009b") && text.contains("\\u202e"),
+                "{text}"
+            );
+            // Astral characters as a surrogate pair, as JSON spells them.
+            assert!(text.contains("\\udb40\\udc41"), "{text}");
+            assert!(text.contains("é 🙂"), "other text is kept as it is: {text}");
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, report);
+            assert_eq!(text.contains('\n'), pretty);
+        }
+        // Without such characters the bytes are serde_json's own.
+        let plain = serde_json::json!({"a": [1, "b"], "c": {"d": null}});
+        assert_eq!(
+            json(&plain, true).unwrap(),
+            serde_json::to_string_pretty(&plain).unwrap()
+        );
+        assert_eq!(
+            json(&plain, false).unwrap(),
+            serde_json::to_string(&plain).unwrap()
+        );
     }
 }

@@ -16,6 +16,7 @@ use crate::exit::Outcome;
 use crate::home::Home;
 use crate::home::Key;
 use crate::output;
+use crate::terminal::printable;
 use crate::tracking::{DrillClaim, drill_claim};
 
 /// The user-agent mark of `test-trigger` and `verify --e2e` drills.
@@ -212,15 +213,17 @@ fn table(report: &ScanReport) -> String {
         "user agent",
         "drill",
     ]);
+    // Every field but the time and code is what a client or the log's writer chose.
+    let shown = |text: &str| printable(text).into_owned();
     for found in &report.uses {
         table.add_row(vec![
             found.time.map(|t| t.to_string()).unwrap_or_default(),
-            found.user.clone(),
-            found.verb.clone(),
-            found.request_uri.clone(),
+            shown(&found.user),
+            shown(&found.verb),
+            shown(&found.request_uri),
             found.code.map(|c| c.to_string()).unwrap_or_default(),
-            found.source_ips.join(","),
-            found.user_agent.clone(),
+            shown(&found.source_ips.join(",")),
+            shown(&found.user_agent),
             match found.drill_mark {
                 DrillClaim::Genuine => "drill".into(),
                 DrillClaim::None => console::style("REAL").red().bold().to_string(),
@@ -516,5 +519,41 @@ mod tests {
         );
         assert_eq!(summary.unreadable.len(), 1, "{summary:?}");
         assert!(summary.unreadable[0].starts_with("cut:"), "{summary:?}");
+    }
+
+    #[test]
+    fn the_table_shows_control_and_bidi_characters_escaped() {
+        let agent = r"kubectl\u001b[2J\u001b]0;pwned\u0007\u009b1A\u202eexe.txt\nforged row";
+        let mut line = event("a1", "ResponseComplete", DECOY, agent, Some(403));
+        line = line.replace(
+            "/api/v1/namespaces/kube-system/secrets",
+            r"/api/v1/secrets\r\u007f",
+        );
+        let (uses, _) = scan(line.as_bytes());
+        assert_eq!(
+            uses[0].user_agent,
+            "kubectl\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}1A\u{202e}exe.txt\nforged row"
+        );
+        let report = ScanReport {
+            users: vec![DECOY.into()],
+            real_uses: 1,
+            uses,
+            summary: Summary::default(),
+        };
+        let text = table(&report);
+        assert!(
+            !text
+                .chars()
+                .any(|c| crate::terminal::is_unsafe_for_terminal(c) && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains(r"\u{1b}[2J"), "{text}");
+        assert!(
+            text.contains(r"\u{9b}1A") && text.contains(r"\u{202e}exe.txt"),
+            "{text}"
+        );
+        assert!(text.contains(r"/api/v1/secrets\u{d}\u{7f}"), "{text}");
+        // The forged new line does not start a row of its own.
+        assert_eq!(text.lines().count(), 2, "{text}");
     }
 }

@@ -195,7 +195,7 @@ fn table(report: &DrillReport) -> String {
             (None, _) => "not watched".to_string(),
             (Some(_), Some(seconds)) => format!(
                 "arrived after {seconds:.1}s ({})",
-                outcome.audit_stage.as_deref().unwrap_or("")
+                crate::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
             ),
             (Some(_), None) => console::style("MISSING").red().bold().to_string(),
         };
@@ -206,11 +206,7 @@ fn table(report: &DrillReport) -> String {
                 .map(|c| c.to_string())
                 .or_else(|| outcome.error.clone())
                 .unwrap_or_default(),
-            match outcome.request.expect {
-                Expect::Answered => "2xx",
-                Expect::Forbidden => "403",
-            }
-            .to_string(),
+            expected_text(outcome.request.expect).to_string(),
             result,
             audit,
         ]);
@@ -417,6 +413,74 @@ pub async fn drill(
     })
 }
 
+/// What a drill would do, told by `--dry-run` instead of doing it: nothing is sent, the
+/// token is not taken out of its Secret, and no drill is recorded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillPlan {
+    pub dry_run: bool,
+    pub server: String,
+    pub namespace: String,
+    pub service_account: String,
+    /// The Secret whose token, and nothing else, the requests would carry.
+    pub secret: String,
+    pub username: String,
+    /// The user agent's form; the drill ID in it is made and signed when a drill starts.
+    pub user_agent: String,
+    pub requests: Vec<DrillRequest>,
+    /// Where the requests' audit events would be looked for, if anywhere.
+    pub audit_log: Option<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
+/// The placeholder for the drill ID in a plan's user agent.
+pub const PLANNED_DRILL_ID: &str = "<drill id>";
+
+pub fn plan(located: &Located, sink: Option<String>, timeout: Duration) -> DrillPlan {
+    let spec = &located.spec;
+    DrillPlan {
+        dry_run: true,
+        server: located.connection.server.clone(),
+        namespace: spec.namespace.clone(),
+        service_account: spec.account.clone(),
+        secret: spec.secret.clone(),
+        username: spec.username(),
+        user_agent: drill_user_agent(PLANNED_DRILL_ID),
+        requests: drill_requests(&spec.namespace),
+        timeout_seconds: sink.is_some().then_some(timeout.as_secs()),
+        audit_log: sink,
+    }
+}
+
+fn expected_text(expect: Expect) -> &'static str {
+    match expect {
+        Expect::Answered => "2xx",
+        Expect::Forbidden => "403",
+    }
+}
+
+pub fn plan_text(plan: &DrillPlan) -> String {
+    let mut table = output::table(&["request", "method", "path", "expected"]);
+    for request in &plan.requests {
+        table.add_row(vec![
+            request.name.to_string(),
+            request.method.to_string(),
+            request.path.clone(),
+            expected_text(request.expect).to_string(),
+        ]);
+    }
+    let wait = match (&plan.audit_log, plan.timeout_seconds) {
+        (Some(sink), Some(seconds)) => {
+            format!("then wait up to {seconds}s for their events in the {sink}\n")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "A drill would send these requests to {} as {}, with the token of Secret {}/{} and no other credential, each with user agent \"{}\" (the ID is made when the drill starts):\n{table}\n{wait}(dry run: nothing was sent, the token was not used, no drill was recorded)\n",
+        plan.server, plan.username, plan.namespace, plan.secret, plan.user_agent
+    )
+}
+
 /// Requests that did not get the answer they should have.
 pub fn wrong_answers(report: &DrillReport) -> Vec<String> {
     report
@@ -455,6 +519,20 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
     let selection = locate::select(&args.select, global)?;
     let located = locate::locate(&selection, global, home, locate::KeyUse::Existing).await?;
     let secret = drillable(&located)?;
+    if global.dry_run {
+        let plan = plan(
+            &located,
+            args.audit_log
+                .as_ref()
+                .map(|path| format!("audit log {}", path.display())),
+            Duration::from_secs(args.timeout),
+        );
+        match output::structured(global.output, &plan)? {
+            Some(text) => print!("{text}"),
+            None => print!("{}", plan_text(&plan)),
+        }
+        return Ok(Outcome::Success);
+    }
     let mut sink = args.audit_log.as_deref().map(Sink::file).transpose()?;
     let report = drill(
         &located,

@@ -666,7 +666,10 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
         checks.push(check);
     }
 
-    if args.e2e {
+    if args.e2e && global.dry_run {
+        // The checks above only read; the drill would use the token, so it is only told.
+        checks.extend(planned_end_to_end(args, detection.provider, &located));
+    } else if args.e2e {
         let arrived = end_to_end(args, detection.provider, &located, home).await?;
         if arrived.iter().all(|c| c.status == CheckStatus::Pass) {
             // The drill's events did arrive: an unreadable policy no longer leaves the
@@ -696,13 +699,79 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
     };
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
-        None => print!("{}", table(&report)),
+        None => {
+            print!("{}", table(&report));
+            if args.e2e && global.dry_run {
+                println!("(dry run: the drill was described, not run; no token was used)");
+            }
+        }
     }
     Ok(if passed {
         Outcome::Success
     } else {
         Outcome::VerifyFailed
     })
+}
+
+/// `--e2e --dry-run`: what the drill would send and where its events would be looked for,
+/// one check per request, none of them run. Nothing is sent, no sink is opened and no drill
+/// is recorded; the checks are not critical, so the exit code is that of the checks run.
+fn planned_end_to_end(args: &VerifyArgs, provider: Provider, located: &Located) -> Vec<Check> {
+    let (sink, default_timeout) = match (&args.audit_log, &args.listen) {
+        (Some(path), _) => (format!("audit log {}", path.display()), 30),
+        (None, Some(address)) => (
+            format!("audit webhook it would receive on http://{address}"),
+            30,
+        ),
+        (None, None) if cloud::log_query_available(provider) => (
+            format!("{provider:?} audit logs, read with the provider's CLI"),
+            600,
+        ),
+        (None, None) => {
+            return vec![
+                Check::new(
+                    "e2e",
+                    "end to end: drill events arrive",
+                    CheckStatus::Unknown,
+                    true,
+                    "no sink to watch: pass a log file or a webhook address (reading a provider's log service works on EKS, GKE and AKS)",
+                )
+                .with_fix("pass --audit-log FILE or --listen ADDR"),
+            ];
+        }
+    };
+    if let Err(e) = trigger::drillable(located) {
+        return vec![
+            Check::new(
+                "e2e",
+                "end to end: drill",
+                CheckStatus::Fail,
+                true,
+                e.to_string(),
+            )
+            .with_fix("kubectl honeytoken plant"),
+        ];
+    }
+    let timeout = args.timeout.unwrap_or(default_timeout);
+    let plan = trigger::plan(located, Some(sink), Duration::from_secs(timeout));
+    plan.requests
+        .iter()
+        .map(|request| {
+            Check::new(
+                "e2e",
+                format!("e2e: {} {}", request.method, request.path),
+                CheckStatus::Unknown,
+                false,
+                format!(
+                    "not sent (--dry-run): would go to {} as {} with user agent \"{}\", its event looked for in the {} for up to {timeout}s",
+                    plan.server,
+                    plan.username,
+                    plan.user_agent,
+                    plan.audit_log.as_deref().unwrap_or_default()
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Runs a drill and reports, per request, whether its event reached the sink.
@@ -804,7 +873,7 @@ async fn end_to_end(
                 title,
                 CheckStatus::Pass,
                 true,
-                format!("answered {answer}; event ({}) arrived in {} after {seconds:.1}s", outcome.audit_stage.as_deref().unwrap_or(""), sink.describe()),
+                format!("answered {answer}; event ({}) arrived in {} after {seconds:.1}s", crate::terminal::printable(outcome.audit_stage.as_deref().unwrap_or("")), sink.describe()),
             ),
             (_, None) => Check::new(
                 "e2e",

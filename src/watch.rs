@@ -165,8 +165,8 @@ fn render(alert: &Alert, format: OutputFormat) -> Result<String, Error> {
             crate::output::structured(OutputFormat::Yaml, alert)?.unwrap_or_default()
         ),
         OutputFormat::Json | OutputFormat::Table => {
-            let mut line = serde_json::to_string(alert)
-                .map_err(|e| Error::Invalid(format!("cannot render an alert: {e}")))?;
+            // Escapes what a terminal would act on, should stdout be one.
+            let mut line = crate::output::json(alert, false)?;
             line.push('\n');
             line
         }
@@ -373,7 +373,11 @@ impl Watch {
                 }
                 if log.told < 10 {
                     log.told += 1;
-                    say!("watch: refused a request from {from}: {why}");
+                    // The reason may quote what the client sent.
+                    say!(
+                        "watch: refused a request from {from}: {}",
+                        crate::terminal::printable(&why)
+                    );
                 } else {
                     log.untold += 1;
                 }

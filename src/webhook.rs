@@ -214,10 +214,12 @@ pub async fn serve(
 fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = read_certificates(&files.cert, "--tls-cert")?;
+    // Told without the file's bytes, which the PEM reader's own message would carry.
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
         Error::Invalid(format!(
-            "--tls-key {}: no PEM private key read: {e}",
-            files.key.display()
+            "--tls-key {}: no PEM private key read: {}",
+            files.key.display(),
+            crate::redact::pem_problem(&e)
         ))
     })?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -254,9 +256,9 @@ fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'stat
     let unreadable =
         |e: &dyn std::fmt::Display| Error::Invalid(format!("{flag} {}: {e}", path.display()));
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| unreadable(&e))?
+        .map_err(|e| unreadable(&crate::redact::pem_problem(&e)))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| unreadable(&e))?;
+        .map_err(|e| unreadable(&crate::redact::pem_problem(&e)))?;
     if certs.is_empty() {
         return Err(unreadable(&"no PEM certificate in it"));
     }
