@@ -58,10 +58,20 @@ pub fn special_kind(file_type: FileType) -> Option<&'static str> {
 /// without waiting: the open does not block on a FIFO, and what was opened is checked, not
 /// what the path named a moment before.
 pub fn open_regular(path: &Path) -> std::io::Result<File> {
-    let file = std::fs::OpenOptions::new()
+    let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
+        .open(path)
+    {
+        Ok(file) => file,
+        // A socket cannot be opened at all ("no such device or address"): say what it is.
+        Err(e) => {
+            let kind = std::fs::metadata(path)
+                .ok()
+                .and_then(|m| special_kind(m.file_type()));
+            return Err(kind.map_or(e, |kind| NotAFile { kind }.into_io()));
+        }
+    };
     if let Some(kind) = special_kind(file.metadata()?.file_type()) {
         return Err(NotAFile { kind }.into_io());
     }
