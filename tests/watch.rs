@@ -569,6 +569,59 @@ fn watch_follows_a_file_through_rotation_and_truncation_and_skips_garbage() {
     assert!(stderr.contains("2 malformed lines skipped"), "{stderr}");
 }
 
+/// A line longer than the line limit (16 MiB) is skipped without being held, told and
+/// counted; the event after it still raises its alert.
+#[test]
+fn watch_skips_a_line_over_the_limit_and_alerts_on_the_next_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    std::fs::write(&path, "").unwrap();
+    let user = "system:serviceaccount:kube-system:tiller";
+    let plugin = Plugin::offline();
+    let log = path.display().to_string();
+    let watcher = Watcher::start(
+        &plugin,
+        &[
+            "watch",
+            "--audit-log",
+            &log,
+            "--user",
+            user,
+            "--group-window",
+            "0.2",
+        ],
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let mut long = format!("{user} ").into_bytes();
+    long.resize((16 << 20) + 1, b'x');
+    long.push(b'\n');
+    file.write_all(&long).unwrap();
+    file.write_all(
+        format!(
+            r#"{{"kind":"Event","auditID":"after-the-long-line","stage":"ResponseComplete","requestURI":"/api/v1/secrets","verb":"list","user":{{"username":"{user}"}},"sourceIPs":["10.0.0.9"],"userAgent":"curl/8.5.0","responseStatus":{{"code":403}}}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    file.write_all(b"\n").unwrap();
+    let (_, alert) = watcher.next_alert(Duration::from_secs(10));
+    assert_eq!(
+        ids(&alert),
+        BTreeSet::from(["after-the-long-line".to_string()])
+    );
+    watcher.wait_for_stderr("skipped 1 line(s) of", Duration::from_secs(5));
+    let (code, stderr) = watcher.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("over the 16 MiB line limit"), "{stderr}");
+    assert!(
+        stderr.contains("1 lines over the line limit skipped"),
+        "{stderr}"
+    );
+}
+
 /// An `--exec` command that exits without reading a large alert closes the pipe under the
 /// watcher's write: the watcher must note nothing worse than that and go on.
 #[test]
