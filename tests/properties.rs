@@ -638,6 +638,15 @@ fn assert_clean_error(text: &str, error: &policy::PolicyError) {
     let lines = text.chars().filter(|c| breaks.contains(c)).count() as u64 + 1;
     for problem in error.problems() {
         assert!(!problem.message.is_empty(), "{error:?}");
+        // What the file holds is shown escaped: a policy cannot drive the terminal.
+        assert!(
+            !problem
+                .message
+                .chars()
+                .chain(problem.path.chars())
+                .any(char::is_control),
+            "{error:?}"
+        );
         if let Some(line) = problem.line {
             assert!(
                 line >= 1 && line <= lines,
@@ -810,4 +819,29 @@ fn a_deeply_nested_line_is_no_event() {
         "}".repeat(100_000)
     );
     assert!(events_in(deep.as_bytes()).is_none());
+}
+
+/// Values from the file reach the terminal in messages: their control characters (an
+/// escape sequence that clears the screen or recolours the verdict) are shown escaped.
+#[test]
+fn a_policy_cannot_put_control_characters_into_its_messages() {
+    let head = "apiVersion: audit.k8s.io/v1\nkind: Policy\n";
+    for text in [
+        format!("{head}rules:\n- level: \"\\e[2J\\e[32mMetadata\"\n"),
+        "apiVersion: \"\\e[2Jaudit.k8s.io/v1\"\nkind: Policy\nrules:\n- level: Metadata\n"
+            .to_string(),
+        format!("apiVersion: audit.k8s.io/v1\nkind: \"Policy\\a\"\nrules:\n- level: Metadata\n"),
+        format!("{head}rules:\n- level: Metadata\n  \"\\e[2Jverbz\": [get]\n"),
+        format!("{head}omitStages: [\"\\aPanic\"]\nrules:\n- level: Metadata\n"),
+        format!("{head}rules:\n- level: Metadata\n  resources: [{{group: \"\\e[31m\"}}]\n"),
+        format!("{head}rules:\n- level: Metadata\n  nonResourceURLs: [\"\\e[31m*x\"]\n"),
+    ] {
+        let error = policy::parse_strict(&text).expect_err(&text);
+        assert_clean_error(&text, &error);
+        let shown = error.to_string();
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown:?}"
+        );
+    }
 }
