@@ -830,7 +830,7 @@ fn a_policy_cannot_put_control_characters_into_its_messages() {
         format!("{head}rules:\n- level: \"\\e[2J\\e[32mMetadata\"\n"),
         "apiVersion: \"\\e[2Jaudit.k8s.io/v1\"\nkind: Policy\nrules:\n- level: Metadata\n"
             .to_string(),
-        format!("apiVersion: audit.k8s.io/v1\nkind: \"Policy\\a\"\nrules:\n- level: Metadata\n"),
+        "apiVersion: audit.k8s.io/v1\nkind: \"Policy\\a\"\nrules:\n- level: Metadata\n".to_string(),
         format!("{head}rules:\n- level: Metadata\n  \"\\e[2Jverbz\": [get]\n"),
         format!("{head}omitStages: [\"\\aPanic\"]\nrules:\n- level: Metadata\n"),
         format!("{head}rules:\n- level: Metadata\n  resources: [{{group: \"\\e[31m\"}}]\n"),
