@@ -75,34 +75,88 @@ fn verify_refuses_special_and_oversized_policy_files_without_reading_them_whole(
 }
 
 #[test]
-fn watch_refuses_a_token_file_that_is_no_token() {
+fn watch_refuses_token_and_tls_files_that_are_no_such_thing() {
     let files = Files::new();
     let plugin = Plugin::offline();
-    for (path, expected) in [
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key_pair)
+        .unwrap();
+    let cert = files.write("server.crt", cert.pem().as_bytes());
+    let key = files.write("server.key", key_pair.serialize_pem().as_bytes());
+    let (cert, key) = (path_str(&cert), path_str(&key));
+    let zero = "/dev/zero";
+    let fifo = files.fifo("pem");
+    let fifo = path_str(&fifo);
+    let large = files.large(2 << 20);
+    let large = path_str(&large);
+    let token_large = files.large(1 << 20);
+    let token_large = path_str(&token_large);
+    for (flag, path, tls, expected) in [
+        ("--token-file", zero, None, "is a character device"),
+        ("--token-file", token_large, None, "is over 64 KiB"),
         (
-            Path::new("/dev/zero").to_path_buf(),
-            "is a character device".to_string(),
+            "--tls-cert",
+            zero,
+            Some(["--tls-key", key]),
+            "is a character device",
         ),
-        (files.large(1 << 20), "is over 64 KiB".to_string()),
+        ("--tls-cert", fifo, Some(["--tls-key", key]), "is a FIFO"),
+        (
+            "--tls-cert",
+            large,
+            Some(["--tls-key", key]),
+            "is over 1 MiB, the most read as a PEM file",
+        ),
+        ("--tls-key", fifo, Some(["--tls-cert", cert]), "is a FIFO"),
+        (
+            "--tls-key",
+            zero,
+            Some(["--tls-cert", cert]),
+            "is a character device",
+        ),
     ] {
-        let run = run_bounded(
-            &plugin,
-            &[
-                "watch",
-                "--listen",
-                "127.0.0.1:0",
-                "--token-file",
-                path_str(&path),
-                "--user",
-                DECOY,
-            ],
-            Duration::from_secs(20),
-            MEMORY,
-            None,
-        );
+        let mut args = vec![
+            "watch",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            DECOY,
+            flag,
+            path,
+        ];
+        args.extend(tls.iter().flatten());
+        let run = run_bounded(&plugin, &args, Duration::from_secs(20), MEMORY, None);
         run.assert_code(1);
-        assert!(run.stderr.contains(&expected), "{path:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("{flag} {path}: {expected}")),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("watch: watching"), "{}", run.stderr);
     }
+    let args = [
+        "watch",
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        DECOY,
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+        "--client-ca",
+        zero,
+    ];
+    let run = run_bounded(&plugin, &args, Duration::from_secs(20), MEMORY, None);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("--client-ca /dev/zero: is a character device"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// The case: a line far larger than the memory the scan may use (here 1.25 GiB
