@@ -43,15 +43,34 @@ impl Event {
     }
 }
 
+/// The longest line read as an audit event: 16 MiB. The API server refuses request bodies
+/// over 3 MiB (`--max-request-body-bytes`) and etcd keeps objects up to 1.5 MiB, so an event
+/// carrying a request and a response object at `RequestResponse` level stays well below it;
+/// only large lists logged with their bodies come near, and those are no decoy's (its
+/// requests are refused with a small `Status`). A longer line is skipped to its newline
+/// without being held in memory, and counted.
+pub const LINE_LIMIT: usize = 16 << 20;
+
+/// How much of a followed file's start is kept to recognise it. Every audit event starts
+/// with its own audit ID within its first hundred bytes, so a file truncated and written
+/// anew (`copytruncate`) differs from the old one here, whatever its size.
+const HEAD: usize = 4096;
+
 /// Follows a JSON-lines log file the way `tail -F` does: from where it starts, one complete
 /// line at a time (a line still being written is left for the next read). When the file is
 /// rotated (renamed away and created anew), the rest of the old file is read first, then the
-/// new one from its start; when it is truncated in place, reading starts over at its start.
+/// new one from its start; when it is truncated in place, reading starts over at its start,
+/// also when it has grown past the old size again before the next read (its first bytes tell
+/// it from the file read so far). Lines over [`LINE_LIMIT`] are counted and skipped.
 pub struct LogFollower {
     path: PathBuf,
     file: Option<(std::fs::File, FileId)>,
     offset: u64,
     partial: Vec<u8>,
+    /// The file's first bytes as read, at most [`HEAD`]; while shorter, all that was read.
+    head: Vec<u8>,
+    /// Inside a line over the limit: what comes is dropped up to its newline.
+    skipping: bool,
 }
 
 /// Which file a path names: rotation replaces it with another.
@@ -80,21 +99,45 @@ pub struct NewLines {
     pub reopened: bool,
     /// The read stopped at its size limit: more is there to read now.
     pub more: bool,
+    /// Lines over [`LINE_LIMIT`] met in this read, skipped without being read.
+    pub oversized: u64,
 }
 
 /// At most this much is read at once, so a large backlog is taken in steps.
 const READ_CHUNK: u64 = 16 << 20;
 
+/// Up to `len` bytes from the start of a file (fewer when it is shorter now).
+fn read_head(file: &std::fs::File, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0; len];
+    let mut filled = 0;
+    while filled < len {
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    head.truncate(filled);
+    Ok(head)
+}
+
 impl LogFollower {
     /// Starts at the current end of the file: only events written from now on are read.
+    /// A path that names a directory, FIFO or device is refused (without waiting on it).
     pub fn from_end(path: &Path) -> std::io::Result<LogFollower> {
-        let file = std::fs::File::open(path)?;
+        let file = crate::input::open_regular(path)?;
         let metadata = file.metadata()?;
+        let offset = metadata.len();
+        let head = read_head(&file, HEAD.min(offset as usize))?;
         Ok(LogFollower {
             path: path.to_path_buf(),
-            offset: metadata.len(),
+            offset,
             file: Some((file, FileId::of(&metadata))),
             partial: Vec::new(),
+            head,
+            skipping: false,
         })
     }
 
@@ -107,6 +150,8 @@ impl LogFollower {
                 file: None,
                 offset: 0,
                 partial: Vec::new(),
+                head: Vec::new(),
+                skipping: false,
             }),
             other => other,
         }
@@ -146,16 +191,23 @@ impl LogFollower {
             None => true,
         };
         if replaced {
-            let file = std::fs::File::open(&self.path)?;
+            let file = crate::input::open_regular(&self.path)?;
             let id = FileId::of(&file.metadata()?);
-            // A line the old file left unfinished will never be finished.
-            self.partial.clear();
             self.file = Some((file, id));
-            self.offset = 0;
-            new.reopened = true;
+            self.start_over(&mut new);
             self.read_open_file(&mut new)?;
         }
         Ok(new)
+    }
+
+    /// Reads the file from its start from now on.
+    fn start_over(&mut self, new: &mut NewLines) {
+        // A line the old content left unfinished will never be finished.
+        self.partial.clear();
+        self.skipping = false;
+        self.head.clear();
+        self.offset = 0;
+        new.reopened = true;
     }
 
     fn read_open_file(&mut self, new: &mut NewLines) -> std::io::Result<()> {
@@ -163,30 +215,51 @@ impl LogFollower {
             return Ok(());
         };
         let len = file.metadata()?.len();
-        if len < self.offset {
-            // Truncated in place (copytruncate): start over from its beginning.
-            self.offset = 0;
-            self.partial.clear();
-            new.reopened = true;
+        // Truncated in place (copytruncate), and maybe written past the old size again:
+        // the file is no longer what was read, so it is read again from its start.
+        let rewritten = len < self.offset || read_head(file, self.head.len())? != self.head;
+        if rewritten {
+            self.start_over(new);
         }
+        let Some((file, _)) = &mut self.file else {
+            return Ok(());
+        };
         file.seek(SeekFrom::Start(self.offset))?;
         let mut bytes = Vec::new();
         Read::by_ref(file)
             .take(READ_CHUNK)
             .read_to_end(&mut bytes)?;
         new.more = bytes.len() as u64 == READ_CHUNK;
-        self.offset += bytes.len() as u64;
-        self.partial.extend_from_slice(&bytes);
-        if let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') {
-            let complete: Vec<u8> = self.partial.drain(..=end).collect();
-            new.lines.extend(
-                complete
-                    .split(|&b| b == b'\n')
-                    .filter(|line| !line.is_empty())
-                    .map(<[u8]>::to_vec),
-            );
+        if self.head.len() < HEAD && self.head.len() as u64 == self.offset {
+            let wanted = (HEAD - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..wanted]);
         }
+        self.offset += bytes.len() as u64;
+        self.split_lines(&bytes, new);
         Ok(())
+    }
+
+    /// Adds the complete lines in `bytes` (after what was left unfinished) to `new`; lines
+    /// over the limit are counted there and dropped, never held.
+    fn split_lines(&mut self, mut bytes: &[u8], new: &mut NewLines) {
+        loop {
+            let newline = memchr::memchr(b'\n', bytes);
+            let piece = &bytes[..newline.unwrap_or(bytes.len())];
+            if !self.skipping && self.partial.len() + piece.len() > LINE_LIMIT {
+                new.oversized += 1;
+                self.partial = Vec::new();
+                self.skipping = true;
+            }
+            if !self.skipping {
+                self.partial.extend_from_slice(piece);
+            }
+            let Some(at) = newline else { return };
+            if !self.skipping && !self.partial.is_empty() {
+                new.lines.push(std::mem::take(&mut self.partial));
+            }
+            self.skipping = false;
+            bytes = &bytes[at + 1..];
+        }
     }
 }
 
@@ -243,6 +316,161 @@ mod tests {
         let mut follower = LogFollower::from_end(&path).unwrap();
         std::fs::write(&path, format!("{EVENT}\n")).unwrap();
         assert_eq!(follower.read_new().unwrap().len(), 1);
+    }
+
+    fn ids(lines: &[Vec<u8>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_slice::<Event>(l).unwrap().audit_id)
+            .collect()
+    }
+
+    #[test]
+    fn a_file_truncated_and_grown_past_its_old_size_between_reads_is_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, format!("{}\n", EVENT.replace("a1", "old"))).unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        // copytruncate, then the API server writes on before the next read: the file is
+        // longer than before, so its size alone cannot tell.
+        let regrown: String = ["new-1", "new-2", "new-3"]
+            .iter()
+            .map(|id| format!("{}\n", EVENT.replace("a1", id)))
+            .collect();
+        std::fs::write(&path, &regrown).unwrap();
+        let read = follower.read_lines().unwrap();
+        assert!(read.reopened);
+        assert_eq!(ids(&read.lines), vec!["new-1", "new-2", "new-3"]);
+        // And then on from where it is, as before.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(file, "{}", EVENT.replace("a1", "new-4")).unwrap();
+        let read = follower.read_lines().unwrap();
+        assert!(!read.reopened);
+        assert_eq!(ids(&read.lines), vec!["new-4"]);
+    }
+
+    #[test]
+    fn a_file_that_was_small_keeps_being_recognised_as_it_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "").unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        // Written in pieces across reads, past the part of the start that is compared.
+        let (head, tail) = EVENT.split_at(30);
+        write!(file, "{head}").unwrap();
+        assert!(follower.read_lines().unwrap().lines.is_empty());
+        let many = format!("{tail}\n{}", format!("{EVENT}\n").repeat(20));
+        write!(file, "{many}").unwrap();
+        let read = follower.read_lines().unwrap();
+        assert!(!read.reopened);
+        assert_eq!(read.lines.len(), 21);
+        writeln!(file, "{}", EVENT.replace("a1", "later")).unwrap();
+        let read = follower.read_lines().unwrap();
+        assert!(!read.reopened);
+        assert_eq!(ids(&read.lines), vec!["later"]);
+        // Rewritten in place with other content of the same length: read again.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("a1", "b2", 1)).unwrap();
+        let read = follower.read_lines().unwrap();
+        assert!(read.reopened);
+        assert_eq!(read.lines.len(), 22);
+    }
+
+    #[test]
+    fn lines_over_the_limit_are_counted_and_skipped_without_being_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "").unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let over = vec![b'x'; LINE_LIMIT + 1];
+        // One whole line over the limit, then an event.
+        file.write_all(&over).unwrap();
+        writeln!(file, "\n{EVENT}").unwrap();
+        let mut lines = Vec::new();
+        let mut oversized = 0;
+        loop {
+            let read = follower.read_lines().unwrap();
+            lines.extend(read.lines);
+            oversized += read.oversized;
+            if !read.more {
+                break;
+            }
+        }
+        assert_eq!(oversized, 1);
+        assert_eq!(ids(&lines), vec!["a1"]);
+        // A line that has not ended yet but is already over the limit is dropped as it
+        // comes: nothing of it is kept between reads.
+        file.write_all(&over).unwrap();
+        file.write_all(&over).unwrap();
+        let mut oversized = 0;
+        loop {
+            let read = follower.read_lines().unwrap();
+            assert!(read.lines.is_empty());
+            oversized += read.oversized;
+            assert!(follower.partial.len() <= LINE_LIMIT);
+            if !read.more {
+                break;
+            }
+        }
+        assert_eq!(oversized, 1);
+        assert!(follower.partial.is_empty());
+        writeln!(file, "end of the long line\n{EVENT}").unwrap();
+        let read = follower.read_lines().unwrap();
+        assert_eq!(read.oversized, 0);
+        assert_eq!(ids(&read.lines), vec!["a1"]);
+    }
+
+    #[test]
+    fn a_line_exactly_at_the_limit_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "").unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        let mut line = EVENT.as_bytes().to_vec();
+        // Padding inside the JSON object, so it still parses.
+        let padding = format!(
+            r#""padding":"{}","#,
+            "x".repeat(LINE_LIMIT - line.len() - 13)
+        );
+        line.splice(1..1, padding.bytes());
+        assert_eq!(line.len(), LINE_LIMIT);
+        line.push(b'\n');
+        std::fs::write(&path, &line).unwrap();
+        let mut lines = Vec::new();
+        loop {
+            let read = follower.read_lines().unwrap();
+            assert_eq!(read.oversized, 0);
+            lines.extend(read.lines);
+            if !read.more {
+                break;
+            }
+        }
+        assert_eq!(ids(&lines), vec!["a1"]);
+    }
+
+    #[test]
+    fn a_directory_or_fifo_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = LogFollower::waiting_for(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path in a temporary folder.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // No writer: opening it for reading the usual way would wait for one.
+        let err = LogFollower::waiting_for(&fifo).err().unwrap();
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
     }
 
     #[test]

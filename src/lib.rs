@@ -14,6 +14,7 @@ pub mod decoy;
 pub mod error;
 pub mod exit;
 pub mod home;
+pub mod input;
 pub mod locate;
 pub mod notify;
 pub mod output;

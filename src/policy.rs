@@ -515,10 +515,27 @@ impl Problem {
         Problem {
             line: known.map(|l| l.line()),
             column: known.map(|l| l.column()).filter(|&c| c > 0),
-            path: path.into(),
-            message: message.into(),
+            path: escape_controls(path.into()),
+            message: escape_controls(message.into()),
         }
     }
+}
+
+/// Messages quote values from the file and go to a terminal: control characters in them
+/// (an escape sequence that clears the screen or recolours a verdict) are shown escaped.
+fn escape_controls(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 impl fmt::Display for Problem {

@@ -9,7 +9,7 @@ use std::path::Path;
 use memchr::memmem;
 use serde::Serialize;
 
-use crate::audit::Event;
+use crate::audit::{Event, LINE_LIMIT};
 use crate::cli::{GlobalArgs, ScanArgs};
 use crate::error::Error;
 use crate::exit::Outcome;
@@ -26,6 +26,8 @@ pub const DRILL_MARK: &str = "kubectl-honeytoken-drill/";
 pub struct Matcher {
     users: Vec<String>,
     finders: Vec<memmem::Finder<'static>>,
+    /// The longest name's length in bytes.
+    longest: usize,
 }
 
 impl Matcher {
@@ -34,11 +36,32 @@ impl Matcher {
             .iter()
             .map(|u| memmem::Finder::new(u.as_bytes()).into_owned())
             .collect();
-        Matcher { users, finders }
+        let longest = users.iter().map(String::len).max().unwrap_or(0);
+        Matcher {
+            users,
+            finders,
+            longest,
+        }
     }
 
     pub fn may_match(&self, line: &[u8]) -> bool {
         self.finders.iter().any(|f| f.find(line).is_some())
+    }
+
+    /// Whether a decoy's name occurs in a stream read in pieces, across their edges too:
+    /// `carry` holds the end of what came before, and is updated.
+    fn may_match_stream(&self, carry: &mut Vec<u8>, piece: &[u8]) -> bool {
+        let keep = self.longest.saturating_sub(1);
+        let mut seam = std::mem::take(carry);
+        seam.extend_from_slice(&piece[..piece.len().min(keep)]);
+        let found = self.may_match(&seam) || self.may_match(piece);
+        let tail = if piece.len() >= keep {
+            &piece[piece.len() - keep..]
+        } else {
+            &seam[seam.len().saturating_sub(keep)..]
+        };
+        *carry = tail.to_vec();
+        found
     }
 
     pub fn matches(&self, event: &Event) -> bool {
@@ -71,26 +94,66 @@ pub struct Summary {
     pub lines: u64,
     /// Lines that held a decoy's name but were not an audit event (or a list of them).
     pub malformed: u64,
+    /// Lines over [`LINE_LIMIT`], skipped to their end without being parsed.
+    pub oversized: u64,
+    /// Of those, the lines that held a decoy's name: a use may be among them, so the scan
+    /// is incomplete.
+    pub oversized_with_decoy: u64,
     /// Sources that could not be read to their end, with why.
     pub unreadable: Vec<String>,
 }
 
 /// Scans one source. Events of a request are merged by audit ID: the request is reported
-/// once, with the response code its last stage carries.
+/// once, with the response code its last stage carries. Lines over [`LINE_LIMIT`] are
+/// skipped without being held in memory, and counted.
 pub fn scan_reader<R: BufRead>(
-    mut reader: R,
+    reader: R,
     source: &str,
     matcher: &Matcher,
     drill_key: Option<&Key>,
     uses: &mut BTreeMap<String, Use>,
     summary: &mut Summary,
 ) {
+    scan_reader_limited(
+        reader, source, matcher, drill_key, uses, summary, LINE_LIMIT,
+    );
+}
+
+/// [`scan_reader`] with another line limit (in bytes, without the newline).
+pub fn scan_reader_limited<R: BufRead>(
+    mut reader: R,
+    source: &str,
+    matcher: &Matcher,
+    drill_key: Option<&Key>,
+    uses: &mut BTreeMap<String, Use>,
+    summary: &mut Summary,
+    limit: usize,
+) {
     let mut line = Vec::new();
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return,
-            Ok(_) => {}
+        match next_line(&mut reader, &mut line, limit, matcher) {
+            Ok(Line::End) => return,
+            Ok(Line::Oversized { names_decoy }) => {
+                summary.lines += 1;
+                summary.oversized += 1;
+                if names_decoy {
+                    summary.oversized_with_decoy += 1;
+                }
+            }
+            Ok(Line::Complete) => {
+                summary.lines += 1;
+                if !matcher.may_match(&line) {
+                    continue;
+                }
+                match events_in(&line) {
+                    Some(events) => {
+                        for event in events.into_iter().filter(|e| matcher.matches(e)) {
+                            record(uses, event, source, drill_key);
+                        }
+                    }
+                    None => summary.malformed += 1,
+                }
+            }
             Err(e) => {
                 summary
                     .unreadable
@@ -98,17 +161,68 @@ pub fn scan_reader<R: BufRead>(
                 return;
             }
         }
-        summary.lines += 1;
-        if !matcher.may_match(&line) {
-            continue;
+    }
+}
+
+/// What [`next_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// The input ended before another line.
+    End,
+    /// A line of at most the limit is in the buffer, without its newline.
+    Complete,
+    /// A line over the limit was read to its end and dropped as it came.
+    Oversized { names_decoy: bool },
+}
+
+/// Reads the next line into `line` (cleared first), holding at most `limit` bytes of it.
+fn next_line<R: BufRead>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    limit: usize,
+    matcher: &Matcher,
+) -> std::io::Result<Line> {
+    line.clear();
+    let mut started = false;
+    // Once over the limit: whether a decoy's name was seen, and the end of the last piece.
+    let mut skipping: Option<(bool, Vec<u8>)> = None;
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buffer.is_empty() {
+            return Ok(match skipping {
+                Some((names_decoy, _)) => Line::Oversized { names_decoy },
+                None if started => Line::Complete,
+                None => Line::End,
+            });
         }
-        match events_in(&line) {
-            Some(events) => {
-                for event in events.into_iter().filter(|e| matcher.matches(e)) {
-                    record(uses, event, source, drill_key);
+        started = true;
+        let newline = memchr::memchr(b'\n', buffer);
+        let piece = &buffer[..newline.unwrap_or(buffer.len())];
+        if skipping.is_none() && line.len() + piece.len() > limit {
+            let mut carry = Vec::new();
+            let names_decoy = matcher.may_match_stream(&mut carry, line);
+            *line = Vec::new();
+            skipping = Some((names_decoy, carry));
+        }
+        match &mut skipping {
+            Some((names_decoy, carry)) => {
+                if !*names_decoy {
+                    *names_decoy = matcher.may_match_stream(carry, piece);
                 }
             }
-            None => summary.malformed += 1,
+            None => line.extend_from_slice(piece),
+        }
+        let used = piece.len() + usize::from(newline.is_some());
+        reader.consume(used);
+        if newline.is_some() {
+            return Ok(match skipping {
+                Some((names_decoy, _)) => Line::Oversized { names_decoy },
+                None => Line::Complete,
+            });
         }
     }
 }
@@ -173,24 +287,50 @@ fn record(uses: &mut BTreeMap<String, Use>, event: Event, source: &str, drill_ke
     }
 }
 
-/// Opens a path (`-` is stdin), unpacking gzip when the file starts with its magic bytes.
+/// Opens a path (`-` is stdin), unpacking gzip when it starts with gzip's magic bytes. A
+/// regular file, a FIFO or a pipe (read as a stream, to its end, like stdin) is read; a
+/// directory or a device is refused.
 fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     const BUFFER: usize = 1 << 20;
-    if path == Path::new("-") {
-        return Ok(Box::new(BufReader::with_capacity(BUFFER, std::io::stdin())));
-    }
-    let mut file = std::fs::File::open(path)?;
+    let mut input: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(open_file_or_stream(path)?)
+    };
+    // The magic bytes are read once and put back in front: a stream cannot be opened again.
     let mut magic = [0u8; 2];
-    let gzip = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
-    let file = std::fs::File::open(path)?;
+    let mut got = 0;
+    while got < magic.len() {
+        match input.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let gzip = magic[..got] == [0x1f, 0x8b];
+    let whole = std::io::Cursor::new(magic[..got].to_vec()).chain(input);
     Ok(if gzip {
         Box::new(BufReader::with_capacity(
             BUFFER,
-            flate2::read::MultiGzDecoder::new(file),
+            flate2::read::MultiGzDecoder::new(whole),
         ))
     } else {
-        Box::new(BufReader::with_capacity(BUFFER, file))
+        Box::new(BufReader::with_capacity(BUFFER, whole))
     })
+}
+
+/// A regular file, or a FIFO (waited on until a writer opens it, as `cat` does).
+fn open_file_or_stream(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |file_type: std::fs::FileType| match crate::input::special_kind(file_type) {
+        Some(kind) if !file_type.is_fifo() => Err(crate::input::NotAFile { kind }.into_io()),
+        _ => Ok(()),
+    };
+    refuse(std::fs::metadata(path)?.file_type())?;
+    let file = std::fs::File::open(path)?;
+    refuse(file.metadata()?.file_type())?;
+    Ok(file)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -318,12 +458,25 @@ pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Ou
         report.uses.len() - report.real_uses,
         report.summary.malformed
     );
+    if report.summary.oversized > 0 {
+        eprintln!(
+            "skipped {} line(s) over the {} line limit without parsing them; {} of them name a decoy{}",
+            report.summary.oversized,
+            crate::input::size(LINE_LIMIT as u64),
+            report.summary.oversized_with_decoy,
+            if report.summary.oversized_with_decoy > 0 {
+                ": a use may be among them"
+            } else {
+                ""
+            }
+        );
+    }
     for problem in &report.summary.unreadable {
         eprintln!("could not read to the end: {problem}");
     }
     Ok(if report.real_uses > 0 {
         Outcome::Tripped
-    } else if !report.summary.unreadable.is_empty() {
+    } else if !report.summary.unreadable.is_empty() || report.summary.oversized_with_decoy > 0 {
         Outcome::Incomplete
     } else {
         Outcome::Success
@@ -464,6 +617,165 @@ mod tests {
         let (uses, summary) = scan(format!("{big}\n").as_bytes());
         assert_eq!(uses.len(), 1);
         assert_eq!(summary.malformed, 0);
+    }
+
+    fn scan_files(paths: &[&Path]) -> (Vec<Use>, Summary) {
+        let matcher = Matcher::new(vec![DECOY.to_string()]);
+        let mut uses = BTreeMap::new();
+        let mut summary = Summary::default();
+        for path in paths {
+            let source = path.display().to_string();
+            match open(path) {
+                Ok(reader) => scan_reader(
+                    reader,
+                    &source,
+                    &matcher,
+                    Some(&key()),
+                    &mut uses,
+                    &mut summary,
+                ),
+                Err(e) => summary.unreadable.push(format!("{source}: {e}")),
+            }
+        }
+        (uses.into_values().collect(), summary)
+    }
+
+    fn five_uses() -> String {
+        (1..=5)
+            .map(|i| {
+                event(
+                    &format!("u{i}"),
+                    "ResponseComplete",
+                    DECOY,
+                    "curl/8",
+                    Some(403),
+                ) + "\n"
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_gzip_line_over_the_limit_is_counted_and_the_next_file_is_still_read() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        // A few KiB of gzip that unpack to one line longer than the limit.
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..=(LINE_LIMIT >> 20) {
+            encoder.write_all(&chunk).unwrap();
+        }
+        encoder.write_all(b"\n").unwrap();
+        let bomb = dir.path().join("bomb.log.gz");
+        std::fs::write(&bomb, encoder.finish().unwrap()).unwrap();
+        let real = dir.path().join("audit.log");
+        std::fs::write(&real, five_uses()).unwrap();
+
+        let (uses, summary) = scan_files(&[&bomb, &real]);
+        assert_eq!(uses.len(), 5);
+        assert_eq!(summary.oversized, 1);
+        assert_eq!(summary.oversized_with_decoy, 0);
+        assert_eq!(summary.lines, 6);
+        assert!(summary.unreadable.is_empty(), "{summary:?}");
+    }
+
+    #[test]
+    fn an_oversized_line_naming_a_decoy_is_told_even_when_the_name_spans_two_reads() {
+        let matcher = Matcher::new(vec![DECOY.to_string()]);
+        let filler = "y".repeat(200);
+        for capacity in [1, 7, 16, 64, 4096] {
+            for (line, names) in [
+                (format!("{filler}{DECOY}{filler}"), true),
+                (format!("{DECOY}{filler}"), true),
+                (format!("{filler}{DECOY}"), true),
+                (format!("{filler}{}", &DECOY[1..]), false),
+                (filler.repeat(2), false),
+            ] {
+                let text = format!("{line}\nshort line after it\n");
+                let mut uses = BTreeMap::new();
+                let mut summary = Summary::default();
+                scan_reader_limited(
+                    BufReader::with_capacity(capacity, text.as_bytes()),
+                    "test",
+                    &matcher,
+                    None,
+                    &mut uses,
+                    &mut summary,
+                    100,
+                );
+                assert_eq!(summary.oversized, 1, "{capacity} {line}");
+                assert_eq!(
+                    summary.oversized_with_decoy,
+                    u64::from(names),
+                    "{capacity} {line}"
+                );
+                assert_eq!(summary.lines, 2);
+                assert!(uses.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn lines_at_the_limit_are_read_and_one_byte_more_is_not() {
+        let matcher = Matcher::new(vec![DECOY.to_string()]);
+        let good = event("a1", "ResponseComplete", DECOY, "k", Some(403));
+        for (limit, read) in [(good.len(), true), (good.len() - 1, false)] {
+            for text in [format!("{good}\n"), good.clone()] {
+                let mut uses = BTreeMap::new();
+                let mut summary = Summary::default();
+                scan_reader_limited(
+                    BufReader::with_capacity(16, text.as_bytes()),
+                    "test",
+                    &matcher,
+                    None,
+                    &mut uses,
+                    &mut summary,
+                    limit,
+                );
+                assert_eq!(uses.len(), usize::from(read), "{limit}");
+                assert_eq!(summary.oversized, u64::from(!read));
+                assert_eq!(summary.oversized_with_decoy, u64::from(!read));
+                assert_eq!(summary.lines, 1);
+            }
+        }
+    }
+
+    fn mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path in a temporary folder.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn a_fifo_is_read_as_a_stream_from_its_first_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, five_uses()).unwrap())
+        };
+        let (uses, summary) = scan_files(&[&fifo]);
+        writer.join().unwrap();
+        assert_eq!(uses.len(), 5, "{summary:?}");
+        assert_eq!(summary.malformed, 0);
+    }
+
+    #[test]
+    fn directories_and_devices_are_refused_and_the_next_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("audit.log");
+        std::fs::write(&real, five_uses()).unwrap();
+        let (uses, summary) = scan_files(&[dir.path(), Path::new("/dev/zero"), &real]);
+        assert_eq!(uses.len(), 5);
+        assert_eq!(summary.unreadable.len(), 2, "{summary:?}");
+        assert!(
+            summary.unreadable[0].ends_with("is a directory, not a regular file"),
+            "{summary:?}"
+        );
+        assert!(
+            summary.unreadable[1].ends_with("is a character device, not a regular file"),
+            "{summary:?}"
+        );
     }
 
     #[test]

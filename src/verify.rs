@@ -550,8 +550,13 @@ fn decoy_check(located: &Located) -> Check {
     }
 }
 
+/// The largest audit policy file read: 4 MiB. Real policies are a few KiB (the API
+/// server's own examples, GKE's and kubeadm's are under 10 KiB); the bound keeps a wrong path
+/// (`/dev/zero`, a log file) from being read into memory whole.
+pub const POLICY_FILE_LIMIT: u64 = 4 << 20;
+
 fn read_policy(path: &std::path::Path) -> Result<Policy, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path, POLICY_FILE_LIMIT, "an audit policy")
         .map_err(|e| Error::Invalid(format!("cannot read audit policy {}: {e}", path.display())))?;
     policy::parse(&text)
         .map_err(|e| Error::Invalid(format!("invalid audit policy {}: {e}", path.display())))

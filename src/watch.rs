@@ -39,6 +39,8 @@ struct FileNews {
     events: Vec<Event>,
     /// Lines naming a decoy that were not audit events.
     malformed: u64,
+    /// Lines over the line limit, skipped unread.
+    oversized: u64,
     reopened: bool,
     /// A read that failed, when it differs from the last one reported.
     problem: Option<String>,
@@ -75,6 +77,7 @@ fn spawn_follower(
                     FileNews {
                         events,
                         malformed,
+                        oversized: read.oversized,
                         reopened: read.reopened,
                         problem: None,
                     }
@@ -91,6 +94,7 @@ fn spawn_follower(
             };
             let quiet = found.events.is_empty()
                 && found.malformed == 0
+                && found.oversized == 0
                 && !found.reopened
                 && found.problem.is_none();
             if news.is_closed() || (!quiet && news.send(found).is_err()) {
@@ -110,6 +114,7 @@ struct Tally {
     alerts: u64,
     drills: u64,
     malformed: u64,
+    oversized: u64,
     refused: u64,
     delivery_failures: u64,
 }
@@ -144,8 +149,11 @@ fn listen_options(args: &WatchArgs, address: std::net::SocketAddr) -> Result<Lis
     })
 }
 
+/// A bearer token file holds one token: a service account's JWT is about a KiB.
+const TOKEN_FILE_LIMIT: u64 = 64 << 10;
+
 fn read_token(path: &Path) -> Result<SecretString, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path, TOKEN_FILE_LIMIT, "a bearer token file")
         .map_err(|e| Error::Invalid(format!("--token-file {}: {e}", path.display())))?;
     let token = text.trim();
     if token.is_empty() {
@@ -215,8 +223,16 @@ pub async fn run(
     let (file_sender, mut file_news) = mpsc::unbounded_channel();
     let followed = args.audit_log.clone();
     if let Some(path) = &followed {
-        let follower = LogFollower::waiting_for(path)
-            .map_err(|e| Error::Invalid(format!("--audit-log {}: {e}", path.display())))?;
+        let follower = LogFollower::waiting_for(path).map_err(|e| {
+            let hint = match crate::input::not_a_file(&e) {
+                Some(not) if not.kind == "a directory" => "; name the audit log file in it",
+                Some(_) => {
+                    "; give the file the API server writes (--audit-log-path), or receive its webhook with --listen"
+                }
+                None => "",
+            };
+            Error::Invalid(format!("--audit-log {}: {e}{hint}", path.display()))
+        })?;
         if follower.is_waiting() {
             say!(
                 "watch: {} does not exist yet; it will be read once it appears",
@@ -302,11 +318,12 @@ pub async fn run(
     }
     let tally = &watch.tally;
     say!(
-        "watch: stopped; {} decoy events, {} alerts ({} drills), {} malformed lines skipped, {} requests refused, {} alert deliveries failed",
+        "watch: stopped; {} decoy events, {} alerts ({} drills), {} malformed lines skipped, {} lines over the line limit skipped, {} requests refused, {} alert deliveries failed",
         tally.decoy_events,
         tally.alerts,
         tally.drills,
         tally.malformed,
+        tally.oversized,
         tally.refused,
         tally.delivery_failures
     );
@@ -401,6 +418,14 @@ impl Watch {
             say!(
                 "watch: skipped {} line(s) of {file_name} that name a decoy but are not audit events",
                 news.malformed
+            );
+        }
+        if news.oversized > 0 {
+            self.tally.oversized += news.oversized;
+            say!(
+                "watch: skipped {} line(s) of {file_name} over the {} line limit without reading them; a decoy's use could be among them",
+                news.oversized,
+                crate::input::size(crate::audit::LINE_LIMIT as u64)
             );
         }
         for event in news.events {

@@ -215,13 +215,14 @@ fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = read_certificates(&files.cert, "--tls-cert")?;
     // Told without the file's bytes, which the PEM reader's own message would carry.
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
-        Error::Invalid(format!(
-            "--tls-key {}: no PEM private key read: {}",
-            files.key.display(),
-            crate::redact::pem_problem(&e)
-        ))
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(read_pem(&files.key, "--tls-key")?.as_bytes())
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "--tls-key {}: no PEM private key read: {}",
+                files.key.display(),
+                crate::redact::pem_problem(&e)
+            ))
+        })?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Invalid(format!("TLS: {e}")))?;
@@ -252,11 +253,22 @@ fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, Error> {
     })
 }
 
+/// The most read from a PEM file: a certificate chain is a few KiB, and even the whole Mozilla
+/// CA bundle (about 150 certificates) is near 220 KiB.
+const PEM_FILE_LIMIT: u64 = 1 << 20;
+
+/// A PEM file's text, refused when it is no regular file or larger than a PEM file can be.
+fn read_pem(path: &Path, flag: &str) -> Result<String, Error> {
+    crate::input::read_text(path, PEM_FILE_LIMIT, "a PEM file")
+        .map_err(|e| Error::Invalid(format!("{flag} {}: {e}", path.display())))
+}
+
 fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
     let unreadable =
         |e: &dyn std::fmt::Display| Error::Invalid(format!("{flag} {}: {e}", path.display()));
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| unreadable(&crate::redact::pem_problem(&e)))?
+    let text = read_pem(path, flag)?;
+    let certs = CertificateDer::pem_slice_iter(text.as_bytes())
+        .map(|cert| cert.map(|c| c.into_owned()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| unreadable(&crate::redact::pem_problem(&e)))?;
     if certs.is_empty() {

@@ -21,6 +21,8 @@ struct Watcher {
     child: Child,
     alerts: mpsc::Receiver<(Instant, String)>,
     stderr: Arc<Mutex<String>>,
+    /// Told when the stderr reader has read the pipe to its end.
+    stderr_closed: mpsc::Receiver<()>,
 }
 
 impl Watcher {
@@ -44,21 +46,24 @@ impl Watcher {
         let stderr = Arc::new(Mutex::new(String::new()));
         let kept = stderr.clone();
         let mut pipe = child.stderr.take().unwrap();
+        let (closed, stderr_closed) = mpsc::channel();
         std::thread::spawn(move || {
             let mut buffer = [0u8; 4096];
             while let Ok(n) = pipe.read(&mut buffer) {
                 if n == 0 {
-                    return;
+                    break;
                 }
                 kept.lock()
                     .unwrap()
                     .push_str(&String::from_utf8_lossy(&buffer[..n]));
             }
+            let _ = closed.send(());
         });
         let watcher = Watcher {
             child,
             alerts,
             stderr,
+            stderr_closed,
         };
         watcher.wait_for_stderr("watch: watching", Duration::from_secs(30));
         watcher
@@ -109,7 +114,11 @@ impl Watcher {
         // SAFETY: signalling a child process this test started and has not reaped.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let status = self.child.wait().expect("wait for watch");
-        std::thread::sleep(Duration::from_millis(100));
+        // Everything it wrote is in once its stderr is read to the end (bounded: an --exec
+        // command it left running could hold the pipe open).
+        self.stderr_closed
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("watch's stderr stayed open; so far:\n{}", self.stderr()));
         (status.code(), self.stderr())
     }
 }
@@ -526,20 +535,91 @@ fn watch_follows_a_file_through_rotation_and_truncation_and_skips_garbage() {
     let (_, alert) = watcher.next_alert(Duration::from_secs(10));
     assert_eq!(ids(&alert), BTreeSet::from(["after-rotation".to_string()]));
 
-    // copytruncate: the same file cut to nothing, then written again.
-    std::fs::write(&path, "").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    append(&format!("{}\n", event("after-truncation", "10.0.0.3")));
-    let (_, alert) = watcher.next_alert(Duration::from_secs(10));
+    // copytruncate: the same file cut to nothing and at once written past its old size, as
+    // a busy API server does before the watcher looks again. Whenever the watcher looks,
+    // before the cut, between cut and write or after both, it must read both events.
+    let old_size = std::fs::metadata(&path).unwrap().len();
+    let regrown = format!(
+        "{}\n{}\n",
+        event("after-truncation-1", "10.0.0.3"),
+        event("after-truncation-2", "10.0.0.3")
+    );
+    assert!(regrown.len() as u64 > old_size);
+    let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(0).unwrap();
+    file.write_all(regrown.as_bytes()).unwrap();
+    drop(file);
+    let mut seen = BTreeSet::new();
+    while seen.len() < 2 {
+        let (_, alert) = watcher.next_alert(Duration::from_secs(10));
+        assert!(ids(&alert).is_disjoint(&seen), "{alert:#}");
+        seen.extend(ids(&alert));
+    }
     assert_eq!(
-        ids(&alert),
-        BTreeSet::from(["after-truncation".to_string()])
+        seen,
+        BTreeSet::from([
+            "after-truncation-1".to_string(),
+            "after-truncation-2".to_string()
+        ])
     );
 
     let (code, stderr) = watcher.stop();
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("3 alerts"), "{stderr}");
+    assert!(stderr.contains("4 decoy events"), "{stderr}");
     assert!(stderr.contains("2 malformed lines skipped"), "{stderr}");
+}
+
+/// A line longer than the line limit (16 MiB) is skipped without being held, told and
+/// counted; the event after it still raises its alert.
+#[test]
+fn watch_skips_a_line_over_the_limit_and_alerts_on_the_next_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    std::fs::write(&path, "").unwrap();
+    let user = "system:serviceaccount:kube-system:tiller";
+    let plugin = Plugin::offline();
+    let log = path.display().to_string();
+    let watcher = Watcher::start(
+        &plugin,
+        &[
+            "watch",
+            "--audit-log",
+            &log,
+            "--user",
+            user,
+            "--group-window",
+            "0.2",
+        ],
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let mut long = format!("{user} ").into_bytes();
+    long.resize((16 << 20) + 1, b'x');
+    long.push(b'\n');
+    file.write_all(&long).unwrap();
+    file.write_all(
+        format!(
+            r#"{{"kind":"Event","auditID":"after-the-long-line","stage":"ResponseComplete","requestURI":"/api/v1/secrets","verb":"list","user":{{"username":"{user}"}},"sourceIPs":["10.0.0.9"],"userAgent":"curl/8.5.0","responseStatus":{{"code":403}}}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    file.write_all(b"\n").unwrap();
+    let (_, alert) = watcher.next_alert(Duration::from_secs(10));
+    assert_eq!(
+        ids(&alert),
+        BTreeSet::from(["after-the-long-line".to_string()])
+    );
+    watcher.wait_for_stderr("skipped 1 line(s) of", Duration::from_secs(5));
+    let (code, stderr) = watcher.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("over the 16 MiB line limit"), "{stderr}");
+    assert!(
+        stderr.contains("1 lines over the line limit skipped"),
+        "{stderr}"
+    );
 }
 
 /// An `--exec` command that exits without reading a large alert closes the pipe under the
@@ -559,6 +639,9 @@ fn an_exec_command_that_ignores_a_large_alert_does_not_stop_the_watcher() {
     };
     let plugin = Plugin::offline();
     let log = path.display().to_string();
+    // The command notes that it ran, and exits without reading its input.
+    let ran = dir.path().join("ran");
+    let exec = format!("echo ran >> {}", ran.display());
     let watcher = Watcher::start(
         &plugin,
         &[
@@ -570,7 +653,7 @@ fn an_exec_command_that_ignores_a_large_alert_does_not_stop_the_watcher() {
             "--group-window",
             "0.2",
             "--exec",
-            "exit 0",
+            &exec,
         ],
     );
     let mut file = std::fs::OpenOptions::new()
@@ -580,8 +663,13 @@ fn an_exec_command_that_ignores_a_large_alert_does_not_stop_the_watcher() {
     file.write_all(event("first").as_bytes()).unwrap();
     let (_, first) = watcher.next_alert(Duration::from_secs(10));
     assert_eq!(ids(&first), BTreeSet::from(["first".to_string()]));
-    // Still alive: the next use is alerted too.
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the command has run and gone, the watcher is still alive: the next use is
+    // alerted too (and the exit code below shows no SIGPIPE ended it meanwhile).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&ran).unwrap_or_default().is_empty() {
+        assert!(Instant::now() < deadline, "--exec did not run");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     file.write_all(event("second").as_bytes()).unwrap();
     let (_, second) = watcher.next_alert(Duration::from_secs(10));
     assert_eq!(ids(&second), BTreeSet::from(["second".to_string()]));
