@@ -363,6 +363,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn commands_run_a_few_at_a_time_and_are_ended_at_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = dir.path().join("started");
+        let command = format!("echo $$ >> {}; exec sleep 600", started.display());
+        let mut notifier = Notifier::new(None, Some(&command)).unwrap();
+        let sent: Vec<Sent> = (0..30).map(|_| notifier.send(&alert())).collect();
+        let under_way = COMMANDS_AT_ONCE + COMMANDS_WAITING;
+        assert!(sent[..under_way].iter().all(|s| *s == Sent::Sent));
+        assert!(sent[under_way..].iter().all(|s| *s == Sent::CommandDropped));
+        let groups = notifier.command.as_ref().unwrap().groups.clone();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while groups.lock().unwrap().len() < COMMANDS_AT_ONCE {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let running: Vec<i32> = groups.lock().unwrap().iter().copied().collect();
+        let failures = notifier.finish(Duration::from_millis(300)).await;
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].contains("4 --exec commands among them ended"),
+            "{failures:?}"
+        );
+        assert!(groups.lock().unwrap().is_empty());
+        for pid in running {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            // SAFETY: signal 0 only asks whether the process group still exists.
+            while unsafe { libc::kill(-pid, 0) } == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "group {pid} left running"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn an_unreachable_webhook_is_reported_after_its_retries() {
         // A port nothing listens on: bind one, then free it.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
