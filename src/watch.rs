@@ -402,7 +402,9 @@ impl RefusalLog {
 impl Watch {
     fn take_delivery(&mut self, delivery: Delivery) {
         match delivery {
-            Delivery::Events { events, not_kept } => {
+            Delivery::Events {
+                events, not_kept, ..
+            } => {
                 if not_kept > 0 {
                     self.tally.not_kept += not_kept;
                     self.refusals.tell(Instant::now(), || {

@@ -273,7 +273,13 @@ pub fn bodies_budget(body_limit: usize) -> usize {
 #[derive(Debug)]
 pub enum Delivery {
     /// The events kept from one body, and how many of the decoys' were beyond the limit.
-    Events { events: Vec<Event>, not_kept: u64 },
+    /// The body's room in the budget is held until the delivery is dropped, so events
+    /// waiting for a reader that falls behind count against it too.
+    Events {
+        events: Vec<Event>,
+        not_kept: u64,
+        room: Held,
+    },
     /// A request or connection that was turned away, and why.
     Refused { from: SocketAddr, why: String },
 }
@@ -659,8 +665,8 @@ struct Budget {
 }
 
 /// What one body holds of the budget; given back when dropped.
-#[derive(Default)]
-struct Held {
+#[derive(Debug, Default)]
+pub struct Held {
     bytes: usize,
     permits: Vec<OwnedSemaphorePermit>,
 }
@@ -791,7 +797,9 @@ async fn read_body(
             return Err(Unread::NoRoom);
         }
         if bytes.capacity() < bytes.len() + data.len() && announced > 0 {
-            bytes.reserve_exact(announced as usize - bytes.len());
+            // The announced length at once, rather than doubling past it.
+            let rest = (announced as usize).saturating_sub(bytes.len());
+            bytes.reserve_exact(rest.max(data.len()));
         }
         bytes.extend_from_slice(&data);
     }
@@ -851,7 +859,7 @@ async fn handle(
             return closing(busy(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
-                    "bodies being read fill the receiver's {} bytes; try again\n",
+                    "bodies held fill the receiver's room for them ({} bytes); try again\n",
                     bodies_budget(gate.body_limit)
                 ),
             )));
@@ -861,13 +869,14 @@ async fn handle(
         }
     };
     let parsed = parse_event_list(&body, gate.matcher.as_ref());
+    // The events kept take no more than the body they came from, whose room they keep.
     drop(body);
-    drop(held);
     match parsed {
         Ok(parsed) => {
             let delivery = Delivery::Events {
                 events: parsed.events,
                 not_kept: parsed.not_kept,
+                room: held,
             };
             match outlet.sender.send(delivery).await {
                 Ok(()) => reply(StatusCode::OK, ""),
@@ -1512,10 +1521,86 @@ mod tests {
             stream.read_exact(&mut answer).await.unwrap();
             assert_eq!(&answer, b"HTTP/1.1 200");
         }
-        assert_eq!(main.available_permits(), bodies_budget(limit));
+        // Until their events are taken, the bodies keep their room.
+        assert!(main.available_permits() < bodies_budget(limit));
         let (events, refused) = drain(&mut deliveries);
+        assert_eq!(main.available_permits(), bodies_budget(limit));
         assert_eq!(events.len(), 1 + 2 * EVENTS_PER_BODY);
         assert!(refused.iter().any(|r| r.contains("503")), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_holds_up_senders_within_the_budget() {
+        let limit = SMALL_BODY;
+        // Room for one delivery waiting, and a reader that does not read.
+        let (sender, mut deliveries) = mpsc::channel(1);
+        let server = serve(
+            ListenOptions {
+                body_limit: limit,
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        let body = empty_items(limit - 16);
+        let fits = (bodies_budget(limit) + SMALL_BODY_RESERVE) / body.len();
+        let posts: Vec<_> = (0..fits + 3)
+            .map(|_| {
+                let (address, body) = (server.address, body.clone());
+                tokio::spawn(async move { post_plain(address, &body, None).await })
+            })
+            .collect();
+        // One delivery is taken in; those beyond the budget are told to come back; the
+        // others wait for the reader.
+        let mut answered = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while answered < 4 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{answered} answered"
+            );
+            answered = posts.iter().filter(|p| p.is_finished()).count();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut answers = Vec::new();
+        let mut waiting = Vec::new();
+        for post in posts {
+            if post.is_finished() {
+                answers.push(post.await.unwrap());
+            } else {
+                waiting.push(post);
+            }
+        }
+        let taken = answers
+            .iter()
+            .filter(|a| a.starts_with("HTTP/1.1 200"))
+            .count();
+        assert_eq!(taken, 1, "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|a| a.starts_with("HTTP/1.1 200") || a.starts_with("HTTP/1.1 503")),
+            "{answers:?}"
+        );
+        assert!(waiting.len() < fits, "{} waiting", waiting.len());
+        let expected = 1 + waiting.len();
+        // Once the reader reads, the waiting senders are answered.
+        let reader = tokio::spawn(async move {
+            let mut bodies = 0;
+            while let Some(delivery) = deliveries.recv().await {
+                if let Delivery::Events { .. } = delivery {
+                    bodies += 1;
+                }
+            }
+            bodies
+        });
+        for post in waiting {
+            let answer = post.await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        drop(server);
+        assert_eq!(reader.await.unwrap(), expected);
     }
 
     #[tokio::test]
