@@ -210,6 +210,16 @@ pub async fn run(
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    // Request bodies of megabytes come and go: glibc's malloc would serve them from heaps it
+    // keeps (its mmap threshold grows with each large block freed), so memory once used for
+    // them would stay with the process. A fixed threshold maps each such block on its own
+    // and gives it back when freed.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator; it is called before the
+    // receiver allocates bodies.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     let users = decoy_users(&args.user, global, home).await?;
     let matcher = Arc::new(Matcher::new(users.clone()));
     let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;

@@ -173,12 +173,14 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
             if self.matcher.is_some_and(|m| !m.may_match(text.as_bytes())) {
                 continue;
             }
-            let event: Event = serde_json::from_str(text).map_err(A::Error::custom)?;
+            let event: Event = serde_json::from_str::<Item>(text)
+                .map_err(A::Error::custom)?
+                .into();
             if self.matcher.is_some_and(|m| !m.matches(&event)) {
                 continue;
             }
             if self.parsed.events.len() < EVENTS_PER_BODY {
-                self.parsed.events.push(bounded(event));
+                self.parsed.events.push(event);
             } else {
                 self.parsed.not_kept += 1;
             }
@@ -187,37 +189,117 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
     }
 }
 
-/// The event with each text cut to `FIELD_LIMIT` bytes and each list to `LIST_LIMIT`
-/// entries: what a sender chooses (user agent, URI, audit ID) cannot make one kept event
-/// large.
-fn bounded(mut event: Event) -> Event {
-    fn cut(text: &mut String) {
-        if text.len() > FIELD_LIMIT {
-            let mut end = FIELD_LIMIT;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-            text.shrink_to_fit();
+/// An item read into an event with each text cut to `FIELD_LIMIT` bytes and each list to
+/// `LIST_LIMIT` entries as it is read, so that what a sender chooses (a user agent of
+/// megabytes, millions of source addresses) never takes more memory than that, not even
+/// for a moment. Fields other than the event's are skipped unread.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Item {
+    #[serde(rename = "auditID", deserialize_with = "text")]
+    audit_id: String,
+    #[serde(deserialize_with = "text")]
+    stage: String,
+    #[serde(deserialize_with = "text")]
+    level: String,
+    #[serde(deserialize_with = "text")]
+    verb: String,
+    #[serde(rename = "requestURI", deserialize_with = "text")]
+    request_uri: String,
+    user: ItemUser,
+    #[serde(rename = "sourceIPs", deserialize_with = "texts")]
+    source_ips: Vec<String>,
+    #[serde(deserialize_with = "text")]
+    user_agent: String,
+    response_status: Option<crate::audit::ResponseStatus>,
+    request_received_timestamp: Option<jiff::Timestamp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ItemUser {
+    #[serde(deserialize_with = "text")]
+    username: String,
+    #[serde(deserialize_with = "texts")]
+    groups: Vec<String>,
+}
+
+impl From<Item> for Event {
+    fn from(item: Item) -> Event {
+        Event {
+            audit_id: item.audit_id,
+            stage: item.stage,
+            level: item.level,
+            verb: item.verb,
+            request_uri: item.request_uri,
+            user: crate::audit::User {
+                username: item.user.username,
+                groups: item.user.groups,
+            },
+            source_ips: item.source_ips,
+            user_agent: item.user_agent,
+            response_status: item.response_status,
+            request_received_timestamp: item.request_received_timestamp,
         }
     }
-    for text in [
-        &mut event.audit_id,
-        &mut event.stage,
-        &mut event.level,
-        &mut event.verb,
-        &mut event.request_uri,
-        &mut event.user.username,
-        &mut event.user_agent,
-    ] {
-        cut(text);
+}
+
+/// A text cut to `FIELD_LIMIT` bytes (at a character's start).
+struct Text;
+
+impl<'de> Visitor<'de> for Text {
+    type Value = String;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
     }
-    for list in [&mut event.source_ips, &mut event.user.groups] {
-        list.truncate(LIST_LIMIT);
-        list.iter_mut().for_each(cut);
-        list.shrink_to_fit();
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+        let mut end = text.len().min(FIELD_LIMIT);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Ok(text[..end].to_string())
     }
-    event
+}
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = String;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    deserializer.deserialize_str(Text)
+}
+
+/// The first `LIST_LIMIT` texts of a list, each cut; the rest skipped unread.
+fn texts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct Texts;
+
+    impl<'de> Visitor<'de> for Texts {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of strings")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut list: A) -> Result<Vec<String>, A::Error> {
+            let mut kept = Vec::new();
+            while kept.len() < LIST_LIMIT {
+                match list.next_element_seed(Text)? {
+                    Some(text) => kept.push(text),
+                    None => return Ok(kept),
+                }
+            }
+            while list.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(kept)
+        }
+    }
+
+    deserializer.deserialize_seq(Texts)
 }
 
 /// The memory an event takes: itself and its texts, with the allocator's share of each.

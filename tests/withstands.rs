@@ -13,9 +13,9 @@ use attacks::{DECOY, Flood, Watcher};
 use support::Plugin;
 
 /// The receiver's resident memory may not go beyond this under the hostile bodies (the
-/// README's figure): bodies held at once (twice --max-body, 64 MiB, and an 8 MiB reserve)
-/// and the same again while their items are read, plus the program itself.
-const PEAK_RSS_BOUND_MIB: u64 = 256;
+/// README's figure): bodies and the events kept from them (twice --max-body, 64 MiB, and
+/// an 8 MiB reserve for small bodies), what connections buffer, and the program itself.
+const PEAK_RSS_BOUND_MIB: u64 = 160;
 
 fn has_audit_id(alert: &serde_json::Value, id: &str) -> bool {
     alert["auditIDs"]

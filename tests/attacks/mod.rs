@@ -52,6 +52,20 @@ pub fn huge_user_agent(bytes: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// One decoy event with as many (empty) source addresses as fit in `bytes`: each would be
+/// a string of 24 bytes from 3 bytes of JSON.
+pub fn many_source_ips(bytes: usize) -> Vec<u8> {
+    let mut body = format!(
+        r#"{{"items":[{{"auditID":"ips","verb":"list","requestURI":"/api/v1/secrets","user":{{"username":"{DECOY}"}},"sourceIPs":["""#
+    )
+    .into_bytes();
+    while body.len() + 8 < bytes {
+        body.extend_from_slice(b",\"\"");
+    }
+    body.extend_from_slice(b"]}]}");
+    body
+}
+
 /// Arrays nested deeper than any parser should follow.
 pub fn deeply_nested(depth: usize) -> Vec<u8> {
     let mut body = br#"{"items":"#.to_vec();
@@ -67,6 +81,7 @@ pub fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
         ("31 MiB of empty items", empty_items(LARGE)),
         ("31 MiB of items naming the decoy", decoy_items(LARGE)),
         ("a 31 MiB user agent", huge_user_agent(LARGE)),
+        ("ten million source addresses", many_source_ips(LARGE)),
         ("arrays nested a million deep", deeply_nested(1 << 20)),
     ]
 }
