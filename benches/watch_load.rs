@@ -3,7 +3,8 @@
 //! quarter second from a new address (each its own alert). Prints the sustained events per
 //! second, against a receiver in this process that only reads and acknowledges the bodies
 //! (the baseline: what the HTTP path alone costs on this machine), and the alert latency
-//! percentiles, from the decoy event's POST to its alert line on watch's stdout.
+//! percentiles, from the decoy event's POST to its alert line on watch's stdout, and the
+//! watcher's peak resident memory.
 //!
 //!   cargo bench --bench watch_load -- [SECONDS] [CONNECTIONS]
 //!
@@ -281,6 +282,15 @@ async fn main() {
         let alert: serde_json::Value = serde_json::from_str(&line).unwrap();
         arrived.insert(alert["sourceIPs"][0].as_str().unwrap().to_string(), at);
     }
+    let peak_rss_mib = std::fs::read_to_string(format!("/proc/{}/status", watcher.id()))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib / 1024);
     unsafe { libc::kill(watcher.id() as libc::pid_t, libc::SIGTERM) };
     let _ = watcher.wait();
 
@@ -309,6 +319,9 @@ async fn main() {
         "  failed posts: baseline {}, watch {}",
         baseline.failed_posts, load.failed_posts
     );
+    if let Some(mib) = peak_rss_mib {
+        println!("  watch's peak resident memory: {mib} MiB");
+    }
     if latencies.is_empty() {
         println!(
             "  no alert arrived for any of {} decoy events",

@@ -1,9 +1,13 @@
 //! Where alerts go besides stdout: a generic webhook (Slack-compatible through the alert's
 //! `text` field) and a command that reads the alert on stdin. Each delivery runs on its own
-//! task, so a slow receiver never holds up detection.
+//! task, so a slow receiver never holds up detection. Commands run a few at a time, in a
+//! process group of their own, without the plugin's credentials in their environment; at
+//! stop they are waited for a while, then ended with everything they started.
 
+use std::collections::HashSet;
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -20,13 +24,74 @@ use crate::error::Error;
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 const POST_ATTEMPTS: u32 = 3;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// `--exec` commands running at once, and alerts waiting for one to finish; alerts beyond
+/// those are not given to the command, and are counted.
+pub const COMMANDS_AT_ONCE: usize = 4;
+pub const COMMANDS_WAITING: usize = 16;
+
+/// Environment variables a command does not get: the kubeconfig and the plugin's own
+/// settings, the key among them (`HONEYTOKEN_KEY`).
+fn withheld(name: &std::ffi::OsStr) -> bool {
+    name == "KUBECONFIG" || name.to_string_lossy().starts_with("HONEYTOKEN_")
+}
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 pub struct Notifier {
     webhook: Option<(http::Uri, HttpsClient)>,
-    command: Option<Arc<str>>,
+    command: Option<Commands>,
     pending: JoinSet<Result<(), String>>,
+}
+
+/// The `--exec` command's runs: how many are under way (running or waiting), the room to
+/// run, and the process groups of those running.
+struct Commands {
+    line: Arc<str>,
+    under_way: Arc<AtomicUsize>,
+    room: Arc<tokio::sync::Semaphore>,
+    groups: Arc<Mutex<HashSet<i32>>>,
+}
+
+/// Counts one run as under way until dropped.
+struct UnderWay(Arc<AtomicUsize>);
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A running command's process group, ended with everything in it when dropped before the
+/// command finished (timed out, or still running at stop).
+struct Group {
+    pid: i32,
+    groups: Arc<Mutex<HashSet<i32>>>,
+    finished: bool,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.groups.lock().expect("not poisoned").remove(&self.pid);
+        if !self.finished {
+            kill_group(self.pid);
+        }
+    }
+}
+
+fn kill_group(pid: i32) {
+    // SAFETY: signalling a process group this process created (its leader is our child).
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+/// Whether an alert went to every sink or the command's queue was full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Sent,
+    /// The command was not run for this alert: `COMMANDS_AT_ONCE` were running and
+    /// `COMMANDS_WAITING` waiting.
+    CommandDropped,
 }
 
 impl Notifier {
@@ -37,9 +102,19 @@ impl Notifier {
         };
         Ok(Notifier {
             webhook,
-            command: command.map(Arc::from),
+            command: command.map(|line| Commands {
+                line: Arc::from(line),
+                under_way: Arc::new(AtomicUsize::new(0)),
+                room: Arc::new(tokio::sync::Semaphore::new(COMMANDS_AT_ONCE)),
+                groups: Arc::default(),
+            }),
             pending: JoinSet::new(),
         })
+    }
+
+    /// Whether alerts go to an --exec command.
+    pub fn has_command(&self) -> bool {
+        self.command.is_some()
     }
 
     /// Whether alerts go anywhere besides stdout.
@@ -48,23 +123,37 @@ impl Notifier {
     }
 
     /// Starts delivering one alert.
-    pub fn send(&mut self, alert: &Alert) {
+    pub fn send(&mut self, alert: &Alert) -> Sent {
         if let Some((url, client)) = &self.webhook {
             let body = webhook_body(alert);
             let (url, client) = (url.clone(), client.clone());
             self.pending
                 .spawn(async move { post(&client, &url, body).await });
         }
-        if let Some(command) = &self.command {
-            // Escaped like stdout's alert line: the command may write it where people read.
-            let input = format!(
-                "{}\n",
-                crate::output::json(alert, false).unwrap_or_default()
-            );
-            let command = command.clone();
-            self.pending
-                .spawn(async move { run_command(&command, input).await });
+        let Some(commands) = &self.command else {
+            return Sent::Sent;
+        };
+        if commands.under_way.load(Ordering::SeqCst) >= COMMANDS_AT_ONCE + COMMANDS_WAITING {
+            return Sent::CommandDropped;
         }
+        commands.under_way.fetch_add(1, Ordering::SeqCst);
+        let under_way = UnderWay(commands.under_way.clone());
+        // Escaped like stdout's alert line: the command may write it where people read.
+        let input = format!(
+            "{}\n",
+            crate::output::json(alert, false).unwrap_or_default()
+        );
+        let (line, room, groups) = (
+            commands.line.clone(),
+            commands.room.clone(),
+            commands.groups.clone(),
+        );
+        self.pending.spawn(async move {
+            let _under_way = under_way;
+            let _permit = room.acquire_owned().await.map_err(|e| e.to_string())?;
+            run_command(&line, input, groups).await
+        });
+        Sent::Sent
     }
 
     /// Failures of deliveries that have finished, for the caller to report.
@@ -76,7 +165,8 @@ impl Notifier {
         failures
     }
 
-    /// Waits for deliveries still under way, at most `limit`.
+    /// Waits for deliveries still under way, at most `limit`; then ends the commands still
+    /// running, with everything they started, and gives up the rest.
     pub async fn finish(&mut self, limit: Duration) -> Vec<String> {
         let mut failures = Vec::new();
         let wait = async {
@@ -85,11 +175,18 @@ impl Notifier {
             }
         };
         if tokio::time::timeout(limit, wait).await.is_err() {
+            let running = self
+                .command
+                .as_ref()
+                .map(|c| c.groups.lock().expect("not poisoned").len())
+                .unwrap_or(0);
             failures.push(format!(
-                "{} alert deliveries still under way after {}s were abandoned",
+                "{} alert deliveries still under way after {}s were abandoned ({running} --exec commands among them ended)",
                 self.pending.len(),
                 limit.as_secs()
             ));
+            // Dropping a task's future ends its command's process group.
+            self.pending.shutdown().await;
         }
         failures
     }
@@ -182,14 +279,33 @@ async fn post(client: &HttpsClient, url: &http::Uri, body: String) -> Result<(),
     ))
 }
 
-async fn run_command(command: &str, input: String) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("sh")
+async fn run_command(
+    command: &str,
+    input: String,
+    groups: Arc<Mutex<HashSet<i32>>>,
+) -> Result<(), String> {
+    let mut shell = tokio::process::Command::new("sh");
+    shell
         .arg("-c")
         .arg(command)
         .stdin(Stdio::piped())
-        .kill_on_drop(true)
+        .process_group(0)
+        .kill_on_drop(true);
+    for (name, _) in std::env::vars_os().filter(|(name, _)| withheld(name)) {
+        shell.env_remove(name);
+    }
+    let mut child = shell
         .spawn()
         .map_err(|e| format!("cannot run --exec {command:?}: {e}"))?;
+    let mut group = child.id().map(|pid| {
+        let pid = pid as i32;
+        groups.lock().expect("not poisoned").insert(pid);
+        Group {
+            pid,
+            groups: groups.clone(),
+            finished: false,
+        }
+    });
     let mut stdin = child.stdin.take();
     let deliver_and_wait = async {
         if let Some(stdin) = &mut stdin {
@@ -200,7 +316,13 @@ async fn run_command(command: &str, input: String) -> Result<(), String> {
         drop(stdin.take());
         child.wait().await
     };
-    match tokio::time::timeout(COMMAND_TIMEOUT, deliver_and_wait).await {
+    let outcome = tokio::time::timeout(COMMAND_TIMEOUT, deliver_and_wait).await;
+    if let (Some(group), Ok(_)) = (&mut group, &outcome) {
+        // What it left running in the background is its own business.
+        group.finished = true;
+    }
+    drop(group);
+    match outcome {
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => Err(format!("--exec {command:?} {status}")),
         Ok(Err(e)) => Err(format!("--exec {command:?}: {e}")),
@@ -242,6 +364,43 @@ mod tests {
         let failures = failing.finish(Duration::from_secs(10)).await;
         assert_eq!(failures.len(), 1);
         assert!(failures[0].contains("exit status: 7"), "{failures:?}");
+    }
+
+    #[tokio::test]
+    async fn commands_run_a_few_at_a_time_and_are_ended_at_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = dir.path().join("started");
+        let command = format!("echo $$ >> {}; exec sleep 600", started.display());
+        let mut notifier = Notifier::new(None, Some(&command)).unwrap();
+        let sent: Vec<Sent> = (0..30).map(|_| notifier.send(&alert())).collect();
+        let under_way = COMMANDS_AT_ONCE + COMMANDS_WAITING;
+        assert!(sent[..under_way].iter().all(|s| *s == Sent::Sent));
+        assert!(sent[under_way..].iter().all(|s| *s == Sent::CommandDropped));
+        let groups = notifier.command.as_ref().unwrap().groups.clone();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while groups.lock().unwrap().len() < COMMANDS_AT_ONCE {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let running: Vec<i32> = groups.lock().unwrap().iter().copied().collect();
+        let failures = notifier.finish(Duration::from_millis(300)).await;
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].contains("4 --exec commands among them ended"),
+            "{failures:?}"
+        );
+        assert!(groups.lock().unwrap().is_empty());
+        for pid in running {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            // SAFETY: signal 0 only asks whether the process group still exists.
+            while unsafe { libc::kill(-pid, 0) } == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "group {pid} left running"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
 
     #[tokio::test]

@@ -788,7 +788,10 @@ async fn end_to_end(
 ) -> Result<Vec<Check>, Error> {
     let (mut sink, default_timeout) = match (&args.audit_log, &args.listen) {
         (Some(path), None) => (Sink::file(path)?, 30),
-        (None, Some(address)) => (Sink::Webhook(Receiver::start(*address).await?), 30),
+        (None, Some(address)) => (
+            Sink::Webhook(Receiver::start(*address, vec![located.spec.username()]).await?),
+            30,
+        ),
         (Some(_), Some(_)) => {
             return Err(Error::Invalid(
                 "--e2e takes one sink: --audit-log FILE or --listen ADDR".into(),

@@ -17,7 +17,7 @@ use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
-use crate::notify::Notifier;
+use crate::notify::{self, Notifier, Sent};
 use crate::scan::{Matcher, decoy_users, events_in};
 use crate::terminal::Terminal;
 use crate::webhook::{self, Delivery, ListenOptions, TlsFiles};
@@ -116,6 +116,10 @@ struct Tally {
     malformed: u64,
     oversized: u64,
     refused: u64,
+    /// Decoy events of a webhook body beyond those kept from it.
+    not_kept: u64,
+    /// Alerts the --exec command was not run for, its queue being full.
+    exec_dropped: u64,
     delivery_failures: u64,
 }
 
@@ -128,7 +132,11 @@ fn group_window(seconds: f64) -> Result<Window, Error> {
     Ok(Window::from_quiet(Duration::from_secs_f64(seconds)))
 }
 
-fn listen_options(args: &WatchArgs, address: std::net::SocketAddr) -> Result<ListenOptions, Error> {
+fn listen_options(
+    args: &WatchArgs,
+    address: std::net::SocketAddr,
+    users: &[String],
+) -> Result<ListenOptions, Error> {
     let bearer_token = match &args.token_file {
         None => None,
         Some(path) => Some(read_token(path)?),
@@ -145,6 +153,7 @@ fn listen_options(args: &WatchArgs, address: std::net::SocketAddr) -> Result<Lis
         },
         bearer_token,
         body_limit: args.max_body,
+        users: users.to_vec(),
         ..ListenOptions::plain(address)
     })
 }
@@ -209,14 +218,24 @@ pub async fn run(
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    // Request bodies of megabytes come and go: glibc's malloc would serve them from heaps it
+    // keeps (its mmap threshold grows with each large block freed), so memory once used for
+    // them would stay with the process. A fixed threshold maps each such block on its own
+    // and gives it back when freed.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator; it is called before the
+    // receiver allocates bodies.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     let users = decoy_users(&args.user, global, home).await?;
     let matcher = Arc::new(Matcher::new(users.clone()));
     let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
 
-    let (webhook_sender, mut webhook_deliveries) = mpsc::unbounded_channel();
+    let (webhook_sender, mut webhook_deliveries) = mpsc::channel(webhook::DELIVERIES_WAITING);
     let server = match args.listen {
         Some(address) => {
-            Some(webhook::serve(listen_options(args, address)?, webhook_sender).await?)
+            Some(webhook::serve(listen_options(args, address, &users)?, webhook_sender).await?)
         }
         None => None,
     };
@@ -279,7 +298,8 @@ pub async fn run(
         stdout_open: true,
         home: home.clone(),
         last_key_search: None,
-        refusals: RefusalLog::from(Instant::now()),
+        refusals: RefusalLog::new("requests refused", Instant::now()),
+        exec_drops: RefusalLog::new("alerts not given to --exec", Instant::now()),
     };
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -300,6 +320,9 @@ pub async fn run(
     // What was acknowledged or read before the stop still counts; what arrives from now on
     // is answered 503, so it is never acknowledged as received.
     webhook_deliveries.close();
+    if let Some(server) = &server {
+        watch.tally.refused += server.refusals_not_delivered();
+    }
     drop(server);
     while let Ok(delivery) = webhook_deliveries.try_recv() {
         watch.take_delivery(delivery);
@@ -317,8 +340,24 @@ pub async fn run(
         say!("watch: {failure}");
     }
     let tally = &watch.tally;
+    let mut more = String::new();
+    if tally.not_kept > 0 {
+        more.push_str(&format!(
+            ", {} decoy events counted but not kept (over {} in one webhook body)",
+            tally.not_kept,
+            webhook::EVENTS_PER_BODY
+        ));
+    }
+    if watch.notifier.has_command() {
+        more.push_str(&format!(
+            ", {} alerts not given to --exec (over {} running and {} waiting)",
+            tally.exec_dropped,
+            notify::COMMANDS_AT_ONCE,
+            notify::COMMANDS_WAITING
+        ));
+    }
     say!(
-        "watch: stopped; {} decoy events, {} alerts ({} drills), {} malformed lines skipped, {} lines over the line limit skipped, {} requests refused, {} alert deliveries failed",
+        "watch: stopped; {} decoy events, {} alerts ({} drills), {} malformed lines skipped, {} lines over the line limit skipped, {} requests refused, {} alert deliveries failed{more}",
         tally.decoy_events,
         tally.alerts,
         tally.drills,
@@ -344,21 +383,45 @@ struct Watch {
     home: Home,
     last_key_search: Option<Instant>,
     refusals: RefusalLog,
+    exec_drops: RefusalLog,
 }
 
-/// Refused requests told on stderr in the current minute, and those only counted.
+/// Notices of one kind told on stderr in the current minute (ten), and those only counted,
+/// so a flood of bad requests or alerts does not flood the log.
 struct RefusalLog {
+    /// What the counted ones are, for "N more ... in the last minute".
+    what: &'static str,
     since: Instant,
     told: u32,
     untold: u64,
 }
 
 impl RefusalLog {
-    fn from(since: Instant) -> RefusalLog {
+    fn new(what: &'static str, since: Instant) -> RefusalLog {
         RefusalLog {
+            what,
             since,
             told: 0,
             untold: 0,
+        }
+    }
+
+    fn tell(&mut self, now: Instant, line: impl FnOnce() -> String) {
+        if now.duration_since(self.since) >= Duration::from_secs(60) {
+            if self.untold > 0 {
+                say!(
+                    "watch: {} more {} in the last minute",
+                    self.untold,
+                    self.what
+                );
+            }
+            *self = RefusalLog::new(self.what, now);
+        }
+        if self.told < 10 {
+            self.told += 1;
+            say!("{}", line());
+        } else {
+            self.untold += 1;
         }
     }
 }
@@ -366,7 +429,18 @@ impl RefusalLog {
 impl Watch {
     fn take_delivery(&mut self, delivery: Delivery) {
         match delivery {
-            Delivery::Events(events) => {
+            Delivery::Events {
+                events, not_kept, ..
+            } => {
+                if not_kept > 0 {
+                    self.tally.not_kept += not_kept;
+                    self.refusals.tell(Instant::now(), || {
+                        format!(
+                            "watch: {not_kept} decoy events of one webhook body beyond its first {} were counted, not kept",
+                            webhook::EVENTS_PER_BODY
+                        )
+                    });
+                }
                 let now = Instant::now();
                 for event in events.into_iter().filter(|e| self.matcher.matches(e)) {
                     self.tally.decoy_events += 1;
@@ -375,29 +449,13 @@ impl Watch {
             }
             Delivery::Refused { from, why } => {
                 self.tally.refused += 1;
-                // A flood of bad requests must not flood the log: ten a minute are told,
-                // the rest counted.
-                let now = Instant::now();
-                let log = &mut self.refusals;
-                if now.duration_since(log.since) >= Duration::from_secs(60) {
-                    if log.untold > 0 {
-                        say!(
-                            "watch: {} more requests refused in the last minute",
-                            log.untold
-                        );
-                    }
-                    *log = RefusalLog::from(now);
-                }
-                if log.told < 10 {
-                    log.told += 1;
-                    // The reason may quote what the client sent.
-                    say!(
+                // The reason may quote what the client sent.
+                self.refusals.tell(Instant::now(), || {
+                    format!(
                         "watch: refused a request from {from}: {}",
                         crate::terminal::printable(&why)
-                    );
-                } else {
-                    log.untold += 1;
-                }
+                    )
+                });
             }
         }
     }
@@ -491,7 +549,16 @@ impl Watch {
             };
             say!("{label} {}", alert.text);
         }
-        self.notifier.send(alert);
+        if self.notifier.send(alert) == Sent::CommandDropped {
+            self.tally.exec_dropped += 1;
+            self.exec_drops.tell(Instant::now(), || {
+                format!(
+                    "watch: --exec not run for an alert: {} commands running and {} alerts waiting for them",
+                    notify::COMMANDS_AT_ONCE,
+                    notify::COMMANDS_WAITING
+                )
+            });
+        }
         Ok(())
     }
 }

@@ -1,29 +1,55 @@
 //! An audit webhook receiver: the API server POSTs `EventList` documents (JSON) to it. Plain
 //! HTTP listens on loopback only; with a certificate and key it speaks TLS on any address,
 //! and can require a client certificate from a given CA and a bearer token.
+//!
+//! What it holds is bounded whatever is sent to it: bodies in memory at once (a budget of
+//! bytes over all connections), the events kept from one body (those of the decoy users,
+//! at most `EVENTS_PER_BODY`, their fields cut to `FIELD_LIMIT`), and connections, where
+//! those that have not authenticated yet have places of their own and give them up to
+//! newcomers, so a flood of them cannot keep an authenticated sender out.
 
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::audit::Event;
 use crate::error::Error;
+use crate::scan::Matcher;
 
 /// Larger bodies are refused: the API server's batches stay far below this (its default
 /// batch is at most 400 events).
 pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Bytes of bodies held at once, over all connections: this many bodies of the size limit.
+const BODIES_AT_ONCE: usize = 2;
+/// A body up to this size may also use a reserve of its own, so small batches (the API
+/// server's usual ones) still get in while large bodies hold the rest of the budget.
+const SMALL_BODY: usize = 1024 * 1024;
+const SMALL_BODY_RESERVE: usize = 8 * 1024 * 1024;
+/// A body that does not fit the budget is answered 503 with this Retry-After (seconds);
+/// the API server's webhook backend sends the batch again.
+const RETRY_AFTER: &str = "1";
+
+/// Events kept from one body, of the decoy users; more are counted, not kept.
+pub const EVENTS_PER_BODY: usize = 1000;
+/// Longest text kept of one field of an event (bytes), and most addresses or groups kept.
+pub const FIELD_LIMIT: usize = 4096;
+const LIST_LIMIT: usize = 16;
 
 /// A TLS handshake that takes longer than this is given up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,22 +57,272 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// slow connections cannot pile up.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Connections served at once, and from one address; more are closed at once. The API
-/// server uses a few.
+/// What a connection buffers of a request (its headers must fit): the API server's are a
+/// few hundred bytes.
+const CONNECTION_BUFFER: usize = 64 * 1024;
+/// Connections that have authenticated (sent a request that passed every check), in all
+/// and from one address; more are closed at once. The API server uses a few.
 const MAX_CONNECTIONS: usize = 128;
 const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+/// Connections not authenticated yet, in all and from one address. When these are full, a
+/// newcomer takes the place of the oldest such connection of the address that holds most
+/// (or of its own address, once that holds its share).
+const MAX_UNAUTHENTICATED: usize = 64;
+const MAX_UNAUTHENTICATED_PER_ADDRESS: usize = 16;
+/// A connection must authenticate within this time of being accepted, or it is closed.
+const AUTHENTICATE_WITHIN: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize)]
-struct EventList {
-    #[serde(default)]
-    items: Vec<Event>,
+/// What one body brought: the events kept, and those of the decoys beyond the limit.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub events: Vec<Event>,
+    pub not_kept: u64,
 }
 
 /// Events from one `EventList` body; a body that is not one is an error for its sender.
-pub fn parse_event_list(body: &[u8]) -> Result<Vec<Event>, String> {
-    serde_json::from_slice::<EventList>(body)
-        .map(|list| list.items)
-        .map_err(|e| format!("not an audit EventList: {e}"))
+/// With a matcher, only the events of its users are kept: the other items are checked to
+/// be JSON objects but never turned into events, so a body of millions of items costs no
+/// more memory than the body itself. At most `EVENTS_PER_BODY` are kept.
+pub fn parse_event_list(body: &[u8], matcher: Option<&Matcher>) -> Result<Parsed, String> {
+    let mut parsed = Parsed::default();
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    ListSeed {
+        matcher,
+        parsed: &mut parsed,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end())
+    .map_err(|e| format!("not an audit EventList: {e}"))?;
+    Ok(parsed)
+}
+
+struct ListSeed<'a> {
+    matcher: Option<&'a Matcher>,
+    parsed: &'a mut Parsed,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier)]
+enum ListField {
+    #[serde(rename = "items")]
+    Items,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an EventList object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(field) = map.next_key::<ListField>()? {
+            match field {
+                ListField::Items => map.next_value_seed(ItemsSeed {
+                    matcher: self.matcher,
+                    parsed: self.parsed,
+                })?,
+                ListField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ItemsSeed<'a> {
+    matcher: Option<&'a Matcher>,
+    parsed: &'a mut Parsed,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of audit events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        use serde::de::Error as _;
+        // Each item is borrowed from the body as it stands; only one that may name a decoy
+        // is read into an event.
+        while let Some(raw) = items.next_element::<&'de serde_json::value::RawValue>()? {
+            let text = raw.get();
+            if !text.starts_with('{') {
+                return Err(A::Error::custom("an item that is not an audit event"));
+            }
+            if self.matcher.is_some_and(|m| !m.may_match(text.as_bytes())) {
+                continue;
+            }
+            let event: Event = serde_json::from_str::<Item>(text)
+                .map_err(A::Error::custom)?
+                .into();
+            if self.matcher.is_some_and(|m| !m.matches(&event)) {
+                continue;
+            }
+            if self.parsed.events.len() < EVENTS_PER_BODY {
+                self.parsed.events.push(event);
+            } else {
+                self.parsed.not_kept += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An item read into an event with each text cut to `FIELD_LIMIT` bytes and each list to
+/// `LIST_LIMIT` entries as it is read, so that what a sender chooses (a user agent of
+/// megabytes, millions of source addresses) never takes more memory than that, not even
+/// for a moment. Fields other than the event's are skipped unread.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Item {
+    #[serde(rename = "auditID", deserialize_with = "text")]
+    audit_id: String,
+    #[serde(deserialize_with = "text")]
+    stage: String,
+    #[serde(deserialize_with = "text")]
+    level: String,
+    #[serde(deserialize_with = "text")]
+    verb: String,
+    #[serde(rename = "requestURI", deserialize_with = "text")]
+    request_uri: String,
+    user: ItemUser,
+    #[serde(rename = "sourceIPs", deserialize_with = "texts")]
+    source_ips: Vec<String>,
+    #[serde(deserialize_with = "text")]
+    user_agent: String,
+    response_status: Option<crate::audit::ResponseStatus>,
+    request_received_timestamp: Option<jiff::Timestamp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ItemUser {
+    #[serde(deserialize_with = "text")]
+    username: String,
+    #[serde(deserialize_with = "texts")]
+    groups: Vec<String>,
+}
+
+impl From<Item> for Event {
+    fn from(item: Item) -> Event {
+        Event {
+            audit_id: item.audit_id,
+            stage: item.stage,
+            level: item.level,
+            verb: item.verb,
+            request_uri: item.request_uri,
+            user: crate::audit::User {
+                username: item.user.username,
+                groups: item.user.groups,
+            },
+            source_ips: item.source_ips,
+            user_agent: item.user_agent,
+            response_status: item.response_status,
+            request_received_timestamp: item.request_received_timestamp,
+        }
+    }
+}
+
+/// A text cut to `FIELD_LIMIT` bytes (at a character's start).
+struct Text;
+
+impl<'de> Visitor<'de> for Text {
+    type Value = String;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+        let mut end = text.len().min(FIELD_LIMIT);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Ok(text[..end].to_string())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = String;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    deserializer.deserialize_str(Text)
+}
+
+/// The first `LIST_LIMIT` texts of a list, each cut; the rest skipped unread.
+fn texts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct Texts;
+
+    impl<'de> Visitor<'de> for Texts {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of strings")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut list: A) -> Result<Vec<String>, A::Error> {
+            let mut kept = Vec::new();
+            while kept.len() < LIST_LIMIT {
+                match list.next_element_seed(Text)? {
+                    Some(text) => kept.push(text),
+                    None => return Ok(kept),
+                }
+            }
+            while list.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(kept)
+        }
+    }
+
+    deserializer.deserialize_seq(Texts)
+}
+
+/// The memory an event takes: itself and its texts, with the allocator's share of each.
+fn footprint(event: &Event) -> usize {
+    const PER_ALLOCATION: usize = 16;
+    let texts = [
+        &event.audit_id,
+        &event.stage,
+        &event.level,
+        &event.verb,
+        &event.request_uri,
+        &event.user.username,
+        &event.user_agent,
+    ]
+    .into_iter()
+    .chain(&event.source_ips)
+    .chain(&event.user.groups);
+    std::mem::size_of::<Event>()
+        + texts
+            .map(|text| text.capacity() + PER_ALLOCATION)
+            .sum::<usize>()
+        + (event.source_ips.capacity() + event.user.groups.capacity())
+            * std::mem::size_of::<String>()
 }
 
 /// Refuses addresses off this machine for plain HTTP.
@@ -77,6 +353,8 @@ pub struct ListenOptions {
     pub body_limit: usize,
     /// How long a connection may take to send a request's headers.
     pub header_timeout: Duration,
+    /// Keep only the events of these users (all events when empty).
+    pub users: Vec<String>,
 }
 
 impl ListenOptions {
@@ -87,26 +365,52 @@ impl ListenOptions {
             bearer_token: None,
             body_limit: BODY_LIMIT,
             header_timeout: HEADER_TIMEOUT,
+            users: Vec::new(),
         }
     }
+}
+
+/// Bytes of bodies held in memory at once, over all connections, for a body size limit.
+pub fn bodies_budget(body_limit: usize) -> usize {
+    body_limit
+        .saturating_mul(BODIES_AT_ONCE)
+        .min(Semaphore::MAX_PERMITS)
 }
 
 /// What arrived at the receiver.
 #[derive(Debug)]
 pub enum Delivery {
-    Events(Vec<Event>),
-    /// A request or connection that was turned away, and why.
-    Refused {
-        from: SocketAddr,
-        why: String,
+    /// The events kept from one body, and how many of the decoys' were beyond the limit.
+    /// The body's room in the budget is held until the delivery is dropped, so events
+    /// waiting for a reader that falls behind count against it too.
+    Events {
+        events: Vec<Event>,
+        not_kept: u64,
+        room: Held,
     },
+    /// A request or connection that was turned away, and why.
+    Refused { from: SocketAddr, why: String },
 }
+
+/// Deliveries waiting for the reader, at most: a reader that falls behind holds up the
+/// senders (their bodies stay in the budget, and new ones are answered 503).
+pub const DELIVERIES_WAITING: usize = 64;
 
 /// A running receiver; it stops when dropped.
 pub struct Server {
     pub address: SocketAddr,
     pub url: String,
     task: tokio::task::JoinHandle<()>,
+    untold: Arc<AtomicU64>,
+    #[cfg(test)]
+    gate: Arc<Gate>,
+}
+
+impl Server {
+    /// Refusals that were not delivered because the reader was behind.
+    pub fn refusals_not_delivered(&self) -> u64 {
+        self.untold.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Server {
@@ -115,10 +419,27 @@ impl Drop for Server {
     }
 }
 
+/// Where deliveries go: events wait for room, refusals are counted when there is none.
+#[derive(Clone)]
+struct Outlet {
+    sender: mpsc::Sender<Delivery>,
+    untold: Arc<AtomicU64>,
+}
+
+impl Outlet {
+    fn refused(&self, from: SocketAddr, why: String) {
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.sender.try_send(Delivery::Refused { from, why })
+        {
+            self.untold.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Starts listening and sends what arrives to `deliveries`.
 pub async fn serve(
     options: ListenOptions,
-    deliveries: mpsc::UnboundedSender<Delivery>,
+    deliveries: mpsc::Sender<Delivery>,
 ) -> Result<Server, Error> {
     let acceptor = match &options.tls {
         Some(files) => {
@@ -159,8 +480,18 @@ pub async fn serve(
             .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
         body_limit: options.body_limit,
         header_timeout: options.header_timeout,
+        budget: Budget::new(bodies_budget(options.body_limit)),
+        matcher: (!options.users.is_empty()).then(|| Matcher::new(options.users.clone())),
     });
+    #[cfg(test)]
+    let test_gate = gate.clone();
+    let untold = Arc::new(AtomicU64::new(0));
+    let outlet = Outlet {
+        sender: deliveries,
+        untold: untold.clone(),
+    };
     let slots = Slots::default();
+    let accepting = slots.clone();
     let task = tokio::spawn(async move {
         loop {
             let (stream, from) = match listener.accept().await {
@@ -171,44 +502,59 @@ pub async fn serve(
                     continue;
                 }
             };
-            let Some(slot) = slots.take(from.ip()) else {
-                drop(stream);
-                let _ = deliveries.send(Delivery::Refused {
-                    from,
-                    why: "too many connections; closed".into(),
-                });
-                continue;
+            let slot = match accepting.take(from.ip()) {
+                Ok(slot) => Arc::new(slot),
+                Err(why) => {
+                    drop(stream);
+                    outlet.refused(from, why.into());
+                    continue;
+                }
             };
-            let deliveries = deliveries.clone();
+            let outlet = outlet.clone();
             let gate = gate.clone();
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let _slot = slot;
-                match acceptor {
-                    None => serve_connection(stream, from, gate, deliveries).await,
-                    Some(acceptor) => {
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                        {
-                            Ok(Ok(tls)) => serve_connection(tls, from, gate, deliveries).await,
-                            Ok(Err(e)) => {
-                                let _ = deliveries.send(Delivery::Refused {
-                                    from,
-                                    why: format!("TLS handshake failed: {e}"),
-                                });
-                            }
-                            Err(_) => {
-                                let _ = deliveries.send(Delivery::Refused {
-                                    from,
-                                    why: "TLS handshake timed out".into(),
-                                });
+                let evicted = slot.evicted.clone();
+                let work = async {
+                    match acceptor {
+                        None => serve_connection(stream, from, &gate, &outlet, &slot).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(tls)) => {
+                                    serve_connection(tls, from, &gate, &outlet, &slot).await
+                                }
+                                Ok(Err(e)) => {
+                                    outlet.refused(from, format!("TLS handshake failed: {e}"))
+                                }
+                                Err(_) => outlet.refused(from, "TLS handshake timed out".into()),
                             }
                         }
                     }
+                };
+                tokio::select! {
+                    () = work => {}
+                    () = evicted.notified() => outlet.refused(
+                        from,
+                        "not authenticated yet; closed to make room for another connection".into(),
+                    ),
+                    () = slot.unauthenticated_after(AUTHENTICATE_WITHIN) => outlet.refused(
+                        from,
+                        format!("not authenticated within {}s; closed", AUTHENTICATE_WITHIN.as_secs()),
+                    ),
                 }
             });
         }
     });
-    Ok(Server { address, url, task })
+    Ok(Server {
+        address,
+        url,
+        task,
+        untold,
+        #[cfg(test)]
+        gate: test_gate,
+    })
 }
 
 fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, Error> {
@@ -277,55 +623,218 @@ fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'stat
     Ok(certs)
 }
 
-/// Connections open, in all and per address.
+/// Open connections: those not authenticated yet (oldest first, by id) and those that
+/// have authenticated, each counted per address.
 #[derive(Clone, Default)]
-struct Slots(Arc<std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>>);
+struct Slots(Arc<std::sync::Mutex<SlotTable>>);
+
+#[derive(Default)]
+struct SlotTable {
+    next_id: u64,
+    unauthenticated: BTreeMap<u64, (IpAddr, Arc<Notify>)>,
+    unauthenticated_per_address: HashMap<IpAddr, usize>,
+    authenticated: HashMap<u64, IpAddr>,
+    authenticated_per_address: HashMap<IpAddr, usize>,
+}
+
+fn count_down(counts: &mut HashMap<IpAddr, usize>, address: IpAddr) {
+    if let Some(count) = counts.get_mut(&address) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(&address);
+        }
+    }
+}
+
+impl SlotTable {
+    fn count(counts: &HashMap<IpAddr, usize>, address: IpAddr) -> usize {
+        counts.get(&address).copied().unwrap_or(0)
+    }
+
+    /// Closes an unauthenticated connection to make room: its place is free at once.
+    fn evict(&mut self, id: u64) {
+        if let Some((address, evicted)) = self.unauthenticated.remove(&id) {
+            count_down(&mut self.unauthenticated_per_address, address);
+            evicted.notify_one();
+        }
+    }
+
+    fn oldest_of(&self, address: IpAddr) -> Option<u64> {
+        self.unauthenticated
+            .iter()
+            .find(|(_, (a, _))| *a == address)
+            .map(|(id, _)| *id)
+    }
+
+    /// Whose unauthenticated connection gives way to a newcomer from `address`, if any.
+    fn room_for(&self, address: IpAddr) -> Result<Option<u64>, &'static str> {
+        let mine = Self::count(&self.unauthenticated_per_address, address);
+        if mine >= MAX_UNAUTHENTICATED_PER_ADDRESS {
+            // An address at its share only ever replaces its own oldest.
+            return Ok(self.oldest_of(address));
+        }
+        if self.unauthenticated.len() < MAX_UNAUTHENTICATED {
+            return Ok(None);
+        }
+        // Full: the address holding most gives way, when it holds more than the newcomer's
+        // address; among equals, the one whose connection is oldest.
+        let (mut most, mut holder) = (0, None);
+        for (address, _) in self.unauthenticated.values() {
+            let count = Self::count(&self.unauthenticated_per_address, *address);
+            if count > most {
+                (most, holder) = (count, Some(*address));
+            }
+        }
+        match holder {
+            Some(holder) if most > mine => Ok(self.oldest_of(holder)),
+            _ => Err("too many connections not authenticated yet; closed"),
+        }
+    }
+}
 
 /// One connection's place; given back when dropped.
 struct Slot {
     slots: Slots,
-    address: std::net::IpAddr,
+    id: u64,
+    /// Told when the place is given to another connection.
+    evicted: Arc<Notify>,
 }
 
 impl Slots {
-    fn take(&self, address: std::net::IpAddr) -> Option<Slot> {
-        let mut guard = self.0.lock().expect("not poisoned");
-        let (total, per_address) = &mut *guard;
-        let mine = per_address.entry(address).or_insert(0);
-        if *total >= MAX_CONNECTIONS || *mine >= MAX_CONNECTIONS_PER_ADDRESS {
-            if *mine == 0 {
-                per_address.remove(&address);
-            }
-            return None;
+    fn take(&self, address: IpAddr) -> Result<Slot, &'static str> {
+        let mut table = self.0.lock().expect("not poisoned");
+        if let Some(id) = table.room_for(address)? {
+            table.evict(id);
         }
-        *mine += 1;
-        *total += 1;
-        Some(Slot {
+        let id = table.next_id;
+        table.next_id += 1;
+        let evicted = Arc::new(Notify::new());
+        table.unauthenticated.insert(id, (address, evicted.clone()));
+        *table
+            .unauthenticated_per_address
+            .entry(address)
+            .or_insert(0) += 1;
+        Ok(Slot {
             slots: self.clone(),
-            address,
+            id,
+            evicted,
         })
+    }
+
+    /// Connections held: (not authenticated, authenticated).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let table = self.0.lock().expect("not poisoned");
+        (table.unauthenticated.len(), table.authenticated.len())
+    }
+}
+
+impl Slot {
+    /// Moves the connection among the authenticated ones; false when there is no room for
+    /// it there (or it was closed meanwhile).
+    fn authenticate(&self) -> bool {
+        let mut table = self.slots.0.lock().expect("not poisoned");
+        if table.authenticated.contains_key(&self.id) {
+            return true;
+        }
+        let Some((address, _)) = table.unauthenticated.get(&self.id).cloned() else {
+            return false;
+        };
+        if table.authenticated.len() >= MAX_CONNECTIONS
+            || SlotTable::count(&table.authenticated_per_address, address)
+                >= MAX_CONNECTIONS_PER_ADDRESS
+        {
+            return false;
+        }
+        table.unauthenticated.remove(&self.id);
+        count_down(&mut table.unauthenticated_per_address, address);
+        table.authenticated.insert(self.id, address);
+        *table.authenticated_per_address.entry(address).or_insert(0) += 1;
+        true
+    }
+
+    fn is_authenticated(&self) -> bool {
+        let table = self.slots.0.lock().expect("not poisoned");
+        table.authenticated.contains_key(&self.id)
+    }
+
+    /// Returns after `limit` if the connection has not authenticated by then; never else.
+    async fn unauthenticated_after(&self, limit: Duration) {
+        tokio::time::sleep(limit).await;
+        if self.is_authenticated() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut guard = self.slots.0.lock().expect("not poisoned");
-        let (total, per_address) = &mut *guard;
-        *total -= 1;
-        if let Some(mine) = per_address.get_mut(&self.address) {
-            *mine -= 1;
-            if *mine == 0 {
-                per_address.remove(&self.address);
-            }
+        let mut table = self.slots.0.lock().expect("not poisoned");
+        if let Some((address, _)) = table.unauthenticated.remove(&self.id) {
+            count_down(&mut table.unauthenticated_per_address, address);
+        }
+        if let Some(address) = table.authenticated.remove(&self.id) {
+            count_down(&mut table.authenticated_per_address, address);
         }
     }
 }
 
-/// What every request must pass.
+/// Bytes of bodies in memory, over all connections: the main budget, and a reserve that
+/// only small bodies may draw on.
+struct Budget {
+    main: Arc<Semaphore>,
+    reserve: Arc<Semaphore>,
+}
+
+/// What one body holds of the budget; given back when dropped.
+#[derive(Debug, Default)]
+pub struct Held {
+    bytes: usize,
+    permits: Vec<OwnedSemaphorePermit>,
+}
+
+impl Budget {
+    fn new(bytes: usize) -> Budget {
+        Budget {
+            main: Arc::new(Semaphore::new(bytes)),
+            reserve: Arc::new(Semaphore::new(SMALL_BODY_RESERVE)),
+        }
+    }
+
+    /// Takes `bytes` more for a body, if there is room.
+    fn take(&self, held: &mut Held, bytes: usize) -> bool {
+        let Ok(wanted) = u32::try_from(bytes) else {
+            return false;
+        };
+        let permit = self
+            .main
+            .clone()
+            .try_acquire_many_owned(wanted)
+            .or_else(|_| {
+                if held.bytes + bytes <= SMALL_BODY {
+                    self.reserve.clone().try_acquire_many_owned(wanted)
+                } else {
+                    Err(tokio::sync::TryAcquireError::NoPermits)
+                }
+            });
+        match permit {
+            Ok(permit) => {
+                held.bytes += bytes;
+                held.permits.push(permit);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// What every request must pass, and what the receiver keeps.
 struct Gate {
     token_digest: Option<[u8; 32]>,
     body_limit: usize,
     header_timeout: Duration,
+    budget: Budget,
+    matcher: Option<Matcher>,
 }
 
 impl Gate {
@@ -337,7 +846,7 @@ impl Gate {
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .unwrap_or_default();
         // Digests of equal length: comparing them tells nothing about the token's bytes.
         let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
@@ -345,38 +854,90 @@ impl Gate {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme's case does not
+/// matter (RFC 9110, 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
 async fn serve_connection<S>(
     stream: S,
     from: SocketAddr,
-    gate: Arc<Gate>,
-    deliveries: mpsc::UnboundedSender<Delivery>,
+    gate: &Arc<Gate>,
+    outlet: &Outlet,
+    slot: &Arc<Slot>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let header_timeout = gate.header_timeout;
+    let (gate, outlet, slot) = (gate.clone(), outlet.clone(), slot.clone());
     let service = hyper::service::service_fn(move |request| {
-        let deliveries = deliveries.clone();
-        let gate = gate.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(request, from, &gate, &deliveries).await) }
+        let (gate, outlet, slot) = (gate.clone(), outlet.clone(), slot.clone());
+        async move {
+            Ok::<_, std::convert::Infallible>(handle(request, from, &gate, &outlet, &slot).await)
+        }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_buf_size(CONNECTION_BUFFER)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .await;
+}
+
+/// Why a body was not read to its end.
+enum Unread {
+    TooLarge,
+    NoRoom,
+    Broken(hyper::Error),
+}
+
+/// Reads a body into memory, taking room for its bytes from the budget as they come.
+async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    budget: &Budget,
+) -> Result<(Vec<u8>, Held), Unread> {
+    use hyper::body::Body as _;
+    let announced = body.size_hint().exact().unwrap_or(0);
+    if announced > limit as u64 {
+        return Err(Unread::TooLarge);
+    }
+    let mut held = Held::default();
+    // Room for an announced length is taken only as its bytes arrive.
+    let mut bytes = Vec::with_capacity(announced.min(SMALL_BODY as u64) as usize);
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(Unread::Broken)?.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > limit {
+            return Err(Unread::TooLarge);
+        }
+        if !budget.take(&mut held, data.len()) {
+            return Err(Unread::NoRoom);
+        }
+        if bytes.capacity() < bytes.len() + data.len() && announced > 0 {
+            // The announced length at once, rather than doubling past it.
+            let rest = (announced as usize).saturating_sub(bytes.len());
+            bytes.reserve_exact(rest.max(data.len()));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok((bytes, held))
 }
 
 async fn handle(
     request: Request<Incoming>,
     from: SocketAddr,
     gate: &Gate,
-    deliveries: &mpsc::UnboundedSender<Delivery>,
+    outlet: &Outlet,
+    slot: &Slot,
 ) -> Response<Full<Bytes>> {
     let refuse = |status: StatusCode, why: String| {
-        let _ = deliveries.send(Delivery::Refused {
-            from,
-            why: format!("{} ({status})", why.trim_end()),
-        });
+        outlet.refused(from, format!("{} ({status})", why.trim_end()));
         reply(status, &why)
     };
     if request.method() != hyper::Method::POST {
@@ -386,45 +947,82 @@ async fn handle(
         );
     }
     if !gate.authorized(&request) {
-        return refuse(
+        // A sender that fails authentication gets no second try on this connection.
+        return closing(refuse(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token\n".into(),
-        );
+        ));
     }
-    let collected = tokio::time::timeout(
+    if !slot.authenticate() {
+        return closing(busy(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many authenticated connections\n".into(),
+        )));
+    }
+    let read = tokio::time::timeout(
         BODY_TIMEOUT,
-        Limited::new(request.into_body(), gate.body_limit).collect(),
+        read_body(request.into_body(), gate.body_limit, &gate.budget),
     )
     .await;
-    let Ok(collected) = collected else {
+    let Ok(read) = read else {
         return refuse(
             StatusCode::REQUEST_TIMEOUT,
             format!("body not sent within {}s\n", BODY_TIMEOUT.as_secs()),
         );
     };
-    let body = match collected {
-        Ok(body) => body.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    let (body, held) = match read {
+        Ok(read) => read,
+        Err(Unread::TooLarge) => {
             return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("body larger than {} bytes\n", gate.body_limit),
             );
         }
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("body unreadable: {e}\n")),
+        Err(Unread::NoRoom) => {
+            return closing(busy(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "bodies held fill the receiver's room for them ({} bytes); try again\n",
+                    bodies_budget(gate.body_limit)
+                ),
+            )));
+        }
+        Err(Unread::Broken(e)) => {
+            return refuse(StatusCode::BAD_REQUEST, format!("body unreadable: {e}\n"));
+        }
     };
-    match parse_event_list(&body) {
-        Ok(events) => match deliveries.send(Delivery::Events(events)) {
-            Ok(()) => reply(StatusCode::OK, ""),
-            // The watcher is stopping: the sender should try again later.
-            Err(_) => {
-                let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");
-                response.headers_mut().insert(
-                    hyper::header::RETRY_AFTER,
-                    hyper::header::HeaderValue::from_static("5"),
-                );
-                response
+    let parsed = parse_event_list(&body, gate.matcher.as_ref());
+    drop(body);
+    match parsed {
+        Ok(parsed) => {
+            // The events kept hold the body's room, and more when they take more.
+            let mut held = held;
+            let footprint: usize = parsed.events.iter().map(footprint).sum();
+            let more = footprint.saturating_sub(held.bytes);
+            if more > 0 && !gate.budget.take(&mut held, more) {
+                return closing(busy(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "events held fill the receiver's room for them; try again\n".into(),
+                )));
             }
-        },
+            let delivery = Delivery::Events {
+                events: parsed.events,
+                not_kept: parsed.not_kept,
+                room: held,
+            };
+            match outlet.sender.send(delivery).await {
+                Ok(()) => reply(StatusCode::OK, ""),
+                // The watcher is stopping: the sender should try again later.
+                Err(_) => {
+                    let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");
+                    response.headers_mut().insert(
+                        hyper::header::RETRY_AFTER,
+                        hyper::header::HeaderValue::from_static("5"),
+                    );
+                    response
+                }
+            }
+        }
         Err(why) => refuse(StatusCode::BAD_REQUEST, why),
     }
 }
@@ -436,17 +1034,43 @@ fn reply(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
         .expect("a static response")
 }
 
+/// The response, and the connection closed after it.
+fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+/// The response, asking the sender to try again in a moment.
+fn busy(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    response.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from_static(RETRY_AFTER),
+    );
+    response
+}
+
 /// A plain loopback receiver whose events are read in batches (drills of `verify --e2e`).
 pub struct Receiver {
     pub address: SocketAddr,
-    deliveries: mpsc::UnboundedReceiver<Delivery>,
+    deliveries: mpsc::Receiver<Delivery>,
     _server: Server,
 }
 
 impl Receiver {
-    pub async fn start(address: SocketAddr) -> Result<Receiver, Error> {
-        let (sender, deliveries) = mpsc::unbounded_channel();
-        let server = serve(ListenOptions::plain(address), sender).await?;
+    /// Keeps the events of `users` (of every user when empty).
+    pub async fn start(address: SocketAddr, users: Vec<String>) -> Result<Receiver, Error> {
+        let (sender, deliveries) = mpsc::channel(DELIVERIES_WAITING);
+        let server = serve(
+            ListenOptions {
+                users,
+                ..ListenOptions::plain(address)
+            },
+            sender,
+        )
+        .await?;
         Ok(Receiver {
             address: server.address,
             deliveries,
@@ -458,7 +1082,7 @@ impl Receiver {
     pub fn drain(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
         while let Ok(delivery) = self.deliveries.try_recv() {
-            if let Delivery::Events(batch) = delivery {
+            if let Delivery::Events { events: batch, .. } = delivery {
                 events.extend(batch);
             }
         }
@@ -476,7 +1100,7 @@ mod tests {
         let body = br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[
             {"auditID":"a1","stage":"ResponseComplete","verb":"get","requestURI":"/api","user":{"username":"u"}},
             {"auditID":"a2","stage":"ResponseComplete","verb":"list","requestURI":"/api/v1/secrets","user":{"username":"u"}}]}"#;
-        let events = parse_event_list(body).unwrap();
+        let events = parse_event_list(body, None).unwrap().events;
         assert_eq!(
             events
                 .iter()
@@ -488,7 +1112,7 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_an_event_list_is_refused() {
-        assert!(parse_event_list(b"garbage").is_err());
+        assert!(parse_event_list(b"garbage", None).is_err());
     }
 
     #[test]
@@ -525,11 +1149,11 @@ mod tests {
         exchange(stream, &http_request(body, token)).await
     }
 
-    fn drain(deliveries: &mut mpsc::UnboundedReceiver<Delivery>) -> (Vec<Event>, Vec<String>) {
+    fn drain(deliveries: &mut mpsc::Receiver<Delivery>) -> (Vec<Event>, Vec<String>) {
         let (mut events, mut refused) = (Vec::new(), Vec::new());
         while let Ok(delivery) = deliveries.try_recv() {
             match delivery {
-                Delivery::Events(batch) => events.extend(batch),
+                Delivery::Events { events: batch, .. } => events.extend(batch),
                 Delivery::Refused { why, .. } => refused.push(why),
             }
         }
@@ -538,7 +1162,7 @@ mod tests {
 
     #[tokio::test]
     async fn posted_events_come_out_and_bad_requests_are_answered() {
-        let mut receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
+        let mut receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Vec::new())
             .await
             .unwrap();
         let ok = post_plain(receiver.address, ONE_EVENT, None).await;
@@ -552,7 +1176,7 @@ mod tests {
 
     #[tokio::test]
     async fn oversized_bodies_and_wrong_tokens_are_refused_and_reported() {
-        let (sender, mut deliveries) = mpsc::unbounded_channel();
+        let (sender, mut deliveries) = mpsc::channel(DELIVERIES_WAITING);
         let server = serve(
             ListenOptions {
                 bearer_token: Some(SecretString::from("s3cret")),
@@ -656,7 +1280,7 @@ mod tests {
             key: pki.file("server.key", &pki.server_key),
             client_ca: Some(pki.file("ca.crt", &pki.ca)),
         };
-        let (sender, mut deliveries) = mpsc::unbounded_channel();
+        let (sender, mut deliveries) = mpsc::channel(DELIVERIES_WAITING);
         // Any address is allowed with TLS; loopback is still where the test connects.
         let server = serve(
             ListenOptions {
@@ -702,7 +1326,7 @@ mod tests {
     #[tokio::test]
     async fn bad_certificate_files_are_clear_errors() {
         let pki = pki();
-        let (sender, _deliveries) = mpsc::unbounded_channel();
+        let (sender, _deliveries) = mpsc::channel(DELIVERIES_WAITING);
         let options = |cert: PathBuf, key: PathBuf| ListenOptions {
             tls: Some(TlsFiles {
                 cert,
@@ -732,7 +1356,7 @@ mod tests {
     #[tokio::test]
     async fn tls_beyond_loopback_without_client_check_is_refused() {
         let pki = pki();
-        let (sender, _deliveries) = mpsc::unbounded_channel();
+        let (sender, _deliveries) = mpsc::channel(DELIVERIES_WAITING);
         let error = serve(
             ListenOptions {
                 tls: Some(TlsFiles {
@@ -753,7 +1377,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_sends_nothing_is_cut_off_and_others_are_served() {
-        let (sender, _deliveries) = mpsc::unbounded_channel();
+        let (sender, _deliveries) = mpsc::channel(DELIVERIES_WAITING);
         let server = serve(
             ListenOptions {
                 header_timeout: Duration::from_millis(300),
@@ -777,7 +1401,7 @@ mod tests {
 
     #[tokio::test]
     async fn once_the_reader_stops_batches_are_refused_not_acknowledged() {
-        let (sender, mut deliveries) = mpsc::unbounded_channel();
+        let (sender, mut deliveries) = mpsc::channel(DELIVERIES_WAITING);
         let server = serve(ListenOptions::plain("127.0.0.1:0".parse().unwrap()), sender)
             .await
             .unwrap();
@@ -791,30 +1415,311 @@ mod tests {
     }
 
     #[test]
-    fn connections_are_capped_per_address_and_given_back() {
+    fn unauthenticated_connections_give_way_to_newcomers_and_authenticated_ones_stay() {
         let slots = Slots::default();
-        let one: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-        let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
-        let held: Vec<Slot> = (0..MAX_CONNECTIONS_PER_ADDRESS)
-            .map(|_| slots.take(one).unwrap())
+        let address = |n: u8| IpAddr::from([127, 0, 0, n]);
+        let is_evicted = |slot: &Slot| {
+            let table = slots.0.lock().unwrap();
+            !table.unauthenticated.contains_key(&slot.id)
+                && !table.authenticated.contains_key(&slot.id)
+        };
+        // One address at its share replaces its own oldest connection.
+        let mut first: Vec<Slot> = (0..MAX_UNAUTHENTICATED_PER_ADDRESS)
+            .map(|_| slots.take(address(2)).unwrap())
             .collect();
-        assert!(slots.take(one).is_none());
+        let newcomer = slots.take(address(2)).unwrap();
+        assert!(is_evicted(&first[0]));
+        assert!(!is_evicted(&first[1]));
+        assert_eq!(slots.held(), (MAX_UNAUTHENTICATED_PER_ADDRESS, 0));
+        first.push(newcomer);
+        // Full with four addresses: a fifth address takes the place of the oldest of the
+        // address that holds most.
+        let others: Vec<Slot> = (3..6)
+            .flat_map(|n| (0..MAX_UNAUTHENTICATED_PER_ADDRESS).map(move |_| n))
+            .map(|n| slots.take(address(n)).unwrap())
+            .collect();
+        assert_eq!(slots.held(), (MAX_UNAUTHENTICATED, 0));
+        let api_server = slots.take(address(1)).unwrap();
         assert!(
-            slots.take(other).is_some(),
-            "another address is still served"
+            is_evicted(&first[1]),
+            "the oldest of the largest holder gave way"
         );
-        drop(held);
-        assert!(slots.take(one).is_some());
-        assert_eq!(
-            slots.0.lock().unwrap().1.len(),
-            0,
+        assert_eq!(slots.held(), (MAX_UNAUTHENTICATED, 0));
+        // Once authenticated, no flood of newcomers moves it.
+        assert!(api_server.authenticate());
+        assert_eq!(slots.held(), (MAX_UNAUTHENTICATED - 1, 1));
+        let flood: Vec<Slot> = (0..1000)
+            .map(|i| slots.take(address(10 + (i % 50) as u8)).unwrap())
+            .collect();
+        assert!(!is_evicted(&api_server));
+        assert_eq!(slots.held(), (MAX_UNAUTHENTICATED, 1));
+        drop((first, others, flood, api_server));
+        let table = slots.0.lock().unwrap();
+        assert!(table.unauthenticated.is_empty() && table.authenticated.is_empty());
+        assert!(
+            table.unauthenticated_per_address.is_empty()
+                && table.authenticated_per_address.is_empty(),
             "nothing held, nothing kept"
         );
     }
 
     #[tokio::test]
+    async fn the_bearer_scheme_is_case_insensitive() {
+        let (sender, _deliveries) = mpsc::channel(DELIVERIES_WAITING);
+        let server = serve(
+            ListenOptions {
+                bearer_token: Some(SecretString::from("s3cret")),
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        for (authorization, status) in [
+            ("Bearer s3cret", "200"),
+            ("bearer s3cret", "200"),
+            ("BEARER s3cret", "200"),
+            ("Basic s3cret", "401"),
+            ("Bearers3cret", "401"),
+            ("bearer s3cre", "401"),
+        ] {
+            let request = format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ONE_EVENT}",
+                ONE_EVENT.len()
+            );
+            let stream = tokio::net::TcpStream::connect(server.address)
+                .await
+                .unwrap();
+            let answer = exchange(stream, &request).await;
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{authorization}: {answer}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_authentication_closes_the_connection() {
+        let (sender, _deliveries) = mpsc::channel(DELIVERIES_WAITING);
+        let server = serve(
+            ListenOptions {
+                bearer_token: Some(SecretString::from("s3cret")),
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        // Two requests on one keep-alive connection: the second is never answered.
+        let one = |token: &str| {
+            format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{ONE_EVENT}",
+                ONE_EVENT.len()
+            )
+        };
+        let stream = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        let answer = exchange(stream, &(one("wrong") + &one("s3cret"))).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+    }
+
+    fn empty_items(bytes: usize) -> String {
+        let mut body = String::with_capacity(bytes + 16);
+        body.push_str(r#"{"items":[{}"#);
+        while body.len() < bytes {
+            body.push_str(",{}");
+        }
+        body.push_str("]}");
+        body
+    }
+
+    #[test]
+    fn items_of_other_users_are_never_turned_into_events() {
+        const DECOY: &str = "system:serviceaccount:kube-system:tiller";
+        let matcher = Matcher::new(vec![DECOY.into()]);
+        // Millions of empty items: nothing kept, nothing counted.
+        let parsed = parse_event_list(empty_items(8 << 20).as_bytes(), Some(&matcher)).unwrap();
+        assert!(parsed.events.is_empty());
+        assert_eq!(parsed.not_kept, 0);
+        // Without a matcher (a drill's receiver), at most the limit is kept.
+        let parsed = parse_event_list(empty_items(1 << 20).as_bytes(), None).unwrap();
+        assert_eq!(parsed.events.len(), EVENTS_PER_BODY);
+        assert!(parsed.not_kept > 300_000, "{}", parsed.not_kept);
+        // Items that only mention the decoy are read, and dropped for their user.
+        let body = format!(
+            r#"{{"kind":"EventList","items":[{{"auditID":"a","userAgent":"{DECOY}","user":{{"username":"admin"}}}},{{"auditID":"b","user":{{"username":"{DECOY}"}}}}]}}"#
+        );
+        let parsed = parse_event_list(body.as_bytes(), Some(&matcher)).unwrap();
+        assert_eq!(parsed.events.len(), 1);
+        assert_eq!(parsed.events[0].audit_id, "b");
+        // Still an EventList: an item that is not an object, or a body that is not one.
+        assert!(parse_event_list(br#"{"items":[{},1]}"#, Some(&matcher)).is_err());
+        assert!(parse_event_list(br#"[{}]"#, Some(&matcher)).is_err());
+        assert!(parse_event_list(br#"{"items":[{}]} trailing"#, Some(&matcher)).is_err());
+        assert!(
+            parse_event_list(br#"{"metadata":{},"items":[]}"#, Some(&matcher))
+                .unwrap()
+                .events
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn decoy_events_beyond_the_limit_are_counted_and_their_fields_cut() {
+        const DECOY: &str = "system:serviceaccount:kube-system:tiller";
+        let matcher = Matcher::new(vec![DECOY.into()]);
+        let agent = "é".repeat(FIELD_LIMIT);
+        let ips: Vec<String> = (0..100).map(|i| format!("10.0.0.{i}")).collect();
+        let item = serde_json::json!({
+            "auditID": "x", "userAgent": agent, "requestURI": "/".repeat(FIELD_LIMIT * 3),
+            "sourceIPs": ips, "user": {"username": DECOY}
+        })
+        .to_string();
+        let count = EVENTS_PER_BODY + 25;
+        let body = format!(r#"{{"items":[{}]}}"#, vec![item; count].join(","));
+        let parsed = parse_event_list(body.as_bytes(), Some(&matcher)).unwrap();
+        assert_eq!(parsed.events.len(), EVENTS_PER_BODY);
+        assert_eq!(parsed.not_kept, 25);
+        let event = &parsed.events[0];
+        assert_eq!(event.user_agent, "é".repeat(FIELD_LIMIT / 2));
+        assert_eq!(event.request_uri.len(), FIELD_LIMIT);
+        assert_eq!(event.source_ips.len(), LIST_LIMIT);
+        assert_eq!(event.user.username, DECOY);
+    }
+
+    #[tokio::test]
+    async fn bodies_beyond_the_budget_are_answered_503_while_small_ones_still_get_in() {
+        let limit = 4 << 20;
+        let (sender, mut deliveries) = mpsc::channel(DELIVERIES_WAITING);
+        let server = serve(
+            ListenOptions {
+                body_limit: limit,
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        // Two bodies of the size limit, all but their last byte sent, hold the budget.
+        let mut held = Vec::new();
+        for _ in 0..BODIES_AT_ONCE {
+            let mut stream = tokio::net::TcpStream::connect(server.address)
+                .await
+                .unwrap();
+            let mut body = empty_items(limit - 16);
+            body.push_str(&" ".repeat(limit - body.len()));
+            let head = format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream
+                .write_all(&body.as_bytes()[..body.len() - 1])
+                .await
+                .unwrap();
+            held.push((stream, body));
+        }
+        let main = server.gate.budget.main.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while main.available_permits() > BODIES_AT_ONCE {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} bytes free",
+                main.available_permits()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let third = post_plain(server.address, &empty_items(2 << 20), None).await;
+        assert!(
+            third.starts_with("HTTP/1.1 503"),
+            "{}",
+            &third[..third.len().min(200)]
+        );
+        assert!(
+            third.to_ascii_lowercase().contains("retry-after: 1"),
+            "{third}"
+        );
+        let small = post_plain(server.address, ONE_EVENT, None).await;
+        assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+        // The held bodies complete, and the budget is whole again.
+        for (mut stream, body) in held {
+            stream
+                .write_all(&body.as_bytes()[body.len() - 1..])
+                .await
+                .unwrap();
+            let mut answer = [0u8; 12];
+            stream.read_exact(&mut answer).await.unwrap();
+            assert_eq!(&answer, b"HTTP/1.1 200");
+        }
+        // Until their events are taken, the bodies keep their room.
+        assert!(main.available_permits() < bodies_budget(limit));
+        let (events, refused) = drain(&mut deliveries);
+        assert_eq!(main.available_permits(), bodies_budget(limit));
+        assert_eq!(events.len(), 1 + 2 * EVENTS_PER_BODY);
+        assert!(refused.iter().any(|r| r.contains("503")), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_holds_up_senders_within_the_budget() {
+        let limit = SMALL_BODY;
+        // Room for one delivery waiting, and a reader that does not read.
+        let (sender, mut deliveries) = mpsc::channel(1);
+        let server = serve(
+            ListenOptions {
+                body_limit: limit,
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        let body = empty_items(limit - 16);
+        let fits = (bodies_budget(limit) + SMALL_BODY_RESERVE) / body.len();
+        let posts: Vec<_> = (0..fits + 3)
+            .map(|_| {
+                let (address, body) = (server.address, body.clone());
+                tokio::spawn(async move { post_plain(address, &body, None).await })
+            })
+            .collect();
+        // Those beyond the budget are told to come back while the reader does not read.
+        let refused = || posts.iter().filter(|p| p.is_finished()).count();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while refused() < 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} answered",
+                refused()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Once the reader reads, the others are answered.
+        let reader = tokio::spawn(async move {
+            let mut bodies = 0;
+            while let Some(delivery) = deliveries.recv().await {
+                if let Delivery::Events { .. } = delivery {
+                    bodies += 1;
+                }
+            }
+            bodies
+        });
+        let mut answers = Vec::new();
+        for post in posts {
+            answers.push(post.await.unwrap()[..12].to_string());
+        }
+        drop(server);
+        let taken = answers.iter().filter(|a| *a == "HTTP/1.1 200").count();
+        let told_to_come_back = answers.iter().filter(|a| *a == "HTTP/1.1 503").count();
+        assert_eq!(taken + told_to_come_back, answers.len(), "{answers:?}");
+        assert!(told_to_come_back >= 3, "{answers:?}");
+        assert!(taken <= fits, "{answers:?}");
+        assert_eq!(reader.await.unwrap(), taken);
+    }
+
+    #[tokio::test]
     async fn plain_http_beyond_loopback_is_refused() {
-        let (sender, _deliveries) = mpsc::unbounded_channel();
+        let (sender, _deliveries) = mpsc::channel(DELIVERIES_WAITING);
         let error = serve(ListenOptions::plain("0.0.0.0:0".parse().unwrap()), sender)
             .await
             .err()

@@ -3,6 +3,7 @@
 //! must arrive within seconds, once per kubectl run, with the right fields; the plugin's own
 //! plant, status and remove must raise nothing.
 
+mod attacks;
 mod support;
 
 use std::collections::BTreeSet;
@@ -473,14 +474,73 @@ async fn watch_serves_the_real_api_servers_audit_webhook_over_tls_with_token_and
     assert_attacker_alert(&second, user, "kube-system");
     assert!(ids(&second).is_disjoint(&ids(&alert)));
 
+    assert_eq!(
+        watcher.stderr().matches("refused a request from").count(),
+        3,
+        "each refusal told once"
+    );
+
+    // Under attack (tests/attacks): connections that never authenticate, from 127.0.0.2-9,
+    // and senders with the webhook's credentials posting bodies of empty items as large as
+    // --max-body allows. The real API server's next batch still gets through (retried by it
+    // when refused) and the attacker is alerted on.
+    let address: std::net::SocketAddr = listen.parse().unwrap();
+    let sources: Vec<[u8; 4]> = (2..=9).map(|n| [127, 0, 0, n]).collect();
+    let flood = attacks::Flood::start(address, &sources, 24);
+    let hostile = pki.dir.path().join("empty-items");
+    std::fs::write(&hostile, attacks::empty_items(1_000_000)).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let answers = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut answers = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        answers.push(curl_post(&pki, &url, "audit-sink-token", &hostile));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        // The senders stop however this ends, or the scope would wait for them forever.
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let stopping = Stop(&stop);
+        let attacker = bed_cluster.list_secrets_with_token(&token, "kube-system");
+        assert!(!attacker.status.success());
+        let (_, third) = watcher.next_alert(Duration::from_secs(40));
+        drop(stopping);
+        assert_attacker_alert(&third, user, "kube-system");
+        assert!(ids(&third).is_disjoint(&ids(&second)));
+        senders
+            .into_iter()
+            .flat_map(|s| s.join().unwrap())
+            .collect::<Vec<String>>()
+    });
+    let opened = flood.opened.load(std::sync::atomic::Ordering::Relaxed);
+    flood.stop();
+    eprintln!(
+        "under attack: {opened} unauthenticated connections, {} hostile bodies answered {:?}",
+        answers.len(),
+        answers.iter().collect::<BTreeSet<_>>()
+    );
+    assert!(
+        answers.iter().all(|a| a == "200" || a == "503"),
+        "{answers:?}"
+    );
+
     plugin
         .run(&["--context", "operator", "remove", "--yes"])
         .assert_code(0);
     watcher.assert_quiet(Duration::from_secs(4), "remove");
     let (code, stderr) = watcher.stop();
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("2 alerts (0 drills)"), "{stderr}");
-    assert!(stderr.contains("3 requests refused"), "{stderr}");
+    assert!(stderr.contains("3 alerts (0 drills)"), "{stderr}");
+    assert!(stderr.contains("requests refused"), "{stderr}");
     assert!(stderr.contains("not an audit EventList"), "{stderr}");
     assert!(stderr.contains("bearer token"), "{stderr}");
     assert!(!plugin.transcript.borrow().contains(&token));
