@@ -680,7 +680,7 @@ fn generated_policy(rng: &mut Rng) -> (String, Option<&'static str>) {
     }
 
     let mut mutation = None;
-    if rng.chance(35) {
+    if rng.chance(50) {
         let target = rng.below(rules.len());
         let name = mutate(rng.below(15), &mut rules[target], &mut head);
         mutation = Some(name);
