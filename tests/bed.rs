@@ -37,9 +37,18 @@ async fn a_legacy_token_is_filled_denied_audited_and_stamped_as_used() {
     let admin = cluster.client("admin").await;
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), NAMESPACE);
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), NAMESPACE);
-    // A reused bed may hold what an interrupted run left.
-    delete_if_present(&secrets, SECRET).await;
-    delete_if_present(&accounts, ACCOUNT).await;
+    // A reused bed may hold what an interrupted run left; on a cluster of the user's, an
+    // existing account of this name is someone's, and is never deleted.
+    if cluster.bin_dir.is_some() {
+        delete_if_present(&secrets, SECRET).await;
+        delete_if_present(&accounts, ACCOUNT).await;
+    } else {
+        assert!(
+            accounts.get_opt(ACCOUNT).await.unwrap().is_none(),
+            "{NAMESPACE}/{ACCOUNT} exists on this cluster; this test makes and deletes its own \
+             and will not touch it"
+        );
+    }
 
     let account = ServiceAccount {
         metadata: ObjectMeta {
@@ -48,10 +57,13 @@ async fn a_legacy_token_is_filled_denied_audited_and_stamped_as_used() {
         },
         ..Default::default()
     };
-    accounts
+    let account = accounts
         .create(&PostParams::default(), &account)
         .await
         .expect("create the service account");
+    // Deleted on every path, by UID.
+    let mut cleanup = support::Cleanup::new(cluster);
+    cleanup.delete(&account);
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(SECRET.into()),
@@ -64,10 +76,12 @@ async fn a_legacy_token_is_filled_denied_audited_and_stamped_as_used() {
         type_: Some("kubernetes.io/service-account-token".into()),
         ..Default::default()
     };
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create the token Secret");
+    cleanup.delete(
+        &secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create the token Secret"),
+    );
 
     let token = support::eventually(Duration::from_secs(30), || async {
         let secret = secrets.get(SECRET).await.ok()?;

@@ -6,8 +6,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::Api;
-use support::{Plugin, cluster};
+use kube::{Api, ResourceExt};
+use support::{Cleanup, Plugin, cluster};
 
 #[test]
 fn no_kubeconfig_anywhere_says_how_to_give_one() {
@@ -94,10 +94,14 @@ async fn a_user_who_may_not_create_secrets_leaves_no_account_behind() {
         ]
     }))
     .unwrap();
-    Api::<Role>::namespaced(admin.clone(), &namespace)
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
+    // What this test grants goes on every path, the cluster-wide binding above all.
+    let mut cleanup = Cleanup::new(cluster);
+    cleanup.delete(
+        &Api::<Role>::namespaced(admin.clone(), &namespace)
+            .create(&PostParams::default(), &role)
+            .await
+            .unwrap(),
+    );
     let binding = |kind: &str, name: &str| {
         serde_json::json!({
             "metadata": {"name": format!("{user}-{name}")},
@@ -107,16 +111,20 @@ async fn a_user_who_may_not_create_secrets_leaves_no_account_behind() {
     };
     let role_binding: RoleBinding =
         serde_json::from_value(binding("Role", "accounts-only")).unwrap();
-    Api::<RoleBinding>::namespaced(admin.clone(), &namespace)
-        .create(&PostParams::default(), &role_binding)
-        .await
-        .unwrap();
+    cleanup.delete(
+        &Api::<RoleBinding>::namespaced(admin.clone(), &namespace)
+            .create(&PostParams::default(), &role_binding)
+            .await
+            .unwrap(),
+    );
     let namespace_reader: ClusterRoleBinding =
         serde_json::from_value(binding("ClusterRole", "service-account-maintainer")).unwrap();
-    Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(&PostParams::default(), &namespace_reader)
-        .await
-        .unwrap();
+    cleanup.delete(
+        &Api::<ClusterRoleBinding>::all(admin.clone())
+            .create(&PostParams::default(), &namespace_reader)
+            .await
+            .unwrap(),
+    );
 
     // The admin credential, impersonating the limited user, the way `kubectl --as` does.
     let dir = tempfile::tempdir().unwrap();
@@ -150,4 +158,93 @@ async fn a_user_who_may_not_create_secrets_leaves_no_account_behind() {
         accounts.get_opt("tiller").await.unwrap().is_none(),
         "the failed plant left its service account behind"
     );
+}
+
+#[tokio::test]
+async fn a_failing_test_leaves_no_binding_behind_and_never_deletes_a_replacement() {
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+    use kube::api::PostParams;
+
+    let cluster = cluster();
+    let admin = cluster.client("admin").await;
+    let namespace = support::operator_namespace(&admin, "guard").await;
+    let subject =
+        serde_json::json!([{"kind": "ServiceAccount", "name": "tiller", "namespace": namespace}]);
+    let role_bindings = Api::<RoleBinding>::namespaced(admin.clone(), &namespace);
+    let cluster_bindings = Api::<ClusterRoleBinding>::all(admin.clone());
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "helm-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": subject
+    }))
+    .unwrap();
+    let binding = role_bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let cluster_binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{namespace}-view")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": subject
+    }))
+    .unwrap();
+    let cluster_binding = cluster_bindings
+        .create(&PostParams::default(), &cluster_binding)
+        .await
+        .unwrap();
+    // A third binding handed to the guard, then replaced by another of the same name: the
+    // guard deletes only what it was given.
+    let replaced: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "replaced"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": subject
+    }))
+    .unwrap();
+    let original = role_bindings
+        .create(&PostParams::default(), &replaced)
+        .await
+        .unwrap();
+
+    let replacement: RoleBinding;
+    {
+        let mut cleanup = Cleanup::new(cluster);
+        cleanup.delete(&binding);
+        cleanup.delete(&cluster_binding);
+        cleanup.delete(&original);
+        role_bindings
+            .delete("replaced", &Default::default())
+            .await
+            .unwrap();
+        replacement = role_bindings
+            .create(&PostParams::default(), &replaced)
+            .await
+            .unwrap();
+        // A test that fails here unwinds through the guard.
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _cleanup = cleanup;
+            panic!("a deliberate failure inside the guard's scope");
+        }));
+        assert!(failed.is_err());
+    }
+
+    assert!(
+        role_bindings.get_opt("helm-admin").await.unwrap().is_none(),
+        "the binding to cluster-admin outlived the failed test"
+    );
+    assert!(
+        cluster_bindings
+            .get_opt(&cluster_binding.name_any())
+            .await
+            .unwrap()
+            .is_none(),
+        "the ClusterRoleBinding outlived the failed test"
+    );
+    let mut cleanup = Cleanup::new(cluster);
+    cleanup.delete(&replacement);
+    let still = role_bindings
+        .get_opt("replaced")
+        .await
+        .unwrap()
+        .expect("the guard deleted an object it was not given");
+    assert_eq!(still.uid(), replacement.uid());
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
-use support::{Plugin, cluster};
+use support::{Cleanup, Plugin, cluster};
 
 const OPERATOR: &str = "operator";
 
@@ -50,6 +50,15 @@ async fn plant_status_drill_status_remove_in_kube_system() {
         .get("tiller")
         .await
         .unwrap();
+    // A failed run leaves no decoy in kube-system: these two, by UID, go at the end.
+    let mut cleanup = Cleanup::new(cluster);
+    cleanup.delete(&account);
+    cleanup.delete(
+        &Api::<Secret>::namespaced(admin.clone(), "kube-system")
+            .get(&secret_name)
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         account.labels().get("app").map(String::as_str),
         Some("helm")
@@ -386,10 +395,13 @@ async fn a_decoy_granted_permissions_is_danger_for_status_and_the_drill() {
         "subjects": [{"kind": "ServiceAccount", "name": "tiller", "namespace": namespace}]
     }))
     .unwrap();
-    Api::<RoleBinding>::namespaced(admin.clone(), &namespace)
+    let binding = Api::<RoleBinding>::namespaced(admin.clone(), &namespace)
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
+    // The binding makes the decoy an admin of its namespace: it goes on every path.
+    let mut cleanup = Cleanup::new(cluster);
+    cleanup.delete(&binding);
 
     let status = plugin.run(&[
         "--context",

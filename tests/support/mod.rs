@@ -93,15 +93,9 @@ impl Cluster {
 
     /// The client configuration of one of the kubeconfig's contexts (`admin`, `operator`).
     pub async fn config(&self, context: &str) -> kube::Config {
-        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.kubeconfig.display()));
-        let options = KubeConfigOptions {
-            context: Some(context.to_string()),
-            ..Default::default()
-        };
-        kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        config_of(&self.kubeconfig, context)
             .await
-            .unwrap_or_else(|e| panic!("context {context} of {}: {e}", self.kubeconfig.display()))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn client(&self, context: &str) -> kube::Client {
@@ -122,6 +116,177 @@ impl Cluster {
     pub fn audit_log(&self) -> AuditLog {
         AuditLog::from_end(self.audit_log_path())
     }
+}
+
+/// The client configuration of a context of a kubeconfig file.
+async fn config_of(kubeconfig: &Path, context: &str) -> Result<kube::Config, String> {
+    let file = Kubeconfig::read_from(kubeconfig)
+        .map_err(|e| format!("cannot read {}: {e}", kubeconfig.display()))?;
+    let options = KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .map_err(|e| format!("context {context} of {}: {e}", kubeconfig.display()))
+}
+
+/// Deletes what a test made (and may not leave behind: a binding that grants a decoy
+/// something, a cluster-wide binding, a decoy in kube-system) when it goes out of scope, on
+/// every path: a failed assertion unwinds through it too. Objects are deleted newest first,
+/// as the kubeconfig's `admin` context, each only while it still has the UID it had when it
+/// was handed over, so an object someone made since is never touched. The deletes run on a
+/// thread of their own with their own runtime, since `drop` runs inside the test's runtime.
+/// What cannot be deleted is said on stderr, with the command that deletes it.
+pub struct Cleanup {
+    kubeconfig: PathBuf,
+    made: Vec<Made>,
+}
+
+struct Made {
+    resource: kube::core::ApiResource,
+    namespace: Option<String>,
+    name: String,
+    uid: Option<String>,
+    clear_finalizers: bool,
+}
+
+impl Made {
+    fn describe(&self) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{} {}/{}", self.resource.kind, namespace, self.name),
+            None => format!("{} {}", self.resource.kind, self.name),
+        }
+    }
+}
+
+impl Cleanup {
+    pub fn new(cluster: &Cluster) -> Cleanup {
+        Cleanup {
+            kubeconfig: cluster.kubeconfig.clone(),
+            made: Vec::new(),
+        }
+    }
+
+    /// Deletes `object` (as the server returned it: its UID is checked) at the end.
+    pub fn delete<K>(&mut self, object: &K)
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        self.push::<K>(object, false);
+    }
+
+    /// Removes `object`'s finalizers and then deletes it, at the end.
+    pub fn delete_with_finalizers<K>(&mut self, object: &K)
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        self.push::<K>(object, true);
+    }
+
+    fn push<K>(&mut self, object: &K, clear_finalizers: bool)
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let meta = object.meta();
+        self.made.push(Made {
+            resource: kube::core::ApiResource::erase::<K>(&()),
+            namespace: meta.namespace.clone(),
+            name: meta.name.clone().expect("an object with a name"),
+            uid: meta.uid.clone(),
+            clear_finalizers,
+        });
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let made = std::mem::take(&mut self.made);
+        if made.is_empty() {
+            return;
+        }
+        let kubeconfig = self.kubeconfig.clone();
+        let cleaner = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => return vec![format!("no runtime to clean up with: {e}")],
+            };
+            runtime.block_on(delete_all(&kubeconfig, made))
+        });
+        let problems = cleaner
+            .join()
+            .unwrap_or_else(|_| vec!["the clean-up thread panicked".to_string()]);
+        for problem in problems {
+            eprintln!("CLEAN-UP FAILED: {problem}");
+        }
+    }
+}
+
+async fn delete_all(kubeconfig: &Path, made: Vec<Made>) -> Vec<String> {
+    use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+    let by_hand = |m: &Made| {
+        let namespace = m.namespace.as_deref().map(|n| format!(" -n {n}"));
+        format!(
+            "kubectl delete{} {}.{} {}",
+            namespace.unwrap_or_default(),
+            m.resource.plural,
+            m.resource.group,
+            m.name
+        )
+    };
+    let client = match config_of(kubeconfig, "admin")
+        .await
+        .and_then(|config| kube::Client::try_from(config).map_err(|e| format!("no client: {e}")))
+    {
+        Ok(client) => client,
+        Err(e) => {
+            return made
+                .iter()
+                .map(|m| format!("{e}; {}", by_hand(m)))
+                .collect();
+        }
+    };
+    let mut problems = Vec::new();
+    for m in made.iter().rev() {
+        let api: kube::Api<DynamicObject> = match &m.namespace {
+            Some(namespace) => kube::Api::namespaced_with(client.clone(), namespace, &m.resource),
+            None => kube::Api::all_with(client.clone(), &m.resource),
+        };
+        // Only the object that was handed over: same UID.
+        match api.get_opt(&m.name).await {
+            Ok(Some(current)) if m.uid.is_none() || current.metadata.uid == m.uid => {}
+            Ok(_) => continue,
+            Err(e) => {
+                problems.push(format!("{}: {e}; {}", m.describe(), by_hand(m)));
+                continue;
+            }
+        }
+        if m.clear_finalizers {
+            let patch = serde_json::json!({"metadata": {"finalizers": null}});
+            if let Err(e) = api
+                .patch(&m.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                problems.push(format!("{}: removing its finalizers: {e}", m.describe()));
+            }
+        }
+        let params = DeleteParams {
+            preconditions: m.uid.clone().map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match api.delete(&m.name, &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => problems.push(format!("{}: {e}; {}", m.describe(), by_hand(m))),
+        }
+    }
+    problems
 }
 
 /// Reads audit events written after the moment it was made.
@@ -363,6 +528,18 @@ pub struct ExtraBed {
 
 impl ExtraBed {
     pub fn start(name: &str, env: &[(&str, &str)]) -> ExtraBed {
+        Self::launch(name, env, false).unwrap_or_else(|why| {
+            panic!("tests/controlplane/up for bed {name} failed ({why}).\n{HOW_TO_GET_ONE}")
+        })
+    }
+
+    /// Starts a bed that may fail to start (an audit policy the API server refuses): the
+    /// error holds what `up` said on stderr.
+    pub fn try_start(name: &str, env: &[(&str, &str)]) -> Result<ExtraBed, String> {
+        Self::launch(name, env, true)
+    }
+
+    fn launch(name: &str, env: &[(&str, &str)], quiet: bool) -> Result<ExtraBed, String> {
         let controlplane = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/controlplane");
         let dir = controlplane.join(".cache").join(name);
         let mut command = Command::new(controlplane.join("up"));
@@ -375,8 +552,13 @@ impl ExtraBed {
             .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_TOKEN")
             .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_CLIENT_CERT")
             .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_CLIENT_KEY")
+            .env_remove("HONEYTOKEN_BED_LEGACY_TOKEN_CLEANUP_PERIOD")
             .stdin(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(if quiet {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
         for (key, value) in env {
             command.env(key, value);
         }
@@ -385,13 +567,18 @@ impl ExtraBed {
             .env("HONEYTOKEN_BED_DIR", &dir)
             .output();
         let output = command.output().expect("run tests/controlplane/up");
-        assert!(
-            output.status.success(),
-            "tests/controlplane/up for bed {name} failed ({}).\n{HOW_TO_GET_ONE}",
-            output.status
-        );
+        if !output.status.success() {
+            return Err(format!(
+                "{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .map(|line| format!("\n  {line}"))
+                    .collect::<String>()
+            ));
+        }
         let exports = String::from_utf8_lossy(&output.stdout);
-        ExtraBed {
+        Ok(ExtraBed {
             dir,
             kubeconfig: exported_value(&exports, "KUBECONFIG")
                 .expect("KUBECONFIG")
@@ -402,7 +589,27 @@ impl ExtraBed {
             bin_dir: exported_value(&exports, "HONEYTOKEN_BED_BIN")
                 .expect("HONEYTOKEN_BED_BIN")
                 .into(),
-        }
+        })
+    }
+
+    /// Restarts only this bed's kube-controller-manager (tests/controlplane/
+    /// restart-controller-manager), so controllers that act once at start act again.
+    pub fn restart_controller_manager(&self) {
+        let controlplane = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/controlplane");
+        let status = Command::new(controlplane.join("restart-controller-manager"))
+            .env("HONEYTOKEN_BED_DIR", &self.dir)
+            .stdin(Stdio::null())
+            .status()
+            .expect("run tests/controlplane/restart-controller-manager");
+        assert!(
+            status.success(),
+            "tests/controlplane/restart-controller-manager failed ({status})"
+        );
+    }
+
+    /// The folder of this bed's process logs.
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
     }
 
     pub fn cluster(&self) -> Cluster {
