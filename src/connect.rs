@@ -8,7 +8,15 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::cli::GlobalArgs;
+/// Which kubeconfig to read and which of its names to use: kubectl's `--kubeconfig`,
+/// `--context`, `--cluster` and `--user`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub cluster: Option<String>,
+    pub user: Option<String>,
+}
 
 /// How long to wait for a TCP connection before calling the server unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -132,7 +140,7 @@ fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, ConnectError> {
 
 /// Checks the names asked for against the merged kubeconfig, so a typo is an error rather
 /// than a silent fallback.
-pub fn check_names(kubeconfig: &Kubeconfig, global: &GlobalArgs) -> Result<String, ConnectError> {
+pub fn check_names(kubeconfig: &Kubeconfig, global: &Target) -> Result<String, ConnectError> {
     let context = match (&global.context, &kubeconfig.current_context) {
         (Some(name), _) => name.clone(),
         (None, Some(current)) if !current.is_empty() => current.clone(),
@@ -154,7 +162,7 @@ pub fn check_names(kubeconfig: &Kubeconfig, global: &GlobalArgs) -> Result<Strin
     Ok(context)
 }
 
-pub async fn connect(global: &GlobalArgs) -> Result<Connection, ConnectError> {
+pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let env_value = std::env::var_os("KUBECONFIG");
     let source = kubeconfig_source(
@@ -220,7 +228,7 @@ pub async fn connect(global: &GlobalArgs) -> Result<Connection, ConnectError> {
 
 async fn from_kubeconfig(
     kubeconfig: Kubeconfig,
-    global: &GlobalArgs,
+    global: &Target,
 ) -> Result<(kube::Config, String, String), ConnectError> {
     let context = check_names(&kubeconfig, global)?;
     let cluster = global.cluster.clone().unwrap_or_else(|| {
@@ -325,13 +333,13 @@ mod tests {
         .unwrap()
     }
 
-    fn global(context: Option<&str>, cluster: Option<&str>, user: Option<&str>) -> GlobalArgs {
-        use clap::Parser;
-        let mut args = crate::Cli::parse_from(["kubectl-honeytoken", "status"]).global;
-        args.context = context.map(String::from);
-        args.cluster = cluster.map(String::from);
-        args.user = user.map(String::from);
-        args
+    fn global(context: Option<&str>, cluster: Option<&str>, user: Option<&str>) -> Target {
+        Target {
+            kubeconfig: None,
+            context: context.map(String::from),
+            cluster: cluster.map(String::from),
+            user: user.map(String::from),
+        }
     }
 
     #[test]

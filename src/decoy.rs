@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, Subject};
 use kube::api::ObjectMeta;
 use serde::Serialize;
 
@@ -218,6 +219,95 @@ pub fn ownership(spec: &DecoySpec, found: &Found, record: Option<&PlantedRecord>
     }
 }
 
+/// Which of the found objects are worth judging, and what is wrong with whose they are.
+/// Pure: decides from what was found, the record and how the candidate was found.
+pub fn judge_identity(
+    spec: &DecoySpec,
+    found: &Found,
+    record: Option<&PlantedRecord>,
+    keyed_secret: bool,
+    other_token: bool,
+) -> Option<Option<String>> {
+    match ownership(spec, found, record) {
+        Ownership::Ours => Some(None),
+        // Planted from here and now entirely gone: report it, it is no longer armed.
+        Ownership::Absent => record.map(|_| None),
+        Ownership::Replaced(why) => Some(Some(why)),
+        Ownership::Foreign(why) => {
+            let shaped =
+                !other_token && found.account.as_ref().is_some_and(|a| spec.shaped_like(a));
+            (shaped || keyed_secret).then(|| {
+                Some(format!(
+                    "{why}. It looks like a decoy of this key, but that cannot be proven: either \
+                     part of the decoy was deleted or replaced (then it no longer works), or it \
+                     is not a decoy of this key"
+                ))
+            })
+        }
+    }
+}
+
+fn names_account(
+    subject: &Subject,
+    binding_namespace: Option<&str>,
+    namespace: &str,
+    account: &str,
+) -> bool {
+    match subject.kind.as_str() {
+        "ServiceAccount" => {
+            let subject_namespace = subject.namespace.as_deref().or(binding_namespace);
+            subject.name == account && subject_namespace == Some(namespace)
+        }
+        "User" => subject.name == format!("system:serviceaccount:{namespace}:{account}"),
+        _ => false,
+    }
+}
+
+/// The bindings that grant something to exactly this account (by name, as a service
+/// account subject or as its user name). Group bindings such as `system:serviceaccounts`
+/// are not counted: they grant every account the same, and Kubernetes ships some.
+pub fn bindings_naming(
+    namespace: &str,
+    account: &str,
+    role_bindings: &[RoleBinding],
+    cluster_role_bindings: &[ClusterRoleBinding],
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for binding in role_bindings {
+        let binding_namespace = binding.metadata.namespace.as_deref();
+        if binding
+            .subjects
+            .iter()
+            .flatten()
+            .any(|s| names_account(s, binding_namespace, namespace, account))
+        {
+            found.push(format!(
+                "RoleBinding {}/{} (role {} {})",
+                binding_namespace.unwrap_or(""),
+                binding.metadata.name.as_deref().unwrap_or(""),
+                binding.role_ref.kind,
+                binding.role_ref.name
+            ));
+        }
+    }
+    for binding in cluster_role_bindings {
+        if binding
+            .subjects
+            .iter()
+            .flatten()
+            .any(|s| names_account(s, None, namespace, account))
+        {
+            found.push(format!(
+                "ClusterRoleBinding {} (role {} {})",
+                binding.metadata.name.as_deref().unwrap_or(""),
+                binding.role_ref.kind,
+                binding.role_ref.name
+            ));
+        }
+    }
+    found
+}
+
 /// One decoy, from its user name `system:serviceaccount:NAMESPACE:NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Decoy {
@@ -281,6 +371,7 @@ fn is_dns_subdomain(text: &str) -> bool {
 mod tests {
     use super::*;
     use crate::profile::TILLER;
+    use k8s_openapi::api::rbac::v1::RoleRef;
 
     fn spec() -> DecoySpec {
         DecoySpec::new(
@@ -513,5 +604,100 @@ mod tests {
     fn our_secret_left_without_its_account_is_ours() {
         let f = found(None, Some(secret(Some("a1"))));
         assert_eq!(ownership(&spec(), &f, None), Ownership::Ours);
+    }
+
+    fn subject(kind: &str, name: &str, namespace: Option<&str>) -> Subject {
+        Subject {
+            kind: kind.into(),
+            name: name.into(),
+            namespace: namespace.map(String::from),
+            api_group: None,
+        }
+    }
+
+    fn role_binding(namespace: &str, subjects: Vec<Subject>) -> RoleBinding {
+        RoleBinding {
+            metadata: ObjectMeta {
+                name: Some("rb".into()),
+                namespace: Some(namespace.into()),
+                ..Default::default()
+            },
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "Role".into(),
+                name: "reader".into(),
+            },
+            subjects: Some(subjects),
+        }
+    }
+
+    fn cluster_role_binding(subjects: Vec<Subject>) -> ClusterRoleBinding {
+        ClusterRoleBinding {
+            metadata: ObjectMeta {
+                name: Some("crb".into()),
+                ..Default::default()
+            },
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "ClusterRole".into(),
+                name: "cluster-admin".into(),
+            },
+            subjects: Some(subjects),
+        }
+    }
+
+    #[test]
+    fn bindings_naming_the_account_are_found_in_every_form() {
+        let found = bindings_naming(
+            "kube-system",
+            "tiller",
+            &[role_binding(
+                "kube-system",
+                vec![subject("ServiceAccount", "tiller", None)],
+            )],
+            &[cluster_role_binding(vec![subject(
+                "User",
+                "system:serviceaccount:kube-system:tiller",
+                None,
+            )])],
+        );
+        assert_eq!(
+            found,
+            vec![
+                "RoleBinding kube-system/rb (role Role reader)".to_string(),
+                "ClusterRoleBinding crb (role ClusterRole cluster-admin)".to_string()
+            ]
+        );
+        let sa_subject = bindings_naming(
+            "kube-system",
+            "tiller",
+            &[],
+            &[cluster_role_binding(vec![subject(
+                "ServiceAccount",
+                "tiller",
+                Some("kube-system"),
+            )])],
+        );
+        assert_eq!(sa_subject.len(), 1);
+    }
+
+    #[test]
+    fn bindings_of_others_and_of_groups_are_not_counted() {
+        let found = bindings_naming(
+            "kube-system",
+            "tiller",
+            &[
+                role_binding(
+                    "kube-system",
+                    vec![subject("ServiceAccount", "default", None)],
+                ),
+                role_binding("other", vec![subject("ServiceAccount", "tiller", None)]),
+            ],
+            &[cluster_role_binding(vec![
+                subject("Group", "system:serviceaccounts", None),
+                subject("ServiceAccount", "tiller", Some("other")),
+            ])],
+        );
+        assert!(found.is_empty(), "{found:?}");
     }
 }

@@ -170,6 +170,20 @@ impl State {
     }
 }
 
+/// Drill days recorded for a decoy's token Secret.
+pub fn drill_days_for(
+    home_state: &State,
+    namespace: &str,
+    secret: &str,
+) -> std::collections::BTreeSet<String> {
+    home_state
+        .drills
+        .iter()
+        .filter(|d| d.namespace == namespace && d.secret == secret)
+        .map(|d| d.day())
+        .collect()
+}
+
 #[derive(Debug, Clone)]
 pub struct Home {
     dir: PathBuf,
@@ -352,6 +366,7 @@ fn random_bytes() -> std::io::Result<[u8; KEY_LEN]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn a_key_round_trips_through_hex_and_rejects_bad_text() {
@@ -492,5 +507,27 @@ mod tests {
         std::fs::write(dir.path().join("state.json"), "{nope").unwrap();
         let error = Home::at(dir.path()).load().unwrap_err().to_string();
         assert!(error.contains("state.json"), "{error}");
+    }
+
+    #[test]
+    fn drill_days_come_from_this_decoys_drills_only() {
+        let drill = |secret: &str, at: &str| DrillRecord {
+            id: "x".into(),
+            namespace: "kube-system".into(),
+            secret: secret.into(),
+            secret_uid: "s".into(),
+            started_at: at.parse().unwrap(),
+        };
+        let state = State {
+            planted: vec![],
+            drills: vec![
+                drill("tiller-token-aaaaa", "2026-11-20T10:00:00Z"),
+                drill("other", "2026-11-21T10:00:00Z"),
+            ],
+        };
+        assert_eq!(
+            drill_days_for(&state, "kube-system", "tiller-token-aaaaa"),
+            BTreeSet::from(["2026-11-20".to_string()])
+        );
     }
 }

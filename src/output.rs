@@ -6,7 +6,13 @@ use std::io;
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
-use crate::cli::OutputFormat;
+/// How a command prints its result (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
 use crate::error::Error;
 use crate::terminal::is_unsafe_for_terminal;
 

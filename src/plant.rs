@@ -280,7 +280,12 @@ pub async fn run(
     terminal: Terminal,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let interactive = prompt::will_ask(terminal, global, "plant creates objects in the cluster")?;
+    let interactive = prompt::will_ask(
+        terminal,
+        global.yes,
+        global.dry_run,
+        "plant creates objects in the cluster",
+    )?;
     let selection = choose(args, global, interactive && !global.dry_run)?;
     // Only a real plant makes the key: a dry run shows names under a key of its own.
     let key_use = if global.dry_run {

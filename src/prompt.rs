@@ -3,7 +3,6 @@
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Select};
 
-use crate::cli::GlobalArgs;
 use crate::error::Error;
 use crate::profile::{self, Profile};
 use crate::terminal::Terminal;
@@ -11,9 +10,9 @@ use crate::terminal::Terminal;
 /// Whether to ask before changing the cluster: on a terminal unless `--yes`. Without a
 /// terminal, changing needs `--yes` (or `--dry-run`, which changes nothing); `change`
 /// says what would happen, for the error.
-pub fn will_ask(terminal: Terminal, global: &GlobalArgs, change: &str) -> Result<bool, Error> {
-    let ask = terminal.can_prompt() && !global.yes;
-    if !ask && !global.yes && !global.dry_run {
+pub fn will_ask(terminal: Terminal, yes: bool, dry_run: bool, change: &str) -> Result<bool, Error> {
+    let ask = terminal.can_prompt() && !yes;
+    if !ask && !yes && !dry_run {
         return Err(Error::NeedsConfirmation(format!(
             "{change} and there is no terminal to confirm on: pass --yes to go ahead, or \
              --dry-run to see what would be done"

@@ -94,7 +94,12 @@ pub async fn run(
     terminal: Terminal,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let ask = prompt::will_ask(terminal, global, "remove deletes objects in the cluster")?;
+    let ask = prompt::will_ask(
+        terminal,
+        global.yes,
+        global.dry_run,
+        "remove deletes objects in the cluster",
+    )?;
     let selection = locate::select(args, global)?;
     let (namespace, account) = (selection.namespace.clone(), selection.account.clone());
     let located = match locate::locate(&selection, global, home, locate::KeyUse::Existing).await {
@@ -198,7 +203,7 @@ async fn namespace_gone(
     namespace: &str,
     account: &str,
 ) -> Result<Outcome, Error> {
-    let connection = crate::connect::connect(global).await?;
+    let connection = crate::connect::connect(&global.target()).await?;
     forget(home, namespace, account, &connection.server)?;
     let report = RemoveReport {
         result: "nothingToRemove",

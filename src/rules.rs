@@ -20,7 +20,7 @@ use crate::home::Home;
 use crate::output;
 
 /// The user-agent prefix of drills; rules match drills too, and say how to tell them apart.
-const DRILL_PREFIX: &str = crate::scan::DRILL_MARK;
+const DRILL_PREFIX: &str = crate::tracking::DRILL_MARK;
 
 /// The Falco list that the stock rule "Service Account Created in Kube Namespace" of
 /// falcosecurity/plugins `plugins/k8saudit/rules/k8s_audit_rules.yaml` consults, through its

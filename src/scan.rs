@@ -19,9 +19,6 @@ use crate::output;
 use crate::terminal::printable;
 use crate::tracking::{DrillClaim, drill_claim};
 
-/// The user-agent mark of `test-trigger` and `verify --e2e` drills.
-pub const DRILL_MARK: &str = "kubectl-honeytoken-drill/";
-
 /// Picks the lines that may be a decoy's events, then the events that are.
 pub struct Matcher {
     users: Vec<String>,
@@ -393,7 +390,7 @@ pub async fn decoy_users(
     home: &Home,
 ) -> Result<Vec<String>, Error> {
     let users: Vec<String> = if given.is_empty() {
-        let (_, _, observed) = crate::status::observe_all(global, home).await?;
+        let (_, _, observed) = crate::locate::observe_all(global, home).await?;
         observed.iter().map(|o| o.spec.username()).collect()
     } else {
         // Here --user names a decoy, not a kubeconfig user (pick that with --context): a

@@ -1,23 +1,17 @@
-//! `status`: find the decoys with a fixed number of requests per namespace, then judge each
-//! from its objects alone. The token is never used to check it: a TokenReview would stamp
-//! the last-used label and could copy the token into audit request bodies.
+//! `status`: judge each decoy `locate` found from its objects alone. The token is never
+//! used to check it: a TokenReview would stamp the last-used label and could copy the
+//! token into audit request bodies.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, Subject};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::cluster;
-use crate::connect;
-use crate::decoy::{DecoySpec, Found, Ownership, ownership, token_filled, uid_of};
+use crate::decoy::{token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::home::{Home, PlantedRecord, State};
+use crate::home::Home;
+use crate::locate::{Observed, observe_all};
 use crate::output;
-use crate::profile::{self, Profile};
-use crate::tracking::{self, ACCOUNT_UID_ANNOTATION};
+use crate::tracking::ACCOUNT_UID_ANNOTATION;
 
 pub const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
 pub const INVALID_SINCE_LABEL: &str = "kubernetes.io/legacy-token-invalid-since";
@@ -77,20 +71,6 @@ pub struct StatusReport {
     pub server: String,
     pub namespaces: Vec<String>,
     pub decoys: Vec<DecoyStatus>,
-}
-
-/// Everything known about one decoy, gathered before judging it.
-#[derive(Debug, Clone)]
-pub struct Observed {
-    pub spec: DecoySpec,
-    pub found: Found,
-    pub bindings: Vec<String>,
-    pub drill_days: BTreeSet<String>,
-    /// Why what was found is not (provably) the decoy that was planted: an object made
-    /// again or swapped, the namespace gone, a decoy-shaped account without its Secret.
-    pub identity_problem: Option<String>,
-    /// `plant` recorded its intent here and did not finish.
-    pub unfinished_plant: bool,
 }
 
 /// Additions to one of the decoy's objects that decide its fate: an owner whose deletion
@@ -257,81 +237,6 @@ pub fn outcome(decoys: &[DecoyStatus]) -> Outcome {
     }
 }
 
-fn names_account(
-    subject: &Subject,
-    binding_namespace: Option<&str>,
-    namespace: &str,
-    account: &str,
-) -> bool {
-    match subject.kind.as_str() {
-        "ServiceAccount" => {
-            let subject_namespace = subject.namespace.as_deref().or(binding_namespace);
-            subject.name == account && subject_namespace == Some(namespace)
-        }
-        "User" => subject.name == format!("system:serviceaccount:{namespace}:{account}"),
-        _ => false,
-    }
-}
-
-/// The bindings that grant something to exactly this account (by name, as a service
-/// account subject or as its user name). Group bindings such as `system:serviceaccounts`
-/// are not counted: they grant every account the same, and Kubernetes ships some.
-pub fn bindings_naming(
-    namespace: &str,
-    account: &str,
-    role_bindings: &[RoleBinding],
-    cluster_role_bindings: &[ClusterRoleBinding],
-) -> Vec<String> {
-    let mut found = Vec::new();
-    for binding in role_bindings {
-        let binding_namespace = binding.metadata.namespace.as_deref();
-        if binding
-            .subjects
-            .iter()
-            .flatten()
-            .any(|s| names_account(s, binding_namespace, namespace, account))
-        {
-            found.push(format!(
-                "RoleBinding {}/{} (role {} {})",
-                binding_namespace.unwrap_or(""),
-                binding.metadata.name.as_deref().unwrap_or(""),
-                binding.role_ref.kind,
-                binding.role_ref.name
-            ));
-        }
-    }
-    for binding in cluster_role_bindings {
-        if binding
-            .subjects
-            .iter()
-            .flatten()
-            .any(|s| names_account(s, None, namespace, account))
-        {
-            found.push(format!(
-                "ClusterRoleBinding {} (role {} {})",
-                binding.metadata.name.as_deref().unwrap_or(""),
-                binding.role_ref.kind,
-                binding.role_ref.name
-            ));
-        }
-    }
-    found
-}
-
-/// Drill days recorded for a decoy's token Secret.
-pub fn drill_days_for(
-    home_state: &crate::home::State,
-    namespace: &str,
-    secret: &str,
-) -> BTreeSet<String> {
-    home_state
-        .drills
-        .iter()
-        .filter(|d| d.namespace == namespace && d.secret == secret)
-        .map(|d| d.day())
-        .collect()
-}
-
 pub fn table(decoys: &[DecoyStatus]) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "NO" };
     let mut table = output::table(&[
@@ -388,246 +293,6 @@ pub fn table(decoys: &[DecoyStatus]) -> String {
     format!("{table}\n")
 }
 
-/// The namespaces to look in: `-n`, else every profile's home namespace and every
-/// namespace this workstation recorded planting in on this server.
-fn namespaces(global: &GlobalArgs, state: &State, server: &str) -> Vec<String> {
-    match &global.namespace {
-        Some(ns) => vec![ns.clone()],
-        None => profile::PROFILES
-            .iter()
-            .map(|p| p.default_namespace.to_string())
-            .chain(
-                state
-                    .planted
-                    .iter()
-                    .filter(|r| r.server == server)
-                    .map(|r| r.namespace.clone()),
-            )
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect(),
-    }
-}
-
-/// The profile whose labels an account carries exactly, if any.
-fn profile_shaped(account: &ServiceAccount) -> Option<&'static Profile> {
-    let name = account.metadata.name.as_deref()?;
-    let labels = account.metadata.labels.as_ref()?;
-    profile::PROFILES
-        .iter()
-        .find(|p| p.labels_match(name, labels))
-}
-
-/// A decoy that may be this key's, and why it is looked at.
-struct Candidate {
-    profile: &'static Profile,
-    account: Option<ServiceAccount>,
-    /// A token Secret with this account's keyed name exists.
-    keyed_secret: bool,
-    /// A token Secret under another name is for this account: it has a token of its own,
-    /// so it is not a decoy of this key that lost its Secret (another key's, or a real one).
-    other_token: bool,
-}
-
-/// Which of the found objects are worth judging, and what is wrong with whose they are.
-/// Pure: decides from what was found, the record and how the candidate was found.
-pub fn judge_identity(
-    spec: &DecoySpec,
-    found: &Found,
-    record: Option<&PlantedRecord>,
-    keyed_secret: bool,
-    other_token: bool,
-) -> Option<Option<String>> {
-    match ownership(spec, found, record) {
-        Ownership::Ours => Some(None),
-        // Planted from here and now entirely gone: report it, it is no longer armed.
-        Ownership::Absent => record.map(|_| None),
-        Ownership::Replaced(why) => Some(Some(why)),
-        Ownership::Foreign(why) => {
-            let shaped =
-                !other_token && found.account.as_ref().is_some_and(|a| spec.shaped_like(a));
-            (shaped || keyed_secret).then(|| {
-                Some(format!(
-                    "{why}. It looks like a decoy of this key, but that cannot be proven: either \
-                     part of the decoy was deleted or replaced (then it no longer works), or it \
-                     is not a decoy of this key"
-                ))
-            })
-        }
-    }
-}
-
-/// Finds the decoys of this key in one namespace: accounts shaped like a profile's,
-/// token Secrets whose name this key derives from their account, and accounts this
-/// workstation recorded planting. A constant number of requests, plus one GET per
-/// candidate.
-async fn observe_namespace(
-    client: &kube::Client,
-    server: &str,
-    key: &crate::home::Key,
-    state: &State,
-    namespace: &str,
-    cluster_role_bindings: &[ClusterRoleBinding],
-) -> Result<Vec<Observed>, Error> {
-    let records: Vec<&PlantedRecord> = state
-        .planted
-        .iter()
-        .filter(|r| r.namespace == namespace && r.server == server)
-        .collect();
-    let Some(namespace_uid) = cluster::namespace_uid_if_exists(client, namespace).await? else {
-        // Whatever was planted here went with the namespace.
-        return Ok(records
-            .into_iter()
-            .map(|record| {
-                let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
-                let mut spec = DecoySpec::new(profile, key, "", namespace, &record.account);
-                spec.secret = record.secret.clone();
-                Observed {
-                    drill_days: drill_days_for(state, namespace, &spec.secret),
-                    spec,
-                    found: Found::default(),
-                    bindings: Vec::new(),
-                    identity_problem: Some(format!(
-                        "namespace {namespace} is gone, and the decoy with it"
-                    )),
-                    unfinished_plant: !record.complete,
-                }
-            })
-            .collect());
-    };
-    let role_bindings = cluster::role_bindings(client, namespace).await?;
-    let accounts = cluster::accounts(client, namespace).await?;
-    let token_secrets = cluster::token_secret_names(client, namespace).await?;
-    let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
-    let keyed = |secret: &cluster::TokenSecretName| {
-        secret.name == tracking::secret_name(key, &namespace_uid, namespace, &secret.account)
-    };
-    let other_token = |account: &str| {
-        token_secrets
-            .iter()
-            .any(|secret| secret.account == account && !keyed(secret))
-    };
-    for account in &accounts {
-        if let Some(profile) = profile_shaped(account) {
-            let name = account.metadata.name.clone().unwrap_or_default();
-            candidates.insert(
-                name.clone(),
-                Candidate {
-                    profile,
-                    account: Some(account.clone()),
-                    keyed_secret: false,
-                    other_token: other_token(&name),
-                },
-            );
-        }
-    }
-    let account_named = |name: &str| {
-        accounts
-            .iter()
-            .find(|a| a.metadata.name.as_deref() == Some(name))
-            .cloned()
-    };
-    for secret in token_secrets.iter().filter(|s| keyed(s)) {
-        let account_name = &secret.account;
-        let account = account_named(account_name);
-        let profile = account
-            .as_ref()
-            .and_then(profile_shaped)
-            .unwrap_or(&profile::TILLER);
-        candidates
-            .entry(account_name.clone())
-            .or_insert(Candidate {
-                profile,
-                account,
-                keyed_secret: true,
-                other_token: other_token(account_name),
-            })
-            .keyed_secret = true;
-    }
-    for record in &records {
-        let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
-        candidates
-            .entry(record.account.clone())
-            .or_insert_with(|| Candidate {
-                profile,
-                account: account_named(&record.account),
-                keyed_secret: false,
-                other_token: other_token(&record.account),
-            })
-            .profile = profile;
-    }
-    let mut observed = Vec::new();
-    for (account_name, candidate) in candidates {
-        let spec = DecoySpec::new(
-            candidate.profile,
-            key,
-            &namespace_uid,
-            namespace,
-            &account_name,
-        );
-        let secret: Option<Secret> = cluster::get_secret(client, namespace, &spec.secret).await?;
-        let found = Found {
-            account: candidate.account,
-            secret,
-        };
-        let record = state.planted_record(server, namespace, &account_name);
-        let Some(identity_problem) = judge_identity(
-            &spec,
-            &found,
-            record,
-            candidate.keyed_secret,
-            candidate.other_token,
-        ) else {
-            continue;
-        };
-        let bindings = bindings_naming(
-            namespace,
-            &account_name,
-            &role_bindings,
-            cluster_role_bindings,
-        );
-        let drill_days = drill_days_for(state, namespace, &spec.secret);
-        observed.push(Observed {
-            spec,
-            found,
-            bindings,
-            drill_days,
-            identity_problem,
-            unfinished_plant: record.is_some_and(|r| !r.complete),
-        });
-    }
-    Ok(observed)
-}
-
-/// Every decoy of this key in the namespaces `-n` names (or the profiles' own and the
-/// recorded ones), with what the cluster holds of it.
-pub async fn observe_all(
-    global: &GlobalArgs,
-    home: &Home,
-) -> Result<(connect::Connection, Vec<String>, Vec<Observed>), Error> {
-    let connection = connect::connect(global).await?;
-    let key = home.key()?;
-    let state = home.load()?;
-    let client = &connection.client;
-    let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
-    let namespaces = namespaces(global, &state, &connection.server);
-    let mut observed = Vec::new();
-    for namespace in &namespaces {
-        observed.extend(
-            observe_namespace(
-                client,
-                &connection.server,
-                &key,
-                &state,
-                namespace,
-                &cluster_role_bindings,
-            )
-            .await?,
-        );
-    }
-    Ok((connection, namespaces, observed))
-}
-
 pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
     let (connection, namespaces, observed) = observe_all(global, home).await?;
     let decoys: Vec<DecoyStatus> = observed.iter().map(assess).collect();
@@ -652,12 +317,12 @@ pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::home::Key;
+    use crate::decoy::{DecoySpec, Found, judge_identity};
+    use crate::home::{Key, PlantedRecord};
     use crate::profile::TILLER;
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::ObjectReference;
-    use k8s_openapi::api::rbac::v1::RoleRef;
-    use kube::api::ObjectMeta;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn spec() -> DecoySpec {
         DecoySpec::new(
@@ -821,101 +486,6 @@ mod tests {
         assert_eq!(assess(&observed).verdict, Verdict::Broken);
     }
 
-    fn subject(kind: &str, name: &str, namespace: Option<&str>) -> Subject {
-        Subject {
-            kind: kind.into(),
-            name: name.into(),
-            namespace: namespace.map(String::from),
-            api_group: None,
-        }
-    }
-
-    fn role_binding(namespace: &str, subjects: Vec<Subject>) -> RoleBinding {
-        RoleBinding {
-            metadata: ObjectMeta {
-                name: Some("rb".into()),
-                namespace: Some(namespace.into()),
-                ..Default::default()
-            },
-            role_ref: RoleRef {
-                api_group: Some("rbac.authorization.k8s.io".into()),
-                kind: "Role".into(),
-                name: "reader".into(),
-            },
-            subjects: Some(subjects),
-        }
-    }
-
-    fn cluster_role_binding(subjects: Vec<Subject>) -> ClusterRoleBinding {
-        ClusterRoleBinding {
-            metadata: ObjectMeta {
-                name: Some("crb".into()),
-                ..Default::default()
-            },
-            role_ref: RoleRef {
-                api_group: Some("rbac.authorization.k8s.io".into()),
-                kind: "ClusterRole".into(),
-                name: "cluster-admin".into(),
-            },
-            subjects: Some(subjects),
-        }
-    }
-
-    #[test]
-    fn bindings_naming_the_account_are_found_in_every_form() {
-        let found = bindings_naming(
-            "kube-system",
-            "tiller",
-            &[role_binding(
-                "kube-system",
-                vec![subject("ServiceAccount", "tiller", None)],
-            )],
-            &[cluster_role_binding(vec![subject(
-                "User",
-                "system:serviceaccount:kube-system:tiller",
-                None,
-            )])],
-        );
-        assert_eq!(
-            found,
-            vec![
-                "RoleBinding kube-system/rb (role Role reader)".to_string(),
-                "ClusterRoleBinding crb (role ClusterRole cluster-admin)".to_string()
-            ]
-        );
-        let sa_subject = bindings_naming(
-            "kube-system",
-            "tiller",
-            &[],
-            &[cluster_role_binding(vec![subject(
-                "ServiceAccount",
-                "tiller",
-                Some("kube-system"),
-            )])],
-        );
-        assert_eq!(sa_subject.len(), 1);
-    }
-
-    #[test]
-    fn bindings_of_others_and_of_groups_are_not_counted() {
-        let found = bindings_naming(
-            "kube-system",
-            "tiller",
-            &[
-                role_binding(
-                    "kube-system",
-                    vec![subject("ServiceAccount", "default", None)],
-                ),
-                role_binding("other", vec![subject("ServiceAccount", "tiller", None)]),
-            ],
-            &[cluster_role_binding(vec![
-                subject("Group", "system:serviceaccounts", None),
-                subject("ServiceAccount", "tiller", Some("other")),
-            ])],
-        );
-        assert!(found.is_empty(), "{found:?}");
-    }
-
     #[test]
     fn the_outcome_puts_tripped_before_broken() {
         let armed = assess(&healthy());
@@ -929,27 +499,6 @@ mod tests {
         assert_eq!(outcome(&[broken, tripped, armed]), Outcome::Tripped);
     }
 
-    #[test]
-    fn drill_days_come_from_this_decoys_drills_only() {
-        let drill = |secret: &str, at: &str| crate::home::DrillRecord {
-            id: "x".into(),
-            namespace: "kube-system".into(),
-            secret: secret.into(),
-            secret_uid: "s".into(),
-            started_at: at.parse().unwrap(),
-        };
-        let state = crate::home::State {
-            planted: vec![],
-            drills: vec![
-                drill("tiller-token-aaaaa", "2026-11-20T10:00:00Z"),
-                drill("other", "2026-11-21T10:00:00Z"),
-            ],
-        };
-        assert_eq!(
-            drill_days_for(&state, "kube-system", "tiller-token-aaaaa"),
-            BTreeSet::from(["2026-11-20".to_string()])
-        );
-    }
     fn judged(
         observed: &Observed,
         record: Option<&PlantedRecord>,
@@ -1087,37 +636,6 @@ mod tests {
             status.reasons[0].contains("interrupted"),
             "{:?}",
             status.reasons
-        );
-    }
-
-    #[test]
-    fn recorded_namespaces_are_looked_in_and_n_narrows() {
-        let spec = spec();
-        let mut elsewhere = crate::decoy::test_record(&spec, "a1", "s1");
-        elsewhere.namespace = "apps".into();
-        let mut other_server = elsewhere.clone();
-        other_server.namespace = "other".into();
-        other_server.server = "https://y".into();
-        let state = State {
-            planted: vec![elsewhere, other_server],
-            drills: vec![],
-        };
-        let global = |namespace: Option<&str>| {
-            use clap::Parser;
-            let mut args = vec!["kubectl-honeytoken"];
-            if let Some(ns) = namespace {
-                args.extend(["-n", ns]);
-            }
-            args.push("status");
-            crate::cli::Cli::parse_from(args).global
-        };
-        assert_eq!(
-            namespaces(&global(None), &state, "https://x"),
-            vec!["apps".to_string(), "kube-system".to_string()]
-        );
-        assert_eq!(
-            namespaces(&global(Some("ops")), &state, "https://x"),
-            vec!["ops".to_string()]
         );
     }
 }

@@ -4,7 +4,13 @@
 use std::borrow::Cow;
 use std::io::IsTerminal;
 
-use crate::cli::ColorChoice;
+/// When to color the output (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Terminal {

@@ -22,6 +22,9 @@ pub const ACCOUNT_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
 pub const ACCOUNT_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
 pub const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
 
+/// The user-agent mark of `test-trigger` and `verify --e2e` drills.
+pub const DRILL_MARK: &str = "kubectl-honeytoken-drill/";
+
 /// The decoy Secret's name for an account, under a key.
 pub fn secret_name(key: &Key, namespace_uid: &str, namespace: &str, account: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes any key length");
@@ -91,7 +94,7 @@ pub enum DrillClaim {
 
 /// The drill ID in a drill's user agent, `kubectl-honeytoken-drill/V (drill ID)`.
 pub fn drill_id_in(user_agent: &str) -> Option<&str> {
-    if !user_agent.starts_with(crate::scan::DRILL_MARK) {
+    if !user_agent.starts_with(DRILL_MARK) {
         return None;
     }
     user_agent
@@ -107,7 +110,7 @@ pub fn drill_claim(
     received: Option<jiff::Timestamp>,
     key: Option<&Key>,
 ) -> DrillClaim {
-    if !user_agent.starts_with(crate::scan::DRILL_MARK) {
+    if !user_agent.starts_with(DRILL_MARK) {
         return DrillClaim::None;
     }
     let Some(key) = key else {

@@ -41,7 +41,7 @@ pub struct Proxy {
     /// A kubeconfig whose only context, `proxied`, reaches the API server through the
     /// proxy as the given user of the bed's kubeconfig.
     pub kubeconfig: PathBuf,
-    /// Requests that got a fault, as "METHOD path".
+    /// Requests that got a fault, as "METHOD path", once the API server had answered them.
     pub faulted: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
@@ -181,12 +181,7 @@ where
                 rule.fault
             })
     };
-    if fault.is_some() {
-        faulted
-            .lock()
-            .unwrap()
-            .push(format!("{} {path}", parts.method));
-    }
+    let request_line = format!("{} {path}", parts.method);
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -205,6 +200,10 @@ where
         .await?;
     let (parts, body) = answer.into_parts();
     let body = body.collect().await?.to_bytes();
+    // Recorded once the API server has answered: the request has taken effect.
+    if fault.is_some() {
+        faulted.lock().unwrap().push(request_line);
+    }
     match fault {
         // An error from the service makes hyper close the connection unanswered.
         Some(Fault::DropResponse) => Err("response dropped on purpose".into()),
