@@ -1,5 +1,8 @@
 //! The test bed itself: a real API server and token controller behave the way the product
-//! depends on (PRODUCT.md, "Domain facts"). Plain kube-rs calls, no plugin code.
+//! depends on (README, "How decoys are tracked": the token controller fills a token Secret
+//! only for an account that exists, the token authenticates, is denied and is audited, and
+//! the API server stamps `kubernetes.io/legacy-token-last-used`). Plain kube-rs calls, no
+//! plugin code.
 
 mod support;
 
