@@ -1178,4 +1178,111 @@ mod tests {
         assert!(all_critical_pass(&[pass.clone(), unknown_minor]));
         assert!(!all_critical_pass(&[pass, unknown_critical]));
     }
+
+    /// What verify finds on a cluster whose provider is `provider`, with no policy to
+    /// evaluate and no static kube-apiserver pod in sight.
+    fn findings(provider: Provider) -> Findings {
+        Findings {
+            decoy: Check::advisory("decoy", "decoy", CheckStatus::Pass, ""),
+            detection: Detection {
+                provider,
+                reasons: vec!["seen".into()],
+                unavailable: vec![],
+            },
+            apiserver_pods: Ok(vec![]),
+            managed: None,
+            policy: None,
+            policy_source: Some("/etc/kubernetes/audit-policy.yaml".into()),
+            requests: attack_requests(&spec()),
+            e2e: None,
+        }
+    }
+
+    fn ids(checks: &[Check]) -> Vec<&str> {
+        checks.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_managed_provider_is_checked_by_its_setting_instead_of_flags_and_policy() {
+        let managed = ManagedAudit {
+            provider: Provider::Eks,
+            hint: ClusterHint::default(),
+            outcome: CheckOutcome::Disabled {
+                evidence: "control-plane log type audit is not enabled".into(),
+            },
+        };
+        let checks = assemble(&Findings {
+            managed: Some(managed),
+            ..findings(Provider::Eks)
+        });
+        assert_eq!(ids(&checks), ["decoy", "provider", "managed-audit"]);
+        let setting = &checks[2];
+        assert_eq!(setting.status, CheckStatus::Fail);
+        assert!(setting.critical);
+        assert!(
+            setting
+                .fix
+                .as_deref()
+                .unwrap()
+                .starts_with("aws eks update-cluster-config"),
+            "{setting:?}"
+        );
+        assert!(!all_critical_pass(&checks));
+    }
+
+    #[test]
+    fn an_unreadable_policy_stays_open_unless_the_drills_events_arrived() {
+        let unknown = assemble(&findings(Provider::Kind));
+        assert_eq!(
+            ids(&unknown),
+            ["decoy", "provider", "audit-backend", "policy"]
+        );
+        assert!(unknown[3].critical);
+        assert!(
+            unknown[3]
+                .reason
+                .contains("/etc/kubernetes/audit-policy.yaml"),
+            "{:?}",
+            unknown[3]
+        );
+        assert!(!all_critical_pass(&unknown));
+
+        let arrived = Check::critical("e2e", "e2e: GET /api", CheckStatus::Pass, "arrived");
+        let proven = assemble(&Findings {
+            e2e: Some(vec![arrived]),
+            ..findings(Provider::Kind)
+        });
+        assert_eq!(
+            ids(&proven),
+            ["decoy", "provider", "audit-backend", "policy", "e2e"]
+        );
+        assert!(!proven[3].critical);
+        assert!(
+            proven[3]
+                .reason
+                .ends_with("; the drill's own requests were logged (see e2e)")
+        );
+        assert!(all_critical_pass(&proven));
+
+        let planned = Check::advisory("e2e", "e2e: GET /api", CheckStatus::Unknown, "not sent");
+        let told = assemble(&Findings {
+            e2e: Some(vec![planned]),
+            ..findings(Provider::Kind)
+        });
+        assert!(told[3].critical, "a planned drill proves nothing");
+    }
+
+    #[test]
+    fn a_given_policy_is_evaluated_with_its_warnings_first() {
+        let text =
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  userz: [x]\n";
+        let checks = assemble(&Findings {
+            policy: Some(policy(text)),
+            policy_source: Some("p.yaml".into()),
+            ..findings(Provider::Kind)
+        });
+        assert_eq!(checks[3].id, "policy-warning", "{checks:#?}");
+        assert!(checks[4..].iter().all(|c| c.id == "policy-exposure"));
+        assert_eq!(checks.len(), 4 + attack_requests(&spec()).len());
+    }
 }

@@ -223,7 +223,7 @@ pub fn parse_eks_log_events(json: &str) -> Result<EksLogPage, ParseError> {
 mod tests {
     use super::*;
     use crate::cloud::testing::*;
-    use crate::cloud::{Provider, check_command, fix_command, run_check};
+    use crate::cloud::{Provider, RunError, check_command, fix_command, run_check};
 
     const EKS_DISABLED: &str = include_str!("../../tests/fixtures/cloud/eks-logging-disabled.json");
     const EKS_FULL: &str =
@@ -301,6 +301,28 @@ mod tests {
         assert!(parse_eks_logging("null").is_err());
         assert!(parse_eks_logging(r#"{"cluster": {"name": "x"}}"#).is_err());
         assert!(parse_eks_logging("An error occurred").is_err());
+    }
+
+    #[test]
+    fn unreadable_output_keeps_the_json_error_as_its_cause() {
+        use std::error::Error as _;
+        let error = parse_eks_logging(r#"{"cluster": {"name": "x"}}"#).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("no cluster.logging.clusterLogging list: "),
+            "{error}"
+        );
+        let cause = error
+            .source()
+            .and_then(|c| c.downcast_ref::<serde_json::Error>());
+        assert!(cause.is_some_and(serde_json::Error::is_data), "{error:?}");
+        let error = parse_eks_log_events(r#"{"events":[{"message":"START"}]}"#).unwrap_err();
+        assert!(
+            matches!(&error, ParseError::NoAuditEvents { messages: 1, .. }),
+            "{error:?}"
+        );
+        assert!(error.source().is_some());
     }
 
     // --- commands ---
@@ -628,6 +650,30 @@ mod tests {
                  (exit status 254)"
             );
             assert!(!error.contains('\n'));
+        }
+
+        #[test]
+        fn stand_in_aws_log_query_failure_keeps_the_cli_run_as_its_cause() {
+            use std::error::Error as _;
+            let clis = StandIns::new();
+            clis.install(
+                "aws",
+                &[(
+                    EKS_LOG_ARGV,
+                    Reply::Fails {
+                        code: 254,
+                        stderr: "An error occurred (AccessDeniedException)\n",
+                    },
+                )],
+            );
+            let error = log_query(Provider::Eks, eks_hint())
+                .fetch(&clis.runner())
+                .unwrap_err();
+            let cause = error.source().and_then(|c| c.downcast_ref::<RunError>());
+            assert!(
+                matches!(cause, Some(RunError::Exited(output)) if output.exit_code == Some(254)),
+                "{error:?}"
+            );
         }
     }
 }

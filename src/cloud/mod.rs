@@ -3,9 +3,9 @@
 //! running the check with the provider's CLI when it is installed. Also reading a drill's
 //! audit events back from the provider's log service ([`LogQuery`]).
 //!
-//! [`provider`] detects the provider and [`hint`] reads the cluster's name from the
-//! kubeconfig, both pure; [`runner`] runs the CLIs; [`eks`], [`gke`] and [`aks`] know each
-//! provider's setting, commands and output formats; [`logs`] builds and runs log queries.
+//! `provider` detects the provider and `hint` reads the cluster's name from the
+//! kubeconfig, both pure; `runner` runs the CLIs; `eks`, `gke` and `aks` know each
+//! provider's setting, commands and output formats; `logs` builds and runs log queries.
 //!
 //! Only parsed CLI output may say Enabled or Disabled; a CLI that is missing, fails, hangs
 //! or prints something unexpected is reported as such, never as a result.
