@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::{Api, Client};
@@ -273,4 +273,31 @@ pub async fn cluster_role_bindings(client: &Client) -> Result<Vec<ClusterRoleBin
         .await
         .map(|l| l.items)
         .map_err(|e| Error::api("list ClusterRoleBindings", e))
+}
+
+/// The API server's version as `gitVersion` tells it (e.g. v1.30.2-eks-1552ad0).
+pub async fn server_version(client: &Client) -> Result<String, Error> {
+    client
+        .apiserver_version()
+        .await
+        .map(|info| info.git_version)
+        .map_err(|e| Error::api("get /version", e))
+}
+
+/// The first `limit` nodes (one page).
+pub async fn nodes(client: &Client, limit: u32) -> Result<Vec<Node>, Error> {
+    let api: Api<Node> = Api::all(client.clone());
+    api.list(&ListParams::default().limit(limit))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::api("list Nodes", e))
+}
+
+/// Every pod in a namespace.
+pub async fn pods(client: &Client, namespace: &str) -> Result<Vec<Pod>, Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::api(format!("list Pods in namespace {namespace}"), e))
 }

@@ -13,6 +13,8 @@ pub enum Error {
     Connect(#[from] ConnectError),
     #[error(transparent)]
     Home(#[from] HomeError),
+    #[error(transparent)]
+    Drill(#[from] crate::drill::DrillError),
     /// An API call failed; `action` names the verb and object ("create Secret ns/name").
     #[error("cannot {action}: {}", describe_kube_error(source))]
     Api {

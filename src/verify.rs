@@ -1,25 +1,29 @@
 //! `verify`: will a request made with the decoy token be written somewhere an alert can
 //! see it? Each check says PASS, WARN, FAIL or UNKNOWN with its reason and fix; nothing
 //! that was not checked is reported as passing.
+//!
+//! [`run`] gathers what there is to know (the cluster through [`crate::cluster`], the
+//! provider's CLI, policy files, a drill) into [`Findings`]; [`assemble`] makes the checks
+//! from them without any I/O.
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::Api;
-use kube::api::ListParams;
+use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
-use crate::cloud;
+use crate::cloud::{
+    self, CheckOutcome, ClusterHint, Detection, Evidence, LogQuery, NodeFacts, PodFacts, Provider,
+};
+use crate::cluster;
 use crate::decoy::{DecoySpec, Ownership, ownership, token_filled};
+use crate::drill::{self, DrillError, DrillPlan, DrillReport, Judgement, Sink};
 use crate::error::{Error, describe_kube_error};
 use crate::exit::Outcome;
 use crate::home::Home;
 use crate::locate::{self, Located};
 use crate::output;
 use crate::policy::{self, Level, Policy, Stage, Target};
-use crate::provider::{self, Evidence, NodeFacts, PodFacts, Provider};
-use crate::trigger::{self, Sink};
 use crate::webhook::Receiver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,20 +63,33 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(
+    /// A check that must pass (or only warn) for verify to exit 0.
+    fn critical(
         id: &str,
         title: impl Into<String>,
         status: CheckStatus,
-        critical: bool,
         reason: impl Into<String>,
     ) -> Check {
         Check {
             id: id.to_string(),
             title: title.into(),
             status,
-            critical,
+            critical: true,
             reason: reason.into(),
             fix: None,
+        }
+    }
+
+    /// A check that informs and does not decide the exit code.
+    fn advisory(
+        id: &str,
+        title: impl Into<String>,
+        status: CheckStatus,
+        reason: impl Into<String>,
+    ) -> Check {
+        Check {
+            critical: false,
+            ..Check::critical(id, title, status, reason)
         }
     }
 
@@ -238,34 +255,32 @@ pub fn exposure_checks(policy: &Policy, source: &str, requests: &[AttackRequest]
             };
             let title = format!("policy logs: {}", attack.name);
             if decision.level == Level::None {
-                return Check::new("policy-exposure", title, CheckStatus::Fail, true, format!("not logged: {rule} in {source}"))
+                return Check::critical("policy-exposure", title, CheckStatus::Fail, format!("not logged: {rule} in {source}"))
                     .with_fix(format!(
                         "add a rule before it that logs {} at level Metadata, e.g. `- level: Metadata\\n  users: [\"{}\"]` as the first rule",
                         attack.request.user, attack.request.user
                     ));
             }
             if stages.is_empty() {
-                return Check::new(
+                return Check::critical(
                     "policy-exposure",
                     title,
                     CheckStatus::Fail,
-                    true,
                     format!("level {:?} but every stage is omitted: {rule} in {source}", decision.level),
                 )
                 .with_fix("keep ResponseComplete: remove it from omitStages (the rule's and the policy's)");
             }
             let logged = format!("level {:?}, stages {} ({rule})", decision.level, stages_text(&stages));
             if attack.touches_secrets && decision.level >= Level::Request {
-                Check::new(
+                Check::critical(
                     "policy-exposure",
                     title,
                     CheckStatus::Warn,
-                    true,
                     format!("logged, but at {:?}: Secret values are copied into the audit log; {logged}", decision.level),
                 )
                 .with_fix("log secrets at level Metadata")
             } else {
-                Check::new("policy-exposure", title, CheckStatus::Pass, true, format!("logged: {logged}"))
+                Check::critical("policy-exposure", title, CheckStatus::Pass, format!("logged: {logged}"))
             }
         })
         .collect()
@@ -307,11 +322,10 @@ pub fn backend_check(pods: &Result<Vec<Pod>, String>) -> (Check, Option<String>)
     let pods = match pods {
         Err(why) => {
             return (
-                Check::new(
+                Check::advisory(
                     "audit-backend",
                     title,
                     CheckStatus::Unknown,
-                    false,
                     format!("cannot read kube-system pods: {why}"),
                 ),
                 None,
@@ -319,11 +333,10 @@ pub fn backend_check(pods: &Result<Vec<Pod>, String>) -> (Check, Option<String>)
         }
         Ok(pods) if pods.is_empty() => {
             return (
-                Check::new(
+                Check::advisory(
                     "audit-backend",
                     title,
                     CheckStatus::Unknown,
-                    false,
                     "no static kube-apiserver pod is visible in kube-system (a managed or non-kubeadm control plane): its flags cannot be read from here",
                 )
                 .with_fix("run verify --e2e with the audit log (--audit-log FILE) or an audit webhook (--listen ADDR) to prove events arrive"),
@@ -348,11 +361,10 @@ pub fn backend_check(pods: &Result<Vec<Pod>, String>) -> (Check, Option<String>)
     let pod_name = pods[0].metadata.name.clone().unwrap_or_default();
     match (&flags.log_path, &flags.webhook_config) {
         (None, None) => (
-            Check::new(
+            Check::critical(
                 "audit-backend",
                 title,
                 CheckStatus::Fail,
-                true,
                 format!("kube-system/{pod_name} runs with neither --audit-log-path nor --audit-webhook-config-file: the cluster keeps no audit log at all"),
             )
             .with_fix(
@@ -370,11 +382,10 @@ pub fn backend_check(pods: &Result<Vec<Pod>, String>) -> (Check, Option<String>)
                 places.push(format!("webhook configured in {config}"));
             }
             let status = if flags.policy_file.is_some() { CheckStatus::Pass } else { CheckStatus::Fail };
-            let mut check = Check::new(
+            let mut check = Check::critical(
                 "audit-backend",
                 title,
                 status,
-                true,
                 match &flags.policy_file {
                     Some(policy) => format!("kube-system/{pod_name} writes audit events to {}; policy {policy}", places.join(" and ")),
                     None => format!("kube-system/{pod_name} has an audit backend ({}) but no --audit-policy-file: nothing is logged", places.join(", ")),
@@ -432,17 +443,24 @@ fn table(report: &VerifyReport) -> String {
     )
 }
 
+/// What the API server said about a failed read, without the action: the check names it.
+fn server_said(error: &Error) -> String {
+    match error {
+        Error::Api { source, .. } => describe_kube_error(source),
+        other => other.to_string(),
+    }
+}
+
 async fn detect_provider(
     client: &kube::Client,
     kube_system_pods: &Result<Vec<Pod>, String>,
-) -> provider::Detection {
-    let version = client.apiserver_version().await.ok().map(|v| v.git_version);
-    let nodes = Api::<Node>::all(client.clone())
-        .list(&ListParams::default().limit(50))
+) -> Detection {
+    let version = cluster::server_version(client).await.ok();
+    let nodes = cluster::nodes(client, 50)
         .await
-        .map(|l| l.items.iter().map(NodeFacts::from_node).collect())
-        .map_err(|e| describe_kube_error(&e));
-    provider::detect(&Evidence {
+        .map(|nodes| nodes.iter().map(NodeFacts::from_node).collect())
+        .map_err(|e| server_said(&e));
+    cloud::detect(&Evidence {
         server_git_version: version,
         nodes,
         kube_system_pods: kube_system_pods
@@ -452,70 +470,120 @@ async fn detect_provider(
     })
 }
 
-async fn managed_check(provider: Provider, located: &Located) -> Option<Check> {
+/// The provider's check of its audit setting, as its CLI answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedAudit {
+    pub provider: Provider,
+    /// What the kubeconfig tells about the cluster at its provider.
+    pub hint: ClusterHint,
+    pub outcome: CheckOutcome,
+}
+
+/// Runs the provider's check of its audit setting with its CLI; None for a provider
+/// without one.
+async fn check_managed_audit(provider: Provider, located: &Located) -> Option<ManagedAudit> {
     if !matches!(provider, Provider::Eks | Provider::Gke | Provider::Aks) {
         return None;
     }
     let connection = &located.connection;
     let hint =
-        provider::cluster_name_hint(&connection.context, &connection.cluster, &connection.server);
-    let title = format!("{provider:?} audit logging");
-    let requirement = cloud::requirement(provider);
-    let check_command = cloud::check_command(provider, &hint);
-    let fix_command = cloud::fix_command(provider, &hint);
+        cloud::cluster_name_hint(&connection.context, &connection.cluster, &connection.server);
     let runner = cloud::CliRunner::from_env();
     // The CLIs block for up to tens of seconds: keep them off the async runtime.
     let outcome = {
         let hint = hint.clone();
         tokio::task::spawn_blocking(move || cloud::run_check(provider, &hint, &runner))
             .await
-            .unwrap_or_else(|e| cloud::CheckOutcome::CliFailed {
+            .unwrap_or_else(|e| CheckOutcome::CliFailed {
                 command: "the provider's CLI".into(),
                 message: e.to_string(),
             })
     };
-    let check = match outcome {
-        cloud::CheckOutcome::Enabled { evidence } => Check::new("managed-audit", title, CheckStatus::Pass, true, format!("{requirement}: yes ({evidence})")),
-        cloud::CheckOutcome::Disabled { evidence } => {
-            Check::new("managed-audit", title, CheckStatus::Fail, true, format!("{requirement}: no ({evidence})")).with_fix(fix_command)
-        }
-        cloud::CheckOutcome::CliMissing { program } => Check::new(
-            "managed-audit",
+    Some(ManagedAudit {
+        provider,
+        hint,
+        outcome,
+    })
+}
+
+fn managed_audit_check(managed: &ManagedAudit) -> Check {
+    let ManagedAudit {
+        provider,
+        hint,
+        outcome,
+    } = managed;
+    let id = "managed-audit";
+    let title = format!("{provider:?} audit logging");
+    let requirement = cloud::requirement(*provider);
+    let check_command = cloud::check_command(*provider, hint);
+    let fix_command = cloud::fix_command(*provider, hint);
+    match outcome {
+        CheckOutcome::Enabled { evidence } => Check::critical(
+            id,
+            title,
+            CheckStatus::Pass,
+            format!("{requirement}: yes ({evidence})"),
+        ),
+        CheckOutcome::Disabled { evidence } => Check::critical(
+            id,
+            title,
+            CheckStatus::Fail,
+            format!("{requirement}: no ({evidence})"),
+        )
+        .with_fix(fix_command),
+        CheckOutcome::CliMissing { program } => Check::critical(
+            id,
             title,
             CheckStatus::Unknown,
-            true,
             format!("{requirement}. `{program}` is not installed here, so this was not checked; check with: {check_command}"),
         )
         .with_fix(fix_command),
-        cloud::CheckOutcome::CliFailed { command, message } => Check::new(
-            "managed-audit",
+        CheckOutcome::CliFailed { command, message } => Check::critical(
+            id,
             title,
             CheckStatus::Unknown,
-            true,
             format!("{requirement}. `{command}` failed: {message}"),
         )
         .with_fix(fix_command),
-        cloud::CheckOutcome::NotEnoughToRun { missing } => Check::new(
-            "managed-audit",
+        CheckOutcome::NotEnoughToRun { missing } => Check::critical(
+            id,
             title,
             CheckStatus::Unknown,
-            true,
             format!("{requirement}. Not checked: {missing}; check with: {check_command}"),
         )
         .with_fix(fix_command),
+    }
+}
+
+fn provider_check(detection: &Detection) -> Check {
+    let status = if detection.provider == Provider::Unknown {
+        CheckStatus::Unknown
+    } else {
+        CheckStatus::Pass
     };
-    Some(check)
+    let mut reason = detection.reasons.join("; ");
+    if !detection.unavailable.is_empty() {
+        reason.push_str(&format!(
+            " (not visible: {})",
+            detection.unavailable.join("; ")
+        ));
+    }
+    Check::advisory(
+        "provider",
+        format!("provider: {:?}", detection.provider),
+        status,
+        reason,
+    )
 }
 
 fn decoy_check(located: &Located) -> Check {
     let spec = &located.spec;
     let title = format!("decoy {}/{} planted", spec.namespace, spec.account);
     if located.ephemeral_key {
-        return Check::new(
+        return Check::advisory(
             "decoy",
             title,
             CheckStatus::Warn,
-            false,
             "no key on this workstation, so whether a decoy is planted cannot be told; the \
              checks below are for the user name it has or will have",
         )
@@ -523,31 +591,131 @@ fn decoy_check(located: &Located) -> Check {
     }
     let ours = ownership(spec, &located.found, located.record.as_ref()) == Ownership::Ours;
     match (&located.found.account, &located.found.secret) {
-        (Some(_), Some(secret)) if ours && token_filled(secret) => Check::new(
+        (Some(_), Some(secret)) if ours && token_filled(secret) => Check::advisory(
             "decoy",
             title,
             CheckStatus::Pass,
-            false,
             format!("Secret {} holds a token", spec.secret),
         ),
         _ if !ours && (located.found.account.is_some() || located.found.secret.is_some()) => {
-            Check::new(
+            Check::advisory(
                 "decoy",
                 title,
                 CheckStatus::Warn,
-                false,
                 "an account of that name exists but was not planted with this key; the checks below are for its user name",
             )
         }
-        _ => Check::new(
+        _ => Check::advisory(
             "decoy",
             title,
             CheckStatus::Warn,
-            false,
             "not planted (yet); the checks below are for the user name it will have",
         )
         .with_fix("kubectl honeytoken plant"),
     }
+}
+
+/// The static kube-apiserver pods among kube-system's pods.
+fn apiserver_pods(kube_system_pods: &Result<Vec<Pod>, String>) -> Result<Vec<Pod>, String> {
+    kube_system_pods.as_ref().map_err(Clone::clone).map(|pods| {
+        pods.iter()
+            .filter(|p| {
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("component"))
+                    .map(String::as_str)
+                    == Some("kube-apiserver")
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    })
+}
+
+/// What verify found out; [`assemble`] makes the report's checks from it without any I/O.
+#[derive(Debug, Clone)]
+pub struct Findings {
+    /// The decoy's own check (see `decoy_check`).
+    pub decoy: Check,
+    pub detection: Detection,
+    /// The static kube-apiserver pods in kube-system, or why kube-system's pods could not
+    /// be listed.
+    pub apiserver_pods: Result<Vec<Pod>, String>,
+    /// The provider's audit setting, for a managed provider.
+    pub managed: Option<ManagedAudit>,
+    /// The audit policy to evaluate, if one was given or could be read.
+    pub policy: Option<Policy>,
+    /// Where the policy came from, or where the API server reads it when it could not be.
+    pub policy_source: Option<String>,
+    pub requests: Vec<AttackRequest>,
+    /// With `--e2e`: the drill's checks (or the plan's, with `--dry-run`).
+    pub e2e: Option<Vec<Check>>,
+}
+
+/// The report's checks, in the order they are shown.
+pub fn assemble(findings: &Findings) -> Vec<Check> {
+    let mut checks = vec![findings.decoy.clone(), provider_check(&findings.detection)];
+    let (backend, _) = backend_check(&findings.apiserver_pods);
+    let managed = findings.managed.as_ref().map(managed_audit_check);
+    if managed.is_none() {
+        checks.push(backend);
+    }
+    match (&findings.policy, &managed) {
+        (Some(policy), _) => {
+            // The API server loads a policy with unknown fields and ignores them; a
+            // misspelled selector then matches everything, so say so.
+            for problem in policy.warnings() {
+                checks.push(Check::advisory(
+                    "policy-warning",
+                    "audit policy file",
+                    CheckStatus::Warn,
+                    format!("the API server ignores this: {problem}"),
+                ));
+            }
+            checks.extend(exposure_checks(
+                policy,
+                findings.policy_source.as_deref().unwrap_or(""),
+                &findings.requests,
+            ))
+        }
+        (None, Some(_)) => {}
+        (None, None) => checks.push(unknown_policy_check(findings.policy_source.as_deref())),
+    }
+    checks.extend(managed);
+    if let Some(arrived) = &findings.e2e {
+        if arrived.iter().all(|c| c.status == CheckStatus::Pass) {
+            // The drill's events did arrive: an unreadable policy no longer leaves the
+            // answer open, though requests other than the drill's stay unchecked.
+            for check in checks
+                .iter_mut()
+                .filter(|c| c.id == "policy" && c.status == CheckStatus::Unknown)
+            {
+                check.critical = false;
+                check
+                    .reason
+                    .push_str("; the drill's own requests were logged (see e2e)");
+            }
+        }
+        checks.extend(arrived.iter().cloned());
+    }
+    checks
+}
+
+/// No policy to evaluate: `pod_policy_path` is where the API server reads it, if known.
+fn unknown_policy_check(pod_policy_path: Option<&str>) -> Check {
+    Check::critical(
+        "policy",
+        "audit policy",
+        CheckStatus::Unknown,
+        match pod_policy_path {
+            Some(path) => format!("the API server reads its policy from {path}, which is not readable here"),
+            None => "no policy to evaluate: none given and none found on a static kube-apiserver pod".to_string(),
+        },
+    )
+    .with_fix(match pod_policy_path {
+        Some(path) => format!("copy {path} from a control-plane node and pass it: kubectl honeytoken verify --policy ./audit-policy.yaml"),
+        None => "pass the API server's audit policy with --policy FILE, or prove delivery with --e2e".to_string(),
+    })
 }
 
 /// The largest audit policy file read: 4 MiB. Real policies are a few KiB (the API
@@ -574,131 +742,55 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
     )
     .await?;
     let client = located.connection.client.clone();
-    let spec = &located.spec;
-    let mut checks = vec![decoy_check(&located)];
+    let decoy = decoy_check(&located);
 
     // Read once: the provider's signs and the static kube-apiserver pod both live here.
-    let kube_system_pods = Api::<Pod>::namespaced(client.clone(), "kube-system")
-        .list(&ListParams::default())
+    let kube_system_pods = cluster::pods(&client, "kube-system")
         .await
-        .map(|l| l.items)
-        .map_err(|e| describe_kube_error(&e));
+        .map_err(|e| server_said(&e));
     let detection = detect_provider(&client, &kube_system_pods).await;
-    let provider_status = if detection.provider == Provider::Unknown {
-        CheckStatus::Unknown
-    } else {
-        CheckStatus::Pass
-    };
-    let mut provider_reason = detection.reasons.join("; ");
-    if !detection.unavailable.is_empty() {
-        provider_reason.push_str(&format!(
-            " (not visible: {})",
-            detection.unavailable.join("; ")
-        ));
-    }
-    checks.push(Check::new(
-        "provider",
-        format!("provider: {:?}", detection.provider),
-        provider_status,
-        false,
-        provider_reason,
-    ));
-
-    let apiserver_pods = kube_system_pods.as_ref().map_err(Clone::clone).map(|pods| {
-        pods.iter()
-            .filter(|p| {
-                p.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("component"))
-                    .map(String::as_str)
-                    == Some("kube-apiserver")
-            })
-            .cloned()
-            .collect::<Vec<_>>()
-    });
-    let (backend, pod_policy_path) = backend_check(&apiserver_pods);
-    let managed = managed_check(detection.provider, &located).await;
-    if managed.is_none() {
-        checks.push(backend);
-    }
-    let requests = attack_requests(spec);
-    let (policy, policy_source) = match (&given_policy, &pod_policy_path) {
+    let apiserver_pods = apiserver_pods(&kube_system_pods);
+    let (_, pod_policy_path) = backend_check(&apiserver_pods);
+    let managed = check_managed_audit(detection.provider, &located).await;
+    let (policy, policy_source) = match (given_policy, &pod_policy_path) {
         (Some(policy), _) => (
-            Some(policy.clone()),
-            Some(args.policy.as_ref().unwrap().display().to_string()),
+            Some(policy),
+            args.policy.as_ref().map(|path| path.display().to_string()),
         ),
         (None, Some(path)) if std::path::Path::new(path).is_file() => (
             Some(read_policy(std::path::Path::new(path))?),
             Some(path.clone()),
         ),
-        _ => (None, pod_policy_path.clone()),
+        (None, _) => (None, pod_policy_path),
     };
-    match (&policy, &managed) {
-        (Some(policy), _) => {
-            // The API server loads a policy with unknown fields and ignores them; a
-            // misspelled selector then matches everything, so say so.
-            for problem in policy.warnings() {
-                checks.push(Check::new(
-                    "policy-warning",
-                    "audit policy file",
-                    CheckStatus::Warn,
-                    false,
-                    format!("the API server ignores this: {problem}"),
-                ));
-            }
-            checks.extend(exposure_checks(policy, policy_source.as_deref().unwrap_or(""), &requests))
-        }
-        (None, Some(_)) => {}
-        (None, None) => checks.push(
-            Check::new(
-                "policy",
-                "audit policy",
-                CheckStatus::Unknown,
-                true,
-                match &pod_policy_path {
-                    Some(path) => format!("the API server reads its policy from {path}, which is not readable here"),
-                    None => "no policy to evaluate: none given and none found on a static kube-apiserver pod".to_string(),
-                },
-            )
-            .with_fix(match &pod_policy_path {
-                Some(path) => format!("copy {path} from a control-plane node and pass it: kubectl honeytoken verify --policy ./audit-policy.yaml"),
-                None => "pass the API server's audit policy with --policy FILE, or prove delivery with --e2e".to_string(),
-            }),
-        ),
-    }
-    if let Some(check) = managed {
-        checks.push(check);
-    }
 
-    if args.e2e && global.dry_run {
+    let e2e = if args.e2e && global.dry_run {
         // The checks above only read; the drill would use the token, so it is only told.
-        checks.extend(planned_end_to_end(args, detection.provider, &located));
+        Some(planned_end_to_end(args, detection.provider, &located))
     } else if args.e2e {
-        let arrived = end_to_end(args, detection.provider, &located, home).await?;
-        if arrived.iter().all(|c| c.status == CheckStatus::Pass) {
-            // The drill's events did arrive: an unreadable policy no longer leaves the
-            // answer open, though requests other than the drill's stay unchecked.
-            for check in checks
-                .iter_mut()
-                .filter(|c| c.id == "policy" && c.status == CheckStatus::Unknown)
-            {
-                check.critical = false;
-                check
-                    .reason
-                    .push_str("; the drill's own requests were logged (see e2e)");
-            }
-        }
-        checks.extend(arrived);
-    }
+        Some(end_to_end(args, detection.provider, &located, home).await?)
+    } else {
+        None
+    };
 
+    let findings = Findings {
+        decoy,
+        detection,
+        apiserver_pods,
+        managed,
+        policy,
+        policy_source,
+        requests: attack_requests(&located.spec),
+        e2e,
+    };
+    let checks = assemble(&findings);
     let passed = all_critical_pass(&checks);
     let report = VerifyReport {
         schema_version: 1,
         server: located.connection.server.clone(),
-        provider: detection.provider,
-        username: spec.username(),
-        policy_source,
+        provider: findings.detection.provider,
+        username: located.spec.username(),
+        policy_source: findings.policy_source,
         checks,
         passed,
     };
@@ -718,6 +810,28 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
     })
 }
 
+/// `--e2e` without a sink to watch.
+fn no_sink_check(fix: &str) -> Check {
+    Check::critical(
+        "e2e",
+        "end to end: drill events arrive",
+        CheckStatus::Unknown,
+        "no sink to watch: pass a log file or a webhook address (reading a provider's log service works on EKS, GKE and AKS)",
+    )
+    .with_fix(fix)
+}
+
+/// The decoy cannot be drilled with (not planted, or no token).
+fn not_drillable_check(why: &DrillError) -> Check {
+    Check::critical(
+        "e2e",
+        "end to end: drill",
+        CheckStatus::Fail,
+        why.to_string(),
+    )
+    .with_fix("kubectl honeytoken plant")
+}
+
 /// `--e2e --dry-run`: what the drill would send and where its events would be looked for,
 /// one check per request, none of them run. Nothing is sent, no sink is opened and no drill
 /// is recorded; the checks are not critical, so the exit code is that of the checks run.
@@ -732,41 +846,24 @@ fn planned_end_to_end(args: &VerifyArgs, provider: Provider, located: &Located) 
             format!("{provider:?} audit logs, read with the provider's CLI"),
             600,
         ),
-        (None, None) => {
-            return vec![
-                Check::new(
-                    "e2e",
-                    "end to end: drill events arrive",
-                    CheckStatus::Unknown,
-                    true,
-                    "no sink to watch: pass a log file or a webhook address (reading a provider's log service works on EKS, GKE and AKS)",
-                )
-                .with_fix("pass --audit-log FILE or --listen ADDR"),
-            ];
-        }
+        (None, None) => return vec![no_sink_check("pass --audit-log FILE or --listen ADDR")],
     };
-    if let Err(e) = trigger::drillable(located) {
-        return vec![
-            Check::new(
-                "e2e",
-                "end to end: drill",
-                CheckStatus::Fail,
-                true,
-                e.to_string(),
-            )
-            .with_fix("kubectl honeytoken plant"),
-        ];
+    if let Err(e) = drill::drillable(located) {
+        return vec![not_drillable_check(&e)];
     }
     let timeout = args.timeout.unwrap_or(default_timeout);
-    let plan = trigger::plan(located, Some(sink), Duration::from_secs(timeout));
+    let plan = drill::plan(located, Some(sink), Duration::from_secs(timeout));
+    plan_checks(&plan, timeout)
+}
+
+fn plan_checks(plan: &DrillPlan, timeout: u64) -> Vec<Check> {
     plan.requests
         .iter()
         .map(|request| {
-            Check::new(
+            Check::advisory(
                 "e2e",
                 format!("e2e: {} {}", request.method, request.path),
                 CheckStatus::Unknown,
-                false,
                 format!(
                     "not sent (--dry-run): would go to {} as {} with user agent \"{}\", its event looked for in the {} for up to {timeout}s",
                     plan.server,
@@ -799,9 +896,9 @@ async fn end_to_end(
         }
         (None, None) if cloud::log_query_available(provider) => {
             let connection = &located.connection;
-            let query = cloud::LogQuery {
+            let query = LogQuery {
                 provider,
-                hint: provider::cluster_name_hint(
+                hint: cloud::cluster_name_hint(
                     &connection.context,
                     &connection.cluster,
                     &connection.server,
@@ -813,11 +910,10 @@ async fn end_to_end(
             };
             if let Err(why) = query.command() {
                 return Ok(vec![
-                    Check::new(
+                    Check::critical(
                         "e2e",
                         "end to end: drill events arrive",
                         CheckStatus::Unknown,
-                        true,
                         format!("cannot read the {provider:?} audit logs: {why}"),
                     )
                     .with_fix("pass what is missing, or use --audit-log FILE / --listen ADDR"),
@@ -831,33 +927,17 @@ async fn end_to_end(
             (sink, 600)
         }
         (None, None) => {
-            return Ok(vec![Check::new(
-                "e2e",
-                "end to end: drill events arrive",
-                CheckStatus::Unknown,
-                true,
-                "no sink to watch: pass a log file or a webhook address (reading a provider's log service works on EKS, GKE and AKS)",
-            )
-            .with_fix("pass --audit-log FILE (a copy of the log as it is written) or --listen ADDR (and point an audit webhook at it)")]);
+            return Ok(vec![no_sink_check(
+                "pass --audit-log FILE (a copy of the log as it is written) or --listen ADDR (and point an audit webhook at it)",
+            )]);
         }
     };
     let timeout = args.timeout.unwrap_or(default_timeout);
-    let secret = match trigger::drillable(located) {
+    let secret = match drill::drillable(located) {
         Ok(secret) => secret,
-        Err(e) => {
-            return Ok(vec![
-                Check::new(
-                    "e2e",
-                    "end to end: drill",
-                    CheckStatus::Fail,
-                    true,
-                    e.to_string(),
-                )
-                .with_fix("kubectl honeytoken plant"),
-            ]);
-        }
+        Err(e) => return Ok(vec![not_drillable_check(&e)]),
     };
-    let report = trigger::drill(
+    let report = drill::drill(
         located,
         &secret,
         home,
@@ -865,36 +945,49 @@ async fn end_to_end(
         Duration::from_secs(timeout),
     )
     .await?;
-    let mut checks = Vec::new();
-    for outcome in &report.requests {
-        let title = format!("e2e: {} {}", outcome.request.method, outcome.request.path);
-        let answer = outcome
-            .code
-            .map(|c| c.to_string())
-            .or(outcome.error.clone())
-            .unwrap_or_default();
-        let check = match (outcome.judgement, outcome.audit_latency_seconds) {
-            (trigger::Judgement::Danger, _) => Check::new("e2e", title, CheckStatus::Fail, true, format!("DANGER: answered {answer}: the decoy can read Secrets"))
+    Ok(drill_checks(&report, &sink.describe(), timeout))
+}
+
+/// One check per drill request: its answer, and whether its event arrived in `sink`
+/// within `timeout` seconds.
+fn drill_checks(report: &DrillReport, sink: &str, timeout: u64) -> Vec<Check> {
+    report
+        .requests
+        .iter()
+        .map(|outcome| {
+            let title = format!("e2e: {} {}", outcome.request.method, outcome.request.path);
+            let answer = outcome
+                .code
+                .map(|c| c.to_string())
+                .or(outcome.error.clone())
+                .unwrap_or_default();
+            match (outcome.judgement, outcome.audit_latency_seconds) {
+                (Judgement::Danger, _) => Check::critical(
+                    "e2e",
+                    title,
+                    CheckStatus::Fail,
+                    format!("DANGER: answered {answer}: the decoy can read Secrets"),
+                )
                 .with_fix("kubectl honeytoken status  # names the binding to delete"),
-            (_, Some(seconds)) => Check::new(
-                "e2e",
-                title,
-                CheckStatus::Pass,
-                true,
-                format!("answered {answer}; event ({}) arrived in {} after {seconds:.1}s", crate::terminal::printable(outcome.audit_stage.as_deref().unwrap_or("")), sink.describe()),
-            ),
-            (_, None) => Check::new(
-                "e2e",
-                title,
-                CheckStatus::Fail,
-                true,
-                format!("answered {answer}; no event in {} within {timeout}s", sink.describe()),
-            )
-            .with_fix("check the audit policy (verify --policy) and that the backend writes where you look"),
-        };
-        checks.push(check);
-    }
-    Ok(checks)
+                (_, Some(seconds)) => Check::critical(
+                    "e2e",
+                    title,
+                    CheckStatus::Pass,
+                    format!(
+                        "answered {answer}; event ({}) arrived in {sink} after {seconds:.1}s",
+                        crate::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
+                    ),
+                ),
+                (_, None) => Check::critical(
+                    "e2e",
+                    title,
+                    CheckStatus::Fail,
+                    format!("answered {answer}; no event in {sink} within {timeout}s"),
+                )
+                .with_fix("check the audit policy (verify --policy) and that the backend writes where you look"),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1079,10 +1172,117 @@ mod tests {
 
     #[test]
     fn only_critical_checks_decide() {
-        let pass = Check::new("a", "a", CheckStatus::Pass, true, "");
-        let unknown_minor = Check::new("b", "b", CheckStatus::Unknown, false, "");
-        let unknown_critical = Check::new("c", "c", CheckStatus::Unknown, true, "");
+        let pass = Check::critical("a", "a", CheckStatus::Pass, "");
+        let unknown_minor = Check::advisory("b", "b", CheckStatus::Unknown, "");
+        let unknown_critical = Check::critical("c", "c", CheckStatus::Unknown, "");
         assert!(all_critical_pass(&[pass.clone(), unknown_minor]));
         assert!(!all_critical_pass(&[pass, unknown_critical]));
+    }
+
+    /// What verify finds on a cluster whose provider is `provider`, with no policy to
+    /// evaluate and no static kube-apiserver pod in sight.
+    fn findings(provider: Provider) -> Findings {
+        Findings {
+            decoy: Check::advisory("decoy", "decoy", CheckStatus::Pass, ""),
+            detection: Detection {
+                provider,
+                reasons: vec!["seen".into()],
+                unavailable: vec![],
+            },
+            apiserver_pods: Ok(vec![]),
+            managed: None,
+            policy: None,
+            policy_source: Some("/etc/kubernetes/audit-policy.yaml".into()),
+            requests: attack_requests(&spec()),
+            e2e: None,
+        }
+    }
+
+    fn ids(checks: &[Check]) -> Vec<&str> {
+        checks.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_managed_provider_is_checked_by_its_setting_instead_of_flags_and_policy() {
+        let managed = ManagedAudit {
+            provider: Provider::Eks,
+            hint: ClusterHint::default(),
+            outcome: CheckOutcome::Disabled {
+                evidence: "control-plane log type audit is not enabled".into(),
+            },
+        };
+        let checks = assemble(&Findings {
+            managed: Some(managed),
+            ..findings(Provider::Eks)
+        });
+        assert_eq!(ids(&checks), ["decoy", "provider", "managed-audit"]);
+        let setting = &checks[2];
+        assert_eq!(setting.status, CheckStatus::Fail);
+        assert!(setting.critical);
+        assert!(
+            setting
+                .fix
+                .as_deref()
+                .unwrap()
+                .starts_with("aws eks update-cluster-config"),
+            "{setting:?}"
+        );
+        assert!(!all_critical_pass(&checks));
+    }
+
+    #[test]
+    fn an_unreadable_policy_stays_open_unless_the_drills_events_arrived() {
+        let unknown = assemble(&findings(Provider::Kind));
+        assert_eq!(
+            ids(&unknown),
+            ["decoy", "provider", "audit-backend", "policy"]
+        );
+        assert!(unknown[3].critical);
+        assert!(
+            unknown[3]
+                .reason
+                .contains("/etc/kubernetes/audit-policy.yaml"),
+            "{:?}",
+            unknown[3]
+        );
+        assert!(!all_critical_pass(&unknown));
+
+        let arrived = Check::critical("e2e", "e2e: GET /api", CheckStatus::Pass, "arrived");
+        let proven = assemble(&Findings {
+            e2e: Some(vec![arrived]),
+            ..findings(Provider::Kind)
+        });
+        assert_eq!(
+            ids(&proven),
+            ["decoy", "provider", "audit-backend", "policy", "e2e"]
+        );
+        assert!(!proven[3].critical);
+        assert!(
+            proven[3]
+                .reason
+                .ends_with("; the drill's own requests were logged (see e2e)")
+        );
+        assert!(all_critical_pass(&proven));
+
+        let planned = Check::advisory("e2e", "e2e: GET /api", CheckStatus::Unknown, "not sent");
+        let told = assemble(&Findings {
+            e2e: Some(vec![planned]),
+            ..findings(Provider::Kind)
+        });
+        assert!(told[3].critical, "a planned drill proves nothing");
+    }
+
+    #[test]
+    fn a_given_policy_is_evaluated_with_its_warnings_first() {
+        let text =
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  userz: [x]\n";
+        let checks = assemble(&Findings {
+            policy: Some(policy(text)),
+            policy_source: Some("p.yaml".into()),
+            ..findings(Provider::Kind)
+        });
+        assert_eq!(checks[3].id, "policy-warning", "{checks:#?}");
+        assert!(checks[4..].iter().all(|c| c.id == "policy-exposure"));
+        assert_eq!(checks.len(), 4 + attack_requests(&spec()).len());
     }
 }

@@ -1,0 +1,631 @@
+//! A drill: with the decoy token and nothing else, send what an attacker with a stolen
+//! token sends first, every request marked as a drill in its user agent, then (given a
+//! sink) wait for each request's audit event. `test-trigger` and `verify --e2e` run it.
+
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use k8s_openapi::api::core::v1::Secret;
+
+use crate::audit::{Event, LogFollower};
+use crate::cloud::{CliRunner, FetchError, LogQuery};
+use crate::decoy::{Ownership, ownership, token_filled};
+use crate::error::Error;
+use crate::home::{DrillRecord, Home};
+use crate::locate::Located;
+use crate::webhook::Receiver;
+
+/// Why a drill could not be run or watched.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    #[error(
+        "no decoy {namespace}/{account} of this key to drill; plant one first (kubectl honeytoken plant)"
+    )]
+    NotPlanted { namespace: String, account: String },
+    #[error(
+        "decoy {namespace}/{account} has no token to drill with (Secret {secret} missing or \
+         unfilled); see kubectl honeytoken status"
+    )]
+    NoToken {
+        namespace: String,
+        account: String,
+        secret: String,
+    },
+    /// Only the position of the first bad byte is kept: the bytes are the token's.
+    #[error("the token in Secret {namespace}/{secret} is not text")]
+    TokenNotText {
+        namespace: String,
+        secret: String,
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    #[error("user agent: {0}")]
+    UserAgent(#[source] http::header::InvalidHeaderValue),
+    #[error("cannot build the drill client: {0}")]
+    Client(#[source] kube::Error),
+    #[error("cannot read the audit log {path}: {source}")]
+    AuditLog {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    ProviderLogs(#[from] FetchError),
+}
+
+/// What a drill request must get back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Expect {
+    /// Open to every authenticated user (discovery, self reviews): 2xx.
+    Answered,
+    /// Secrets: the decoy may read nothing, so 403.
+    Forbidden,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillRequest {
+    pub name: &'static str,
+    pub method: &'static str,
+    pub path: String,
+    /// The verb the API server records for it in the audit log.
+    pub verb: &'static str,
+    #[serde(skip)]
+    pub body: Option<String>,
+    pub expect: Expect,
+}
+
+/// The requests of a drill, in the order an attacker sends them. Read-only: the two
+/// reviews create nothing. No /version or /healthz: common audit policies drop them.
+pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
+    vec![
+        DrillRequest {
+            name: "discovery /api",
+            method: "GET",
+            path: "/api".into(),
+            verb: "get",
+            body: None,
+            expect: Expect::Answered,
+        },
+        DrillRequest {
+            name: "discovery /apis",
+            method: "GET",
+            path: "/apis".into(),
+            verb: "get",
+            body: None,
+            expect: Expect::Answered,
+        },
+        DrillRequest {
+            name: "whoami (SelfSubjectReview)",
+            method: "POST",
+            path: "/apis/authentication.k8s.io/v1/selfsubjectreviews".into(),
+            verb: "create",
+            body: Some(
+                r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#.into(),
+            ),
+            expect: Expect::Answered,
+        },
+        DrillRequest {
+            name: "can-i --list (SelfSubjectRulesReview)",
+            method: "POST",
+            path: "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews".into(),
+            verb: "create",
+            body: Some(format!(
+                r#"{{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{{"namespace":"{namespace}"}}}}"#
+            )),
+            expect: Expect::Answered,
+        },
+        DrillRequest {
+            name: "list secrets in the namespace",
+            method: "GET",
+            path: format!("/api/v1/namespaces/{namespace}/secrets"),
+            verb: "list",
+            body: None,
+            expect: Expect::Forbidden,
+        },
+        DrillRequest {
+            name: "list secrets cluster-wide",
+            method: "GET",
+            path: "/api/v1/secrets".into(),
+            verb: "list",
+            body: None,
+            expect: Expect::Forbidden,
+        },
+    ]
+}
+
+/// The user agent of every drill request: says drill, and which one.
+pub fn drill_user_agent(drill_id: &str) -> String {
+    format!(
+        "kubectl-honeytoken-drill/{} (drill {drill_id})",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Judgement {
+    Ok,
+    /// The decoy read Secrets: it has permissions it must never have.
+    Danger,
+    /// 401: the token no longer authenticates (invalidated or deleted).
+    Rejected,
+    Unexpected,
+}
+
+pub fn judge(expect: Expect, code: u16) -> Judgement {
+    match (expect, code) {
+        (_, 401) => Judgement::Rejected,
+        (Expect::Answered, 200..=299) => Judgement::Ok,
+        (Expect::Forbidden, 403) => Judgement::Ok,
+        (Expect::Forbidden, 200..=299) => Judgement::Danger,
+        _ => Judgement::Unexpected,
+    }
+}
+
+/// Finds the drill event for a request among events from the log.
+pub fn matches_request(
+    event: &Event,
+    request: &DrillRequest,
+    username: &str,
+    drill_id: &str,
+) -> bool {
+    event.user_agent.contains(&format!("(drill {drill_id})"))
+        && event.user.username == username
+        && event.verb == request.verb
+        && event.request_uri.split('?').next() == Some(request.path.as_str())
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestOutcome {
+    #[serde(flatten)]
+    pub request: DrillRequest,
+    pub code: Option<u16>,
+    pub error: Option<String>,
+    pub judgement: Judgement,
+    /// Seconds from sending the request until its audit event was read, when watched.
+    pub audit_latency_seconds: Option<f64>,
+    pub audit_stage: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillReport {
+    pub drill_id: String,
+    pub user_agent: String,
+    pub namespace: String,
+    pub service_account: String,
+    pub secret: String,
+    pub username: String,
+    pub started_at: jiff::Timestamp,
+    pub audit_log: Option<String>,
+    pub requests: Vec<RequestOutcome>,
+    pub danger: bool,
+    pub all_events_arrived: Option<bool>,
+}
+
+pub fn new_drill_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 10];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Where a drill's audit events are looked for.
+pub enum Sink {
+    File {
+        path: String,
+        follower: LogFollower,
+    },
+    Webhook(Receiver),
+    /// The provider's log service, read with its CLI; polled sparingly, since each query
+    /// is a slow call to a cloud API.
+    ProviderLogs {
+        query: LogQuery,
+        runner: CliRunner,
+        last_poll: Option<Instant>,
+    },
+}
+
+/// How often the provider's log service is asked again.
+const PROVIDER_POLL_INTERVAL: Duration = Duration::from_secs(10);
+
+impl Sink {
+    /// Starts following a log file from its current end.
+    pub fn file(path: &std::path::Path) -> Result<Sink, DrillError> {
+        let follower = LogFollower::from_end(path).map_err(|source| DrillError::AuditLog {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Sink::File {
+            path: path.display().to_string(),
+            follower,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::File { path, .. } => format!("audit log {path}"),
+            Sink::Webhook(receiver) => format!("audit webhook on http://{}", receiver.address),
+            Sink::ProviderLogs { query, .. } => format!(
+                "{:?} audit logs ({})",
+                query.provider,
+                query.command_line().unwrap_or_default()
+            ),
+        }
+    }
+
+    fn read(&mut self) -> Result<Vec<Event>, DrillError> {
+        match self {
+            Sink::File { path, follower } => {
+                follower.read_new().map_err(|source| DrillError::AuditLog {
+                    path: path.clone(),
+                    source,
+                })
+            }
+            Sink::Webhook(receiver) => Ok(receiver.drain()),
+            Sink::ProviderLogs {
+                query,
+                runner,
+                last_poll,
+            } => {
+                if last_poll.is_some_and(|at| at.elapsed() < PROVIDER_POLL_INTERVAL) {
+                    return Ok(Vec::new());
+                }
+                *last_poll = Some(Instant::now());
+                // The CLI blocks for seconds; let the runtime move other tasks meanwhile.
+                Ok(tokio::task::block_in_place(|| query.fetch(runner))?)
+            }
+        }
+    }
+}
+
+/// The decoy's Secret with its token, or why there is nothing to drill with.
+pub fn drillable(located: &Located) -> Result<Secret, DrillError> {
+    let spec = &located.spec;
+    let found = &located.found;
+    if ownership(spec, found, located.record.as_ref()) != Ownership::Ours || found.account.is_none()
+    {
+        return Err(DrillError::NotPlanted {
+            namespace: spec.namespace.clone(),
+            account: spec.account.clone(),
+        });
+    }
+    match &found.secret {
+        Some(secret) if token_filled(secret) => Ok(secret.clone()),
+        _ => Err(DrillError::NoToken {
+            namespace: spec.namespace.clone(),
+            account: spec.account.clone(),
+            secret: spec.secret.clone(),
+        }),
+    }
+}
+
+/// Runs a drill: records it, sends every drill request with the decoy token only, and
+/// waits (up to `timeout`) for each request's event in `sink`.
+pub async fn drill(
+    located: &Located,
+    secret: &Secret,
+    home: &Home,
+    mut sink: Option<&mut Sink>,
+    timeout: Duration,
+) -> Result<DrillReport, Error> {
+    let spec = &located.spec;
+    let token = SecretString::from(
+        String::from_utf8(
+            secret
+                .data
+                .as_ref()
+                .and_then(|d| d.get("token"))
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
+        )
+        .map_err(|e| DrillError::TokenNotText {
+            namespace: spec.namespace.clone(),
+            secret: spec.secret.clone(),
+            source: e.utf8_error(),
+        })?,
+    );
+
+    let started_at = jiff::Timestamp::now();
+    let drill_id = crate::tracking::signed_drill_id(
+        &home.key()?,
+        &spec.username(),
+        started_at,
+        &new_drill_id(),
+    );
+    let user_agent = drill_user_agent(&drill_id);
+    // Recorded before the first request, so a status run at any moment knows about it.
+    home.update(|state| {
+        state.drills.push(DrillRecord {
+            id: drill_id.clone(),
+            namespace: spec.namespace.clone(),
+            secret: spec.secret.clone(),
+            secret_uid: secret.metadata.uid.clone().unwrap_or_default(),
+            started_at,
+        })
+    })?;
+
+    let decoy_client = token_client(&located.connection.config, &token, &user_agent)?;
+    let mut outcomes = Vec::new();
+    let mut sent_at = Vec::new();
+    for request in drill_requests(&spec.namespace) {
+        sent_at.push(Instant::now());
+        let (code, error) = match send(&decoy_client, &request).await {
+            Ok(code) => (Some(code), None),
+            Err(e) => (None, Some(crate::error::describe_kube_error(&e))),
+        };
+        outcomes.push(RequestOutcome {
+            judgement: code.map_or(Judgement::Unexpected, |c| judge(request.expect, c)),
+            request,
+            code,
+            error,
+            audit_latency_seconds: None,
+            audit_stage: None,
+        });
+    }
+
+    let username = spec.username();
+    let mut all_arrived = None;
+    if let Some(sink) = sink.as_deref_mut() {
+        let _spinner = crate::progress::Spinner::start(format!(
+            "waiting for the drill's events in {}",
+            sink.describe()
+        ));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let events = sink.read()?;
+            let now = Instant::now();
+            for event in events {
+                for (outcome, sent) in outcomes.iter_mut().zip(&sent_at) {
+                    if outcome.audit_latency_seconds.is_none()
+                        && matches_request(&event, &outcome.request, &username, &drill_id)
+                    {
+                        outcome.audit_latency_seconds =
+                            Some(now.duration_since(*sent).as_secs_f64());
+                        outcome.audit_stage = Some(event.stage.clone());
+                    }
+                }
+            }
+            let arrived = outcomes.iter().all(|o| o.audit_latency_seconds.is_some());
+            if arrived || now >= deadline {
+                all_arrived = Some(arrived);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    Ok(DrillReport {
+        danger: outcomes.iter().any(|o| o.judgement == Judgement::Danger),
+        drill_id,
+        user_agent,
+        namespace: spec.namespace.clone(),
+        service_account: spec.account.clone(),
+        secret: spec.secret.clone(),
+        username,
+        started_at,
+        audit_log: sink.map(|s| s.describe()),
+        requests: outcomes,
+        all_events_arrived: all_arrived,
+    })
+}
+
+/// What a drill would do, told by `--dry-run` instead of doing it: nothing is sent, the
+/// token is not taken out of its Secret, and no drill is recorded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillPlan {
+    pub dry_run: bool,
+    pub server: String,
+    pub namespace: String,
+    pub service_account: String,
+    /// The Secret whose token, and nothing else, the requests would carry.
+    pub secret: String,
+    pub username: String,
+    /// The user agent's form; the drill ID in it is made and signed when a drill starts.
+    pub user_agent: String,
+    pub requests: Vec<DrillRequest>,
+    /// Where the requests' audit events would be looked for, if anywhere.
+    pub audit_log: Option<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
+/// The placeholder for the drill ID in a plan's user agent.
+pub const PLANNED_DRILL_ID: &str = "<drill id>";
+
+pub fn plan(located: &Located, sink: Option<String>, timeout: Duration) -> DrillPlan {
+    let spec = &located.spec;
+    DrillPlan {
+        dry_run: true,
+        server: located.connection.server.clone(),
+        namespace: spec.namespace.clone(),
+        service_account: spec.account.clone(),
+        secret: spec.secret.clone(),
+        username: spec.username(),
+        user_agent: drill_user_agent(PLANNED_DRILL_ID),
+        requests: drill_requests(&spec.namespace),
+        timeout_seconds: sink.is_some().then_some(timeout.as_secs()),
+        audit_log: sink,
+    }
+}
+
+/// Requests that did not get the answer they should have.
+pub fn wrong_answers(report: &DrillReport) -> Vec<String> {
+    report
+        .requests
+        .iter()
+        .filter(|o| o.judgement != Judgement::Ok)
+        .map(|o| {
+            format!(
+                "{} {} got {} instead of {}",
+                o.request.method,
+                o.request.path,
+                o.code
+                    .map(|c| c.to_string())
+                    .or(o.error.clone())
+                    .unwrap_or_default(),
+                match o.request.expect {
+                    Expect::Answered => "a 2xx answer",
+                    Expect::Forbidden => "403 Forbidden",
+                }
+            )
+        })
+        .collect()
+}
+
+/// Requests whose event never arrived in the sink.
+pub fn missing_events(report: &DrillReport) -> Vec<String> {
+    report
+        .requests
+        .iter()
+        .filter(|o| report.audit_log.is_some() && o.audit_latency_seconds.is_none())
+        .map(|o| format!("{} {}", o.request.method, o.request.path))
+        .collect()
+}
+
+/// server, none of its credentials.
+fn token_client(
+    operator: &kube::Config,
+    token: &SecretString,
+    user_agent: &str,
+) -> Result<kube::Client, DrillError> {
+    let mut config = operator.clone();
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(SecretString::from(token.expose_secret().to_string())),
+        ..Default::default()
+    };
+    config
+        .headers
+        .retain(|(name, _)| name != http::header::USER_AGENT);
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_str(user_agent).map_err(DrillError::UserAgent)?,
+    ));
+    kube::Client::try_from(config).map_err(DrillError::Client)
+}
+
+async fn send(client: &kube::Client, request: &DrillRequest) -> Result<u16, kube::Error> {
+    let builder = http::Request::builder()
+        .method(request.method)
+        .uri(&request.path)
+        .header(http::header::ACCEPT, "application/json");
+    let http_request = match &request.body {
+        Some(body) => builder
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(kube::client::Body::from(body.clone().into_bytes())),
+        None => builder.body(kube::client::Body::empty()),
+    }
+    .map_err(kube::Error::HttpError)?;
+    let response = client.send(http_request).await?;
+    Ok(response.status().as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drill_is_read_only_and_avoids_endpoints_policies_drop() {
+        let requests = drill_requests("kube-system");
+        for request in &requests {
+            assert!(
+                request.method == "GET" || request.path.contains("selfsubject"),
+                "{request:?} is not read-only"
+            );
+            for dropped in ["/version", "/healthz", "/livez", "/readyz"] {
+                assert!(!request.path.starts_with(dropped), "{request:?}");
+            }
+        }
+        let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+        assert!(paths.contains(&"/api/v1/namespaces/kube-system/secrets"));
+        assert!(paths.contains(&"/api/v1/secrets"));
+        assert!(paths.contains(&"/api") && paths.contains(&"/apis"));
+    }
+
+    #[test]
+    fn secrets_requests_must_be_forbidden_and_the_rest_answered() {
+        for request in drill_requests("ns") {
+            let expect = if request.path.ends_with("/secrets") {
+                Expect::Forbidden
+            } else {
+                Expect::Answered
+            };
+            assert_eq!(request.expect, expect, "{request:?}");
+        }
+    }
+
+    #[test]
+    fn the_rules_review_asks_about_the_decoy_namespace() {
+        let review = drill_requests("ops")
+            .into_iter()
+            .find(|r| r.path.contains("selfsubjectrulesreviews"))
+            .unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(review.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["spec"]["namespace"], "ops");
+        assert_eq!(body["kind"], "SelfSubjectRulesReview");
+    }
+
+    #[test]
+    fn judging_codes() {
+        assert_eq!(judge(Expect::Forbidden, 403), Judgement::Ok);
+        assert_eq!(judge(Expect::Forbidden, 200), Judgement::Danger);
+        assert_eq!(judge(Expect::Forbidden, 401), Judgement::Rejected);
+        assert_eq!(judge(Expect::Answered, 201), Judgement::Ok);
+        assert_eq!(judge(Expect::Answered, 401), Judgement::Rejected);
+        assert_eq!(judge(Expect::Answered, 403), Judgement::Unexpected);
+        assert_eq!(judge(Expect::Forbidden, 500), Judgement::Unexpected);
+    }
+
+    #[test]
+    fn the_user_agent_marks_the_drill_and_its_id() {
+        let agent = drill_user_agent("abc123");
+        assert!(agent.starts_with("kubectl-honeytoken-drill/"));
+        assert!(agent.ends_with("(drill abc123)"));
+    }
+
+    #[test]
+    fn drill_ids_are_fresh() {
+        let a = new_drill_id();
+        assert_eq!(a.len(), 10);
+        assert_ne!(a, new_drill_id());
+    }
+
+    #[test]
+    fn events_match_by_drill_user_verb_and_path() {
+        let request = &drill_requests("kube-system")[4];
+        let event = Event {
+            verb: "list".into(),
+            request_uri: "/api/v1/namespaces/kube-system/secrets?limit=500".into(),
+            user_agent: drill_user_agent("d1"),
+            user: crate::audit::User {
+                username: "system:serviceaccount:kube-system:tiller".into(),
+                groups: vec![],
+            },
+            ..Default::default()
+        };
+        let user = "system:serviceaccount:kube-system:tiller";
+        assert!(matches_request(&event, request, user, "d1"));
+        assert!(!matches_request(&event, request, user, "d2"));
+        assert!(!matches_request(
+            &event,
+            request,
+            "system:serviceaccount:kube-system:other",
+            "d1"
+        ));
+        assert!(!matches_request(
+            &event,
+            &drill_requests("kube-system")[5],
+            user,
+            "d1"
+        ));
+    }
+}
