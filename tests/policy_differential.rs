@@ -1010,3 +1010,42 @@ async fn the_evaluator_agrees_with_the_api_server_on_generated_policies() {
         failures.join("\n\n")
     );
 }
+
+/// A key repeated in a mapping: the API server's YAML-to-JSON conversion keeps only the
+/// last value and never reads the earlier one, so an earlier value of the wrong shape does
+/// not stop it from loading the policy. The evaluator reads the policy the same way.
+#[tokio::test]
+async fn an_earlier_value_of_a_repeated_key_is_dropped_like_the_api_server_does() {
+    support::require_bed();
+    let texts = [
+        (
+            "earlier rules of the wrong shape",
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: None\nrules:\n  - level: None\n    verbs: [\"watch\"]\n  - level: Metadata\n",
+        ),
+        (
+            "earlier level of the wrong type",
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: [Verbose]\n    level: Request\n    users: [\"system:serviceaccount:kube-system:tiller\"]\n  - level: Metadata\n",
+        ),
+    ];
+    let mut compared = 0;
+    let mut mismatches = Vec::new();
+    for (name, text) in texts {
+        let parsed = policy::parse(text).unwrap_or_else(|e| panic!("policy {name}: {e}"));
+        assert_eq!(
+            parsed.warnings().len(),
+            1,
+            "{name}: {:?}",
+            parsed.warnings()
+        );
+        let (found, count) = compare("differential-repeated", name, text).await;
+        compared += count;
+        mismatches.extend(found);
+    }
+    assert!(compared >= 50, "only {compared} pairs compared");
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}

@@ -59,7 +59,7 @@ pub(super) fn build(raw: RawPolicy, warnings: Vec<Problem>) -> Result<Policy, Po
     // ValidatePolicy: policy-wide omitStages, then each rule.
     let mut problems = Vec::new();
     let omit_stages = stages(&raw.omit_stages, "omitStages", &mut problems);
-    let raw_rules = raw.rules.unwrap_or_default();
+    let raw_rules = raw.rules;
     let mut rules = Vec::with_capacity(raw_rules.len());
     for (i, raw_rule) in raw_rules.into_iter().enumerate() {
         rules.push(rule(raw_rule, &format!("rules[{i}]"), &mut problems));

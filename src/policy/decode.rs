@@ -2,11 +2,15 @@
 //! locations, the way `reader.go` decodes it.
 
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IgnoredAny, IntoDeserializer as _, MapAccess, SeqAccess,
+    Visitor,
+};
 use serde_saphyr::{Location, MessageFormatter as _, Spanned};
 
 use super::{API_VERSION, KIND, PolicyError, Problem};
@@ -20,7 +24,7 @@ pub(super) struct Decoded {
 }
 
 pub(super) fn decode(text: &str) -> Result<Decoded, PolicyError> {
-    let DecodeFailure { error: err, path } = match decode_document(text) {
+    let DecodeFailure { error: cause, path } = match decode_document(text) {
         Ok((raw, field_warnings)) => {
             return Ok(Decoded {
                 raw,
@@ -37,7 +41,7 @@ pub(super) fn decode(text: &str) -> Result<Decoded, PolicyError> {
             empty_document_message(),
         )));
     }
-    let err = err.without_snippet();
+    let err = cause.without_snippet();
     if let serde_saphyr::Error::MultipleDocuments { location, .. } = err {
         // sigs.k8s.io/yaml reads only the first document and never looks further.
         let cut = first_document_end(text, location.line());
@@ -73,11 +77,14 @@ pub(super) fn decode(text: &str) -> Result<Decoded, PolicyError> {
             | serde_saphyr::Error::InvalidScalar { .. }
             | serde_saphyr::Error::Message { .. }
     );
-    Err(PolicyError::Syntax(Problem::new(
-        err.location(),
-        if typed { path } else { String::new() },
-        message,
-    )))
+    Err(PolicyError::Syntax {
+        problem: Problem::new(
+            err.location(),
+            if typed { path } else { String::new() },
+            message,
+        ),
+        cause: Box::new(cause),
+    })
 }
 
 /// Why a document could not be decoded, and the field path the decoder was at.
@@ -87,23 +94,49 @@ struct DecodeFailure {
 }
 
 /// Decodes one YAML document; on failure, the error and the field path it happened at.
+///
+/// Two reads of the same text. The first keeps every key with its place (see [`Keys`]);
+/// the second is the typed one (derived, with [`Spanned`] values), which keeps the last of
+/// repeated keys as the API server's YAML-to-JSON conversion does.
 fn decode_document(text: &str) -> Result<(RawPolicy, Vec<Problem>), Box<DecodeFailure>> {
-    let ctx = Ctx::default();
+    let keys = read(text, |de| Keys::deserialize(de));
+    let mut warnings = Vec::new();
+    let facts = match &keys {
+        Ok(Keys::Map(entries)) => object(entries, Kind::Policy, "", &mut warnings),
+        _ => Facts::default(),
+    };
+    SUPERSEDED.set(facts.superseded());
+    PATH.take();
+    let typed = read(text, |de| Object::<RawPolicy>::deserialize(de));
+    SUPERSEDED.take();
+    let path = PATH.take();
+    let mut raw = match (typed, keys) {
+        (Ok(Object(Some(raw))), Ok(_)) => raw,
+        (Ok(Object(None)), Ok(_)) => RawPolicy {
+            empty: true,
+            ..RawPolicy::default()
+        },
+        (Err(error), _) => return Err(Box::new(DecodeFailure { error, path })),
+        (Ok(_), Err(error)) => {
+            return Err(Box::new(DecodeFailure {
+                error,
+                path: String::new(),
+            }));
+        }
+    };
+    raw.attach(facts);
+    Ok((raw, warnings))
+}
+
+fn read<'de, T>(
+    text: &'de str,
+    f: impl for<'e> FnOnce(serde_saphyr::Deserializer<'de, 'e>) -> Result<T, serde_saphyr::Error>,
+) -> Result<T, serde_saphyr::Error> {
     let mut options = serde_saphyr::Options::default();
-    // Repeated keys reach the visitors, which keep the last value (as encoding/json does)
-    // and record a warning.
+    // Repeated keys reach the visitors: `Keys` records them, `TextKeys` keeps the last.
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     options.with_snippet = false;
-    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        PolicySeed(&ctx).deserialize(de)
-    });
-    match result {
-        Ok(raw) => Ok((raw, ctx.warnings.into_inner())),
-        Err(err) => {
-            let path = ctx.path_string();
-            Err(Box::new(DecodeFailure { error: err, path }))
-        }
-    }
+    serde_saphyr::with_deserializer_from_str_with_options(text, options, f)
 }
 
 /// The 1-based line where the second document starts, given the line at which the YAML
@@ -143,65 +176,266 @@ pub(super) fn empty_document_message() -> String {
         "the document is empty; an audit policy starts with apiVersion: {API_VERSION} and kind: {KIND}"
     )
 }
+
 // ---------------------------------------------------------------------------------------
-// Decoding. Hand-written visitors (rather than derive) so that unknown and repeated fields
-// can be recorded with their location instead of rejected, scalars are read as the API
-// server reads them (null is "", numbers and booleans are not strings), and a failure
-// can name the field path it happened at.
+// The typed read: derived, with the few types the API server reads differently from serde's
+// defaults (null is an empty string or list, numbers and booleans are not strings, a null
+// rule is an empty one, a list is never read as a mapping).
 
-/// A field path segment.
-enum Seg {
-    Field(String),
-    Index(usize),
+#[derive(Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct RawPolicy {
+    /// The document was null/empty.
+    #[serde(skip)]
+    pub(super) empty: bool,
+    #[serde(deserialize_with = "present")]
+    pub(super) api_version: Option<Spanned<Text>>,
+    #[serde(deserialize_with = "present")]
+    pub(super) kind: Option<Spanned<Text>>,
+    /// ObjectMeta: read and not used, as by the API server.
+    metadata: IgnoredAny,
+    #[serde(deserialize_with = "objects")]
+    pub(super) rules: Vec<RawRule>,
+    #[serde(deserialize_with = "list")]
+    pub(super) omit_stages: Vec<Spanned<Text>>,
+    #[serde(deserialize_with = "flag")]
+    pub(super) omit_managed_fields: Option<bool>,
+    #[serde(skip)]
+    pub(super) fields: Fields,
 }
 
-#[derive(Default)]
-struct Ctx {
-    /// Where the decoder is; left in place when decoding fails, so it names the culprit.
-    path: RefCell<Vec<Seg>>,
-    warnings: RefCell<Vec<Problem>>,
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct RawRule {
+    #[serde(deserialize_with = "present")]
+    pub(super) level: Option<Spanned<Text>>,
+    #[serde(deserialize_with = "list")]
+    pub(super) users: Vec<Spanned<Text>>,
+    #[serde(deserialize_with = "list")]
+    pub(super) user_groups: Vec<Spanned<Text>>,
+    #[serde(deserialize_with = "list")]
+    pub(super) verbs: Vec<Spanned<Text>>,
+    #[serde(deserialize_with = "objects")]
+    pub(super) resources: Vec<RawGroupResources>,
+    #[serde(deserialize_with = "list")]
+    pub(super) namespaces: Vec<Spanned<Text>>,
+    #[serde(rename = "nonResourceURLs", deserialize_with = "list")]
+    pub(super) non_resource_urls: Vec<Spanned<Text>>,
+    #[serde(deserialize_with = "list")]
+    pub(super) omit_stages: Vec<Spanned<Text>>,
+    #[serde(deserialize_with = "flag")]
+    pub(super) omit_managed_fields: Option<bool>,
+    #[serde(skip)]
+    pub(super) fields: Fields,
 }
 
-impl Ctx {
-    fn push(&self, seg: Seg) {
-        self.path.borrow_mut().push(seg);
-    }
+#[derive(Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct RawGroupResources {
+    pub(super) group: Spanned<Text>,
+    #[serde(deserialize_with = "list")]
+    pub(super) resources: Vec<Spanned<Text>>,
+    #[serde(deserialize_with = "list")]
+    pub(super) resource_names: Vec<Spanned<Text>>,
+    #[serde(skip)]
+    pub(super) fields: Fields,
+}
 
-    fn pop(&self) {
-        self.path.borrow_mut().pop();
+impl Default for RawPolicy {
+    fn default() -> RawPolicy {
+        RawPolicy {
+            empty: false,
+            api_version: None,
+            kind: None,
+            metadata: IgnoredAny,
+            rules: Vec::new(),
+            omit_stages: Vec::new(),
+            omit_managed_fields: None,
+            fields: Fields::default(),
+        }
     }
+}
 
-    fn path_string(&self) -> String {
-        let mut out = String::new();
-        for seg in self.path.borrow().iter() {
-            match seg {
-                Seg::Field(name) => {
-                    if !out.is_empty() {
-                        out.push('.');
-                    }
-                    out.push_str(name);
-                }
-                Seg::Index(i) => {
-                    let _ = write!(out, "[{i}]");
-                }
+impl Default for RawGroupResources {
+    fn default() -> RawGroupResources {
+        RawGroupResources {
+            group: Spanned::new(Text(String::new()), Location::UNKNOWN, Location::UNKNOWN),
+            resources: Vec::new(),
+            resource_names: Vec::new(),
+            fields: Fields::default(),
+        }
+    }
+}
+
+impl RawPolicy {
+    /// Gives each object the places of its keys.
+    fn attach(&mut self, facts: Facts) {
+        self.fields = facts.fields;
+        for (rule, facts) in self.rules.iter_mut().zip(facts.items) {
+            rule.fields = facts.fields;
+            for (gr, facts) in rule.resources.iter_mut().zip(facts.items) {
+                gr.fields = facts.fields;
             }
         }
-        out
     }
+}
 
-    fn path_with(&self, field: &str) -> String {
-        let base = self.path_string();
-        if base.is_empty() {
-            field.to_string()
-        } else {
-            format!("{base}.{field}")
+/// What each object is called in messages when something else stands in its place.
+trait Described {
+    const EXPECTING: &'static str;
+}
+
+impl Described for RawPolicy {
+    const EXPECTING: &'static str = "an audit Policy (a mapping with apiVersion, kind and rules)";
+}
+
+impl Described for RawRule {
+    const EXPECTING: &'static str = "a rule (a mapping with level and selectors)";
+}
+
+impl Described for RawGroupResources {
+    const EXPECTING: &'static str = "a mapping with group, resources and resourceNames";
+}
+
+/// A field that is set when present, even to null (`present` reads it as its type does).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Flag::deserialize(d).map(|f| f.0)
+}
+
+/// A list (null reads as empty).
+fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            loop {
+                let len = PATH.with_borrow_mut(|p| {
+                    let len = p.len();
+                    let _ = write!(p, "[{}]", out.len());
+                    len
+                });
+                let Some(item) = seq.next_element()? else {
+                    PATH.with_borrow_mut(|p| p.truncate(len));
+                    return Ok(out);
+                };
+                PATH.with_borrow_mut(|p| p.truncate(len));
+                out.push(item);
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
         }
     }
+    d.deserialize_any(V(PhantomData))
+}
 
-    fn warn(&self, location: Location, path: String, message: String) {
-        self.warnings
-            .borrow_mut()
-            .push(Problem::new(Some(location), path, message));
+/// A list of objects; a null element is an object with no fields (encoding/json leaves it
+/// zero).
+fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default + Described,
+{
+    let items: Vec<Object<T>> = list(d)?;
+    Ok(items.into_iter().map(|o| o.0.unwrap_or_default()).collect())
+}
+
+/// An object read only from a mapping (a derived struct would also take a list, field by
+/// field), or null; keys that are not text are spelled as text (they can only be unknown
+/// fields).
+struct Object<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de> + Described> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Object<T>, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Described> Visitor<'de> for V<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(T::EXPECTING)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(TextKeys {
+                    map,
+                    parent: 0,
+                    seen: HashSet::new(),
+                }))
+                .map(|t| Object(Some(t)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Object<T>, E> {
+                Ok(Object(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Object<T>, E> {
+                Ok(Object(None))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// Reads keys as [`Key`]s; a key repeated later in its mapping is renamed so that the
+/// derived visitor, which refuses repeated fields, skips it and takes the last one. It also
+/// keeps the field path in [`PATH`].
+struct TextKeys<A> {
+    map: A,
+    /// The length of the path before the current key.
+    parent: usize,
+    seen: HashSet<String>,
+}
+
+thread_local! {
+    /// The places of the keys that a later repeat overrides, for [`TextKeys`]: derived
+    /// types take no context, and a key's place (where it is used, where it is defined)
+    /// names it even through aliases and merges.
+    static SUPERSEDED: RefCell<HashSet<(Location, Location)>> = RefCell::default();
+    /// Where the typed read is, as the API server writes a field path (`rules[1].users[0]`);
+    /// left in place when the read fails, so it names the culprit.
+    static PATH: RefCell<String> = RefCell::default();
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for TextKeys<A> {
+    type Error = A::Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let Some(key) = self.map.next_key::<Spanned<Key>>()? else {
+            return Ok(None);
+        };
+        let name = key.value.0;
+        PATH.with_borrow_mut(|p| {
+            self.parent = p.len();
+            if !p.is_empty() {
+                p.push('.');
+            }
+            p.push_str(&name);
+        });
+        let superseded = SUPERSEDED.with_borrow(|s| s.contains(&(key.referenced, key.defined)));
+        // When the text has a syntax error further on, the keys could not be read first:
+        // the first of repeated keys is kept, as the read ends with that error anyway.
+        let repeated = !superseded && !self.seen.insert(name.clone());
+        if superseded || repeated {
+            // Not a field name, so the derived visitor skips the value.
+            return seed
+                .deserialize("\0superseded".into_deserializer())
+                .map(Some);
+        }
+        seed.deserialize(name.into_deserializer()).map(Some)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        let value = self.map.next_value_seed(seed)?;
+        PATH.with_borrow_mut(|p| p.truncate(self.parent));
+        Ok(value)
     }
 }
 
@@ -293,11 +527,157 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The keys. `Spanned<T>` gives the place of a value, and serde's derive drops unknown
+// fields and keeps one of repeated ones without saying where they were: the API server
+// warns about both, and some messages point at a key rather than its value. So the text
+// is read once more into its bare shape (mappings with each key and its place), which is
+// what this small hand-written visitor does; the walk below turns it into warnings and
+// the places of the keys.
+
+/// The shape of a YAML value, with the text and place of every mapping key.
+enum Keys {
+    Map(Vec<(Spanned<Keys>, Keys)>),
+    Seq(Vec<Keys>),
+    /// A scalar, spelled as text.
+    Scalar(String),
+    Null,
+}
+
+impl<'de> Deserialize<'de> for Keys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Keys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(Keys::Map(entries))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Keys, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Keys::Seq(items))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Keys, E> {
+                Ok(Keys::Scalar(v.to_string()))
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Keys, E> {
+                Ok(Keys::Scalar(String::new()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Keys, E> {
+                Ok(Keys::Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Keys, E> {
+                Ok(Keys::Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Keys, E> {
+                Ok(Keys::Scalar(v.to_string()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Keys, E> {
+                Ok(Keys::Scalar(v.to_string()))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Keys, E> {
+                Ok(Keys::Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Keys, E> {
+                Ok(Keys::Scalar(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Keys, E> {
+                Ok(Keys::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Keys, E> {
+                self.visit_unit()
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Keys, D::Error> {
+                Keys::deserialize(d)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The objects of a policy.
+#[derive(Clone, Copy)]
+enum Kind {
+    Policy,
+    Rule,
+    GroupResources,
+}
+
+impl Kind {
+    /// How messages name it, its fields, and the field holding a list of its children.
+    fn describe(
+        self,
+    ) -> (
+        &'static str,
+        &'static [&'static str],
+        Option<(&'static str, Kind)>,
+    ) {
+        match self {
+            Kind::Policy => (
+                "Policy",
+                &[
+                    "apiVersion",
+                    "kind",
+                    "metadata",
+                    "rules",
+                    "omitStages",
+                    "omitManagedFields",
+                ],
+                Some(("rules", Kind::Rule)),
+            ),
+            Kind::Rule => (
+                "a rule",
+                &[
+                    "level",
+                    "users",
+                    "userGroups",
+                    "verbs",
+                    "resources",
+                    "namespaces",
+                    "nonResourceURLs",
+                    "omitStages",
+                    "omitManagedFields",
+                ],
+                Some(("resources", Kind::GroupResources)),
+            ),
+            Kind::GroupResources => (
+                "a resources entry",
+                &["group", "resources", "resourceNames"],
+                None,
+            ),
+        }
+    }
+}
+
+/// Where an object's keys are, and the same for each child of its (last) list of children.
+#[derive(Default)]
+struct Facts {
+    fields: Fields,
+    items: Vec<Facts>,
+    /// Keys of this object and those below it that a later repeat overrides.
+    superseded: Vec<(Location, Location)>,
+}
+
+impl Facts {
+    fn superseded(&self) -> HashSet<(Location, Location)> {
+        self.superseded.iter().copied().collect()
+    }
+}
+
 /// Where each field's key was, and where the mapping's first key was.
 #[derive(Default)]
 pub(super) struct Fields {
     pub(super) first: Option<Location>,
-    pub(super) keys: Vec<(String, Location)>,
+    keys: Vec<(String, Location)>,
 }
 
 impl Fields {
@@ -306,327 +686,75 @@ impl Fields {
     }
 }
 
-/// Reads a mapping: `field` consumes the value of a known field and returns `true`, or
-/// returns `false` (consuming nothing) for an unknown one, which is skipped with a
-/// warning like the API server's lenient decoding does.
-fn visit_fields<'de, A: MapAccess<'de>>(
-    ctx: &Ctx,
-    map: &mut A,
-    object: &str,
-    known: &[&str],
-    mut field: impl FnMut(&str, &mut A) -> Result<bool, A::Error>,
-) -> Result<Fields, A::Error> {
-    let mut fields = Fields::default();
-    while let Some(key) = map.next_key::<Spanned<Key>>()? {
-        let name = key.value.0;
+/// Walks one object in document order: an unknown field is skipped with a warning like the
+/// API server's lenient decoding does; a repeated one is warned about after its value.
+fn object(
+    entries: &[(Spanned<Keys>, Keys)],
+    kind: Kind,
+    path: &str,
+    warnings: &mut Vec<Problem>,
+) -> Facts {
+    let (object_name, known, children) = kind.describe();
+    let mut facts = Facts::default();
+    let mut seen = HashMap::new();
+    for (key, value) in entries {
+        let name = match &key.value {
+            Keys::Scalar(name) => name.as_str(),
+            Keys::Null => "null",
+            _ => "?",
+        };
         let location = key.referenced;
-        fields.first.get_or_insert(location);
-        ctx.push(Seg::Field(name.clone()));
-        let is_known = field(&name, map)?;
-        ctx.pop();
-        if !is_known {
-            map.next_value::<IgnoredAny>()?;
-            ctx.warn(
-                location,
-                ctx.path_with(&name),
+        facts.fields.first.get_or_insert(location);
+        let field_path = if path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        };
+        if !known.contains(&name) {
+            warnings.push(Problem::new(
+                Some(location),
+                field_path,
                 format!(
-                    "unknown field \"{name}\" is ignored (the API server drops it with a warning); {object} has {}",
+                    "unknown field \"{name}\" is ignored (the API server drops it with a warning); {object_name} has {}",
                     known.join(", ")
                 ),
-            );
+            ));
             continue;
         }
-        if fields.key(&name).is_some() {
-            ctx.warn(
-                location,
-                ctx.path_with(&name),
+        if let Some((_, child)) = children.filter(|(list, _)| *list == name) {
+            facts.items = match value {
+                Keys::Seq(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| match item {
+                        Keys::Map(entries) => {
+                            let item =
+                                object(entries, child, &format!("{field_path}[{i}]"), warnings);
+                            facts.superseded.extend(item.superseded.iter().copied());
+                            item
+                        }
+                        _ => Facts::default(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+        }
+        if let Some(earlier) = seen.insert(name, (key.referenced, key.defined)) {
+            facts.superseded.push(earlier);
+        }
+        if facts.fields.key(name).is_some() {
+            warnings.push(Problem::new(
+                Some(location),
+                field_path,
                 format!("\"{name}\" appears more than once; the API server uses this last value"),
-            );
-            fields.keys.retain(|(k, _)| *k != name);
+            ));
+            facts.fields.keys.retain(|(k, _)| k != name);
         }
-        fields.keys.push((name, location));
+        facts.fields.keys.push((name.to_string(), location));
     }
-    Ok(fields)
+    facts
 }
 
-#[derive(Default)]
-pub(super) struct RawPolicy {
-    /// The document was null/empty.
-    pub(super) empty: bool,
-    pub(super) api_version: Option<Spanned<Text>>,
-    pub(super) kind: Option<Spanned<Text>>,
-    pub(super) rules: Option<Vec<RawRule>>,
-    pub(super) omit_stages: Vec<Spanned<Text>>,
-    pub(super) omit_managed_fields: Option<bool>,
-    pub(super) fields: Fields,
-}
-
-#[derive(Default)]
-pub(super) struct RawRule {
-    pub(super) level: Option<Spanned<Text>>,
-    pub(super) users: Vec<Spanned<Text>>,
-    pub(super) user_groups: Vec<Spanned<Text>>,
-    pub(super) verbs: Vec<Spanned<Text>>,
-    pub(super) resources: Vec<RawGroupResources>,
-    pub(super) namespaces: Vec<Spanned<Text>>,
-    pub(super) non_resource_urls: Vec<Spanned<Text>>,
-    pub(super) omit_stages: Vec<Spanned<Text>>,
-    pub(super) omit_managed_fields: Option<bool>,
-    pub(super) fields: Fields,
-}
-
-pub(super) struct RawGroupResources {
-    pub(super) group: Spanned<Text>,
-    pub(super) resources: Vec<Spanned<Text>>,
-    pub(super) resource_names: Vec<Spanned<Text>>,
-    pub(super) fields: Fields,
-}
-
-const POLICY_FIELDS: &[&str] = &[
-    "apiVersion",
-    "kind",
-    "metadata",
-    "rules",
-    "omitStages",
-    "omitManagedFields",
-];
-const RULE_FIELDS: &[&str] = &[
-    "level",
-    "users",
-    "userGroups",
-    "verbs",
-    "resources",
-    "namespaces",
-    "nonResourceURLs",
-    "omitStages",
-    "omitManagedFields",
-];
-const GROUP_RESOURCES_FIELDS: &[&str] = &["group", "resources", "resourceNames"];
-
-/// Decodes a plain `Deserialize` type through a seed.
-struct Plain<T>(PhantomData<T>);
-
-impl<T> Clone for Plain<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Plain<T> {}
-
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Plain<T> {
-    type Value = T;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
-        T::deserialize(d)
-    }
-}
-
-/// A list (null reads as empty) whose elements are decoded with `element`, keeping the
-/// index in the path.
-#[derive(Clone, Copy)]
-struct ListSeed<'a, S> {
-    ctx: &'a Ctx,
-    element: S,
-}
-
-fn texts(ctx: &Ctx) -> ListSeed<'_, Plain<Spanned<Text>>> {
-    ListSeed {
-        ctx,
-        element: Plain(PhantomData),
-    }
-}
-
-impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for ListSeed<'_, S> {
-    type Value = Vec<S::Value>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for ListSeed<'_, S> {
-    type Value = Vec<S::Value>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
-        loop {
-            self.ctx.push(Seg::Index(out.len()));
-            let next = seq.next_element_seed(self.element)?;
-            self.ctx.pop();
-            match next {
-                Some(v) => out.push(v),
-                None => return Ok(out),
-            }
-        }
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-}
-
-#[derive(Clone, Copy)]
-struct PolicySeed<'a>(&'a Ctx);
-
-impl<'de> DeserializeSeed<'de> for PolicySeed<'_> {
-    type Value = RawPolicy;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawPolicy, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for PolicySeed<'_> {
-    type Value = RawPolicy;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an audit Policy (a mapping with apiVersion, kind and rules)")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPolicy, A::Error> {
-        let ctx = self.0;
-        let mut raw = RawPolicy::default();
-        let fields = visit_fields(ctx, &mut map, "Policy", POLICY_FIELDS, |name, map| {
-            match name {
-                "apiVersion" => raw.api_version = Some(map.next_value()?),
-                "kind" => raw.kind = Some(map.next_value()?),
-                // ObjectMeta: read and not used, as by the API server.
-                "metadata" => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-                "rules" => {
-                    raw.rules = Some(map.next_value_seed(ListSeed {
-                        ctx,
-                        element: RuleSeed(ctx),
-                    })?)
-                }
-                "omitStages" => raw.omit_stages = map.next_value_seed(texts(ctx))?,
-                "omitManagedFields" => raw.omit_managed_fields = map.next_value::<Flag>()?.0,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        raw.fields = fields;
-        Ok(raw)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<RawPolicy, E> {
-        Ok(RawPolicy {
-            empty: true,
-            ..RawPolicy::default()
-        })
-    }
-    fn visit_none<E: de::Error>(self) -> Result<RawPolicy, E> {
-        self.visit_unit()
-    }
-}
-
-#[derive(Clone, Copy)]
-struct RuleSeed<'a>(&'a Ctx);
-
-impl<'de> DeserializeSeed<'de> for RuleSeed<'_> {
-    type Value = RawRule;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawRule, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RuleSeed<'_> {
-    type Value = RawRule;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a rule (a mapping with level and selectors)")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawRule, A::Error> {
-        let ctx = self.0;
-        let mut raw = RawRule::default();
-        let fields = visit_fields(ctx, &mut map, "a rule", RULE_FIELDS, |name, map| {
-            match name {
-                "level" => raw.level = Some(map.next_value()?),
-                "users" => raw.users = map.next_value_seed(texts(ctx))?,
-                "userGroups" => raw.user_groups = map.next_value_seed(texts(ctx))?,
-                "verbs" => raw.verbs = map.next_value_seed(texts(ctx))?,
-                "resources" => {
-                    raw.resources = map.next_value_seed(ListSeed {
-                        ctx,
-                        element: GroupResourcesSeed(ctx),
-                    })?
-                }
-                "namespaces" => raw.namespaces = map.next_value_seed(texts(ctx))?,
-                "nonResourceURLs" => raw.non_resource_urls = map.next_value_seed(texts(ctx))?,
-                "omitStages" => raw.omit_stages = map.next_value_seed(texts(ctx))?,
-                "omitManagedFields" => raw.omit_managed_fields = map.next_value::<Flag>()?.0,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        raw.fields = fields;
-        Ok(raw)
-    }
-    /// A null list element is a rule with no fields (encoding/json leaves it zero).
-    fn visit_unit<E: de::Error>(self) -> Result<RawRule, E> {
-        Ok(RawRule::default())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<RawRule, E> {
-        self.visit_unit()
-    }
-}
-
-#[derive(Clone, Copy)]
-struct GroupResourcesSeed<'a>(&'a Ctx);
-
-impl<'de> DeserializeSeed<'de> for GroupResourcesSeed<'_> {
-    type Value = RawGroupResources;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawGroupResources, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for GroupResourcesSeed<'_> {
-    type Value = RawGroupResources;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a mapping with group, resources and resourceNames")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawGroupResources, A::Error> {
-        let ctx = self.0;
-        let mut group = None;
-        let mut resources = Vec::new();
-        let mut resource_names = Vec::new();
-        let fields = visit_fields(
-            ctx,
-            &mut map,
-            "a resources entry",
-            GROUP_RESOURCES_FIELDS,
-            |name, map| {
-                match name {
-                    "group" => group = Some(map.next_value()?),
-                    "resources" => resources = map.next_value_seed(texts(ctx))?,
-                    "resourceNames" => resource_names = map.next_value_seed(texts(ctx))?,
-                    _ => return Ok(false),
-                }
-                Ok(true)
-            },
-        )?;
-        let group = group.unwrap_or_else(|| {
-            Spanned::new(Text(String::new()), Location::UNKNOWN, Location::UNKNOWN)
-        });
-        Ok(RawGroupResources {
-            group,
-            resources,
-            resource_names,
-            fields,
-        })
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<RawGroupResources, E> {
-        let group = Spanned::new(Text(String::new()), Location::UNKNOWN, Location::UNKNOWN);
-        Ok(RawGroupResources {
-            group,
-            resources: Vec::new(),
-            resource_names: Vec::new(),
-            fields: Fields::default(),
-        })
-    }
-    fn visit_none<E: de::Error>(self) -> Result<RawGroupResources, E> {
-        self.visit_unit()
-    }
-}
 #[cfg(test)]
 mod tests {
     use crate::policy::test_support::*;
@@ -712,7 +840,7 @@ mod tests {
     #[test]
     fn yaml_syntax_errors_carry_their_line() {
         let err = parse(&format!("{HEADER}rules:\n- level: None\n  users: [a, b\n")).unwrap_err();
-        assert!(matches!(err, PolicyError::Syntax(_)), "{err:?}");
+        assert!(matches!(err, PolicyError::Syntax { .. }), "{err:?}");
         assert_eq!(err.problems()[0].line, Some(5), "{err}");
         assert!(err.to_string().starts_with("line 5, column 10: "), "{err}");
     }
@@ -784,6 +912,34 @@ mod tests {
             p.warnings()[0].to_string(),
             "line 5, column 3: rules[0].level: \"level\" appears more than once; the API server uses this last value"
         );
+    }
+
+    #[test]
+    fn an_earlier_value_of_a_repeated_field_is_not_read() {
+        // sigs.k8s.io/yaml keeps the last value of a repeated key and never reads the
+        // earlier one, so its shape does not matter (the real API server loads these; see
+        // tests/policy_differential.rs).
+        let p = policy("- level: [Verbose]\n  level: Metadata\n");
+        assert_eq!(p.rules()[0].level, Level::Metadata);
+        assert_eq!(
+            p.warnings()[0].to_string(),
+            "line 5, column 3: rules[0].level: \"level\" appears more than once; the API server uses this last value"
+        );
+        let p = parse(&format!(
+            "{HEADER}rules: None\nrules:\n- level: Request\n  resources: 5\n  resources: [{{resources: [pods]}}]\n"
+        ))
+        .unwrap();
+        assert_eq!(p.rules()[0].resources[0].resources, vec!["pods"]);
+        assert_eq!(p.warnings().len(), 2, "{:?}", p.warnings());
+    }
+
+    #[test]
+    fn a_yaml_error_is_kept_as_the_source_of_a_syntax_error() {
+        let err = parse(&format!("{HEADER}rules:\n- level: None\n  users: [a, b\n")).unwrap_err();
+        let cause = std::error::Error::source(&err).expect("a source");
+        assert!(cause.to_string().contains("unclosed bracket"), "{cause}");
+        // The message shown is still the problem, with its place.
+        assert!(err.to_string().starts_with("line 5, column 10: "), "{err}");
     }
 
     #[test]

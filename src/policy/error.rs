@@ -67,8 +67,14 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// Not YAML/JSON, or a field of the wrong shape (a string where a list belongs, ...).
-    #[error("{0}")]
-    Syntax(Problem),
+    #[error("{problem}")]
+    Syntax {
+        problem: Problem,
+        /// What the YAML reader reported. Its text quotes the file as it is: show `problem`
+        /// (the same, escaped for a terminal, with the field path) to a person.
+        #[source]
+        cause: Box<serde_saphyr::Error>,
+    },
     /// `apiVersion` or `kind` missing or not `audit.k8s.io/v1` `Policy`.
     #[error("{0}")]
     NotAPolicy(Problem),
@@ -86,7 +92,9 @@ impl PolicyError {
     /// Every problem this error reports.
     pub fn problems(&self) -> &[Problem] {
         match self {
-            PolicyError::Syntax(p) | PolicyError::NotAPolicy(p) => std::slice::from_ref(p),
+            PolicyError::Syntax { problem: p, .. } | PolicyError::NotAPolicy(p) => {
+                std::slice::from_ref(p)
+            }
             PolicyError::Invalid(ps) | PolicyError::Strict(ps) => ps,
         }
     }
