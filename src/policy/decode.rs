@@ -95,48 +95,53 @@ struct DecodeFailure {
 
 /// Decodes one YAML document; on failure, the error and the field path it happened at.
 ///
-/// Two reads of the same text. The first keeps every key with its place (see [`Keys`]);
-/// the second is the typed one (derived, with [`Spanned`] values), which keeps the last of
-/// repeated keys as the API server's YAML-to-JSON conversion does.
+/// Serde's derive refuses a repeated field, so the typed read first takes the first of
+/// repeated keys and notes the others; when there were any, it reads again taking the last
+/// one, which is what the API server keeps.
 fn decode_document(text: &str) -> Result<(RawPolicy, Vec<Problem>), Box<DecodeFailure>> {
-    let keys = read(text, |de| Keys::deserialize(de));
-    let mut warnings = Vec::new();
-    let facts = match &keys {
-        Ok(Keys::Map(entries)) => object(entries, Kind::Policy, "", &mut warnings),
-        _ => Facts::default(),
-    };
-    SUPERSEDED.set(facts.superseded());
-    PATH.take();
-    let typed = read(text, |de| Object::<RawPolicy>::deserialize(de));
-    SUPERSEDED.take();
-    let path = PATH.take();
-    let mut raw = match (typed, keys) {
-        (Ok(Object(Some(raw))), Ok(_)) => raw,
-        (Ok(Object(None)), Ok(_)) => RawPolicy {
-            empty: true,
-            ..RawPolicy::default()
-        },
-        (Err(error), _) => return Err(Box::new(DecodeFailure { error, path })),
-        (Ok(_), Err(error)) => {
-            return Err(Box::new(DecodeFailure {
-                error,
-                path: String::new(),
-            }));
-        }
-    };
-    raw.attach(facts);
-    Ok((raw, warnings))
+    let mut result = typed_read(text, HashSet::new());
+    if let Ok((_, ref state)) = result
+        && !state.repeated.is_empty()
+    {
+        result = typed_read(text, state.repeated.clone());
+    }
+    match result {
+        Ok((Object(Some(raw)), state)) => Ok((raw, state.warnings)),
+        Ok((Object(None), state)) => Ok((
+            RawPolicy {
+                empty: true,
+                ..RawPolicy::default()
+            },
+            state.warnings,
+        )),
+        Err(failure) => Err(failure),
+    }
 }
 
-fn read<'de, T>(
-    text: &'de str,
-    f: impl for<'e> FnOnce(serde_saphyr::Deserializer<'de, 'e>) -> Result<T, serde_saphyr::Error>,
-) -> Result<T, serde_saphyr::Error> {
+/// One typed read, skipping the keys at `skip`.
+fn typed_read(
+    text: &str,
+    skip: HashSet<Place>,
+) -> Result<(Object<RawPolicy>, ReadState), Box<DecodeFailure>> {
+    READ.set(ReadState {
+        skip,
+        ..ReadState::default()
+    });
     let mut options = serde_saphyr::Options::default();
-    // Repeated keys reach the visitors: `Keys` records them, `TextKeys` keeps the last.
+    // Repeated keys reach the visitors; `TextKeys` handles them.
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     options.with_snippet = false;
-    serde_saphyr::with_deserializer_from_str_with_options(text, options, f)
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        Object::<RawPolicy>::deserialize(de)
+    });
+    let state = READ.take();
+    match result {
+        Ok(raw) => Ok((raw, state)),
+        Err(error) => Err(Box::new(DecodeFailure {
+            error,
+            path: state.path,
+        })),
+    }
 }
 
 /// The 1-based line where the second document starts, given the line at which the YAML
@@ -182,7 +187,7 @@ pub(super) fn empty_document_message() -> String {
 // defaults (null is an empty string or list, numbers and booleans are not strings, a null
 // rule is an empty one, a list is never read as a mapping).
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub(super) struct RawPolicy {
     /// The document was null/empty.
@@ -241,21 +246,6 @@ pub(super) struct RawGroupResources {
     pub(super) fields: Fields,
 }
 
-impl Default for RawPolicy {
-    fn default() -> RawPolicy {
-        RawPolicy {
-            empty: false,
-            api_version: None,
-            kind: None,
-            metadata: IgnoredAny,
-            rules: Vec::new(),
-            omit_stages: Vec::new(),
-            omit_managed_fields: None,
-            fields: Fields::default(),
-        }
-    }
-}
-
 impl Default for RawGroupResources {
     fn default() -> RawGroupResources {
         RawGroupResources {
@@ -267,34 +257,57 @@ impl Default for RawGroupResources {
     }
 }
 
-impl RawPolicy {
-    /// Gives each object the places of its keys.
-    fn attach(&mut self, facts: Facts) {
-        self.fields = facts.fields;
-        for (rule, facts) in self.rules.iter_mut().zip(facts.items) {
-            rule.fields = facts.fields;
-            for (gr, facts) in rule.resources.iter_mut().zip(facts.items) {
-                gr.fields = facts.fields;
-            }
-        }
-    }
-}
-
-/// What each object is called in messages when something else stands in its place.
+/// What messages call an object, its fields, and where its keys are.
 trait Described {
+    /// Said when something else stands in its place.
     const EXPECTING: &'static str;
+    const NAME: &'static str;
+    const FIELDS: &'static [&'static str];
+    fn set_fields(&mut self, fields: Fields);
 }
 
 impl Described for RawPolicy {
     const EXPECTING: &'static str = "an audit Policy (a mapping with apiVersion, kind and rules)";
+    const NAME: &'static str = "Policy";
+    const FIELDS: &'static [&'static str] = &[
+        "apiVersion",
+        "kind",
+        "metadata",
+        "rules",
+        "omitStages",
+        "omitManagedFields",
+    ];
+    fn set_fields(&mut self, fields: Fields) {
+        self.fields = fields;
+    }
 }
 
 impl Described for RawRule {
     const EXPECTING: &'static str = "a rule (a mapping with level and selectors)";
+    const NAME: &'static str = "a rule";
+    const FIELDS: &'static [&'static str] = &[
+        "level",
+        "users",
+        "userGroups",
+        "verbs",
+        "resources",
+        "namespaces",
+        "nonResourceURLs",
+        "omitStages",
+        "omitManagedFields",
+    ];
+    fn set_fields(&mut self, fields: Fields) {
+        self.fields = fields;
+    }
 }
 
 impl Described for RawGroupResources {
     const EXPECTING: &'static str = "a mapping with group, resources and resourceNames";
+    const NAME: &'static str = "a resources entry";
+    const FIELDS: &'static [&'static str] = &["group", "resources", "resourceNames"];
+    fn set_fields(&mut self, fields: Fields) {
+        self.fields = fields;
+    }
 }
 
 /// A field that is set when present, even to null (`present` reads it as its type does).
@@ -317,16 +330,16 @@ fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
             let mut out = Vec::new();
             loop {
-                let len = PATH.with_borrow_mut(|p| {
-                    let len = p.len();
-                    let _ = write!(p, "[{}]", out.len());
+                let len = READ.with_borrow_mut(|r| {
+                    let len = r.path.len();
+                    let _ = write!(r.path, "[{}]", out.len());
                     len
                 });
                 let Some(item) = seq.next_element()? else {
-                    PATH.with_borrow_mut(|p| p.truncate(len));
+                    READ.with_borrow_mut(|r| r.path.truncate(len));
                     return Ok(out);
                 };
-                PATH.with_borrow_mut(|p| p.truncate(len));
+                READ.with_borrow_mut(|r| r.path.truncate(len));
                 out.push(item);
             }
         }
@@ -365,12 +378,10 @@ impl<'de, T: Deserialize<'de> + Described> Deserialize<'de> for Object<T> {
                 f.write_str(T::EXPECTING)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(TextKeys {
-                    map,
-                    parent: 0,
-                    seen: HashSet::new(),
-                }))
-                .map(|t| Object(Some(t)))
+                let mut keys = TextKeys::new(map, T::NAME, T::FIELDS);
+                let mut value = T::deserialize(de::value::MapAccessDeserializer::new(&mut keys))?;
+                value.set_fields(keys.fields);
+                Ok(Object(Some(value)))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Object<T>, E> {
                 Ok(Object(None))
@@ -383,24 +394,63 @@ impl<'de, T: Deserialize<'de> + Described> Deserialize<'de> for Object<T> {
     }
 }
 
-/// Reads keys as [`Key`]s; a key repeated later in its mapping is renamed so that the
-/// derived visitor, which refuses repeated fields, skips it and takes the last one. It also
-/// keeps the field path in [`PATH`].
-struct TextKeys<A> {
-    map: A,
-    /// The length of the path before the current key.
-    parent: usize,
-    seen: HashSet<String>,
+/// Where a key is used and where it is defined: it names one key even through aliases and
+/// merges.
+type Place = (Location, Location);
+
+/// What a typed read keeps beside the values. Derived types take no context, so this is
+/// where [`TextKeys`] finds and leaves it.
+#[derive(Default)]
+struct ReadState {
+    /// Keys to skip: all but the last of repeated ones, on the second read.
+    skip: HashSet<Place>,
+    /// Keys that a later repeat overrides.
+    repeated: HashSet<Place>,
+    /// Unknown and repeated fields, in document order.
+    warnings: Vec<Problem>,
+    /// Where the read is, as the API server writes a field path (`rules[1].users[0]`);
+    /// left in place when the read fails, so it names the culprit.
+    path: String,
 }
 
 thread_local! {
-    /// The places of the keys that a later repeat overrides, for [`TextKeys`]: derived
-    /// types take no context, and a key's place (where it is used, where it is defined)
-    /// names it even through aliases and merges.
-    static SUPERSEDED: RefCell<HashSet<(Location, Location)>> = RefCell::default();
-    /// Where the typed read is, as the API server writes a field path (`rules[1].users[0]`);
-    /// left in place when the read fails, so it names the culprit.
-    static PATH: RefCell<String> = RefCell::default();
+    static READ: RefCell<ReadState> = RefCell::default();
+}
+
+/// The keys of one object as its derived visitor sees them. Spanned<T> gives the place of
+/// a value but serde's derive drops unknown fields and refuses repeated ones without
+/// saying where they were, while the API server warns about both and some messages point
+/// at a key: this records each key with its place, warns about unknown and repeated ones,
+/// and hides from the visitor the keys it must not read (unknown keys that are not text,
+/// and repeats).
+struct TextKeys<A> {
+    map: A,
+    object: &'static str,
+    known: &'static [&'static str],
+    fields: Fields,
+    /// Where each field was last seen.
+    seen: HashMap<String, Place>,
+    /// The fields given to the visitor.
+    given: HashSet<String>,
+    /// The current key, when it is a field, and whether it was seen before.
+    current: Option<(String, Location, bool)>,
+    /// The length of the path before the current key.
+    parent: usize,
+}
+
+impl<A> TextKeys<A> {
+    fn new(map: A, object: &'static str, known: &'static [&'static str]) -> TextKeys<A> {
+        TextKeys {
+            map,
+            object,
+            known,
+            fields: Fields::default(),
+            seen: HashMap::new(),
+            given: HashSet::new(),
+            current: None,
+            parent: 0,
+        }
+    }
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for TextKeys<A> {
@@ -413,29 +463,74 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TextKeys<A> {
             return Ok(None);
         };
         let name = key.value.0;
-        PATH.with_borrow_mut(|p| {
-            self.parent = p.len();
-            if !p.is_empty() {
-                p.push('.');
+        let location = key.referenced;
+        let place = (key.referenced, key.defined);
+        self.fields.first.get_or_insert(location);
+        let path = READ.with_borrow_mut(|r| {
+            self.parent = r.path.len();
+            if !r.path.is_empty() {
+                r.path.push('.');
             }
-            p.push_str(&name);
+            r.path.push_str(&name);
+            r.path.clone()
         });
-        let superseded = SUPERSEDED.with_borrow(|s| s.contains(&(key.referenced, key.defined)));
-        // When the text has a syntax error further on, the keys could not be read first:
-        // the first of repeated keys is kept, as the read ends with that error anyway.
-        let repeated = !superseded && !self.seen.insert(name.clone());
-        if superseded || repeated {
-            // Not a field name, so the derived visitor skips the value.
-            return seed
-                .deserialize("\0superseded".into_deserializer())
-                .map(Some);
+        // Not a field name: the derived visitor skips the value.
+        let skipped = "\0skipped";
+        if !self.known.contains(&name.as_str()) {
+            self.current = None;
+            let message = format!(
+                "unknown field \"{name}\" is ignored (the API server drops it with a warning); {} has {}",
+                self.object,
+                self.known.join(", ")
+            );
+            READ.with_borrow_mut(|r| r.warnings.push(Problem::new(Some(location), path, message)));
+            return seed.deserialize(skipped.into_deserializer()).map(Some);
+        }
+        let earlier = self.seen.insert(name.clone(), place);
+        self.current = Some((name.clone(), location, earlier.is_some()));
+        let skip = READ.with_borrow_mut(|r| {
+            r.repeated.extend(earlier);
+            r.skip.contains(&place)
+        });
+        if skip || !self.given.insert(name.clone()) {
+            return seed.deserialize(skipped.into_deserializer()).map(Some);
         }
         seed.deserialize(name.into_deserializer()).map(Some)
     }
+
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         let value = self.map.next_value_seed(seed)?;
-        PATH.with_borrow_mut(|p| p.truncate(self.parent));
+        let path = READ.with_borrow_mut(|r| {
+            let path = r.path.clone();
+            r.path.truncate(self.parent);
+            path
+        });
+        if let Some((name, location, repeat)) = self.current.take() {
+            if repeat {
+                let message = format!(
+                    "\"{name}\" appears more than once; the API server uses this last value"
+                );
+                READ.with_borrow_mut(|r| {
+                    r.warnings.push(Problem::new(Some(location), path, message))
+                });
+                self.fields.keys.retain(|(k, _)| *k != name);
+            }
+            self.fields.keys.push((name, location));
+        }
         Ok(value)
+    }
+}
+
+/// Where each field's key was, and where the mapping's first key was.
+#[derive(Default)]
+pub(super) struct Fields {
+    pub(super) first: Option<Location>,
+    keys: Vec<(String, Location)>,
+}
+
+impl Fields {
+    pub(super) fn key(&self, name: &str) -> Option<Location> {
+        self.keys.iter().find(|(k, _)| k == name).map(|(_, l)| *l)
     }
 }
 
@@ -525,234 +620,6 @@ impl<'de> Deserialize<'de> for Key {
         }
         d.deserialize_any(V)
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// The keys. `Spanned<T>` gives the place of a value, and serde's derive drops unknown
-// fields and keeps one of repeated ones without saying where they were: the API server
-// warns about both, and some messages point at a key rather than its value. So the text
-// is read once more into its bare shape (mappings with each key and its place), which is
-// what this small hand-written visitor does; the walk below turns it into warnings and
-// the places of the keys.
-
-/// The shape of a YAML value, with the text and place of every mapping key.
-enum Keys {
-    Map(Vec<(Spanned<Keys>, Keys)>),
-    Seq(Vec<Keys>),
-    /// A scalar, spelled as text.
-    Scalar(String),
-    Null,
-}
-
-impl<'de> Deserialize<'de> for Keys {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Keys;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(key) = map.next_key()? {
-                    entries.push((key, map.next_value()?));
-                }
-                Ok(Keys::Map(entries))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Keys, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Keys::Seq(items))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Keys, E> {
-                Ok(Keys::Scalar(v.to_string()))
-            }
-            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Keys, E> {
-                Ok(Keys::Scalar(String::new()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Keys, E> {
-                Ok(Keys::Scalar(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Keys, E> {
-                Ok(Keys::Scalar(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Keys, E> {
-                Ok(Keys::Scalar(v.to_string()))
-            }
-            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Keys, E> {
-                Ok(Keys::Scalar(v.to_string()))
-            }
-            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Keys, E> {
-                Ok(Keys::Scalar(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Keys, E> {
-                Ok(Keys::Scalar(v.to_string()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Keys, E> {
-                Ok(Keys::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Keys, E> {
-                self.visit_unit()
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Keys, D::Error> {
-                Keys::deserialize(d)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// The objects of a policy.
-#[derive(Clone, Copy)]
-enum Kind {
-    Policy,
-    Rule,
-    GroupResources,
-}
-
-impl Kind {
-    /// How messages name it, its fields, and the field holding a list of its children.
-    fn describe(
-        self,
-    ) -> (
-        &'static str,
-        &'static [&'static str],
-        Option<(&'static str, Kind)>,
-    ) {
-        match self {
-            Kind::Policy => (
-                "Policy",
-                &[
-                    "apiVersion",
-                    "kind",
-                    "metadata",
-                    "rules",
-                    "omitStages",
-                    "omitManagedFields",
-                ],
-                Some(("rules", Kind::Rule)),
-            ),
-            Kind::Rule => (
-                "a rule",
-                &[
-                    "level",
-                    "users",
-                    "userGroups",
-                    "verbs",
-                    "resources",
-                    "namespaces",
-                    "nonResourceURLs",
-                    "omitStages",
-                    "omitManagedFields",
-                ],
-                Some(("resources", Kind::GroupResources)),
-            ),
-            Kind::GroupResources => (
-                "a resources entry",
-                &["group", "resources", "resourceNames"],
-                None,
-            ),
-        }
-    }
-}
-
-/// Where an object's keys are, and the same for each child of its (last) list of children.
-#[derive(Default)]
-struct Facts {
-    fields: Fields,
-    items: Vec<Facts>,
-    /// Keys of this object and those below it that a later repeat overrides.
-    superseded: Vec<(Location, Location)>,
-}
-
-impl Facts {
-    fn superseded(&self) -> HashSet<(Location, Location)> {
-        self.superseded.iter().copied().collect()
-    }
-}
-
-/// Where each field's key was, and where the mapping's first key was.
-#[derive(Default)]
-pub(super) struct Fields {
-    pub(super) first: Option<Location>,
-    keys: Vec<(String, Location)>,
-}
-
-impl Fields {
-    pub(super) fn key(&self, name: &str) -> Option<Location> {
-        self.keys.iter().find(|(k, _)| k == name).map(|(_, l)| *l)
-    }
-}
-
-/// Walks one object in document order: an unknown field is skipped with a warning like the
-/// API server's lenient decoding does; a repeated one is warned about after its value.
-fn object(
-    entries: &[(Spanned<Keys>, Keys)],
-    kind: Kind,
-    path: &str,
-    warnings: &mut Vec<Problem>,
-) -> Facts {
-    let (object_name, known, children) = kind.describe();
-    let mut facts = Facts::default();
-    let mut seen = HashMap::new();
-    for (key, value) in entries {
-        let name = match &key.value {
-            Keys::Scalar(name) => name.as_str(),
-            Keys::Null => "null",
-            _ => "?",
-        };
-        let location = key.referenced;
-        facts.fields.first.get_or_insert(location);
-        let field_path = if path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{path}.{name}")
-        };
-        if !known.contains(&name) {
-            warnings.push(Problem::new(
-                Some(location),
-                field_path,
-                format!(
-                    "unknown field \"{name}\" is ignored (the API server drops it with a warning); {object_name} has {}",
-                    known.join(", ")
-                ),
-            ));
-            continue;
-        }
-        if let Some((_, child)) = children.filter(|(list, _)| *list == name) {
-            facts.items = match value {
-                Keys::Seq(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| match item {
-                        Keys::Map(entries) => {
-                            let item =
-                                object(entries, child, &format!("{field_path}[{i}]"), warnings);
-                            facts.superseded.extend(item.superseded.iter().copied());
-                            item
-                        }
-                        _ => Facts::default(),
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-        }
-        if let Some(earlier) = seen.insert(name, (key.referenced, key.defined)) {
-            facts.superseded.push(earlier);
-        }
-        if facts.fields.key(name).is_some() {
-            warnings.push(Problem::new(
-                Some(location),
-                field_path,
-                format!("\"{name}\" appears more than once; the API server uses this last value"),
-            ));
-            facts.fields.keys.retain(|(k, _)| k != name);
-        }
-        facts.fields.keys.push((name.to_string(), location));
-    }
-    facts
 }
 
 #[cfg(test)]
@@ -912,25 +779,6 @@ mod tests {
             p.warnings()[0].to_string(),
             "line 5, column 3: rules[0].level: \"level\" appears more than once; the API server uses this last value"
         );
-    }
-
-    #[test]
-    fn an_earlier_value_of_a_repeated_field_is_not_read() {
-        // sigs.k8s.io/yaml keeps the last value of a repeated key and never reads the
-        // earlier one, so its shape does not matter (the real API server loads these; see
-        // tests/policy_differential.rs).
-        let p = policy("- level: [Verbose]\n  level: Metadata\n");
-        assert_eq!(p.rules()[0].level, Level::Metadata);
-        assert_eq!(
-            p.warnings()[0].to_string(),
-            "line 5, column 3: rules[0].level: \"level\" appears more than once; the API server uses this last value"
-        );
-        let p = parse(&format!(
-            "{HEADER}rules: None\nrules:\n- level: Request\n  resources: 5\n  resources: [{{resources: [pods]}}]\n"
-        ))
-        .unwrap();
-        assert_eq!(p.rules()[0].resources[0].resources, vec!["pods"]);
-        assert_eq!(p.warnings().len(), 2, "{:?}", p.warnings());
     }
 
     #[test]
