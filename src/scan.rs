@@ -1,6 +1,7 @@
 //! `scan`: find every use of the decoys in audit logs (JSON lines, `.gz`, stdin, or
-//! `EventList` documents). A line is only parsed when it contains a decoy's user name, which
-//! is what keeps a scan of gigabytes close to the speed of reading them.
+//! `EventList` documents). Each read of a few MiB is searched as a whole for the decoys' user
+//! names in quotes (see [`Matcher`]), and only the lines around a match are parsed, which is
+//! what keeps a scan of gigabytes at the speed of reading them.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
