@@ -69,7 +69,7 @@ fn spawn_follower(
         let mut last_problem: Option<String> = None;
         loop {
             let mut more = false;
-            let found = match follower.read_lines() {
+            let found = match follower.read_candidates(&matcher) {
                 Ok(read) => {
                     last_problem = None;
                     more = read.more;

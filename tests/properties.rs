@@ -340,6 +340,33 @@ fn lines_text() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Lines of any bytes, some holding the decoy's name: in quotes, without them, or as the
+/// start of another name; the text may end in the middle of a line.
+fn candidate_text() -> impl Strategy<Value = Vec<u8>> {
+    let bytes = || {
+        prop::collection::vec(
+            any::<u8>().prop_filter("no newline", |&b| b != b'\n'),
+            0..40,
+        )
+    };
+    let names = vec![
+        format!("\"{DECOY}\""),
+        format!("\"{DECOY}-deployer\""),
+        DECOY.to_string(),
+        format!("\"{DECOY}"),
+    ];
+    prop::collection::vec(
+        prop_oneof![
+            2 => bytes(),
+            2 => (bytes(), prop::sample::select(names), bytes())
+                .prop_map(|(a, name, b)| [a, name.into_bytes(), b].concat()),
+            1 => Just(Vec::new()),
+        ],
+        0..12,
+    )
+    .prop_map(|lines| lines.join(&b'\n'))
+}
+
 proptest! {
     #![proptest_config(config(64))]
 
@@ -372,6 +399,40 @@ proptest! {
             read.extend(new.lines);
         }
         prop_assert_eq!(read, complete_lines(&all));
+    }
+
+    /// Reading only the lines that name a decoy, appended in any pieces: exactly the
+    /// complete lines that hold its name in quotes, once each, in order; lines that merely
+    /// begin like it, or hold it without quotes, are left out.
+    #[test]
+    fn the_follower_picks_exactly_the_appended_lines_naming_a_decoy(
+        all in candidate_text(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(all.len() + 1)).collect();
+        cuts.push(all.len());
+        cuts.sort();
+        let matcher = Matcher::new(vec![DECOY.to_string()]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "").unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut read = Vec::new();
+        let mut from = 0;
+        for cut in cuts {
+            file.write_all(&all[from..cut]).unwrap();
+            from = cut;
+            let new = follower.read_candidates(&matcher).unwrap();
+            prop_assert_eq!(new.oversized, 0);
+            read.extend(new.lines);
+        }
+        let quoted = format!("\"{DECOY}\"");
+        let expected: Vec<Vec<u8>> = complete_lines(&all)
+            .into_iter()
+            .filter(|line| line.windows(quoted.len()).any(|w| w == quoted.as_bytes()))
+            .collect();
+        prop_assert_eq!(read, expected);
     }
 
     /// Rewritten in place between two reads (copytruncate, then written again), whatever
