@@ -219,9 +219,12 @@ pub fn scan_reader_limited<R: Read>(
     // end of what was searched (for a name across two reads).
     let mut skipping: Option<(bool, Vec<u8>)> = None;
     loop {
-        buffer.copy_within(start..end, 0);
-        end -= start;
-        start = 0;
+        // The unfinished line goes to the front (once: a long line stays there).
+        if start > 0 {
+            buffer.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
         if buffer.len() < end + CHUNK {
             buffer.resize(end + CHUNK, 0);
         }
