@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::scan::Matcher;
+
 /// The fields of an audit event this plugin reads; the rest are ignored.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
@@ -175,9 +177,20 @@ impl LogFollower {
     /// The lines completed since the last read. A path that is missing for a while (between
     /// a rotation's rename and create) is not an error; a file that cannot be read is.
     pub fn read_lines(&mut self) -> std::io::Result<NewLines> {
+        self.read(None)
+    }
+
+    /// Like [`LogFollower::read_lines`], but only the lines that hold a decoy's name as
+    /// `matcher` looks for it: what was read is searched as a whole, and the other lines
+    /// are never split out or copied. Lines over the limit are counted all the same.
+    pub fn read_candidates(&mut self, matcher: &Matcher) -> std::io::Result<NewLines> {
+        self.read(Some(matcher))
+    }
+
+    fn read(&mut self, matcher: Option<&Matcher>) -> std::io::Result<NewLines> {
         let mut new = NewLines::default();
         // Drain what the open file still holds, even if it has been renamed away.
-        self.read_open_file(&mut new)?;
+        self.read_open_file(&mut new, matcher)?;
         if new.more {
             return Ok(new);
         }
@@ -195,7 +208,7 @@ impl LogFollower {
             let id = FileId::of(&file.metadata()?);
             self.file = Some((file, id));
             self.start_over(&mut new);
-            self.read_open_file(&mut new)?;
+            self.read_open_file(&mut new, matcher)?;
         }
         Ok(new)
     }
@@ -210,7 +223,11 @@ impl LogFollower {
         new.reopened = true;
     }
 
-    fn read_open_file(&mut self, new: &mut NewLines) -> std::io::Result<()> {
+    fn read_open_file(
+        &mut self,
+        new: &mut NewLines,
+        matcher: Option<&Matcher>,
+    ) -> std::io::Result<()> {
         let Some((file, _)) = &mut self.file else {
             return Ok(());
         };
@@ -235,13 +252,14 @@ impl LogFollower {
             self.head.extend_from_slice(&bytes[..wanted]);
         }
         self.offset += bytes.len() as u64;
-        self.split_lines(&bytes, new);
+        self.split_lines(&bytes, new, matcher);
         Ok(())
     }
 
-    /// Adds the complete lines in `bytes` (after what was left unfinished) to `new`; lines
-    /// over the limit are counted there and dropped, never held.
-    fn split_lines(&mut self, mut bytes: &[u8], new: &mut NewLines) {
+    /// Adds the complete lines in `bytes` (after what was left unfinished) to `new`, or
+    /// only those `matcher` picks; lines over the limit are counted there and dropped, never
+    /// held.
+    fn split_lines(&mut self, mut bytes: &[u8], new: &mut NewLines, matcher: Option<&Matcher>) {
         loop {
             let newline = memchr::memchr(b'\n', bytes);
             let piece = &bytes[..newline.unwrap_or(bytes.len())];
@@ -255,10 +273,23 @@ impl LogFollower {
             }
             let Some(at) = newline else { return };
             if !self.skipping && !self.partial.is_empty() {
-                new.lines.push(std::mem::take(&mut self.partial));
+                let line = std::mem::take(&mut self.partial);
+                if matcher.is_none_or(|m| m.may_match(&line)) {
+                    new.lines.push(line);
+                }
             }
             self.skipping = false;
             bytes = &bytes[at + 1..];
+            // At a line's start with nothing left over: the whole lines that follow are
+            // searched at once, when none of them can be over the limit.
+            if let Some(matcher) = matcher
+                && let Some(last) = memchr::memrchr(b'\n', bytes)
+                && last <= LINE_LIMIT
+            {
+                new.lines
+                    .extend(matcher.candidate_lines(&bytes[..=last]).map(<[u8]>::to_vec));
+                bytes = &bytes[last + 1..];
+            }
         }
     }
 }
@@ -429,6 +460,32 @@ mod tests {
         let read = follower.read_lines().unwrap();
         assert_eq!(read.oversized, 0);
         assert_eq!(ids(&read.lines), vec!["a1"]);
+    }
+
+    #[test]
+    fn reading_candidates_keeps_only_lines_naming_a_decoy_and_still_counts_long_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "").unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        let matcher = Matcher::new(vec!["system:serviceaccount:kube-system:tiller".into()]);
+        let near = EVENT.replace(":tiller\"", ":tiller-deployer\"");
+        let mut text = format!("{near}\n{EVENT}\n{}\n", EVENT.replace("a1", "a2"));
+        text.push_str(&"x".repeat(LINE_LIMIT + 1));
+        text.push_str(&format!("\n{near}\n{}\n", EVENT.replace("a1", "a3")));
+        std::fs::write(&path, &text).unwrap();
+        let mut lines = Vec::new();
+        let mut oversized = 0;
+        loop {
+            let read = follower.read_candidates(&matcher).unwrap();
+            lines.extend(read.lines);
+            oversized += read.oversized;
+            if !read.more {
+                break;
+            }
+        }
+        assert_eq!(ids(&lines), vec!["a1", "a2", "a3"]);
+        assert_eq!(oversized, 1);
     }
 
     #[test]

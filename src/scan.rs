@@ -1,6 +1,7 @@
 //! `scan`: find every use of the decoys in audit logs (JSON lines, `.gz`, stdin, or
-//! `EventList` documents). A line is only parsed when it contains a decoy's user name, which
-//! is what keeps a scan of gigabytes close to the speed of reading them.
+//! `EventList` documents). Each read of a few MiB is searched as a whole for the decoys' user
+//! names in quotes (see [`Matcher`]), and only the lines around a match are parsed, which is
+//! what keeps a scan of gigabytes at the speed of reading them.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -20,29 +21,77 @@ use crate::terminal::printable;
 use crate::tracking::{DrillClaim, drill_claim};
 
 /// Picks the lines that may be a decoy's events, then the events that are.
+///
+/// A line is a candidate only when it holds a decoy's user name as a whole JSON string: the
+/// name between its two quotes, as `"user":{"username":"system:serviceaccount:NS:NAME"}`
+/// writes it. The name alone would also pick every line of another user whose name merely
+/// begins with it (`...:tiller-deployer`), and parse them all for nothing. JSON may escape
+/// any character of a string, but the API server's encoder (Go's `encoding/json`) escapes
+/// only quotes, backslashes, control characters, `<`, `>`, `&` and U+2028/U+2029, and a
+/// service account's user name holds none of them: its namespace and name are DNS labels
+/// and subdomains (`a-z`, `0-9`, `-`, `.`), joined by colons. So a decoy's events always
+/// hold these exact bytes. Whether an event is a decoy's is still decided on the parsed
+/// event ([`Matcher::matches`]): another field that names a decoy in quotes (an annotation,
+/// a user agent) only makes its line parsed, and then rejected.
 pub struct Matcher {
     users: Vec<String>,
-    finders: Vec<memmem::Finder<'static>>,
-    /// The longest name's length in bytes.
+    needles: Needles,
+    /// The longest needle's length in bytes.
     longest: usize,
+}
+
+/// What [`Matcher`] searches for.
+enum Needles {
+    None,
+    One(Box<memmem::Finder<'static>>),
+    Many(aho_corasick::AhoCorasick),
+}
+
+/// The bytes a user name is searched by: the name in quotes, when it is of the characters
+/// no JSON writer escapes (a service account's always is); any other name alone (it is then
+/// only found where it is written unescaped, as before).
+fn needle(user: &str) -> Vec<u8> {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'.' | b'_' | b'@');
+    if !user.is_empty() && user.bytes().all(plain) {
+        format!("\"{user}\"").into_bytes()
+    } else {
+        user.as_bytes().to_vec()
+    }
 }
 
 impl Matcher {
     pub fn new(users: Vec<String>) -> Matcher {
-        let finders = users
-            .iter()
-            .map(|u| memmem::Finder::new(u.as_bytes()).into_owned())
-            .collect();
-        let longest = users.iter().map(String::len).max().unwrap_or(0);
+        let patterns: Vec<Vec<u8>> = users.iter().map(|u| needle(u)).collect();
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        let needles = match patterns.as_slice() {
+            [] => Needles::None,
+            [one] => Needles::One(Box::new(memmem::Finder::new(one).into_owned())),
+            many => match aho_corasick::AhoCorasick::new(many) {
+                Ok(searcher) => Needles::Many(searcher),
+                // Only a set far beyond any cluster's decoys (millions of bytes of names)
+                // is refused; the first name is still searched rather than none.
+                Err(_) => Needles::One(Box::new(memmem::Finder::new(&many[0]).into_owned())),
+            },
+        };
         Matcher {
             users,
-            finders,
+            needles,
             longest,
         }
     }
 
-    pub fn may_match(&self, line: &[u8]) -> bool {
-        self.finders.iter().any(|f| f.find(line).is_some())
+    /// Where the first quoted decoy name in `haystack` starts.
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        match &self.needles {
+            Needles::None => None,
+            Needles::One(finder) => finder.find(haystack),
+            Needles::Many(searcher) => searcher.find(haystack).map(|m| m.start()),
+        }
+    }
+
+    /// Whether `text` (a line, an item) holds a decoy's name as a JSON string.
+    pub fn may_match(&self, text: &[u8]) -> bool {
+        self.find(text).is_some()
     }
 
     /// Whether a decoy's name occurs in a stream read in pieces, across their edges too:
@@ -63,6 +112,21 @@ impl Matcher {
 
     pub fn matches(&self, event: &Event) -> bool {
         self.users.contains(&event.user.username)
+    }
+
+    /// The lines of `region` (whole lines, each ending in a newline) that hold a quoted
+    /// decoy name, without their newline. The region is searched as a whole: a line
+    /// without a match is never looked at on its own.
+    pub fn candidate_lines<'a>(&'a self, region: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let found = at + self.find(&region[at..])?;
+            let start = memchr::memrchr(b'\n', &region[at..found]).map_or(at, |i| at + i + 1);
+            // A name holds no newline, so the line goes on past the match.
+            let end = memchr::memchr(b'\n', &region[found..]).map_or(region.len(), |i| found + i);
+            at = (end + 1).min(region.len());
+            Some(&region[start..end])
+        })
     }
 }
 
@@ -89,21 +153,26 @@ pub struct Use {
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub lines: u64,
-    /// Lines that held a decoy's name but were not an audit event (or a list of them).
+    /// Lines that held a decoy's name (quoted, as a JSON string) but were not an audit
+    /// event (or a list of them).
     pub malformed: u64,
     /// Lines over [`LINE_LIMIT`], skipped to their end without being parsed.
     pub oversized: u64,
-    /// Of those, the lines that held a decoy's name: a use may be among them, so the scan
-    /// is incomplete.
+    /// Of those, the lines that held a decoy's name (quoted): a use may be among them, so
+    /// the scan is incomplete.
     pub oversized_with_decoy: u64,
     /// Sources that could not be read to their end, with why.
     pub unreadable: Vec<String>,
 }
 
+/// How much of a source is read at once. Each read is searched as a whole for the decoys'
+/// names; only the lines around a match are parsed.
+const CHUNK: usize = 2 << 20;
+
 /// Scans one source. Events of a request are merged by audit ID: the request is reported
 /// once, with the response code its last stage carries. Lines over [`LINE_LIMIT`] are
 /// skipped without being held in memory, and counted.
-pub fn scan_reader<R: BufRead>(
+pub fn scan_reader<R: Read>(
     reader: R,
     source: &str,
     matcher: &Matcher,
@@ -117,7 +186,13 @@ pub fn scan_reader<R: BufRead>(
 }
 
 /// [`scan_reader`] with another line limit (in bytes, without the newline).
-pub fn scan_reader_limited<R: BufRead>(
+///
+/// The source is read in chunks of up to [`CHUNK`] bytes into one buffer, which holds the
+/// line left unfinished by the last read (at most `limit` bytes) and what came after it.
+/// The whole lines in it are counted with one pass of `memchr` and searched with one pass
+/// of the matcher; only the lines a match falls in are parsed. A line that grows past the
+/// limit before its newline is dropped as it comes, and only searched for a decoy's name.
+pub fn scan_reader_limited<R: Read>(
     mut reader: R,
     source: &str,
     matcher: &Matcher,
@@ -126,100 +201,146 @@ pub fn scan_reader_limited<R: BufRead>(
     summary: &mut Summary,
     limit: usize,
 ) {
-    let mut line = Vec::new();
+    let mut sink = Sink {
+        source,
+        matcher,
+        drill_key,
+        uses,
+        summary,
+        limit,
+    };
+    let mut buffer: Vec<u8> = Vec::new();
+    // The unfinished line is `buffer[start..end]`.
+    let (mut start, mut end) = (0, 0);
+    // Inside a line over the limit: whether a decoy's name was seen in it so far, and the
+    // end of what was searched (for a name across two reads).
+    let mut skipping: Option<(bool, Vec<u8>)> = None;
     loop {
-        match next_line(&mut reader, &mut line, limit, matcher) {
-            Ok(Line::End) => return,
-            Ok(Line::Oversized { names_decoy }) => {
-                summary.lines += 1;
-                summary.oversized += 1;
-                if names_decoy {
-                    summary.oversized_with_decoy += 1;
-                }
-            }
-            Ok(Line::Complete) => {
-                summary.lines += 1;
-                if !matcher.may_match(&line) {
-                    continue;
-                }
-                match events_in(&line) {
-                    Some(events) => {
-                        for event in events.into_iter().filter(|e| matcher.matches(e)) {
-                            record(uses, event, source, drill_key);
-                        }
-                    }
-                    None => summary.malformed += 1,
-                }
-            }
+        // The unfinished line goes to the front (once: a long line stays there).
+        if start > 0 {
+            buffer.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        if buffer.len() < end + CHUNK {
+            buffer.resize(end + CHUNK, 0);
+        }
+        let read = match reader.read(&mut buffer[end..end + CHUNK]) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                summary
-                    .unreadable
-                    .push(format!("{source}: {e} (after {} lines)", summary.lines));
+                sink.summary.unreadable.push(format!(
+                    "{source}: {e} (after {} lines)",
+                    sink.summary.lines
+                ));
                 return;
             }
+        };
+        if read == 0 {
+            // The last line, when the source does not end with a newline.
+            match skipping {
+                Some((names_decoy, _)) => sink.oversized(names_decoy),
+                None if end > start => sink.last_line(&buffer[start..end]),
+                None => {}
+            }
+            return;
+        }
+        let fresh = end;
+        end += read;
+        if let Some((names_decoy, carry)) = &mut skipping {
+            let newline = memchr::memchr(b'\n', &buffer[fresh..end]);
+            let rest = &buffer[fresh..newline.map_or(end, |i| fresh + i)];
+            if !*names_decoy {
+                *names_decoy = matcher.may_match_stream(carry, rest);
+            }
+            match newline {
+                None => {
+                    start = end;
+                    continue;
+                }
+                Some(i) => {
+                    sink.oversized(*names_decoy);
+                    skipping = None;
+                    start = fresh + i + 1;
+                }
+            }
+        }
+        // Before `fresh` the unfinished line holds no newline.
+        let from = start.max(fresh);
+        if let Some(last) = memchr::memrchr(b'\n', &buffer[from..end]) {
+            let last = from + last;
+            sink.whole_lines(&buffer[start..=last]);
+            start = last + 1;
+        }
+        if end - start > limit {
+            let mut carry = Vec::new();
+            let names_decoy = matcher.may_match_stream(&mut carry, &buffer[start..end]);
+            skipping = Some((names_decoy, carry));
+            start = end;
         }
     }
 }
 
-/// What [`next_line`] found.
-#[derive(Debug, PartialEq, Eq)]
-enum Line {
-    /// The input ended before another line.
-    End,
-    /// A line of at most the limit is in the buffer, without its newline.
-    Complete,
-    /// A line over the limit was read to its end and dropped as it came.
-    Oversized { names_decoy: bool },
+/// Where the lines of one source go.
+struct Sink<'a> {
+    source: &'a str,
+    matcher: &'a Matcher,
+    drill_key: Option<&'a Key>,
+    uses: &'a mut BTreeMap<String, Use>,
+    summary: &'a mut Summary,
+    limit: usize,
 }
 
-/// Reads the next line into `line` (cleared first), holding at most `limit` bytes of it.
-fn next_line<R: BufRead>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-    limit: usize,
-    matcher: &Matcher,
-) -> std::io::Result<Line> {
-    line.clear();
-    let mut started = false;
-    // Once over the limit: whether a decoy's name was seen, and the end of the last piece.
-    let mut skipping: Option<(bool, Vec<u8>)> = None;
-    loop {
-        let buffer = match reader.fill_buf() {
-            Ok(buffer) => buffer,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buffer.is_empty() {
-            return Ok(match skipping {
-                Some((names_decoy, _)) => Line::Oversized { names_decoy },
-                None if started => Line::Complete,
-                None => Line::End,
-            });
+impl Sink<'_> {
+    /// Lines that each end with a newline.
+    fn whole_lines(&mut self, region: &[u8]) {
+        let newlines = memchr::memchr_iter(b'\n', region);
+        if region.len() - 1 <= self.limit {
+            // No line in it can be over the limit.
+            self.summary.lines += newlines.count() as u64;
+        } else {
+            let mut line_start = 0;
+            for newline in newlines {
+                self.summary.lines += 1;
+                if newline - line_start > self.limit {
+                    self.summary.oversized += 1;
+                }
+                line_start = newline + 1;
+            }
         }
-        started = true;
-        let newline = memchr::memchr(b'\n', buffer);
-        let piece = &buffer[..newline.unwrap_or(buffer.len())];
-        if skipping.is_none() && line.len() + piece.len() > limit {
-            let mut carry = Vec::new();
-            let names_decoy = matcher.may_match_stream(&mut carry, line);
-            *line = Vec::new();
-            skipping = Some((names_decoy, carry));
+        for line in self.matcher.candidate_lines(region) {
+            if line.len() > self.limit {
+                self.summary.oversized_with_decoy += 1;
+            } else {
+                self.parse(line);
+            }
         }
-        match &mut skipping {
-            Some((names_decoy, carry)) => {
-                if !*names_decoy {
-                    *names_decoy = matcher.may_match_stream(carry, piece);
+    }
+
+    /// A last line without a newline, at most the limit.
+    fn last_line(&mut self, line: &[u8]) {
+        self.summary.lines += 1;
+        if self.matcher.may_match(line) {
+            self.parse(line);
+        }
+    }
+
+    fn oversized(&mut self, names_decoy: bool) {
+        self.summary.lines += 1;
+        self.summary.oversized += 1;
+        if names_decoy {
+            self.summary.oversized_with_decoy += 1;
+        }
+    }
+
+    fn parse(&mut self, line: &[u8]) {
+        match events_in(line) {
+            Some(events) => {
+                for event in events.into_iter().filter(|e| self.matcher.matches(e)) {
+                    record(self.uses, event, self.source, self.drill_key);
                 }
             }
-            None => line.extend_from_slice(piece),
-        }
-        let used = piece.len() + usize::from(newline.is_some());
-        reader.consume(used);
-        if newline.is_some() {
-            return Ok(match skipping {
-                Some((names_decoy, _)) => Line::Oversized { names_decoy },
-                None => Line::Complete,
-            });
+            None => self.summary.malformed += 1,
         }
     }
 }
@@ -585,12 +706,14 @@ mod tests {
         let good = event("a1", "ResponseComplete", DECOY, "k", Some(403));
         // Cut after the user name, as a log rotated mid-write leaves it.
         let truncated = &good[..good.find("sourceIPs").unwrap()];
-        let log = format!("garbage {DECOY}\n{truncated}\nnot json at all\n{good}\n");
+        let log =
+            format!("garbage \"{DECOY}\"\n{truncated}\nnot json at all\ngarbage {DECOY}\n{good}\n");
         let (uses, summary) = scan(log.as_bytes());
         assert_eq!(uses.len(), 1);
-        // "not json at all" lacks the name, so it is not even parsed.
+        // "not json at all" lacks the name, and the other garbage has it without its
+        // quotes, so neither is even parsed.
         assert_eq!(summary.malformed, 2);
-        assert_eq!(summary.lines, 4);
+        assert_eq!(summary.lines, 5);
     }
 
     #[test]
@@ -679,19 +802,22 @@ mod tests {
     fn an_oversized_line_naming_a_decoy_is_told_even_when_the_name_spans_two_reads() {
         let matcher = Matcher::new(vec![DECOY.to_string()]);
         let filler = "y".repeat(200);
+        let quoted = format!("\"{DECOY}\"");
         for capacity in [1, 7, 16, 64, 4096] {
             for (line, names) in [
-                (format!("{filler}{DECOY}{filler}"), true),
-                (format!("{DECOY}{filler}"), true),
-                (format!("{filler}{DECOY}"), true),
-                (format!("{filler}{}", &DECOY[1..]), false),
+                (format!("{filler}{quoted}{filler}"), true),
+                (format!("{quoted}{filler}"), true),
+                (format!("{filler}{quoted}"), true),
+                (format!("{filler}{}", &quoted[1..]), false),
+                // Another user whose name begins with the decoy's.
+                (format!("{filler}\"{DECOY}-deployer\"{filler}"), false),
                 (filler.repeat(2), false),
             ] {
                 let text = format!("{line}\nshort line after it\n");
                 let mut uses = BTreeMap::new();
                 let mut summary = Summary::default();
                 scan_reader_limited(
-                    BufReader::with_capacity(capacity, text.as_bytes()),
+                    Trickle::new(text.as_bytes(), capacity),
                     "test",
                     &matcher,
                     None,
@@ -720,7 +846,7 @@ mod tests {
                 let mut uses = BTreeMap::new();
                 let mut summary = Summary::default();
                 scan_reader_limited(
-                    BufReader::with_capacity(16, text.as_bytes()),
+                    Trickle::new(text.as_bytes(), 16),
                     "test",
                     &matcher,
                     None,
@@ -773,6 +899,94 @@ mod tests {
             summary.unreadable[1].ends_with("is a character device, not a regular file"),
             "{summary:?}"
         );
+    }
+
+    /// A source that gives at most `most` bytes a read, as a pipe may.
+    struct Trickle<'a> {
+        rest: &'a [u8],
+        most: usize,
+    }
+
+    impl Trickle<'_> {
+        fn new(text: &[u8], most: usize) -> Trickle<'_> {
+            Trickle { rest: text, most }
+        }
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.rest.len().min(self.most).min(out.len());
+            out[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn only_lines_holding_a_decoys_quoted_name_are_parsed() {
+        let near = format!("{DECOY}-deployer");
+        let cut = |line: String| line[..line.find("sourceIPs").unwrap()].to_string();
+        let annotated = event("n1", "ResponseComplete", "admin", "k", Some(200)).replacen(
+            "{",
+            &format!(r#"{{"annotations":{{"note":"{DECOY}"}},"#),
+            1,
+        );
+        let log = [
+            // Cut after the user name: a near miss is not even parsed, the decoy's is.
+            cut(event("t1", "ResponseComplete", &near, "k", Some(200))),
+            cut(event("t2", "ResponseComplete", DECOY, "k", Some(403))),
+            event("m1", "ResponseComplete", &near, "k", Some(200)),
+            // The decoy named in quotes elsewhere: parsed, and not a use.
+            annotated,
+            event("a1", "ResponseComplete", DECOY, "k", Some(403)),
+        ]
+        .join("\n");
+        for most in [1, 5, 64, 700, usize::MAX] {
+            let matcher = Matcher::new(vec![DECOY.to_string()]);
+            let mut uses = BTreeMap::new();
+            let mut summary = Summary::default();
+            scan_reader(
+                Trickle::new(log.as_bytes(), most),
+                "test",
+                &matcher,
+                None,
+                &mut uses,
+                &mut summary,
+            );
+            let ids: Vec<_> = uses.values().map(|u| u.audit_id.as_str()).collect();
+            assert_eq!(ids, vec!["a1"], "{most}");
+            assert_eq!(summary.malformed, 1, "{most}");
+            assert_eq!(summary.lines, 5, "{most}");
+        }
+    }
+
+    #[test]
+    fn several_decoys_are_searched_at_once() {
+        let other = "system:serviceaccount:ci:deployer";
+        let matcher = Matcher::new(vec![DECOY.to_string(), other.to_string()]);
+        let log = [
+            event("a1", "ResponseComplete", DECOY, "k", Some(403)),
+            event(
+                "n1",
+                "ResponseComplete",
+                &format!("{other}-x"),
+                "k",
+                Some(200),
+            ),
+            event("b1", "ResponseComplete", other, "k", Some(403)),
+            event("c1", "ResponseComplete", "admin", "k", Some(200)),
+        ]
+        .join("\n")
+            + "\n";
+        let mut uses = BTreeMap::new();
+        let mut summary = Summary::default();
+        scan_reader(log.as_bytes(), "t", &matcher, None, &mut uses, &mut summary);
+        let mut ids: Vec<_> = uses.values().map(|u| u.audit_id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, vec!["a1", "b1"]);
+        assert_eq!(summary.lines, 4);
+        let lines: Vec<_> = matcher.candidate_lines(log.as_bytes()).collect();
+        assert_eq!(lines.len(), 2, "the near miss is no candidate");
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn spawn_follower(
         let mut last_problem: Option<String> = None;
         loop {
             let mut more = false;
-            let found = match follower.read_lines() {
+            let found = match follower.read_candidates(&matcher) {
                 Ok(read) => {
                     last_problem = None;
                     more = read.more;
@@ -585,12 +585,16 @@ mod tests {
             .unwrap();
         // Cut after the user name, as a write interrupted by a crash leaves it.
         truncated.truncate(cut);
+        let near = String::from_utf8(line("n", &format!("{DECOY}-deployer"))).unwrap();
         let lines = vec![
             line("a", DECOY),
             line("b", "admin"),
             b"garbage without the name".to_vec(),
             truncated,
+            format!("\"{DECOY}\" in a line that is not JSON").into_bytes(),
+            // Not parsed: the name without its quotes, and a user whose name begins with it.
             format!("{DECOY} in a line that is not JSON").into_bytes(),
+            near.as_bytes()[..near.find("sourceIPs").unwrap()].to_vec(),
         ];
         let (events, malformed) = sift(&lines, &matcher);
         assert_eq!(

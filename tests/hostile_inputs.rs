@@ -200,7 +200,7 @@ fn scan_reads_past_a_line_longer_than_its_memory_and_finds_the_uses_after_it() {
 fn scan_tells_an_oversized_line_naming_a_decoy_as_incomplete() {
     let files = Files::new();
     let mut line = vec![b'x'; 17 << 20];
-    line.splice(1000..1000, DECOY.bytes());
+    line.splice(1000..1000, format!(r#""username":"{DECOY}""#).bytes());
     line.push(b'\n');
     let path = files.write("big.log", &line);
     let plugin = Plugin::offline();

@@ -5,7 +5,7 @@
 //! small case and prints it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufReader, Write};
+use std::io::Write;
 
 use kubectl_honeytoken::audit::{Event, LogFollower};
 use kubectl_honeytoken::policy::{self, GroupResources, Level, Rule, Stage};
@@ -181,8 +181,13 @@ enum LogLine {
     Other,
     /// An EventList of that many decoy events.
     List(usize),
-    /// Not JSON, naming the decoy.
+    /// Not JSON, naming the decoy (in quotes or not).
     Garbage {
+        padding: usize,
+        quoted: bool,
+    },
+    /// An event of a user whose name begins with the decoy's.
+    NearMiss {
         padding: usize,
     },
     /// Any text without a newline (it may name the decoy, it is never an event).
@@ -195,7 +200,8 @@ fn log_line() -> impl Strategy<Value = LogLine> {
         3 => (0usize..600).prop_map(|padding| LogLine::Use { padding }),
         1 => Just(LogLine::Other),
         1 => (0usize..3).prop_map(LogLine::List),
-        1 => (0usize..600).prop_map(|padding| LogLine::Garbage { padding }),
+        1 => (0usize..600, any::<bool>()).prop_map(|(padding, quoted)| LogLine::Garbage { padding, quoted }),
+        1 => (0usize..600).prop_map(|padding| LogLine::NearMiss { padding }),
         1 => text(80).prop_map(|t| LogLine::Noise(t.replace('\n', " "))),
         1 => Just(LogLine::Empty),
     ]
@@ -222,19 +228,39 @@ fn render_log(lines: &[LogLine]) -> Vec<String> {
                 let items: Vec<String> = (0..*n).map(|_| event(&id(), DECOY, 0)).collect();
                 format!(r#"{{"kind":"EventList","items":[{}]}}"#, items.join(","))
             }
-            LogLine::Garbage { padding } => format!("x{}{DECOY}{{", "g".repeat(*padding)),
+            LogLine::Garbage { padding, quoted } => {
+                let q = if *quoted { "\"" } else { "" };
+                format!("x{}{q}{DECOY}{q}{{", "g".repeat(*padding))
+            }
+            LogLine::NearMiss { padding } => event(&id(), &format!("{DECOY}-deployer"), *padding),
             LogLine::Noise(text) => text.clone(),
             LogLine::Empty => String::new(),
         })
         .collect()
 }
 
+/// A source that gives at most `most` bytes a read, as a pipe may.
+struct Trickle<'a> {
+    rest: &'a [u8],
+    most: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.rest.len().min(self.most).min(out.len());
+        out[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = &self.rest[n..];
+        Ok(n)
+    }
+}
+
 proptest! {
     #![proptest_config(config(256))]
 
     /// However the input arrives in pieces and wherever the limit lies, every line is
-    /// counted once; a line over the limit is skipped (and told when it names the decoy,
-    /// even across pieces); every other line is read as if there were no limit.
+    /// counted once; a line over the limit is skipped (and told when it names the decoy in
+    /// quotes, even across pieces); every other line naming the decoy in quotes is read as
+    /// if there were no limit, and no other line is parsed.
     #[test]
     fn the_line_limit_skips_exactly_the_lines_over_it(
         lines in prop::collection::vec(log_line(), 1..25),
@@ -251,7 +277,7 @@ proptest! {
         let mut uses = BTreeMap::new();
         let mut summary = Summary::default();
         scan_reader_limited(
-            BufReader::with_capacity(capacity, text.as_bytes()),
+            Trickle { rest: text.as_bytes(), most: capacity },
             "generated",
             &matcher,
             None,
@@ -265,7 +291,7 @@ proptest! {
         for piece in text.split_inclusive('\n') {
             let line = piece.strip_suffix('\n').unwrap_or(piece);
             expected.lines += 1;
-            let names = line.contains(DECOY);
+            let names = line.contains(&format!("\"{DECOY}\""));
             if line.len() > limit {
                 expected.oversized += 1;
                 expected.oversized_with_decoy += u64::from(names);
@@ -314,6 +340,33 @@ fn lines_text() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Lines of any bytes, some holding the decoy's name: in quotes, without them, or as the
+/// start of another name; the text may end in the middle of a line.
+fn candidate_text() -> impl Strategy<Value = Vec<u8>> {
+    let bytes = || {
+        prop::collection::vec(
+            any::<u8>().prop_filter("no newline", |&b| b != b'\n'),
+            0..40,
+        )
+    };
+    let names = vec![
+        format!("\"{DECOY}\""),
+        format!("\"{DECOY}-deployer\""),
+        DECOY.to_string(),
+        format!("\"{DECOY}"),
+    ];
+    prop::collection::vec(
+        prop_oneof![
+            2 => bytes(),
+            2 => (bytes(), prop::sample::select(names), bytes())
+                .prop_map(|(a, name, b)| [a, name.into_bytes(), b].concat()),
+            1 => Just(Vec::new()),
+        ],
+        0..12,
+    )
+    .prop_map(|lines| lines.join(&b'\n'))
+}
+
 proptest! {
     #![proptest_config(config(64))]
 
@@ -346,6 +399,40 @@ proptest! {
             read.extend(new.lines);
         }
         prop_assert_eq!(read, complete_lines(&all));
+    }
+
+    /// Reading only the lines that name a decoy, appended in any pieces: exactly the
+    /// complete lines that hold its name in quotes, once each, in order; lines that merely
+    /// begin like it, or hold it without quotes, are left out.
+    #[test]
+    fn the_follower_picks_exactly_the_appended_lines_naming_a_decoy(
+        all in candidate_text(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(all.len() + 1)).collect();
+        cuts.push(all.len());
+        cuts.sort();
+        let matcher = Matcher::new(vec![DECOY.to_string()]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "").unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut read = Vec::new();
+        let mut from = 0;
+        for cut in cuts {
+            file.write_all(&all[from..cut]).unwrap();
+            from = cut;
+            let new = follower.read_candidates(&matcher).unwrap();
+            prop_assert_eq!(new.oversized, 0);
+            read.extend(new.lines);
+        }
+        let quoted = format!("\"{DECOY}\"");
+        let expected: Vec<Vec<u8>> = complete_lines(&all)
+            .into_iter()
+            .filter(|line| line.windows(quoted.len()).any(|w| w == quoted.as_bytes()))
+            .collect();
+        prop_assert_eq!(read, expected);
     }
 
     /// Rewritten in place between two reads (copytruncate, then written again), whatever
