@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::scan::Matcher;
+use memchr::memmem;
 
 /// The fields of an audit event this plugin reads; the rest are ignored.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -291,6 +291,135 @@ impl LogFollower {
                 bytes = &bytes[last + 1..];
             }
         }
+    }
+}
+
+/// Picks the lines that may be a decoy's events, then the events that are.
+///
+/// A line is a candidate only when it holds a decoy's user name as a whole JSON string: the
+/// name between its two quotes, as `"user":{"username":"system:serviceaccount:NS:NAME"}`
+/// writes it. The name alone would also pick every line of another user whose name merely
+/// begins with it (`...:tiller-deployer`), and parse them all for nothing. JSON may escape
+/// any character of a string, but the API server's encoder (Go's `encoding/json`) escapes
+/// only quotes, backslashes, control characters, `<`, `>`, `&` and U+2028/U+2029, and a
+/// service account's user name holds none of them: its namespace and name are DNS labels
+/// and subdomains (`a-z`, `0-9`, `-`, `.`), joined by colons. So a decoy's events always
+/// hold these exact bytes. Whether an event is a decoy's is still decided on the parsed
+/// event ([`Matcher::matches`]): another field that names a decoy in quotes (an annotation,
+/// a user agent) only makes its line parsed, and then rejected.
+pub struct Matcher {
+    users: Vec<String>,
+    needles: Needles,
+    /// The longest needle's length in bytes.
+    longest: usize,
+}
+
+/// What [`Matcher`] searches for.
+enum Needles {
+    None,
+    One(Box<memmem::Finder<'static>>),
+    Many(aho_corasick::AhoCorasick),
+}
+
+/// The bytes a user name is searched by: the name in quotes, when it is of the characters
+/// no JSON writer escapes (a service account's always is); any other name alone (it is then
+/// only found where it is written unescaped, as before).
+fn needle(user: &str) -> Vec<u8> {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'.' | b'_' | b'@');
+    if !user.is_empty() && user.bytes().all(plain) {
+        format!("\"{user}\"").into_bytes()
+    } else {
+        user.as_bytes().to_vec()
+    }
+}
+
+impl Matcher {
+    pub fn new(users: Vec<String>) -> Matcher {
+        let patterns: Vec<Vec<u8>> = users.iter().map(|u| needle(u)).collect();
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        let needles = match patterns.as_slice() {
+            [] => Needles::None,
+            [one] => Needles::One(Box::new(memmem::Finder::new(one).into_owned())),
+            many => match aho_corasick::AhoCorasick::new(many) {
+                Ok(searcher) => Needles::Many(searcher),
+                // Only a set far beyond any cluster's decoys (millions of bytes of names)
+                // is refused; the first name is still searched rather than none.
+                Err(_) => Needles::One(Box::new(memmem::Finder::new(&many[0]).into_owned())),
+            },
+        };
+        Matcher {
+            users,
+            needles,
+            longest,
+        }
+    }
+
+    /// Where the first quoted decoy name in `haystack` starts.
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        match &self.needles {
+            Needles::None => None,
+            Needles::One(finder) => finder.find(haystack),
+            Needles::Many(searcher) => searcher.find(haystack).map(|m| m.start()),
+        }
+    }
+
+    /// Whether `text` (a line, an item) holds a decoy's name as a JSON string.
+    pub fn may_match(&self, text: &[u8]) -> bool {
+        self.find(text).is_some()
+    }
+
+    /// Whether a decoy's name occurs in a stream read in pieces, across their edges too:
+    /// `carry` holds the end of what came before, and is updated.
+    pub(crate) fn may_match_stream(&self, carry: &mut Vec<u8>, piece: &[u8]) -> bool {
+        let keep = self.longest.saturating_sub(1);
+        let mut seam = std::mem::take(carry);
+        seam.extend_from_slice(&piece[..piece.len().min(keep)]);
+        let found = self.may_match(&seam) || self.may_match(piece);
+        let tail = if piece.len() >= keep {
+            &piece[piece.len() - keep..]
+        } else {
+            &seam[seam.len().saturating_sub(keep)..]
+        };
+        *carry = tail.to_vec();
+        found
+    }
+
+    pub fn matches(&self, event: &Event) -> bool {
+        self.users.contains(&event.user.username)
+    }
+
+    /// The lines of `region` (whole lines, each ending in a newline) that hold a quoted
+    /// decoy name, without their newline. The region is searched as a whole: a line
+    /// without a match is never looked at on its own.
+    pub fn candidate_lines<'a>(&'a self, region: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let found = at + self.find(&region[at..])?;
+            let start = memchr::memrchr(b'\n', &region[at..found]).map_or(at, |i| at + i + 1);
+            // A name holds no newline, so the line goes on past the match.
+            let end = memchr::memchr(b'\n', &region[found..]).map_or(region.len(), |i| found + i);
+            at = (end + 1).min(region.len());
+            Some(&region[start..end])
+        })
+    }
+}
+
+/// The events of one line: an `Event`, or an `EventList` as a webhook receives it.
+pub fn events_in(line: &[u8]) -> Option<Vec<Event>> {
+    #[derive(serde::Deserialize)]
+    struct Document {
+        #[serde(default)]
+        kind: String,
+        #[serde(default)]
+        items: Vec<Event>,
+        #[serde(flatten)]
+        event: Event,
+    }
+    let document: Document = serde_json::from_slice(line).ok()?;
+    match document.kind.as_str() {
+        "EventList" => Some(document.items),
+        "Event" | "" => Some(vec![document.event]),
+        _ => None,
     }
 }
 

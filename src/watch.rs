@@ -13,12 +13,13 @@ use tokio::sync::mpsc;
 
 use crate::alert::{Alert, Grouper, Window};
 use crate::audit::{Event, LogFollower};
+use crate::audit::{Matcher, events_in};
 use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
+use crate::locate::decoy_users;
 use crate::notify::{self, Notifier, Sent};
-use crate::scan::{Matcher, decoy_users, events_in};
 use crate::terminal::Terminal;
 use crate::webhook::{self, Delivery, ListenOptions, TlsFiles};
 

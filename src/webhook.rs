@@ -28,8 +28,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::audit::Event;
+use crate::audit::Matcher;
 use crate::error::Error;
-use crate::scan::Matcher;
 
 /// Larger bodies are refused: the API server's batches stay far below this (its default
 /// batch is at most 400 events).

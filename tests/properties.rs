@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use kubectl_honeytoken::audit::{Event, LogFollower};
+use kubectl_honeytoken::audit::{Event, LogFollower, Matcher, events_in};
 use kubectl_honeytoken::policy::{self, GroupResources, Level, Rule, Stage};
-use kubectl_honeytoken::scan::{Matcher, Summary, events_in, scan_reader_limited};
+use kubectl_honeytoken::scan::{Summary, scan_reader_limited};
 use proptest::prelude::*;
 use serde_json::json;
 
