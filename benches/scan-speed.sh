@@ -2,7 +2,7 @@
 # How fast `scan` reads an audit log, against `grep -cF` for the decoy's quoted user name and
 # `jq` with the equivalent filter, on the same generated logs in the same run.
 #
-#   bench/scan-speed [SIZE_MIB]     # default 1024: logs of 1 GiB
+#   benches/scan-speed.sh [SIZE_MIB]     # default 1024: logs of 1 GiB
 #
 # Two logs are generated, one after the other (only one is on disk at a time):
 #   near-miss  one line in eight is from a user whose name begins with the decoy's

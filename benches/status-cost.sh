@@ -4,7 +4,7 @@
 # log, seeds 5,000 Secrets across 200 namespaces, counts again, and times `status` against
 # `kubectl get serviceaccounts,secrets -n kube-system` in the same run.
 #
-#   bench/status-cost            # prints a table of figures; exits 1 if status's request
+#   benches/status-cost.sh            # prints a table of figures; exits 1 if status's request
 #                                # count changed with the cluster's size
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
