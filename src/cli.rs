@@ -62,13 +62,13 @@ pub struct GlobalArgs {
     pub color: ColorChoice,
 }
 
-pub use crate::output::OutputFormat;
-pub use crate::terminal::ColorChoice;
+pub use crate::ui::output::OutputFormat;
+pub use crate::ui::terminal::ColorChoice;
 
 impl GlobalArgs {
     /// The kubeconfig and names to connect with.
-    pub fn target(&self) -> crate::connect::Target {
-        crate::connect::Target {
+    pub fn target(&self) -> crate::cluster::connect::Target {
+        crate::cluster::connect::Target {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
             cluster: self.cluster.clone(),
@@ -199,7 +199,7 @@ pub struct WatchArgs {
     pub token_file: Option<PathBuf>,
 
     /// With --listen: refuse request bodies larger than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::webhook::BODY_LIMIT)]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::detect::webhook::BODY_LIMIT)]
     pub max_body: usize,
 
     /// A decoy's user name to watch for, without asking the cluster (repeatable).

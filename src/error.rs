@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::connect::ConnectError;
+use crate::cluster::connect::ConnectError;
 use crate::exit;
 use crate::home::HomeError;
 
@@ -14,7 +14,7 @@ pub enum Error {
     #[error(transparent)]
     Home(#[from] HomeError),
     #[error(transparent)]
-    Drill(#[from] crate::drill::DrillError),
+    Drill(#[from] crate::detect::drill::DrillError),
     /// An API call failed; `action` names the verb and object ("create Secret ns/name").
     #[error("cannot {action}: {}", describe_kube_error(source))]
     Api {
@@ -106,7 +106,7 @@ impl Error {
 /// transport failure when it did not.
 pub fn describe_kube_error(error: &kube::Error) -> String {
     // Some client errors quote credentials (an exec plugin's output, a key's bytes).
-    if let Some(told) = crate::redact::credential_error(error) {
+    if let Some(told) = crate::ui::redact::credential_error(error) {
         return told;
     }
     match error {

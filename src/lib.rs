@@ -1,41 +1,26 @@
 //! kubectl-honeytoken: plant a decoy service-account token, prove the audit log would
 //! catch its use, drill it, report its state and remove it.
 //!
-//! Each command decides in pure functions (a plan, a verdict) and acts through the thin
-//! API layer in `cluster`.
+//! Each command (`cmd`) decides in pure functions (a plan, a verdict) and acts through the
+//! thin API layer in `cluster`. README, "Architecture", draws the tree.
 
-pub mod alert;
-pub mod audit;
+// The top: the command line, errors, exit codes, and what is kept on this workstation.
 pub mod cli;
-pub mod cloud;
-pub mod cluster;
-pub mod connect;
-pub mod decoy;
-pub mod drill;
 pub mod error;
 pub mod exit;
 pub mod home;
 pub mod input;
-pub mod locate;
-pub mod notify;
-pub mod output;
-pub mod plant;
-pub mod policy;
-pub mod profile;
-pub mod progress;
-pub mod prompt;
-pub mod realism;
-pub mod redact;
-pub mod remove;
-pub mod rules;
-pub mod scan;
-pub mod status;
-pub mod terminal;
-pub mod tracking;
-pub mod trigger;
-pub mod verify;
-pub mod watch;
-pub mod webhook;
+
+// One module per command; nothing below imports them.
+pub mod cmd;
+
+// The wings the commands use. Each points only down or sideways, never at a command.
+pub mod audit;
+pub mod cloud;
+pub mod cluster;
+pub mod decoy;
+pub mod detect;
+pub mod ui;
 
 pub use cli::{Cli, Command};
 pub use error::Error;
@@ -43,8 +28,9 @@ pub use exit::Outcome;
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<Outcome, Error> {
-    let terminal = terminal::Terminal::detect();
-    terminal::configure_color(cli.global.color, terminal);
+    use cmd::{plant, remove, rules, scan, status, trigger, verify, watch};
+    let terminal = ui::terminal::Terminal::detect();
+    ui::terminal::configure_color(cli.global.color, terminal);
     let home = home::Home::from_env();
     let global = &cli.global;
     match &cli.command {

@@ -263,7 +263,7 @@ async fn an_attacker_sees_nothing_that_gives_the_decoy_away() {
         visible.contains("managedFields"),
         "managed fields must be part of the scan:\n{visible}"
     );
-    let giveaways = kubectl_honeytoken::realism::giveaways_in(&visible);
+    let giveaways = kubectl_honeytoken::decoy::realism::giveaways_in(&visible);
     assert!(
         giveaways.is_empty(),
         "an attacker can read {giveaways:?} in:\n{visible}"

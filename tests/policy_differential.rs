@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use kubectl_honeytoken::audit::LogFollower;
-use kubectl_honeytoken::policy::{self, Level, Stage, Target};
+use kubectl_honeytoken::audit::policy::{self, Level, Stage, Target};
 
 const SECRET: &str = "tiller-token-diff1";
 const DECOY: &str = "system:serviceaccount:kube-system:tiller";

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
+use kubectl_honeytoken::audit::policy::{self, GroupResources, Level, Rule, Stage};
 use kubectl_honeytoken::audit::{Event, LogFollower, Matcher, events_in};
-use kubectl_honeytoken::policy::{self, GroupResources, Level, Rule, Stage};
-use kubectl_honeytoken::scan::{Summary, scan_reader_limited};
+use kubectl_honeytoken::cmd::scan::{Summary, scan_reader_limited};
 use proptest::prelude::*;
 use serde_json::json;
 

@@ -88,11 +88,11 @@ pub(super) fn seen(event: &Event) -> (&str, &str, &str, &str, Option<u16>) {
 
 /// Whether the drill's own matching takes the event for drill d1's request of that name.
 pub(super) fn matches_drill(event: &Event, request_name: &str) -> bool {
-    let request = crate::drill::drill_requests("kube-system")
+    let request = crate::detect::drill::drill_requests("kube-system")
         .into_iter()
         .find(|r| r.name == request_name)
         .unwrap();
-    crate::drill::matches_request(event, &request, TILLER, "d1")
+    crate::detect::drill::matches_request(event, &request, TILLER, "d1")
 }
 
 pub(super) const LIST_SECRETS: &str = "list secrets in the namespace";

@@ -464,7 +464,7 @@ pub async fn operator_namespace(admin: &kube::Client, prefix: &str) -> String {
 
     let name = format!(
         "{prefix}-{}",
-        &kubectl_honeytoken::drill::new_drill_id()[..6]
+        &kubectl_honeytoken::detect::drill::new_drill_id()[..6]
     );
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     let _ = namespaces

@@ -1,5 +1,9 @@
-//! The thin layer of API calls. Every call names its verb and object in its error, and
-//! nothing here decides anything.
+//! The cluster layer: finding the cluster as kubectl does (`connect`), finding decoys
+//! (`locate`), and here the thin layer of API calls. Every call names its verb and object
+//! in its error, and nothing here decides anything.
+
+pub mod connect;
+pub mod locate;
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +63,7 @@ pub async fn token_secret_names(
     namespace: &str,
 ) -> Result<Vec<TokenSecretName>, Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let selector = format!("type={}", crate::tracking::TOKEN_SECRET_TYPE);
+    let selector = format!("type={}", crate::decoy::tracking::TOKEN_SECRET_TYPE);
     let list = api
         .list_metadata(&ListParams::default().fields(&selector))
         .await
@@ -77,7 +81,7 @@ pub async fn token_secret_names(
                 .metadata
                 .annotations
                 .as_ref()?
-                .get(crate::tracking::ACCOUNT_NAME_ANNOTATION)?
+                .get(crate::decoy::tracking::ACCOUNT_NAME_ANNOTATION)?
                 .clone();
             Some(TokenSecretName {
                 name: secret.metadata.name?,

@@ -9,13 +9,13 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
-use crate::connect::{self, Connection};
+use crate::cluster::connect::{self, Connection};
+use crate::decoy::profile::{self, Profile};
+use crate::decoy::tracking;
 use crate::decoy::{DecoySpec, Found};
 use crate::decoy::{bindings_naming, judge_identity};
 use crate::error::Error;
 use crate::home::{Home, PlantedRecord, State, drill_days_for};
-use crate::profile::{self, Profile};
-use crate::tracking;
 
 /// `--profile`, or the default profile when none is named.
 pub fn profile_named(name: Option<&str>) -> Result<&'static Profile, Error> {
@@ -349,7 +349,7 @@ pub async fn decoy_users(
     home: &Home,
 ) -> Result<Vec<String>, Error> {
     let users: Vec<String> = if given.is_empty() {
-        let (_, _, observed) = crate::locate::observe_all(global, home).await?;
+        let (_, _, observed) = crate::cluster::locate::observe_all(global, home).await?;
         observed.iter().map(|o| o.spec.username()).collect()
     } else {
         // Here --user names a decoy, not a kubeconfig user (pick that with --context): a

@@ -188,8 +188,8 @@ pub(super) fn sorted(mut stages: Vec<Stage>) -> Vec<Stage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::test_support::*;
-    use crate::policy::*;
+    use crate::audit::policy::test_support::*;
+    use crate::audit::policy::*;
 
     #[test]
     fn no_matching_rule_means_level_none_and_no_rule_index() {

@@ -14,7 +14,7 @@ pub enum OutputFormat {
     Yaml,
 }
 use crate::error::Error;
-use crate::terminal::is_unsafe_for_terminal;
+use crate::ui::terminal::is_unsafe_for_terminal;
 
 /// Renders a report as JSON or YAML; None for the table format, which each command draws.
 pub fn structured<T: Serialize>(format: OutputFormat, report: &T) -> Result<Option<String>, Error> {
@@ -32,7 +32,7 @@ pub fn structured<T: Serialize>(format: OutputFormat, report: &T) -> Result<Opti
 /// JSON that is safe to print on a terminal: besides what JSON must escape (C0 controls,
 /// quotes, backslashes), every character a terminal acts on or hides (DEL, C1 controls,
 /// bidi overrides and other invisible format characters, see
-/// [`crate::terminal::is_unsafe_for_terminal`]) is written as a `\uXXXX` escape. The
+/// [`crate::ui::terminal::is_unsafe_for_terminal`]) is written as a `\uXXXX` escape. The
 /// document means exactly what `serde_json` would write; only its bytes differ.
 pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, Error> {
     let mut bytes = Vec::new();
@@ -190,7 +190,7 @@ mod tests {
             assert!(
                 !text
                     .chars()
-                    .any(|c| crate::terminal::is_unsafe_for_terminal(c) && c != '\n'),
+                    .any(|c| crate::ui::terminal::is_unsafe_for_terminal(c) && c != '\n'),
                 "{text:?}"
             );
             assert!(

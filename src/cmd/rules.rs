@@ -17,10 +17,10 @@ use crate::decoy::Decoy;
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
-use crate::output;
+use crate::ui::output;
 
 /// The user-agent prefix of drills; rules match drills too, and say how to tell them apart.
-const DRILL_PREFIX: &str = crate::tracking::DRILL_MARK;
+const DRILL_PREFIX: &str = crate::decoy::tracking::DRILL_MARK;
 
 /// The Falco list that the stock rule "Service Account Created in Kube Namespace" of
 /// falcosecurity/plugins `plugins/k8saudit/rules/k8s_audit_rules.yaml` consults, through its
@@ -522,7 +522,7 @@ pub fn render_all(platforms: &[Platform], decoys: &[Decoy]) -> Vec<(Platform, St
 }
 
 pub async fn run(args: &RulesArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let usernames = crate::locate::decoy_users(&args.user, global, home).await?;
+    let usernames = crate::cluster::locate::decoy_users(&args.user, global, home).await?;
     let decoys = decoys(&usernames)?;
     let sections = render_all(&args.platform, &decoys);
     let map: BTreeMap<&str, &str> = sections
@@ -592,7 +592,7 @@ mod tests {
     fn the_falco_section_does_not_give_the_decoys_away() {
         // It usually ends up in a ConfigMap that more people can read than the decoys.
         let text = falco(&decoys(&names(&[TILLER, APPS])).unwrap());
-        let found = crate::realism::giveaways_in(&text);
+        let found = crate::decoy::realism::giveaways_in(&text);
         assert!(
             found.is_empty(),
             "the Falco section says {found:?}:\n{text}"

@@ -11,20 +11,20 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 
+use crate::audit::policy::{self, Level, Policy, Stage, Target};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::cloud::{
     self, CheckOutcome, ClusterHint, Detection, Evidence, LogQuery, NodeFacts, PodFacts, Provider,
 };
 use crate::cluster;
+use crate::cluster::locate::{self, Located};
 use crate::decoy::{DecoySpec, Ownership, ownership, token_filled};
-use crate::drill::{self, DrillError, DrillPlan, DrillReport, Judgement, Sink};
+use crate::detect::drill::{self, DrillError, DrillPlan, DrillReport, Judgement, Sink};
+use crate::detect::webhook::Receiver;
 use crate::error::{Error, describe_kube_error};
 use crate::exit::Outcome;
 use crate::home::Home;
-use crate::locate::{self, Located};
-use crate::output;
-use crate::policy::{self, Level, Policy, Stage, Target};
-use crate::webhook::Receiver;
+use crate::ui::output;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum CheckStatus {
@@ -975,7 +975,7 @@ fn drill_checks(report: &DrillReport, sink: &str, timeout: u64) -> Vec<Check> {
                     CheckStatus::Pass,
                     format!(
                         "answered {answer}; event ({}) arrived in {sink} after {seconds:.1}s",
-                        crate::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
+                        crate::ui::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
                     ),
                 ),
                 (_, None) => Check::critical(
@@ -993,8 +993,8 @@ fn drill_checks(report: &DrillReport, sink: &str, timeout: u64) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decoy::profile::TILLER;
     use crate::home::Key;
-    use crate::profile::TILLER;
 
     fn spec() -> DecoySpec {
         DecoySpec::new(

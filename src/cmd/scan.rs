@@ -11,13 +11,13 @@ use serde::Serialize;
 
 use crate::audit::{Event, LINE_LIMIT, Matcher, events_in};
 use crate::cli::{GlobalArgs, ScanArgs};
+use crate::decoy::tracking::{DrillClaim, drill_claim};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
 use crate::home::Key;
-use crate::output;
-use crate::terminal::printable;
-use crate::tracking::{DrillClaim, drill_claim};
+use crate::ui::output;
+use crate::ui::terminal::printable;
 
 /// One request made with a decoy token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -374,7 +374,7 @@ fn table(report: &ScanReport) -> String {
 }
 
 pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let users = crate::locate::decoy_users(&args.user, global, home).await?;
+    let users = crate::cluster::locate::decoy_users(&args.user, global, home).await?;
     let matcher = Matcher::new(users.clone());
     // Without the key, drills cannot be told from requests that copy their user agent.
     let drill_key = home.key().ok();
@@ -506,7 +506,7 @@ mod tests {
     #[test]
     fn drills_of_this_key_are_marked_and_copied_marks_are_real_use() {
         let started = "2026-11-28T10:00:00Z".parse().unwrap();
-        let id = crate::tracking::signed_drill_id(&key(), DECOY, started, "x1y2z3");
+        let id = crate::decoy::tracking::signed_drill_id(&key(), DECOY, started, "x1y2z3");
         let genuine = event(
             "d1",
             "ResponseComplete",
@@ -531,7 +531,7 @@ mod tests {
     #[test]
     fn a_request_reusing_a_drills_audit_id_is_its_own_use() {
         let started = "2026-11-28T10:00:00Z".parse().unwrap();
-        let id = crate::tracking::signed_drill_id(&key(), DECOY, started, "x1y2z3");
+        let id = crate::decoy::tracking::signed_drill_id(&key(), DECOY, started, "x1y2z3");
         let drill = event(
             "d1",
             "ResponseComplete",
@@ -911,7 +911,7 @@ mod tests {
         assert!(
             !text
                 .chars()
-                .any(|c| crate::terminal::is_unsafe_for_terminal(c) && c != '\n'),
+                .any(|c| crate::ui::terminal::is_unsafe_for_terminal(c) && c != '\n'),
             "{text:?}"
         );
         assert!(text.contains(r"\u{1b}[2J"), "{text}");

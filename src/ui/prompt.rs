@@ -3,9 +3,9 @@
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Select};
 
+use crate::decoy::profile::{self, Profile};
 use crate::error::Error;
-use crate::profile::{self, Profile};
-use crate::terminal::Terminal;
+use crate::ui::terminal::Terminal;
 
 /// Whether to ask before changing the cluster: on a terminal unless `--yes`. Without a
 /// terminal, changing needs `--yes` (or `--dry-run`, which changes nothing); `change`

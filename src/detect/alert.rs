@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::audit::Event;
+use crate::decoy::tracking::{DrillClaim, drill_claim};
 use crate::home::Key;
-use crate::terminal::printable;
-use crate::tracking::{DrillClaim, drill_claim};
+use crate::ui::terminal::printable;
 
 /// Requests from one client: the same decoy user, user agent and source addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -379,7 +379,7 @@ impl Grouper {
             received,
             self.drill_key.as_ref(),
         );
-        let Some(id) = crate::tracking::drill_id_in(&actor.user_agent) else {
+        let Some(id) = crate::decoy::tracking::drill_id_in(&actor.user_agent) else {
             return claim;
         };
         if claim != DrillClaim::Genuine {
@@ -472,7 +472,7 @@ mod tests {
     /// A drill of the tiller decoy that started when the test events were received.
     fn drill_id(key: &Key) -> String {
         let started = "2026-11-28T10:00:00Z".parse().unwrap();
-        crate::tracking::signed_drill_id(key, DECOY, started, "3f2a9c")
+        crate::decoy::tracking::signed_drill_id(key, DECOY, started, "3f2a9c")
     }
 
     #[test]
@@ -802,7 +802,7 @@ mod tests {
             !alert
                 .text
                 .chars()
-                .any(crate::terminal::is_unsafe_for_terminal),
+                .any(crate::ui::terminal::is_unsafe_for_terminal),
             "{:?}",
             alert.text
         );

@@ -566,7 +566,7 @@ fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, Error> {
             Error::Invalid(format!(
                 "--tls-key {}: no PEM private key read: {}",
                 files.key.display(),
-                crate::redact::pem_problem(&e)
+                crate::ui::redact::pem_problem(&e)
             ))
         })?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -616,7 +616,7 @@ fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'stat
     let certs = CertificateDer::pem_slice_iter(text.as_bytes())
         .map(|cert| cert.map(|c| c.into_owned()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| unreadable(&crate::redact::pem_problem(&e)))?;
+        .map_err(|e| unreadable(&crate::ui::redact::pem_problem(&e)))?;
     if certs.is_empty() {
         return Err(unreadable(&"no PEM certificate in it"));
     }

@@ -80,7 +80,7 @@ mod tests {
                 profile.field_manager
             )
             .to_lowercase();
-            for word in crate::realism::GIVEAWAYS {
+            for word in crate::decoy::realism::GIVEAWAYS {
                 assert!(!visible.contains(word), "{} shows {word}", profile.name);
             }
         }

@@ -1,4 +1,7 @@
-//! Audit events (`audit.k8s.io/v1` `Event`) and a reader that follows a JSON-lines log.
+//! Audit events (`audit.k8s.io/v1` `Event`), a reader that follows a JSON-lines log, the
+//! prefilter `scan` and `watch` share ([`Matcher`]), and audit policies (`policy`).
+
+pub mod policy;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

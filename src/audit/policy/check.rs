@@ -232,8 +232,8 @@ fn dns1123_subdomain(value: &str) -> Vec<String> {
 }
 #[cfg(test)]
 mod tests {
-    use crate::policy::test_support::*;
-    use crate::policy::*;
+    use crate::audit::policy::test_support::*;
+    use crate::audit::policy::*;
 
     #[test]
     fn an_unknown_level_is_rejected_with_line_and_path() {

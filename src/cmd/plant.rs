@@ -7,16 +7,16 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, PlantArgs};
 use crate::cluster;
+use crate::cluster::locate::KeyUse;
+use crate::cluster::locate::{self, Selection};
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{Home, PlantedRecord};
-use crate::locate::KeyUse;
-use crate::locate::{self, Selection};
-use crate::output;
+use crate::ui::output;
 
-use crate::prompt;
-use crate::terminal::Terminal;
+use crate::ui::prompt;
+use crate::ui::terminal::Terminal;
 
 /// What `plant` will do about one decoy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -554,7 +554,7 @@ async fn make_steps(
         made.secret = Some(secret);
     }
     let spinner =
-        crate::progress::Spinner::start("waiting for the token controller to fill the token");
+        crate::ui::progress::Spinner::start("waiting for the token controller to fill the token");
     let filled = cluster::wait_for_token(client, spec, timeout).await;
     drop(spinner);
     made.secret = Some(filled?);
@@ -630,8 +630,8 @@ async fn rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decoy::profile::TILLER;
     use crate::home::Key;
-    use crate::profile::TILLER;
 
     fn spec(namespace: &str) -> DecoySpec {
         DecoySpec::new(

@@ -11,11 +11,11 @@ use k8s_openapi::api::core::v1::Secret;
 
 use crate::audit::{Event, LogFollower};
 use crate::cloud::{CliRunner, FetchError, LogQuery};
+use crate::cluster::locate::Located;
 use crate::decoy::{Ownership, ownership, token_filled};
+use crate::detect::webhook::Receiver;
 use crate::error::Error;
 use crate::home::{DrillRecord, Home};
-use crate::locate::Located;
-use crate::webhook::Receiver;
 
 /// Why a drill could not be run or watched.
 #[derive(Debug, thiserror::Error)]
@@ -335,7 +335,7 @@ pub async fn drill(
     );
 
     let started_at = jiff::Timestamp::now();
-    let drill_id = crate::tracking::signed_drill_id(
+    let drill_id = crate::decoy::tracking::signed_drill_id(
         &home.key()?,
         &spec.username(),
         started_at,
@@ -375,7 +375,7 @@ pub async fn drill(
     let username = spec.username();
     let mut all_arrived = None;
     if let Some(sink) = sink.as_deref_mut() {
-        let _spinner = crate::progress::Spinner::start(format!(
+        let _spinner = crate::ui::progress::Spinner::start(format!(
             "waiting for the drill's events in {}",
             sink.describe()
         ));

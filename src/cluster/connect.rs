@@ -37,7 +37,7 @@ pub enum ConnectError {
     )]
     KubeconfigSyntax {
         path: PathBuf,
-        problem: crate::redact::YamlProblem,
+        problem: crate::ui::redact::YamlProblem,
     },
     #[error("cannot load kubeconfig {path}: {source}")]
     KubeconfigInvalid {
@@ -129,7 +129,7 @@ fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, ConnectError> {
     Kubeconfig::read_from(path).map_err(|source| match source {
         kube::config::KubeconfigError::Parse(error) => ConnectError::KubeconfigSyntax {
             path: path.to_path_buf(),
-            problem: crate::redact::yaml_problem(&error),
+            problem: crate::ui::redact::yaml_problem(&error),
         },
         source => ConnectError::KubeconfigInvalid {
             path: path.to_path_buf(),
@@ -210,13 +210,12 @@ pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
         http::header::USER_AGENT,
         http::HeaderValue::from_static(concat!("kubectl-honeytoken/", env!("CARGO_PKG_VERSION"))),
     ));
-    let client =
-        kube::Client::try_from(config.clone()).map_err(
-            |e| match crate::redact::credential_error(&e) {
-                Some(told) => ConnectError::Credentials(told),
-                None => ConnectError::Client(Box::new(e)),
-            },
-        )?;
+    let client = kube::Client::try_from(config.clone()).map_err(|e| {
+        match crate::ui::redact::credential_error(&e) {
+            Some(told) => ConnectError::Credentials(told),
+            None => ConnectError::Client(Box::new(e)),
+        }
+    })?;
     Ok(Connection {
         client,
         config,
@@ -247,7 +246,7 @@ async fn from_kubeconfig(
     };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| match crate::redact::credential_error(&e) {
+        .map_err(|e| match crate::ui::redact::credential_error(&e) {
             Some(told) => ConnectError::Credentials(told),
             None => ConnectError::Config(Box::new(e)),
         })?;

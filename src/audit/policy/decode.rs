@@ -624,8 +624,8 @@ impl<'de> Deserialize<'de> for Key {
 
 #[cfg(test)]
 mod tests {
-    use crate::policy::test_support::*;
-    use crate::policy::*;
+    use crate::audit::policy::test_support::*;
+    use crate::audit::policy::*;
 
     #[test]
     fn every_rule_field_is_read() {

@@ -134,12 +134,12 @@ pub fn credential_error(error: &(dyn std::error::Error + 'static)) -> Option<Str
                 let stderr = stderr.trim();
                 return Some(format!(
                     "the kubeconfig user's exec credential plugin `{}` failed ({}){}",
-                    crate::terminal::printable(cmd),
+                    crate::ui::terminal::printable(cmd),
                     out.status,
                     if stderr.is_empty() {
                         String::new()
                     } else {
-                        format!(": {}", crate::terminal::printable(stderr))
+                        format!(": {}", crate::ui::terminal::printable(stderr))
                     }
                 ));
             }

@@ -1,5 +1,9 @@
 //! A decoy: which objects it is made of, what they look like, and what was found of them.
 
+pub mod profile;
+pub mod realism;
+pub mod tracking;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -7,10 +11,10 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, Subject};
 use kube::api::ObjectMeta;
 use serde::Serialize;
 
+use crate::decoy::profile::Profile;
 use crate::error::Error;
 use crate::home::{Key, PlantedRecord};
-use crate::profile::Profile;
-use crate::tracking::{self, ACCOUNT_NAME_ANNOTATION, TOKEN_SECRET_TYPE};
+use tracking::{ACCOUNT_NAME_ANNOTATION, TOKEN_SECRET_TYPE};
 
 /// Where a decoy lives and what its objects are called.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -370,7 +374,7 @@ fn is_dns_subdomain(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::TILLER;
+    use crate::decoy::profile::TILLER;
     use k8s_openapi::api::rbac::v1::RoleRef;
 
     fn spec() -> DecoySpec {

@@ -5,13 +5,13 @@
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
+use crate::cluster::locate::{Observed, observe_all};
+use crate::decoy::tracking::ACCOUNT_UID_ANNOTATION;
 use crate::decoy::{token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
-use crate::locate::{Observed, observe_all};
-use crate::output;
-use crate::tracking::ACCOUNT_UID_ANNOTATION;
+use crate::ui::output;
 
 pub const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
 pub const INVALID_SINCE_LABEL: &str = "kubernetes.io/legacy-token-invalid-since";
@@ -317,9 +317,9 @@ pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decoy::profile::TILLER;
     use crate::decoy::{DecoySpec, Found, judge_identity};
     use crate::home::{Key, PlantedRecord};
-    use crate::profile::TILLER;
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::ObjectReference;
     use std::collections::{BTreeMap, BTreeSet};

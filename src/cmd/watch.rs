@@ -11,17 +11,17 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
-use crate::alert::{Alert, Grouper, Window};
 use crate::audit::{Event, LogFollower};
 use crate::audit::{Matcher, events_in};
 use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
+use crate::cluster::locate::decoy_users;
+use crate::detect::alert::{Alert, Grouper, Window};
+use crate::detect::notify::{self, Notifier, Sent};
+use crate::detect::webhook::{self, Delivery, ListenOptions, TlsFiles};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
-use crate::locate::decoy_users;
-use crate::notify::{self, Notifier, Sent};
-use crate::terminal::Terminal;
-use crate::webhook::{self, Delivery, ListenOptions, TlsFiles};
+use crate::ui::terminal::Terminal;
 
 /// A line on stderr. SIGPIPE is ignored while watching, so a closed stderr makes writes
 /// fail; the watcher goes on without its messages rather than stopping.
@@ -180,11 +180,11 @@ fn render(alert: &Alert, format: OutputFormat) -> Result<String, Error> {
     Ok(match format {
         OutputFormat::Yaml => format!(
             "---\n{}",
-            crate::output::structured(OutputFormat::Yaml, alert)?.unwrap_or_default()
+            crate::ui::output::structured(OutputFormat::Yaml, alert)?.unwrap_or_default()
         ),
         OutputFormat::Json | OutputFormat::Table => {
             // Escapes what a terminal would act on, should stdout be one.
-            let mut line = crate::output::json(alert, false)?;
+            let mut line = crate::ui::output::json(alert, false)?;
             line.push('\n');
             line
         }
@@ -273,7 +273,7 @@ pub async fn run(
     if let Some(url) = &args.webhook_url {
         sinks.push(format!(
             "POST {}",
-            crate::notify::shown_url(&crate::notify::parse_webhook_url(url)?)
+            crate::detect::notify::shown_url(&crate::detect::notify::parse_webhook_url(url)?)
         ));
     }
     sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
@@ -454,7 +454,7 @@ impl Watch {
                 self.refusals.tell(Instant::now(), || {
                     format!(
                         "watch: refused a request from {from}: {}",
-                        crate::terminal::printable(&why)
+                        crate::ui::terminal::printable(&why)
                     )
                 });
             }

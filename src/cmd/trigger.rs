@@ -1,18 +1,18 @@
-//! `test-trigger`: runs a drill (see [`crate::drill`]) and reports, per request, its
+//! `test-trigger`: runs a drill (see [`crate::detect::drill`]) and reports, per request, its
 //! answer and whether its audit event arrived; `--dry-run` tells what it would send.
 
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, TriggerArgs};
-use crate::drill::{
+use crate::cluster::locate;
+use crate::detect::drill::{
     DrillPlan, DrillReport, Expect, Judgement, Sink, drill, drillable, missing_events, plan,
     wrong_answers,
 };
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
-use crate::locate;
-use crate::output;
+use crate::ui::output;
 
 fn table(report: &DrillReport) -> String {
     let mut table = output::table(&["request", "code", "expected", "result", "audit event"]);
@@ -27,7 +27,7 @@ fn table(report: &DrillReport) -> String {
             (None, _) => "not watched".to_string(),
             (Some(_), Some(seconds)) => format!(
                 "arrived after {seconds:.1}s ({})",
-                crate::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
+                crate::ui::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
             ),
             (Some(_), None) => console::style("MISSING").red().bold().to_string(),
         };

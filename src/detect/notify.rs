@@ -18,7 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
-use crate::alert::Alert;
+use crate::detect::alert::Alert;
 use crate::error::Error;
 
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -141,7 +141,7 @@ impl Notifier {
         // Escaped like stdout's alert line: the command may write it where people read.
         let input = format!(
             "{}\n",
-            crate::output::json(alert, false).unwrap_or_default()
+            crate::ui::output::json(alert, false).unwrap_or_default()
         );
         let (line, room, groups) = (
             commands.line.clone(),
@@ -212,7 +212,7 @@ fn webhook_body(alert: &Alert) -> String {
         text,
         ..alert.clone()
     };
-    crate::output::json(&escaped, false).unwrap_or_default()
+    crate::ui::output::json(&escaped, false).unwrap_or_default()
 }
 
 /// A webhook URL as it may be shown: its path often holds the credential (Slack's does).
@@ -452,7 +452,9 @@ mod tests {
         tricky.user_agent = "curl\u{9b}2J\u{202e}gpj.exe\u{7f}".into();
         let body = webhook_body(&tricky);
         assert!(
-            !body.chars().any(crate::terminal::is_unsafe_for_terminal),
+            !body
+                .chars()
+                .any(crate::ui::terminal::is_unsafe_for_terminal),
             "{body:?}"
         );
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -477,8 +479,8 @@ mod tests {
             "responseStatus": {"code": 403}
         }))
         .map(|event| {
-            let window = crate::alert::Window::from_quiet(Duration::from_secs(1));
-            let mut grouper = crate::alert::Grouper::new(window, None);
+            let window = crate::detect::alert::Window::from_quiet(Duration::from_secs(1));
+            let mut grouper = crate::detect::alert::Grouper::new(window, None);
             let now = std::time::Instant::now();
             grouper.add(event, "test", now);
             grouper.flush(now).remove(0)

@@ -83,7 +83,7 @@ fn bracket(items: impl Iterator<Item = String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::test_support::*;
+    use crate::audit::policy::test_support::*;
 
     #[test]
     fn describe_rule_names_the_rule_its_line_and_selectors() {

@@ -5,14 +5,14 @@ use serde::Serialize;
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
 use crate::cluster::Deleted;
+use crate::cluster::locate;
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{Home, PlantedRecord};
-use crate::locate;
-use crate::output;
-use crate::prompt;
-use crate::terminal::Terminal;
+use crate::ui::output;
+use crate::ui::prompt;
+use crate::ui::terminal::Terminal;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -203,7 +203,7 @@ async fn namespace_gone(
     namespace: &str,
     account: &str,
 ) -> Result<Outcome, Error> {
-    let connection = crate::connect::connect(&global.target()).await?;
+    let connection = crate::cluster::connect::connect(&global.target()).await?;
     forget(home, namespace, account, &connection.server)?;
     let report = RemoveReport {
         result: "nothingToRemove",
@@ -234,8 +234,8 @@ fn forget(home: &Home, namespace: &str, account: &str, server: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decoy::profile::TILLER;
     use crate::home::Key;
-    use crate::profile::TILLER;
 
     fn spec() -> DecoySpec {
         DecoySpec::new(

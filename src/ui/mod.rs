@@ -1,0 +1,8 @@
+//! What people see: tables and json/yaml, the terminal (color, escaping), prompts,
+//! progress, and error text that never quotes a credential.
+
+pub mod output;
+pub mod progress;
+pub mod prompt;
+pub mod redact;
+pub mod terminal;
