@@ -5,22 +5,22 @@
 //! thin API layer in `cluster`. README, "Architecture", draws the tree.
 
 // The top: the command line, errors, exit codes, and what is kept on this workstation.
-pub mod cli;
-pub mod error;
-pub mod exit;
-pub mod home;
-pub mod input;
+mod cli;
+mod error;
+mod exit;
+mod home;
+mod input;
 
 // One module per command; nothing below imports them.
 pub mod cmd;
 
 // The wings the commands use. Each points only down or sideways, never at a command.
 pub mod audit;
-pub mod cloud;
-pub mod cluster;
+mod cloud;
+mod cluster;
 pub mod decoy;
 pub mod detect;
-pub mod ui;
+mod ui;
 
 pub use cli::{Cli, Command};
 pub use error::Error;

@@ -20,13 +20,10 @@ mod runner;
 #[cfg(test)]
 mod testing;
 
-pub use aks::{AksLookup, find_aks_cluster, parse_aks_audit_rows, parse_aks_diagnostic_settings};
-pub use eks::{EksLogPage, parse_eks_log_events, parse_eks_logging};
-pub use gke::{parse_gke_iam_policy, parse_gke_log_entries};
 pub use hint::{ClusterHint, HintPart, cluster_name_hint};
-pub use logs::{FetchError, LogQuery, QueryError, log_query_available};
+pub use logs::{FetchError, LogQuery, log_query_available};
 pub use provider::{Detection, Evidence, NodeFacts, PodFacts, Provider, detect};
-pub use runner::{CliOutput, CliRunner, RunError};
+pub use runner::{CliRunner, RunError};
 
 use runner::command_line;
 

@@ -118,17 +118,6 @@ pub async fn get_secret(
         .map_err(|e| Error::api(format!("get Secret {namespace}/{name}"), e))
 }
 
-pub async fn get_account(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<ServiceAccount>, Error> {
-    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    api.get_opt(name)
-        .await
-        .map_err(|e| Error::api(format!("get ServiceAccount {namespace}/{name}"), e))
-}
-
 fn post_params(field_manager: &str) -> PostParams {
     PostParams {
         field_manager: Some(field_manager.to_string()),

@@ -1,8 +1,8 @@
 //! A decoy: which objects it is made of, what they look like, and what was found of them.
 
-pub mod profile;
+pub(crate) mod profile;
 pub mod realism;
-pub mod tracking;
+pub(crate) mod tracking;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Detection: grouping decoy events into alerts, the sinks alerts go to, the audit webhook
 //! receiver, and the drill that proves the path from a request to an alert.
 
-pub mod alert;
+pub(crate) mod alert;
 pub mod drill;
-pub mod notify;
-pub mod webhook;
+pub(crate) mod notify;
+pub(crate) mod webhook;

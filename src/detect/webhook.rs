@@ -386,7 +386,7 @@ pub enum Delivery {
     Events {
         events: Vec<Event>,
         not_kept: u64,
-        room: Held,
+        _room: Held,
     },
     /// A request or connection that was turned away, and why.
     Refused { from: SocketAddr, why: String },
@@ -1008,7 +1008,7 @@ async fn handle(
             let delivery = Delivery::Events {
                 events: parsed.events,
                 not_kept: parsed.not_kept,
-                room: held,
+                _room: held,
             };
             match outlet.sender.send(delivery).await {
                 Ok(()) => reply(StatusCode::OK, ""),
