@@ -201,12 +201,6 @@ pub enum Target {
     NonResource { path: String },
 }
 
-impl Target {
-    pub fn is_resource(&self) -> bool {
-        matches!(self, Target::Resource { .. })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     rules: Vec<Rule>,
