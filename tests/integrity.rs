@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use support::proxy::{Fault, Proxy, Rule};
-use support::{Plugin, Run, cluster, eventually, operator_namespace};
+use support::{Cleanup, Plugin, Run, cluster, eventually, operator_namespace};
 
 /// Plants the default decoy in `namespace` as the operator; returns its Secret's name.
 fn plant_in(plugin: &Plugin, namespace: &str) -> String {
@@ -262,8 +262,14 @@ async fn owner_references_and_finalizers_are_reported_and_a_pending_deletion_is_
     decoy
         .patch_secret(serde_json::json!({"metadata": {"ownerReferences": null}}))
         .await;
+    let armed = decoy.status();
+    armed.assert_code(0);
+    assert_eq!(only_decoy(&armed)["verdict"], "armed");
 
-    // A finalizer: reported, and remove says the deletion waits on it.
+    // A finalizer: reported, and remove says the deletion waits on it. The guard takes the
+    // finalizer off and deletes the Secret if the test fails half-way.
+    let mut cleanup = Cleanup::new(cluster());
+    cleanup.delete_with_finalizers(&decoy.secrets.get(&decoy.secret).await.unwrap());
     decoy
         .patch_secret(serde_json::json!({"metadata": {"finalizers": ["example.com/hold"]}}))
         .await;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::pki::Pki;
 use support::{Plugin, cluster};
 
 /// A running `watch`: its stdout lines (alerts) as they come, its stderr kept.
@@ -285,42 +286,6 @@ fn alert_receiver() -> (String, mpsc::Receiver<(String, String)>) {
         }
     });
     (url, bodies)
-}
-
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    /// A CA, a server certificate for 127.0.0.1 and a client certificate for the API server.
-    fn new() -> Pki {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "watch test CA");
-        write("ca.crt", ca_params.self_signed(&ca_key).unwrap().pem());
-        let issuer = Issuer::new(ca_params, ca_key);
-        for (name, san) in [("server", "127.0.0.1"), ("client", "kube-apiserver")] {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(vec![san.to_string()]).unwrap();
-            // Distinct from the CA's, or OpenSSL clients take the leaf for self-signed.
-            params.distinguished_name.push(DnType::CommonName, san);
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            write(&format!("{name}.crt"), cert.pem());
-            write(&format!("{name}.key"), key.serialize_pem());
-        }
-        write("token", "audit-sink-token\n".to_string());
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
 }
 
 /// POSTs a body to the watcher with curl, as a client holding the API server's certificate.

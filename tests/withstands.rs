@@ -6,11 +6,11 @@ mod attacks;
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use attacks::{DECOY, Flood, Watcher};
 use support::Plugin;
+use support::pki::Pki;
 
 /// The receiver's resident memory may not go beyond this under the hostile bodies (the
 /// README's figure): bodies and the events kept from them (twice --max-body, 64 MiB, and
@@ -79,62 +79,6 @@ fn hostile_bodies_neither_exhaust_the_receivers_memory_nor_stop_its_alerts() {
     );
     let (code, stderr) = watcher.stop();
     assert_eq!(code, Some(0), "{stderr}");
-}
-
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    /// A CA, a server certificate for 127.0.0.1 and a client certificate for the API server.
-    fn new() -> Pki {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "withstands test CA");
-        write("ca.crt", ca_params.self_signed(&ca_key).unwrap().pem());
-        let issuer = Issuer::new(ca_params, ca_key);
-        for (name, san) in [("server", "127.0.0.1"), ("client", "kube-apiserver")] {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(vec![san.to_string()]).unwrap();
-            params.distinguished_name.push(DnType::CommonName, san);
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            write(&format!("{name}.crt"), cert.pem());
-            write(&format!("{name}.key"), key.serialize_pem());
-        }
-        write("token", "audit-sink-token\n".to_string());
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// A client holding the API server's certificate.
-    fn connector(&self) -> tokio_rustls::TlsConnector {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_file(self.path("ca.crt")).unwrap())
-            .unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_client_auth_cert(
-                vec![CertificateDer::from_pem_file(self.path("client.crt")).unwrap()],
-                PrivateKeyDer::from_pem_file(self.path("client.key")).unwrap(),
-            )
-            .unwrap();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
-    }
 }
 
 /// One authenticated delivery on a new connection, as the API server makes it: the status.

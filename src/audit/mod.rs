@@ -429,6 +429,11 @@ pub fn events_in(line: &[u8]) -> Option<Vec<Event>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The followed file, opened to add lines to it as the API server does.
+    fn appending(path: &Path) -> std::fs::File {
+        std::fs::OpenOptions::new().append(true).open(path).unwrap()
+    }
     use std::io::Write;
 
     const EVENT: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/kube-system/secrets","verb":"list","user":{"username":"system:serviceaccount:kube-system:tiller","groups":["system:serviceaccounts"]},"sourceIPs":["127.0.0.1"],"userAgent":"x (drill d1)","responseStatus":{"metadata":{},"code":403},"requestReceivedTimestamp":"2026-11-28T10:00:00.000000Z"}"#;
@@ -455,10 +460,7 @@ mod tests {
         let mut follower = LogFollower::from_end(&path).unwrap();
         assert!(follower.read_new().unwrap().is_empty());
 
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let mut file = appending(&path);
         let (head, tail) = EVENT.split_at(40);
         write!(file, "not json\n{head}").unwrap();
         assert!(
@@ -505,10 +507,7 @@ mod tests {
         assert!(read.reopened);
         assert_eq!(ids(&read.lines), vec!["new-1", "new-2", "new-3"]);
         // And then on from where it is, as before.
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let mut file = appending(&path);
         writeln!(file, "{}", EVENT.replace("a1", "new-4")).unwrap();
         let read = follower.read_lines().unwrap();
         assert!(!read.reopened);
@@ -521,10 +520,7 @@ mod tests {
         let path = dir.path().join("audit.log");
         std::fs::write(&path, "").unwrap();
         let mut follower = LogFollower::from_end(&path).unwrap();
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let mut file = appending(&path);
         // Written in pieces across reads, past the part of the start that is compared.
         let (head, tail) = EVENT.split_at(30);
         write!(file, "{head}").unwrap();
@@ -552,10 +548,7 @@ mod tests {
         let path = dir.path().join("audit.log");
         std::fs::write(&path, "").unwrap();
         let mut follower = LogFollower::from_end(&path).unwrap();
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let mut file = appending(&path);
         let over = vec![b'x'; LINE_LIMIT + 1];
         // One whole line over the limit, then an event.
         file.write_all(&over).unwrap();
@@ -668,10 +661,7 @@ mod tests {
         let path = dir.path().join("audit.log");
         std::fs::write(&path, "").unwrap();
         let mut follower = LogFollower::from_end(&path).unwrap();
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let mut file = appending(&path);
         writeln!(file, "{}", EVENT.replace("a1", "before")).unwrap();
         // Rotated as kube-apiserver's lumberjack does: renamed, then a new file made.
         std::fs::rename(&path, dir.path().join("audit-2026-11-28T10-00-00.000.log")).unwrap();

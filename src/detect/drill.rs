@@ -140,7 +140,8 @@ pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
 /// The user agent of every drill request: says drill, and which one.
 pub fn drill_user_agent(drill_id: &str) -> String {
     format!(
-        "kubectl-honeytoken-drill/{} (drill {drill_id})",
+        "{}{} (drill {drill_id})",
+        crate::decoy::tracking::DRILL_MARK,
         env!("CARGO_PKG_VERSION")
     )
 }

@@ -8,6 +8,7 @@
 //! fails with instructions; it never skips.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod pki;
 pub mod proxy;
 
 use std::io::{Read, Seek, SeekFrom};
