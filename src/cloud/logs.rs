@@ -1,10 +1,10 @@
 //! Reading a drill's audit events back from the provider's log service with its CLI, for
-//! `verify --e2e` on a managed cluster whose API server log file nobody can read. The
-//! providers' own modules build the queries and read their answers.
+//! `verify --e2e` on a managed cluster whose API server log file nobody can read: the
+//! query, its errors, and what the providers' modules share to build the queries and read
+//! their answers (the parent module picks the provider's).
 
 use super::runner::{CliRunner, RunError, command_line};
-use super::{ClusterHint, ParseError, Provider, aks, eks, gke};
-use crate::audit::Event;
+use super::{ClusterHint, ParseError, Provider};
 
 /// Whether a drill's audit events can be read back from the provider's log service.
 pub fn log_query_available(provider: Provider) -> bool {
@@ -61,39 +61,6 @@ pub enum FetchError {
         #[source]
         source: ParseError,
     },
-}
-
-impl LogQuery {
-    /// The command line that would be run (for messages), or why it cannot be built.
-    pub fn command(&self) -> Result<(&'static str, Vec<String>), QueryError> {
-        quotable("user name", &self.username)?;
-        match self.provider {
-            Provider::Eks => Ok((eks::AWS, eks::log_query_args(self)?)),
-            Provider::Gke => Ok((gke::GCLOUD, gke::log_query_args(self)?)),
-            Provider::Aks => Ok((aks::AZ, aks::log_query_args(self)?)),
-            other => Err(QueryError::NoLogService(other)),
-        }
-    }
-
-    /// The command as a user would type it, for messages.
-    pub fn command_line(&self) -> Result<String, QueryError> {
-        self.command()
-            .map(|(program, args)| command_line(program, &args))
-    }
-
-    /// Runs the query once and returns the audit events found, converted to
-    /// [`crate::audit::Event`]. Every poll returns all events since `since` again.
-    pub fn fetch(&self, runner: &CliRunner) -> Result<Vec<Event>, FetchError> {
-        let (program, args) = self.command()?;
-        let parse = match self.provider {
-            Provider::Eks => return eks::fetch_log_events(runner, &args),
-            Provider::Gke => gke::parse_gke_log_entries,
-            // command() refused every provider but these three.
-            _ => aks::parse_aks_audit_rows,
-        };
-        let stdout = run_query(runner, program, &args)?;
-        parse(&stdout).map_err(unexpected_output(program, &args))
-    }
 }
 
 /// Values are put inside quoted strings of three query languages; rather than trust three

@@ -5,7 +5,8 @@
 //!
 //! `provider` detects the provider and `hint` reads the cluster's name from the
 //! kubeconfig, both pure; `runner` runs the CLIs; `eks`, `gke` and `aks` know each
-//! provider's setting, commands and output formats; `logs` builds and runs log queries.
+//! provider's setting, commands and output formats; `logs` has the log query and what
+//! the providers share to build and run one. This module picks the provider's module.
 //!
 //! Only parsed CLI output may say Enabled or Disabled; a CLI that is missing, fails, hangs
 //! or prints something unexpected is reported as such, never as a result.
@@ -25,6 +26,8 @@ pub use logs::{FetchError, LogQuery, log_query_available};
 pub use provider::{Detection, Evidence, NodeFacts, PodFacts, Provider, detect};
 pub use runner::{CliRunner, RunError};
 
+use crate::audit::Event;
+use logs::QueryError;
 use runner::command_line;
 
 /// Stands for the cluster's name in a printed command when the kubeconfig does not tell it.
@@ -147,6 +150,39 @@ fn judge(command: String, parsed: Result<Finding, ParseError>) -> CheckOutcome {
             evidence,
         }) => CheckOutcome::Disabled { evidence },
         Err(e) => unexpected_output(command, &e),
+    }
+}
+
+impl LogQuery {
+    /// The command line that would be run (for messages), or why it cannot be built.
+    pub fn command(&self) -> Result<(&'static str, Vec<String>), QueryError> {
+        logs::quotable("user name", &self.username)?;
+        match self.provider {
+            Provider::Eks => Ok((eks::AWS, eks::log_query_args(self)?)),
+            Provider::Gke => Ok((gke::GCLOUD, gke::log_query_args(self)?)),
+            Provider::Aks => Ok((aks::AZ, aks::log_query_args(self)?)),
+            other => Err(QueryError::NoLogService(other)),
+        }
+    }
+
+    /// The command as a user would type it, for messages.
+    pub fn command_line(&self) -> Result<String, QueryError> {
+        self.command()
+            .map(|(program, args)| command_line(program, &args))
+    }
+
+    /// Runs the query once and returns the audit events found, converted to
+    /// [`crate::audit::Event`]. Every poll returns all events since `since` again.
+    pub fn fetch(&self, runner: &CliRunner) -> Result<Vec<Event>, FetchError> {
+        let (program, args) = self.command()?;
+        let parse = match self.provider {
+            Provider::Eks => return eks::fetch_log_events(runner, &args),
+            Provider::Gke => gke::parse_gke_log_entries,
+            // command() refused every provider but these three.
+            _ => aks::parse_aks_audit_rows,
+        };
+        let stdout = logs::run_query(runner, program, &args)?;
+        parse(&stdout).map_err(logs::unexpected_output(program, &args))
     }
 }
 
