@@ -3,10 +3,19 @@
 
 use std::process::ExitCode;
 
+use crate::cluster::ClusterError;
 use crate::cluster::connect::ConnectError;
+use crate::decoy::UserNameError;
+use crate::detect::drill::DrillError;
+use crate::detect::notify::SinkError;
+use crate::detect::webhook::ServeError;
 use crate::exit;
 use crate::home::HomeError;
+use crate::ui::output::RenderError;
+use crate::ui::prompt::PromptError;
 
+/// What a command reports: a wing's error as the wing tells it, or what only a command
+/// decides (a conflict, a refusal, a rollback).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -14,28 +23,24 @@ pub enum Error {
     #[error(transparent)]
     Home(#[from] HomeError),
     #[error(transparent)]
-    Drill(#[from] crate::detect::drill::DrillError),
-    /// An API call failed; `action` names the verb and object ("create Secret ns/name").
-    #[error("cannot {action}: {}", describe_kube_error(source))]
-    Api {
-        action: String,
-        #[source]
-        source: Box<kube::Error>,
-    },
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    UserName(#[from] UserNameError),
+    #[error(transparent)]
+    Drill(#[from] DrillError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
     /// An object with a decoy's name exists and was not made by `plant`.
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
-    Timeout(String),
-    #[error("namespace {0} does not exist")]
-    NamespaceMissing(String),
-    /// Creating or deleting without a terminal to confirm on, and without `--yes`.
-    #[error("{0}")]
-    NeedsConfirmation(String),
-    #[error("{0}")]
     Invalid(String),
-    #[error("{0}")]
-    Prompt(String),
     /// The user said no at a confirmation prompt.
     #[error("aborted: {0}")]
     Declined(String),
@@ -80,13 +85,6 @@ impl std::fmt::Display for Signal {
 }
 
 impl Error {
-    pub fn api(action: impl Into<String>, source: kube::Error) -> Error {
-        Error::Api {
-            action: action.into(),
-            source: Box::new(source),
-        }
-    }
-
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Error::Interrupted {
@@ -99,95 +97,5 @@ impl Error {
             } => exit::TERMINATED,
             _ => exit::FAILED,
         })
-    }
-}
-
-/// One line for a failed API call: the server's reason and message when it answered, the
-/// transport failure when it did not.
-pub fn describe_kube_error(error: &kube::Error) -> String {
-    // Some client errors quote credentials (an exec plugin's output, a key's bytes).
-    if let Some(told) = crate::ui::redact::credential_error(error) {
-        return told;
-    }
-    match error {
-        kube::Error::Api(status) => {
-            let reason = match status.reason.as_str() {
-                "" => format!("HTTP {}", status.code),
-                reason => reason_words(reason),
-            };
-            if status.message.is_empty() {
-                reason
-            } else {
-                format!("{reason}: {}", status.message)
-            }
-        }
-        kube::Error::HyperError(e) => format!("cannot reach the API server: {}", chain(e)),
-        kube::Error::Service(e) => format!("cannot reach the API server: {}", chain(e.as_ref())),
-        other => chain(other),
-    }
-}
-
-/// "Forbidden" -> "forbidden", "AlreadyExists" -> "already exists", like kubectl prints them.
-fn reason_words(reason: &str) -> String {
-    let mut words = String::new();
-    for (i, c) in reason.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            words.push(' ');
-        }
-        words.extend(c.to_lowercase());
-    }
-    words
-}
-
-/// An error and its causes on one line, without repeating a cause its parent already says.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn status(code: u16, reason: &str, message: &str) -> kube::Error {
-        kube::Error::Api(Box::new(kube::core::Status {
-            code,
-            reason: reason.into(),
-            message: message.into(),
-            ..Default::default()
-        }))
-    }
-
-    #[test]
-    fn api_errors_name_the_action_and_the_servers_words() {
-        let error = Error::api(
-            "create Secret kube-system/tiller-token-x7k2p",
-            status(
-                403,
-                "Forbidden",
-                "secrets is forbidden: User \"alice\" cannot create resource \"secrets\" in API group \"\" in the namespace \"kube-system\"",
-            ),
-        );
-        assert_eq!(
-            error.to_string(),
-            "cannot create Secret kube-system/tiller-token-x7k2p: forbidden: secrets is forbidden: \
-             User \"alice\" cannot create resource \"secrets\" in API group \"\" in the namespace \"kube-system\""
-        );
-    }
-
-    #[test]
-    fn reasons_read_as_words() {
-        assert_eq!(reason_words("AlreadyExists"), "already exists");
-        assert_eq!(reason_words("NotFound"), "not found");
-        assert_eq!(describe_kube_error(&status(500, "", "")), "HTTP 500");
     }
 }

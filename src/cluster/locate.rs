@@ -7,29 +7,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 
-use crate::cli::{GlobalArgs, SelectArgs};
-use crate::cluster;
-use crate::cluster::connect::{self, Connection};
+use crate::cluster::connect::{self, Connection, Target};
+use crate::cluster::{self, ClusterError};
 use crate::decoy::profile::{self, Profile};
 use crate::decoy::tracking;
 use crate::decoy::{DecoySpec, Found};
 use crate::decoy::{bindings_naming, judge_identity};
-use crate::error::Error;
 use crate::home::{Home, PlantedRecord, State, drill_days_for};
 
 /// `--profile`, or the default profile when none is named.
-pub fn profile_named(name: Option<&str>) -> Result<&'static Profile, Error> {
+pub fn profile_named(name: Option<&str>) -> Result<&'static Profile, ClusterError> {
     match name {
         None => Ok(&profile::TILLER),
-        Some(name) => profile::find(name).ok_or_else(|| {
-            Error::Invalid(format!(
-                "unknown profile {name:?}; profiles: {}",
-                profile::PROFILES
-                    .iter()
-                    .map(|p| p.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+        Some(name) => profile::find(name).ok_or_else(|| ClusterError::UnknownProfile {
+            name: name.to_string(),
+            known: profile::PROFILES
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -42,18 +38,16 @@ pub struct Selection {
 }
 
 /// The decoy named by `--profile`, `-n` and `--name`, with the profile's defaults.
-pub fn select(args: &SelectArgs, global: &GlobalArgs) -> Result<Selection, Error> {
-    let profile = profile_named(args.profile.as_deref())?;
+pub fn select(
+    profile: Option<&str>,
+    namespace: Option<&str>,
+    account: Option<&str>,
+) -> Result<Selection, ClusterError> {
+    let profile = profile_named(profile)?;
     Ok(Selection {
         profile,
-        namespace: global
-            .namespace
-            .clone()
-            .unwrap_or_else(|| profile.default_namespace.to_string()),
-        account: args
-            .name
-            .clone()
-            .unwrap_or_else(|| profile.default_account.to_string()),
+        namespace: namespace.unwrap_or(profile.default_namespace).to_string(),
+        account: account.unwrap_or(profile.default_account).to_string(),
     })
 }
 
@@ -82,11 +76,11 @@ pub enum KeyUse {
 /// Connects, then looks the selected decoy up by its computed names.
 pub async fn locate(
     selection: &Selection,
-    global: &GlobalArgs,
+    target: &Target,
     home: &Home,
     key_use: KeyUse,
-) -> Result<Located, Error> {
-    let connection = connect::connect(&global.target()).await?;
+) -> Result<Located, ClusterError> {
+    let connection = connect::connect(target).await?;
     let client = &connection.client;
     let namespace_uid = cluster::namespace_uid(client, &selection.namespace).await?;
     let (key, ephemeral_key) = match key_use {
@@ -131,9 +125,9 @@ pub struct Observed {
 
 /// The namespaces to look in: `-n`, else every profile's home namespace and every
 /// namespace this workstation recorded planting in on this server.
-fn namespaces(global: &GlobalArgs, state: &State, server: &str) -> Vec<String> {
-    match &global.namespace {
-        Some(ns) => vec![ns.clone()],
+fn namespaces(namespace: Option<&str>, state: &State, server: &str) -> Vec<String> {
+    match namespace {
+        Some(ns) => vec![ns.to_string()],
         None => profile::PROFILES
             .iter()
             .map(|p| p.default_namespace.to_string())
@@ -181,7 +175,7 @@ async fn observe_namespace(
     state: &State,
     namespace: &str,
     cluster_role_bindings: &[ClusterRoleBinding],
-) -> Result<Vec<Observed>, Error> {
+) -> Result<Vec<Observed>, ClusterError> {
     let records: Vec<&PlantedRecord> = state
         .planted
         .iter()
@@ -315,15 +309,16 @@ async fn observe_namespace(
 /// Every decoy of this key in the namespaces `-n` names (or the profiles' own and the
 /// recorded ones), with what the cluster holds of it.
 pub async fn observe_all(
-    global: &GlobalArgs,
+    target: &Target,
+    namespace: Option<&str>,
     home: &Home,
-) -> Result<(connect::Connection, Vec<String>, Vec<Observed>), Error> {
-    let connection = connect::connect(&global.target()).await?;
+) -> Result<(connect::Connection, Vec<String>, Vec<Observed>), ClusterError> {
+    let connection = connect::connect(target).await?;
     let key = home.key()?;
     let state = home.load()?;
     let client = &connection.client;
     let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
-    let namespaces = namespaces(global, &state, &connection.server);
+    let namespaces = namespaces(namespace, &state, &connection.server);
     let mut observed = Vec::new();
     for namespace in &namespaces {
         observed.extend(
@@ -345,11 +340,12 @@ pub async fn observe_all(
 /// that the cluster holds.
 pub async fn decoy_users(
     given: &[String],
-    global: &GlobalArgs,
+    target: &Target,
+    namespace: Option<&str>,
     home: &Home,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<String>, ClusterError> {
     let users: Vec<String> = if given.is_empty() {
-        let (_, _, observed) = crate::cluster::locate::observe_all(global, home).await?;
+        let (_, _, observed) = observe_all(target, namespace, home).await?;
         observed.iter().map(|o| o.spec.username()).collect()
     } else {
         // Here --user names a decoy, not a kubeconfig user (pick that with --context): a
@@ -360,9 +356,7 @@ pub async fn decoy_users(
         given.to_vec()
     };
     if users.is_empty() {
-        return Err(Error::Invalid(
-            "no decoys to look for: none of this key in the cluster; name them with --user system:serviceaccount:NS:NAME".into(),
-        ));
+        return Err(ClusterError::NoDecoysToLookFor);
     }
     Ok(users)
 }
@@ -389,21 +383,12 @@ mod tests {
             planted: vec![elsewhere, other_server],
             drills: vec![],
         };
-        let global = |namespace: Option<&str>| {
-            use clap::Parser;
-            let mut args = vec!["kubectl-honeytoken"];
-            if let Some(ns) = namespace {
-                args.extend(["-n", ns]);
-            }
-            args.push("status");
-            crate::cli::Cli::parse_from(args).global
-        };
         assert_eq!(
-            namespaces(&global(None), &state, "https://x"),
+            namespaces(None, &state, "https://x"),
             vec!["apps".to_string(), "kube-system".to_string()]
         );
         assert_eq!(
-            namespaces(&global(Some("ops")), &state, "https://x"),
+            namespaces(Some("ops"), &state, "https://x"),
             vec!["ops".to_string()]
         );
     }

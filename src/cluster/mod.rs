@@ -3,6 +3,7 @@
 //! in its error, and nothing here decides anything.
 
 pub mod connect;
+mod error;
 pub mod locate;
 
 use std::time::{Duration, Instant};
@@ -13,17 +14,18 @@ use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::{Api, Client};
 
 use crate::decoy::{DecoySpec, Found, token_filled};
-use crate::error::Error;
 
-pub async fn namespace_uid(client: &Client, namespace: &str) -> Result<String, Error> {
+pub use error::{ClusterError, describe_kube_error};
+
+pub async fn namespace_uid(client: &Client, namespace: &str) -> Result<String, ClusterError> {
     let api: Api<Namespace> = Api::all(client.clone());
     match api.get_opt(namespace).await {
         Ok(Some(ns)) => ns
             .metadata
             .uid
-            .ok_or_else(|| Error::Invalid(format!("namespace {namespace} has no uid"))),
-        Ok(None) => Err(Error::NamespaceMissing(namespace.to_string())),
-        Err(e) => Err(Error::api(format!("get namespace {namespace}"), e)),
+            .ok_or_else(|| ClusterError::NamespaceWithoutUid(namespace.to_string())),
+        Ok(None) => Err(ClusterError::NamespaceMissing(namespace.to_string())),
+        Err(e) => Err(ClusterError::api(format!("get namespace {namespace}"), e)),
     }
 }
 
@@ -31,21 +33,24 @@ pub async fn namespace_uid(client: &Client, namespace: &str) -> Result<String, E
 pub async fn namespace_uid_if_exists(
     client: &Client,
     namespace: &str,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<String>, ClusterError> {
     match namespace_uid(client, namespace).await {
         Ok(uid) => Ok(Some(uid)),
-        Err(Error::NamespaceMissing(_)) => Ok(None),
+        Err(ClusterError::NamespaceMissing(_)) => Ok(None),
         Err(other) => Err(other),
     }
 }
 
 /// Every service account in a namespace.
-pub async fn accounts(client: &Client, namespace: &str) -> Result<Vec<ServiceAccount>, Error> {
+pub async fn accounts(
+    client: &Client,
+    namespace: &str,
+) -> Result<Vec<ServiceAccount>, ClusterError> {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
     api.list(&ListParams::default())
         .await
         .map(|list| list.items)
-        .map_err(|e| Error::api(format!("list ServiceAccounts in namespace {namespace}"), e))
+        .map_err(|e| ClusterError::api(format!("list ServiceAccounts in namespace {namespace}"), e))
 }
 
 /// A service-account token Secret as its metadata tells it.
@@ -61,14 +66,14 @@ pub struct TokenSecretName {
 pub async fn token_secret_names(
     client: &Client,
     namespace: &str,
-) -> Result<Vec<TokenSecretName>, Error> {
+) -> Result<Vec<TokenSecretName>, ClusterError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let selector = format!("type={}", crate::decoy::tracking::TOKEN_SECRET_TYPE);
     let list = api
         .list_metadata(&ListParams::default().fields(&selector))
         .await
         .map_err(|e| {
-            Error::api(
+            ClusterError::api(
                 format!("list token Secrets in namespace {namespace} ({selector})"),
                 e,
             )
@@ -91,19 +96,18 @@ pub async fn token_secret_names(
         .collect())
 }
 
-pub async fn find(client: &Client, spec: &DecoySpec) -> Result<Found, Error> {
+pub async fn find(client: &Client, spec: &DecoySpec) -> Result<Found, ClusterError> {
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &spec.namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
     let account = accounts.get_opt(&spec.account).await.map_err(|e| {
-        Error::api(
+        ClusterError::api(
             format!("get ServiceAccount {}/{}", spec.namespace, spec.account),
             e,
         )
     })?;
-    let secret = secrets
-        .get_opt(&spec.secret)
-        .await
-        .map_err(|e| Error::api(format!("get Secret {}/{}", spec.namespace, spec.secret), e))?;
+    let secret = secrets.get_opt(&spec.secret).await.map_err(|e| {
+        ClusterError::api(format!("get Secret {}/{}", spec.namespace, spec.secret), e)
+    })?;
     Ok(Found { account, secret })
 }
 
@@ -111,11 +115,11 @@ pub async fn get_secret(
     client: &Client,
     namespace: &str,
     name: &str,
-) -> Result<Option<Secret>, Error> {
+) -> Result<Option<Secret>, ClusterError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     api.get_opt(name)
         .await
-        .map_err(|e| Error::api(format!("get Secret {namespace}/{name}"), e))
+        .map_err(|e| ClusterError::api(format!("get Secret {namespace}/{name}"), e))
 }
 
 fn post_params(field_manager: &str) -> PostParams {
@@ -125,24 +129,27 @@ fn post_params(field_manager: &str) -> PostParams {
     }
 }
 
-pub async fn create_account(client: &Client, spec: &DecoySpec) -> Result<ServiceAccount, Error> {
+pub async fn create_account(
+    client: &Client,
+    spec: &DecoySpec,
+) -> Result<ServiceAccount, ClusterError> {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), &spec.namespace);
     api.create(&post_params(spec.field_manager), &spec.account_manifest())
         .await
         .map_err(|e| {
-            Error::api(
+            ClusterError::api(
                 format!("create ServiceAccount {}/{}", spec.namespace, spec.account),
                 e,
             )
         })
 }
 
-pub async fn create_secret(client: &Client, spec: &DecoySpec) -> Result<Secret, Error> {
+pub async fn create_secret(client: &Client, spec: &DecoySpec) -> Result<Secret, ClusterError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
     api.create(&post_params(spec.field_manager), &spec.secret_manifest())
         .await
         .map_err(|e| {
-            Error::api(
+            ClusterError::api(
                 format!("create Secret {}/{}", spec.namespace, spec.secret),
                 e,
             )
@@ -154,7 +161,7 @@ pub async fn wait_for_token(
     client: &Client,
     spec: &DecoySpec,
     timeout: Duration,
-) -> Result<Secret, Error> {
+) -> Result<Secret, ClusterError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
     let deadline = Instant::now() + timeout;
     loop {
@@ -162,28 +169,24 @@ pub async fn wait_for_token(
             Ok(Some(secret)) if token_filled(&secret) => return Ok(secret),
             Ok(Some(_)) => {}
             Ok(None) => {
-                return Err(Error::CheckFailed(format!(
-                    "Secret {}/{} disappeared while waiting for its token: the token controller \
-                     deletes token Secrets whose service account it cannot find",
-                    spec.namespace, spec.secret
-                )));
+                return Err(ClusterError::TokenSecretGone {
+                    namespace: spec.namespace.clone(),
+                    secret: spec.secret.clone(),
+                });
             }
             Err(e) => {
-                return Err(Error::api(
+                return Err(ClusterError::api(
                     format!("get Secret {}/{}", spec.namespace, spec.secret),
                     e,
                 ));
             }
         }
         if Instant::now() >= deadline {
-            return Err(Error::Timeout(format!(
-                "the token controller did not fill the token of Secret {}/{} within {}s; is \
-                 kube-controller-manager running its serviceaccount-token controller with \
-                 --service-account-private-key-file?",
-                spec.namespace,
-                spec.secret,
-                timeout.as_secs()
-            )));
+            return Err(ClusterError::TokenNotFilled {
+                namespace: spec.namespace.clone(),
+                secret: spec.secret.clone(),
+                seconds: timeout.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -206,7 +209,7 @@ pub async fn delete_exact<K>(
     namespace: &str,
     name: &str,
     uid: &str,
-) -> Result<Deleted, Error>
+) -> Result<Deleted, ClusterError>
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
@@ -228,7 +231,10 @@ where
         }
         Ok(either::Either::Right(_)) => Ok(Deleted::Gone),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(Deleted::Gone),
-        Err(e) => Err(Error::api(format!("delete {kind} {namespace}/{name}"), e)),
+        Err(e) => Err(ClusterError::api(
+            format!("delete {kind} {namespace}/{name}"),
+            e,
+        )),
     }
 }
 
@@ -237,7 +243,7 @@ pub async fn delete_account(
     namespace: &str,
     name: &str,
     uid: &str,
-) -> Result<Deleted, Error> {
+) -> Result<Deleted, ClusterError> {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
     delete_exact(&api, "ServiceAccount", namespace, name, uid).await
 }
@@ -247,50 +253,55 @@ pub async fn delete_secret(
     namespace: &str,
     name: &str,
     uid: &str,
-) -> Result<Deleted, Error> {
+) -> Result<Deleted, ClusterError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     delete_exact(&api, "Secret", namespace, name, uid).await
 }
 
-pub async fn role_bindings(client: &Client, namespace: &str) -> Result<Vec<RoleBinding>, Error> {
+pub async fn role_bindings(
+    client: &Client,
+    namespace: &str,
+) -> Result<Vec<RoleBinding>, ClusterError> {
     let api: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
     api.list(&ListParams::default())
         .await
         .map(|l| l.items)
-        .map_err(|e| Error::api(format!("list RoleBindings in namespace {namespace}"), e))
+        .map_err(|e| ClusterError::api(format!("list RoleBindings in namespace {namespace}"), e))
 }
 
-pub async fn cluster_role_bindings(client: &Client) -> Result<Vec<ClusterRoleBinding>, Error> {
+pub async fn cluster_role_bindings(
+    client: &Client,
+) -> Result<Vec<ClusterRoleBinding>, ClusterError> {
     let api: Api<ClusterRoleBinding> = Api::all(client.clone());
     api.list(&ListParams::default())
         .await
         .map(|l| l.items)
-        .map_err(|e| Error::api("list ClusterRoleBindings", e))
+        .map_err(|e| ClusterError::api("list ClusterRoleBindings", e))
 }
 
 /// The API server's version as `gitVersion` tells it (e.g. v1.30.2-eks-1552ad0).
-pub async fn server_version(client: &Client) -> Result<String, Error> {
+pub async fn server_version(client: &Client) -> Result<String, ClusterError> {
     client
         .apiserver_version()
         .await
         .map(|info| info.git_version)
-        .map_err(|e| Error::api("get /version", e))
+        .map_err(|e| ClusterError::api("get /version", e))
 }
 
 /// The first `limit` nodes (one page).
-pub async fn nodes(client: &Client, limit: u32) -> Result<Vec<Node>, Error> {
+pub async fn nodes(client: &Client, limit: u32) -> Result<Vec<Node>, ClusterError> {
     let api: Api<Node> = Api::all(client.clone());
     api.list(&ListParams::default().limit(limit))
         .await
         .map(|l| l.items)
-        .map_err(|e| Error::api("list Nodes", e))
+        .map_err(|e| ClusterError::api("list Nodes", e))
 }
 
 /// Every pod in a namespace.
-pub async fn pods(client: &Client, namespace: &str) -> Result<Vec<Pod>, Error> {
+pub async fn pods(client: &Client, namespace: &str) -> Result<Vec<Pod>, ClusterError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     api.list(&ListParams::default())
         .await
         .map(|l| l.items)
-        .map_err(|e| Error::api(format!("list Pods in namespace {namespace}"), e))
+        .map_err(|e| ClusterError::api(format!("list Pods in namespace {namespace}"), e))
 }

@@ -253,7 +253,11 @@ fn follow_up_text(report: &PlantReport) -> String {
 /// The decoy to plant: from the flags, asking on a terminal for what they leave out.
 fn choose(args: &PlantArgs, global: &GlobalArgs, ask: bool) -> Result<Selection, Error> {
     if !ask {
-        return locate::select(&args.select, global);
+        return Ok(locate::select(
+            args.select.profile.as_deref(),
+            global.namespace.as_deref(),
+            args.select.name.as_deref(),
+        )?);
     }
     let profile = match &args.select.profile {
         Some(name) => locate::profile_named(Some(name))?,
@@ -293,7 +297,7 @@ pub async fn run(
     } else {
         KeyUse::Create
     };
-    let located = locate::locate(&selection, global, home, key_use).await?;
+    let located = locate::locate(&selection, &global.target(), home, key_use).await?;
     let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
     let client = &connection.client;
     let record = located.record.as_ref();

@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
-use crate::cluster::Deleted;
 use crate::cluster::locate;
+use crate::cluster::{ClusterError, Deleted};
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
@@ -100,14 +100,19 @@ pub async fn run(
         global.dry_run,
         "remove deletes objects in the cluster",
     )?;
-    let selection = locate::select(args, global)?;
+    let selection = locate::select(
+        args.profile.as_deref(),
+        global.namespace.as_deref(),
+        args.name.as_deref(),
+    )?;
     let (namespace, account) = (selection.namespace.clone(), selection.account.clone());
-    let located = match locate::locate(&selection, global, home, locate::KeyUse::Existing).await {
-        Err(Error::NamespaceMissing(_)) => {
-            return namespace_gone(global, home, &namespace, &account).await;
-        }
-        other => other?,
-    };
+    let located =
+        match locate::locate(&selection, &global.target(), home, locate::KeyUse::Existing).await {
+            Err(ClusterError::NamespaceMissing(_)) => {
+                return namespace_gone(global, home, &namespace, &account).await;
+            }
+            other => other?,
+        };
     let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
     let client = &connection.client;
 

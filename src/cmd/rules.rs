@@ -522,7 +522,13 @@ pub fn render_all(platforms: &[Platform], decoys: &[Decoy]) -> Vec<(Platform, St
 }
 
 pub async fn run(args: &RulesArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let usernames = crate::cluster::locate::decoy_users(&args.user, global, home).await?;
+    let usernames = crate::cluster::locate::decoy_users(
+        &args.user,
+        &global.target(),
+        global.namespace.as_deref(),
+        home,
+    )
+    .await?;
     let decoys = decoys(&usernames)?;
     let sections = render_all(&args.platform, &decoys);
     let map: BTreeMap<&str, &str> = sections

@@ -374,7 +374,13 @@ fn table(report: &ScanReport) -> String {
 }
 
 pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let users = crate::cluster::locate::decoy_users(&args.user, global, home).await?;
+    let users = crate::cluster::locate::decoy_users(
+        &args.user,
+        &global.target(),
+        global.namespace.as_deref(),
+        home,
+    )
+    .await?;
     let matcher = Matcher::new(users.clone());
     // Without the key, drills cannot be told from requests that copy their user agent.
     let drill_key = home.key().ok();

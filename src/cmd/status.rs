@@ -294,7 +294,8 @@ pub fn table(decoys: &[DecoyStatus]) -> String {
 }
 
 pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let (connection, namespaces, observed) = observe_all(global, home).await?;
+    let (connection, namespaces, observed) =
+        observe_all(&global.target(), global.namespace.as_deref(), home).await?;
     let decoys: Vec<DecoyStatus> = observed.iter().map(assess).collect();
     let report = StatusReport {
         schema_version: 1,

@@ -79,8 +79,13 @@ pub fn plan_text(plan: &DrillPlan) -> String {
 }
 
 pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let selection = locate::select(&args.select, global)?;
-    let located = locate::locate(&selection, global, home, locate::KeyUse::Existing).await?;
+    let selection = locate::select(
+        args.select.profile.as_deref(),
+        global.namespace.as_deref(),
+        args.select.name.as_deref(),
+    )?;
+    let located =
+        locate::locate(&selection, &global.target(), home, locate::KeyUse::Existing).await?;
     let secret = drillable(&located)?;
     if global.dry_run {
         let plan = plan(

@@ -18,10 +18,11 @@ use crate::cloud::{
 };
 use crate::cluster;
 use crate::cluster::locate::{self, Located};
+use crate::cluster::{ClusterError, describe_kube_error};
 use crate::decoy::{DecoySpec, Ownership, ownership, token_filled};
 use crate::detect::drill::{self, DrillError, DrillPlan, DrillReport, Judgement, Sink};
 use crate::detect::webhook::Receiver;
-use crate::error::{Error, describe_kube_error};
+use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
 use crate::ui::output;
@@ -444,9 +445,9 @@ fn table(report: &VerifyReport) -> String {
 }
 
 /// What the API server said about a failed read, without the action: the check names it.
-fn server_said(error: &Error) -> String {
+fn server_said(error: &ClusterError) -> String {
     match error {
-        Error::Api { source, .. } => describe_kube_error(source),
+        ClusterError::Api { source, .. } => describe_kube_error(source),
         other => other.to_string(),
     }
 }
@@ -733,10 +734,14 @@ fn read_policy(path: &std::path::Path) -> Result<Policy, Error> {
 pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
     // A policy given on the command line is read first: a broken file is an input error.
     let given_policy = args.policy.as_deref().map(read_policy).transpose()?;
-    let selection = locate::select(&args.select, global)?;
+    let selection = locate::select(
+        args.select.profile.as_deref(),
+        global.namespace.as_deref(),
+        args.select.name.as_deref(),
+    )?;
     let located = locate::locate(
         &selection,
-        global,
+        &global.target(),
         home,
         locate::KeyUse::ExistingOrEphemeral,
     )

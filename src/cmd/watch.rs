@@ -229,7 +229,13 @@ pub async fn run(
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    let users = decoy_users(&args.user, global, home).await?;
+    let users = decoy_users(
+        &args.user,
+        &global.target(),
+        global.namespace.as_deref(),
+        home,
+    )
+    .await?;
     let matcher = Arc::new(Matcher::new(users.clone()));
     let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
 

@@ -12,7 +12,6 @@ use kube::api::ObjectMeta;
 use serde::Serialize;
 
 use crate::decoy::profile::Profile;
-use crate::error::Error;
 use crate::home::{Key, PlantedRecord};
 use tracking::{ACCOUNT_NAME_ANNOTATION, TOKEN_SECRET_TYPE};
 
@@ -312,6 +311,20 @@ pub fn bindings_naming(
     found
 }
 
+/// A `--user` that is not a decoy's user name, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--user {username:?} is not a decoy's user name ({why}): expected \
+     system:serviceaccount:NAMESPACE:NAME, where NAMESPACE is a DNS label and NAME \
+     a DNS subdomain (lowercase letters, digits, '-', and '.' between labels), e.g. \
+     system:serviceaccount:kube-system:tiller (scan, watch and rules take --user as \
+     a decoy's name; choose the kubeconfig user with --context)"
+)]
+pub struct UserNameError {
+    username: String,
+    why: String,
+}
+
 /// One decoy, from its user name `system:serviceaccount:NAMESPACE:NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Decoy {
@@ -323,15 +336,10 @@ pub struct Decoy {
 impl Decoy {
     /// Accepts only a service account's user name whose namespace is a DNS label and whose
     /// account name a DNS subdomain, as Kubernetes requires; nothing else reaches a query.
-    pub fn parse(username: &str) -> Result<Decoy, Error> {
-        let invalid = |why: &str| {
-            Error::Invalid(format!(
-                "--user {username:?} is not a decoy's user name ({why}): expected \
-                 system:serviceaccount:NAMESPACE:NAME, where NAMESPACE is a DNS label and NAME \
-                 a DNS subdomain (lowercase letters, digits, '-', and '.' between labels), e.g. \
-                 system:serviceaccount:kube-system:tiller (scan, watch and rules take --user as \
-                 a decoy's name; choose the kubeconfig user with --context)"
-            ))
+    pub fn parse(username: &str) -> Result<Decoy, UserNameError> {
+        let invalid = |why: &str| UserNameError {
+            username: username.to_string(),
+            why: why.to_string(),
         };
         let rest = username
             .strip_prefix("system:serviceaccount:")

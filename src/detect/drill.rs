@@ -14,8 +14,7 @@ use crate::cloud::{CliRunner, FetchError, LogQuery};
 use crate::cluster::locate::Located;
 use crate::decoy::{Ownership, ownership, token_filled};
 use crate::detect::webhook::Receiver;
-use crate::error::Error;
-use crate::home::{DrillRecord, Home};
+use crate::home::{DrillRecord, Home, HomeError};
 
 /// Why a drill could not be run or watched.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +52,8 @@ pub enum DrillError {
     },
     #[error(transparent)]
     ProviderLogs(#[from] FetchError),
+    #[error(transparent)]
+    Home(#[from] HomeError),
 }
 
 /// What a drill request must get back.
@@ -317,7 +318,7 @@ pub async fn drill(
     home: &Home,
     mut sink: Option<&mut Sink>,
     timeout: Duration,
-) -> Result<DrillReport, Error> {
+) -> Result<DrillReport, DrillError> {
     let spec = &located.spec;
     let token = SecretString::from(
         String::from_utf8(
@@ -361,7 +362,7 @@ pub async fn drill(
         sent_at.push(Instant::now());
         let (code, error) = match send(&decoy_client, &request).await {
             Ok(code) => (Some(code), None),
-            Err(e) => (None, Some(crate::error::describe_kube_error(&e))),
+            Err(e) => (None, Some(crate::cluster::describe_kube_error(&e))),
         };
         outcomes.push(RequestOutcome {
             judgement: code.map_or(Judgement::Unexpected, |c| judge(request.expect, c)),

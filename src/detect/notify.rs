@@ -19,7 +19,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
 use crate::detect::alert::Alert;
-use crate::error::Error;
 
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 const POST_ATTEMPTS: u32 = 3;
@@ -95,7 +94,7 @@ pub enum Sent {
 }
 
 impl Notifier {
-    pub fn new(webhook_url: Option<&str>, command: Option<&str>) -> Result<Notifier, Error> {
+    pub fn new(webhook_url: Option<&str>, command: Option<&str>) -> Result<Notifier, SinkError> {
         let webhook = match webhook_url {
             None => None,
             Some(url) => Some((parse_webhook_url(url)?, https_client()?)),
@@ -227,24 +226,31 @@ pub fn shown_url(url: &http::Uri) -> String {
     }
 }
 
-pub fn parse_webhook_url(url: &str) -> Result<http::Uri, Error> {
-    // The URL itself is not repeated: it may hold a credential.
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| Error::Invalid(format!("--webhook-url: not a URL: {e}")))?;
+/// Why the alert sinks cannot be set up. The URL itself is never repeated: it may hold a
+/// credential.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("--webhook-url: not a URL: {0}")]
+    NotAUrl(#[source] http::uri::InvalidUri),
+    #[error("--webhook-url: give an http:// or https:// URL")]
+    NotHttp,
+    #[error("--webhook-url: no trusted CA certificates: {0}")]
+    NoTrustedCas(#[source] std::io::Error),
+}
+
+pub fn parse_webhook_url(url: &str) -> Result<http::Uri, SinkError> {
+    let uri: http::Uri = url.parse().map_err(SinkError::NotAUrl)?;
     match uri.scheme_str() {
         Some("https") | Some("http") if uri.host().is_some() => Ok(uri),
-        _ => Err(Error::Invalid(
-            "--webhook-url: give an http:// or https:// URL".into(),
-        )),
+        _ => Err(SinkError::NotHttp),
     }
 }
 
-fn https_client() -> Result<HttpsClient, Error> {
+fn https_client() -> Result<HttpsClient, SinkError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(provider)
-        .map_err(|e| Error::Invalid(format!("--webhook-url: no trusted CA certificates: {e}")))?
+        .map_err(SinkError::NoTrustedCas)?
         .https_or_http()
         .enable_http1()
         .build();
@@ -269,7 +275,7 @@ async fn post(client: &HttpsClient, url: &http::Uri, body: String) -> Result<(),
         match tokio::time::timeout(POST_TIMEOUT, client.request(request)).await {
             Ok(Ok(response)) if response.status().is_success() => return Ok(()),
             Ok(Ok(response)) => last_error = format!("answered {}", response.status()),
-            Ok(Err(e)) => last_error = crate::error::chain(&e),
+            Ok(Err(e)) => last_error = crate::ui::causes::chain(&e),
             Err(_) => last_error = format!("no answer within {}s", POST_TIMEOUT.as_secs()),
         }
     }

@@ -29,7 +29,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::audit::Event;
 use crate::audit::Matcher;
-use crate::error::Error;
+use crate::input::InputError;
 
 /// Larger bodies are refused: the API server's batches stay far below this (its default
 /// batch is at most 400 events).
@@ -325,14 +325,71 @@ fn footprint(event: &Event) -> usize {
             * std::mem::size_of::<String>()
 }
 
+/// Why the receiver could not start listening.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "--listen {0}: without --tls-cert and --tls-key the receiver speaks plain HTTP, so it listens on loopback only (127.0.0.1 or [::1])"
+    )]
+    PlainBeyondLoopback(SocketAddr),
+    #[error(
+        "--listen {0}: beyond loopback, anyone who reaches the port could send events; \
+         require the API server's client certificate (--client-ca) or its bearer \
+         token (--token-file)"
+    )]
+    OpenBeyondLoopback(SocketAddr),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A PEM file named by `flag` could not be read.
+    #[error("{flag} {}: {source}", path.display())]
+    PemFile {
+        flag: &'static str,
+        path: PathBuf,
+        #[source]
+        source: InputError,
+    },
+    /// Told without the file's bytes, which the PEM reader's own message would carry.
+    #[error("{flag} {}: {problem}", path.display())]
+    NoCertificate {
+        flag: &'static str,
+        path: PathBuf,
+        problem: String,
+    },
+    #[error("--tls-key {}: no PEM private key read: {problem}", path.display())]
+    NoKey { path: PathBuf, problem: String },
+    #[error("TLS: {0}")]
+    Tls(#[source] rustls::Error),
+    #[error("--client-ca {}: {source}", path.display())]
+    ClientCa {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("--client-ca {}: {source}", path.display())]
+    ClientVerifier {
+        path: PathBuf,
+        #[source]
+        source: rustls::server::VerifierBuilderError,
+    },
+    #[error("--tls-cert {} and --tls-key {}: {source}", cert.display(), key.display())]
+    CertifiedKey {
+        cert: PathBuf,
+        key: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+}
+
 /// Refuses addresses off this machine for plain HTTP.
-pub fn check_loopback(address: SocketAddr) -> Result<SocketAddr, Error> {
+pub fn check_loopback(address: SocketAddr) -> Result<SocketAddr, ServeError> {
     if address.ip().is_loopback() {
         Ok(address)
     } else {
-        Err(Error::Invalid(format!(
-            "--listen {address}: without --tls-cert and --tls-key the receiver speaks plain HTTP, so it listens on loopback only (127.0.0.1 or [::1])"
-        )))
+        Err(ServeError::PlainBeyondLoopback(address))
     }
 }
 
@@ -440,19 +497,14 @@ impl Outlet {
 pub async fn serve(
     options: ListenOptions,
     deliveries: mpsc::Sender<Delivery>,
-) -> Result<Server, Error> {
+) -> Result<Server, ServeError> {
     let acceptor = match &options.tls {
         Some(files) => {
             if !options.address.ip().is_loopback()
                 && files.client_ca.is_none()
                 && options.bearer_token.is_none()
             {
-                return Err(Error::Invalid(format!(
-                    "--listen {}: beyond loopback, anyone who reaches the port could send events; \
-                     require the API server's client certificate (--client-ca) or its bearer \
-                     token (--token-file)",
-                    options.address
-                )));
+                return Err(ServeError::OpenBeyondLoopback(options.address));
             }
             Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(
                 files,
@@ -465,10 +517,14 @@ pub async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(options.address)
         .await
-        .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", options.address)))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", options.address)))?;
+        .map_err(|source| ServeError::Bind {
+            address: options.address,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Bind {
+        address: options.address,
+        source,
+    })?;
     let url = format!(
         "{}://{address}/",
         if acceptor.is_some() { "https" } else { "http" }
@@ -557,46 +613,47 @@ pub async fn serve(
     })
 }
 
-fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, Error> {
+fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, ServeError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = read_certificates(&files.cert, "--tls-cert")?;
     // Told without the file's bytes, which the PEM reader's own message would carry.
     let key = PrivateKeyDer::from_pem_slice(read_pem(&files.key, "--tls-key")?.as_bytes())
-        .map_err(|e| {
-            Error::Invalid(format!(
-                "--tls-key {}: no PEM private key read: {}",
-                files.key.display(),
-                crate::ui::redact::pem_problem(&e)
-            ))
+        .map_err(|e| ServeError::NoKey {
+            path: files.key.clone(),
+            problem: crate::ui::redact::pem_problem(&e),
         })?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Invalid(format!("TLS: {e}")))?;
+        .map_err(ServeError::Tls)?;
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(path) => {
             let mut roots = rustls::RootCertStore::empty();
             for ca in read_certificates(path, "--client-ca")? {
-                roots
-                    .add(ca)
-                    .map_err(|e| Error::Invalid(format!("--client-ca {}: {e}", path.display())))?;
+                roots.add(ca).map_err(|source| ServeError::ClientCa {
+                    path: path.clone(),
+                    source,
+                })?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 provider,
             )
             .build()
-            .map_err(|e| Error::Invalid(format!("--client-ca {}: {e}", path.display())))?;
+            .map_err(|source| ServeError::ClientVerifier {
+                path: path.clone(),
+                source,
+            })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    builder.with_single_cert(certs, key).map_err(|e| {
-        Error::Invalid(format!(
-            "--tls-cert {} and --tls-key {}: {e}",
-            files.cert.display(),
-            files.key.display()
-        ))
-    })
+    builder
+        .with_single_cert(certs, key)
+        .map_err(|source| ServeError::CertifiedKey {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+            source,
+        })
 }
 
 /// The most read from a PEM file: a certificate chain is a few KiB, and even the whole Mozilla
@@ -604,21 +661,32 @@ fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, Error> {
 const PEM_FILE_LIMIT: u64 = 1 << 20;
 
 /// A PEM file's text, refused when it is no regular file or larger than a PEM file can be.
-fn read_pem(path: &Path, flag: &str) -> Result<String, Error> {
-    crate::input::read_text(path, PEM_FILE_LIMIT, "a PEM file")
-        .map_err(|e| Error::Invalid(format!("{flag} {}: {e}", path.display())))
+fn read_pem(path: &Path, flag: &'static str) -> Result<String, ServeError> {
+    crate::input::read_text(path, PEM_FILE_LIMIT, "a PEM file").map_err(|source| {
+        ServeError::PemFile {
+            flag,
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
-fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let unreadable =
-        |e: &dyn std::fmt::Display| Error::Invalid(format!("{flag} {}: {e}", path.display()));
+fn read_certificates(
+    path: &Path,
+    flag: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, ServeError> {
+    let unreadable = |problem: String| ServeError::NoCertificate {
+        flag,
+        path: path.to_path_buf(),
+        problem,
+    };
     let text = read_pem(path, flag)?;
     let certs = CertificateDer::pem_slice_iter(text.as_bytes())
         .map(|cert| cert.map(|c| c.into_owned()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| unreadable(&crate::ui::redact::pem_problem(&e)))?;
+        .map_err(|e| unreadable(crate::ui::redact::pem_problem(&e)))?;
     if certs.is_empty() {
-        return Err(unreadable(&"no PEM certificate in it"));
+        return Err(unreadable("no PEM certificate in it".into()));
     }
     Ok(certs)
 }
@@ -1061,7 +1129,7 @@ pub struct Receiver {
 
 impl Receiver {
     /// Keeps the events of `users` (of every user when empty).
-    pub async fn start(address: SocketAddr, users: Vec<String>) -> Result<Receiver, Error> {
+    pub async fn start(address: SocketAddr, users: Vec<String>) -> Result<Receiver, ServeError> {
         let (sender, deliveries) = mpsc::channel(DELIVERIES_WAITING);
         let server = serve(
             ListenOptions {

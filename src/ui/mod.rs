@@ -1,6 +1,7 @@
 //! What people see: tables and json/yaml, the terminal (color, escaping), prompts,
 //! progress, and error text that never quotes a credential.
 
+pub mod causes;
 pub mod output;
 pub mod progress;
 pub mod prompt;

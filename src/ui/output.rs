@@ -13,19 +13,30 @@ pub enum OutputFormat {
     Json,
     Yaml,
 }
-use crate::error::Error;
 use crate::ui::terminal::is_unsafe_for_terminal;
 
+/// Why a report could not be written as JSON or YAML.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot render JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("cannot render JSON: {0}")]
+    JsonNotText(#[source] std::string::FromUtf8Error),
+    #[error("cannot render YAML: {0}")]
+    Yaml(#[source] serde_saphyr::SerializeError),
+}
+
 /// Renders a report as JSON or YAML; None for the table format, which each command draws.
-pub fn structured<T: Serialize>(format: OutputFormat, report: &T) -> Result<Option<String>, Error> {
+pub fn structured<T: Serialize>(
+    format: OutputFormat,
+    report: &T,
+) -> Result<Option<String>, RenderError> {
     match format {
         OutputFormat::Table => Ok(None),
-        OutputFormat::Json => json(report, true)
-            .map(|text| Some(text + "\n"))
-            .map_err(|e| Error::Invalid(format!("cannot render JSON: {e}"))),
+        OutputFormat::Json => json(report, true).map(|text| Some(text + "\n")),
         OutputFormat::Yaml => serde_saphyr::to_string(report)
             .map(Some)
-            .map_err(|e| Error::Invalid(format!("cannot render YAML: {e}"))),
+            .map_err(RenderError::Yaml),
     }
 }
 
@@ -34,7 +45,7 @@ pub fn structured<T: Serialize>(format: OutputFormat, report: &T) -> Result<Opti
 /// bidi overrides and other invisible format characters, see
 /// [`crate::ui::terminal::is_unsafe_for_terminal`]) is written as a `\uXXXX` escape. The
 /// document means exactly what `serde_json` would write; only its bytes differ.
-pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, Error> {
+pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, RenderError> {
     let mut bytes = Vec::new();
     let written = if pretty {
         value.serialize(&mut serde_json::Serializer::with_formatter(
@@ -47,8 +58,8 @@ pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, Er
             TerminalSafe(CompactFormatter),
         ))
     };
-    written.map_err(|e| Error::Invalid(format!("cannot render JSON: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("cannot render JSON: {e}")))
+    written.map_err(RenderError::Json)?;
+    String::from_utf8(bytes).map_err(RenderError::JsonNotText)
 }
 
 /// A JSON formatter that escapes what [`is_unsafe_for_terminal`] names and otherwise
@@ -117,14 +128,11 @@ impl<F: Formatter> Formatter for TerminalSafe<F> {
 }
 
 /// Several objects as one YAML stream, the way `kubectl get -o yaml` users apply them.
-pub fn yaml_documents<T: Serialize>(documents: &[T]) -> Result<String, Error> {
+pub fn yaml_documents<T: Serialize>(documents: &[T]) -> Result<String, RenderError> {
     let mut text = String::new();
     for document in documents {
         text.push_str("---\n");
-        text.push_str(
-            &serde_saphyr::to_string(document)
-                .map_err(|e| Error::Invalid(format!("cannot render YAML: {e}")))?,
-        );
+        text.push_str(&serde_saphyr::to_string(document).map_err(RenderError::Yaml)?);
     }
     Ok(text)
 }
