@@ -14,7 +14,8 @@ mod input;
 // One module per command; nothing below imports them.
 pub mod cmd;
 
-// The wings the commands use. Each points only down or sideways, never at a command.
+// The wings the commands use. Each points only down or sideways, never at a command,
+// the command line or `error` (tests/architecture.rs checks it).
 pub mod audit;
 mod cloud;
 mod cluster;
