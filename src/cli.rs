@@ -96,6 +96,8 @@ pub enum Command {
     Watch(WatchArgs),
     /// Print detection rules for the decoys: Falco, Sigma, GKE, EKS, AKS, Elastic, Splunk.
     Rules(RulesArgs),
+    /// Print the least RBAC a tripwire watcher needs (YAML for `kubectl apply -f -`).
+    Rbac(RbacArgs),
     /// Print a shell completion script, e.g. `source <(kubectl honeytoken completion bash)`.
     Completion {
         #[arg(value_enum)]
@@ -219,6 +221,11 @@ pub struct WatchArgs {
     /// after its first request).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub group_window: f64,
+
+    /// Serve the watcher's health on this address: GET /metrics (Prometheus), /healthz
+    /// (alive) and /readyz (every source started), in plain HTTP.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -230,6 +237,42 @@ pub struct RulesArgs {
     /// A decoy's user name to write rules for, without asking the cluster (repeatable).
     #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
     pub user: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("holder").multiple(false).args(["service_account", "user", "group"])))]
+pub struct RbacArgs {
+    /// A decoy's token Secret, NAMESPACE/NAME, to grant the watcher (repeatable; without
+    /// it, the decoys of this key that the cluster holds, found as `status` finds them).
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub secret: Vec<String>,
+
+    /// The ServiceAccount the watcher runs as (default kube-system/secret-label-sync); the
+    /// output creates it.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub service_account: Option<String>,
+
+    /// Bind a user (the watcher runs outside the cluster with that user's credentials).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Bind a group.
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
+    /// The name of the Role and RoleBinding (default: the ServiceAccount's name, else
+    /// secret-label-sync). Anyone who can read RBAC reads it.
+    #[arg(long, value_name = "NAME")]
+    pub role: Option<String>,
+
+    /// For a watcher run with --no-rearm: no `patch` on the Secrets.
+    #[arg(long)]
+    pub no_rearm: bool,
+
+    /// Also let the watcher list and watch RoleBindings in the decoys' namespaces and
+    /// ClusterRoleBindings, to see a binding that grants a decoy something.
+    #[arg(long)]
+    pub bindings: bool,
 }
 
 /// Where `rules` writes detection rules for, in the order it prints them.
@@ -276,6 +319,7 @@ impl Command {
             Command::Scan(_) => "scan",
             Command::Watch(_) => "watch",
             Command::Rules(_) => "rules",
+            Command::Rbac(_) => "rbac",
             Command::Completion { .. } => "completion",
         }
     }

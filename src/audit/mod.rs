@@ -106,6 +106,8 @@ pub struct NewLines {
     pub more: bool,
     /// Lines over [`LINE_LIMIT`] met in this read, skipped without being read.
     pub oversized: u64,
+    /// Bytes read, whatever they held: the file grows while the API server writes to it.
+    pub bytes: u64,
 }
 
 /// At most this much is read at once, so a large backlog is taken in steps.
@@ -250,6 +252,7 @@ impl LogFollower {
             .take(READ_CHUNK)
             .read_to_end(&mut bytes)?;
         new.more = bytes.len() as u64 == READ_CHUNK;
+        new.bytes += bytes.len() as u64;
         if self.head.len() < HEAD && self.head.len() as u64 == self.offset {
             let wanted = (HEAD - self.head.len()).min(bytes.len());
             self.head.extend_from_slice(&bytes[..wanted]);

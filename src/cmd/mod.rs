@@ -2,6 +2,7 @@
 //! and shows the result. Nothing outside `lib.rs` imports a command.
 
 pub(crate) mod plant;
+pub(crate) mod rbac;
 pub(crate) mod remove;
 pub(crate) mod rules;
 pub mod scan;

@@ -16,6 +16,7 @@ use crate::audit::{Matcher, events_in};
 use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
 use crate::cluster::locate::decoy_users;
 use crate::detect::alert::{Alert, Grouper, Window};
+use crate::detect::metrics::{self, Metrics};
 use crate::detect::notify::{self, Notifier, Sent};
 use crate::detect::webhook::{self, Delivery, ListenOptions, TlsFiles};
 use crate::error::Error;
@@ -60,11 +61,13 @@ fn sift(lines: &[Vec<u8>], matcher: &Matcher) -> (Vec<Event>, u64) {
     (events, malformed)
 }
 
-/// Follows the file on a thread of its own until the receiving side goes away.
+/// Follows the file on a thread of its own until the receiving side goes away. The file's
+/// health goes to `metrics` from here: open (ready), growing (seen), reopened, failing.
 fn spawn_follower(
     mut follower: LogFollower,
     matcher: Arc<Matcher>,
     news: mpsc::UnboundedSender<FileNews>,
+    metrics: Arc<Metrics>,
 ) {
     std::thread::spawn(move || {
         let mut last_problem: Option<String> = None;
@@ -74,6 +77,15 @@ fn spawn_follower(
                 Ok(read) => {
                     last_problem = None;
                     more = read.more;
+                    if !follower.is_waiting() {
+                        metrics.source_ready(metrics::AUDIT_LOG);
+                    }
+                    if read.bytes > 0 {
+                        metrics.event_seen(metrics::AUDIT_LOG);
+                    }
+                    if read.reopened {
+                        metrics.reconnect(metrics::AUDIT_LOG);
+                    }
                     let (events, malformed) = sift(&read.lines, &matcher);
                     FileNews {
                         events,
@@ -84,6 +96,7 @@ fn spawn_follower(
                     }
                 }
                 Err(e) => {
+                    metrics.source_error(metrics::AUDIT_LOG);
                     let problem = e.to_string();
                     let repeated = last_problem.as_ref() == Some(&problem);
                     last_problem = Some(problem.clone());
@@ -106,6 +119,16 @@ fn spawn_follower(
             }
         }
     });
+}
+
+/// The source an alert's events came from, as the metrics name it: the receiver's alerts
+/// say `webhook`, the followed file's say the file's name.
+fn signal_of(alert: &Alert) -> &'static str {
+    if alert.source == "webhook" {
+        metrics::WEBHOOK
+    } else {
+        metrics::AUDIT_LOG
+    }
 }
 
 /// What a watcher counted, told when it stops.
@@ -238,11 +261,25 @@ pub async fn run(
     .await?;
     let matcher = Arc::new(Matcher::new(users.clone()));
     let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
+    let metrics = Arc::new(Metrics::new());
+    if args.listen.is_some() {
+        metrics.expect_source(metrics::WEBHOOK);
+    }
+    if args.audit_log.is_some() {
+        metrics.expect_source(metrics::AUDIT_LOG);
+    }
+    let metrics_server = match args.metrics_address {
+        Some(address) => Some(metrics::serve(address, metrics.clone()).await?),
+        None => None,
+    };
 
     let (webhook_sender, mut webhook_deliveries) = mpsc::channel(webhook::DELIVERIES_WAITING);
     let server = match args.listen {
         Some(address) => {
-            Some(webhook::serve(listen_options(args, address, &users)?, webhook_sender).await?)
+            let server =
+                webhook::serve(listen_options(args, address, &users)?, webhook_sender).await?;
+            metrics.source_ready(metrics::WEBHOOK);
+            Some(server)
         }
         None => None,
     };
@@ -265,7 +302,7 @@ pub async fn run(
                 path.display()
             );
         }
-        spawn_follower(follower, matcher.clone(), file_sender);
+        spawn_follower(follower, matcher.clone(), file_sender, metrics.clone());
     }
 
     let mut sources = Vec::new();
@@ -289,6 +326,12 @@ pub async fn run(
         users.join(", "),
         sinks.join(", ")
     );
+    if let Some(server) = &metrics_server {
+        say!(
+            "watch: health at http://{}/ (/metrics, /healthz, /readyz)",
+            server.address
+        );
+    }
 
     let mut watch = Watch {
         matcher,
@@ -307,6 +350,7 @@ pub async fn run(
         last_key_search: None,
         refusals: RefusalLog::new("requests refused", Instant::now()),
         exec_drops: RefusalLog::new("alerts not given to --exec", Instant::now()),
+        metrics,
     };
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -344,6 +388,7 @@ pub async fn run(
     }
     for failure in watch.notifier.finish(Duration::from_secs(10)).await {
         watch.tally.delivery_failures += 1;
+        watch.metrics.delivery_failed();
         say!("watch: {failure}");
     }
     let tally = &watch.tally;
@@ -391,6 +436,7 @@ struct Watch {
     last_key_search: Option<Instant>,
     refusals: RefusalLog,
     exec_drops: RefusalLog,
+    metrics: Arc<Metrics>,
 }
 
 /// Notices of one kind told on stderr in the current minute (ten), and those only counted,
@@ -448,6 +494,7 @@ impl Watch {
                         )
                     });
                 }
+                self.metrics.event_seen(metrics::WEBHOOK);
                 let now = Instant::now();
                 for event in events.into_iter().filter(|e| self.matcher.matches(e)) {
                     self.tally.decoy_events += 1;
@@ -521,6 +568,7 @@ impl Watch {
         }
         for failure in self.notifier.finished_failures() {
             self.tally.delivery_failures += 1;
+            self.metrics.delivery_failed();
             say!("watch: {failure}");
         }
         Ok(())
@@ -531,6 +579,7 @@ impl Watch {
         if alert.drill {
             self.tally.drills += 1;
         }
+        self.metrics.alert(signal_of(alert), alert.drill);
         if self.stdout_open {
             let text = render(alert, self.format)?;
             let mut stdout = std::io::stdout().lock();
@@ -544,6 +593,7 @@ impl Watch {
                     )));
                 }
                 self.stdout_open = false;
+                self.metrics.delivery_failed();
                 say!("watch: cannot write alerts to stdout ({e}); they go on to the other sinks");
             }
         }
@@ -558,6 +608,7 @@ impl Watch {
         }
         if self.notifier.send(alert) == Sent::CommandDropped {
             self.tally.exec_dropped += 1;
+            self.metrics.delivery_failed();
             self.exec_drops.tell(Instant::now(), || {
                 format!(
                     "watch: --exec not run for an alert: {} commands running and {} alerts waiting for them",

@@ -1,7 +1,9 @@
 //! Detection: grouping decoy events into alerts, the sinks alerts go to, the audit webhook
-//! receiver, and the drill that proves the path from a request to an alert.
+//! receiver, the drill that proves the path from a request to an alert, and the watcher's
+//! own health (metrics and probes).
 
 pub(crate) mod alert;
 pub mod drill;
+pub mod metrics;
 pub(crate) mod notify;
 pub(crate) mod webhook;
