@@ -10,6 +10,7 @@
 
 pub mod pki;
 pub mod proxy;
+pub mod watcher;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

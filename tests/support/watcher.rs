@@ -1,0 +1,167 @@
+//! A running `watch` for tests: its stdout lines (alerts) as they come, its stderr kept,
+//! and a plain HTTP GET for its health endpoints.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Watcher {
+    child: Child,
+    alerts: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    stderr_closed: mpsc::Receiver<()>,
+}
+
+impl Watcher {
+    /// Starts `command` (a `watch` command line) and waits for it to say it is watching.
+    pub fn start(mut command: Command) -> Watcher {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kubectl-honeytoken watch");
+        let (sender, alerts) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let kept = stderr.clone();
+        let mut pipe = child.stderr.take().unwrap();
+        let (closed, stderr_closed) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                kept.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+            let _ = closed.send(());
+        });
+        let watcher = Watcher {
+            child,
+            alerts,
+            stderr,
+            stderr_closed,
+        };
+        watcher.wait_for_stderr("watch: watching", Duration::from_secs(30));
+        watcher
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    #[track_caller]
+    pub fn wait_for_stderr(&self, text: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.stderr().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "watch did not print {text:?} within {within:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The address of its health endpoints, as it tells it on stderr.
+    #[track_caller]
+    pub fn health_address(&self) -> String {
+        self.wait_for_stderr("watch: health at http://", Duration::from_secs(10));
+        let stderr = self.stderr();
+        let rest = &stderr[stderr.find("watch: health at http://").unwrap() + 24..];
+        rest[..rest.find('/').unwrap()].to_string()
+    }
+
+    #[track_caller]
+    pub fn next_alert(&self, within: Duration) -> Value {
+        match self.alerts.recv_timeout(within) {
+            Ok(line) => serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("an alert line is not JSON ({e}): {line}")),
+            Err(_) => panic!(
+                "no alert within {within:?}; watch's stderr:\n{}",
+                self.stderr()
+            ),
+        }
+    }
+
+    /// Stops it with SIGTERM, as a service manager would; its exit code and stderr.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling a child process this test started and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait for watch");
+        self.stderr_closed
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("watch's stderr stayed open; so far:\n{}", self.stderr()));
+        (status.code(), self.stderr())
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` over plain HTTP/1.1: the status code and the body.
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(address)
+        .unwrap_or_else(|e| panic!("connect to {address}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {reply}"));
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one sample (`name{labels}` exactly as written) in a scrape.
+pub fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.split(' ').next()?.parse().ok()
+    })
+}
+
+/// Polls `probe` until it is true or `within` passes.
+pub fn wait_until(within: Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if probe() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
