@@ -269,7 +269,7 @@ pub struct RbacArgs {
     #[arg(long)]
     pub no_rearm: bool,
 
-    /// Also let the watcher list and watch RoleBindings in the decoys' namespaces and
+    /// Also let the watcher list RoleBindings in the decoys' namespaces and
     /// ClusterRoleBindings, to see a binding that grants a decoy something.
     #[arg(long)]
     pub bindings: bool,

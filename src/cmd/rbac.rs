@@ -3,7 +3,7 @@
 //! only the decoys' token Secrets and get, list and watch only the decoys' accounts (by
 //! `resourceNames`, which also covers a list or watch that selects
 //! `fieldSelector=metadata.name=<name>`), and a RoleBinding to the watcher's subject; with
-//! `--bindings`, also what it takes to see bindings that grant a decoy something.
+//! `--bindings`, also the list of bindings that shows one granting a decoy something.
 //!
 //! The plan is a pure function of the decoys' names and the options; `run` only finds the
 //! names (as `status` does, or from `--secret`) and prints. No token is ever read: the
@@ -143,8 +143,8 @@ pub struct Options {
     pub name: String,
     /// The watcher re-arms (removes the stamp): `patch` on the Secrets.
     pub rearm: bool,
-    /// The watcher also looks for bindings that grant a decoy something: `list` and
-    /// `watch` of RoleBindings in the decoys' namespaces and of ClusterRoleBindings.
+    /// The watcher also looks for bindings that grant a decoy something: `list` of
+    /// RoleBindings in the decoys' namespaces and of ClusterRoleBindings.
     pub bindings: bool,
 }
 
@@ -221,7 +221,7 @@ pub fn plan(decoys: &[Watched], options: &Options) -> Vec<Object> {
             rules.push(PolicyRule {
                 api_groups: Some(vec![RBAC_GROUP.into()]),
                 resources: Some(vec!["rolebindings".into()]),
-                verbs: strings(["list", "watch"]),
+                verbs: strings(["list"]),
                 ..Default::default()
             });
         }
@@ -241,7 +241,7 @@ pub fn plan(decoys: &[Watched], options: &Options) -> Vec<Object> {
             rules: Some(vec![PolicyRule {
                 api_groups: Some(vec![RBAC_GROUP.into()]),
                 resources: Some(vec!["clusterrolebindings".into()]),
-                verbs: strings(["list", "watch"]),
+                verbs: strings(["list"]),
                 ..Default::default()
             }]),
             aggregation_rule: None,
@@ -282,7 +282,7 @@ pub fn header(decoys: &[Watched], options: &Options) -> String {
     );
     if options.bindings {
         text.push_str(
-            "# With --bindings: list and watch of RoleBindings in these namespaces and of\n\
+            "# With --bindings: list of RoleBindings in these namespaces and of\n\
              # ClusterRoleBindings, which shows every binding's subjects to the watcher.\n",
         );
     }
@@ -550,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn bindings_add_list_and_watch_of_bindings_only() {
+    fn bindings_add_list_of_bindings_only() {
         let options = Options {
             bindings: true,
             ..default_options()
@@ -572,11 +572,11 @@ mod tests {
         );
         assert_eq!(
             objects[1]["rules"][2],
-            json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["list", "watch"]})
+            json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["list"]})
         );
         assert_eq!(
             objects[3]["rules"],
-            json!([{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterrolebindings"], "verbs": ["list", "watch"]}])
+            json!([{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterrolebindings"], "verbs": ["list"]}])
         );
         assert_eq!(objects[4]["roleRef"]["kind"], "ClusterRole");
         assert!(objects[3]["metadata"].get("namespace").is_none());
