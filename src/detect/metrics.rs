@@ -182,8 +182,17 @@ impl Metrics {
     }
 
     /// A source the watcher runs: not ready until [`Metrics::source_ready`], and shown in
-    /// the per-source metrics from now on (at zero).
+    /// the per-source metrics from now on, at zero: its alert counters too, so that the
+    /// first alert is an increase from 0 to 1 for Prometheus, not a new series.
     pub fn expect_source(&self, name: &str) {
+        for drill in [false, true] {
+            self.alerts
+                .get_or_create(&AlertLabels {
+                    signal: name.to_string(),
+                    drill: drill.to_string(),
+                })
+                .inc_by(0);
+        }
         let labels = source(name);
         self.ready.get_or_create(&labels).set(0);
         self.restarts.get_or_create(&labels).inc_by(0);
@@ -452,6 +461,8 @@ mod tests {
         assert!(text.contains("token_watch_source_errors_total{source=\"audit-log\"} 1"));
         assert!(text.contains("token_watch_delivery_failures_total 1"));
         assert!(text.contains("token_watch_source_ready{source=\"audit-log\"} 0"));
+        // Expected sources' alert counters are there from the start, at zero.
+        assert!(text.contains("token_watch_alerts_total{signal=\"audit-log\",drill=\"true\"} 0"));
         assert!(text.contains("token_watch_build_info{version=\""));
         assert!(text.contains("# TYPE token_watch_last_event_timestamp_seconds gauge"));
         let seen: f64 = line(
