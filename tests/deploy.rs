@@ -147,8 +147,11 @@ fn the_probes_point_at_paths_a_running_watcher_answers() {
         let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
         let probe_port = serde_json::to_value(&get.port).unwrap();
         assert!(
-            probe_port == Value::from(port)
-                || Some(probe_port.clone()) == named_port.name.clone().map(Value::from),
+            probe_port == port
+                || named_port
+                    .name
+                    .as_deref()
+                    .is_some_and(|name| probe_port == name),
             "probe port {probe_port}"
         );
         probes.push(get.path.clone().unwrap());
