@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod pki;
+pub mod pod;
 pub mod proxy;
 pub mod watcher;
 
