@@ -2,6 +2,7 @@
 //! prefilter `scan` and `watch` share ([`Matcher`]), and audit policies (`policy`).
 
 pub mod policy;
+pub mod probes;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,18 @@ pub struct Event {
     pub user_agent: String,
     pub response_status: Option<ResponseStatus>,
     pub request_received_timestamp: Option<jiff::Timestamp>,
+    pub object_ref: Option<ObjectRef>,
+}
+
+/// The object a request is about (`objectRef`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ObjectRef {
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub api_group: String,
+    pub subresource: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -297,6 +310,67 @@ impl LogFollower {
     }
 }
 
+/// The user the API server makes its own requests as (its loopback client).
+pub const APISERVER_USER: &str = "system:apiserver";
+
+/// A decoy's token Secret, and the decoy user its token authenticates as.
+///
+/// Each time the token authenticates while the Secret lacks the label
+/// `kubernetes.io/legacy-token-last-used` of today (first use since it was re-armed, or of
+/// the day), the API server stamps it there with a merge patch of its own, as
+/// [`APISERVER_USER`]. Seen on the bed (v1.36), at level `Metadata`:
+/// `"verb":"patch"`, `"requestURI":"/api/v1/namespaces/NS/secrets/NAME"` (no query),
+/// `"user":{"username":"system:apiserver","groups":["system:authenticated","system:masters"]}`,
+/// `"userAgent":"kube-apiserver/v1.36.3 ..."`, `"sourceIPs":["127.0.0.1"]`,
+/// `"objectRef":{"resource":"secrets","namespace":"NS","name":"NAME","apiVersion":"v1"}`,
+/// written just before the event of the request that was authenticated. That event is the
+/// audit side of the tripwire: it is logged where the request is not (`/version`,
+/// `/healthz` and the like are dropped by most policies; Secret writes are not).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct DecoySecret {
+    pub namespace: String,
+    pub name: String,
+    /// `system:serviceaccount:<namespace>:<account>`.
+    pub user: String,
+}
+
+impl DecoySecret {
+    /// The path of the API server's stamp (and of any request for the Secret by name).
+    pub fn path(&self) -> String {
+        format!("/api/v1/namespaces/{}/secrets/{}", self.namespace, self.name)
+    }
+
+    /// `namespace/name`.
+    pub fn shown(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What a decoy's event tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal<'a> {
+    /// A request made with a decoy's token.
+    Request,
+    /// The API server's stamp of a decoy Secret: its token authenticated (first use since
+    /// re-arm), whether or not the request itself is in the log.
+    Stamp(&'a DecoySecret),
+}
+
+/// Whether `event` is the API server's stamp of `secret` (see [`DecoySecret`]): a `patch`
+/// of exactly that core Secret (no subresource) by [`APISERVER_USER`]. A re-arm (the
+/// label removed by the operator or a watcher) and any other user's write are not.
+pub fn is_stamp_of(event: &Event, secret: &DecoySecret) -> bool {
+    event.user.username == APISERVER_USER
+        && event.verb == "patch"
+        && event.object_ref.as_ref().is_some_and(|o| {
+            o.resource == "secrets"
+                && o.api_group.is_empty()
+                && o.subresource.is_empty()
+                && o.namespace == secret.namespace
+                && o.name == secret.name
+        })
+}
+
 /// Picks the lines that may be a decoy's events, then the events that are.
 ///
 /// A line is a candidate only when it holds a decoy's user name as a whole JSON string: the
@@ -310,8 +384,16 @@ impl LogFollower {
 /// hold these exact bytes. Whether an event is a decoy's is still decided on the parsed
 /// event ([`Matcher::matches`]): another field that names a decoy in quotes (an annotation,
 /// a user agent) only makes its line parsed, and then rejected.
+///
+/// The API server's stamps of the decoys' Secrets are found the same way, by their
+/// request URI in quotes (`"/api/v1/namespaces/NS/secrets/NAME"`, made of the same
+/// characters): the stamp carries no query, so requests for the Secret that do (a re-arm
+/// by `kubectl label`, a watch) are not even parsed, and those that do not are parsed and
+/// then rejected unless they are the stamp ([`is_stamp_of`]). Stamps of other Secrets
+/// (every legacy token of the cluster gets them) never hold these bytes.
 pub struct Matcher {
     users: Vec<String>,
+    secrets: Vec<DecoySecret>,
     needles: Needles,
     /// The longest needle's length in bytes.
     longest: usize,
@@ -328,7 +410,9 @@ enum Needles {
 /// no JSON writer escapes (a service account's always is); any other name alone (it is then
 /// only found where it is written unescaped, as before).
 fn needle(user: &str) -> Vec<u8> {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'.' | b'_' | b'@');
+    let plain = |b: u8| {
+        b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'.' | b'_' | b'@' | b'/')
+    };
     if !user.is_empty() && user.bytes().all(plain) {
         format!("\"{user}\"").into_bytes()
     } else {
@@ -337,8 +421,18 @@ fn needle(user: &str) -> Vec<u8> {
 }
 
 impl Matcher {
+    /// Looks for requests of these users only.
     pub fn new(users: Vec<String>) -> Matcher {
-        let patterns: Vec<Vec<u8>> = users.iter().map(|u| needle(u)).collect();
+        Matcher::with_secrets(users, Vec::new())
+    }
+
+    /// Looks for requests of these users, and for the API server's stamps of these Secrets.
+    pub fn with_secrets(users: Vec<String>, secrets: Vec<DecoySecret>) -> Matcher {
+        let patterns: Vec<Vec<u8>> = users
+            .iter()
+            .map(|u| needle(u))
+            .chain(secrets.iter().map(|s| needle(&s.path())))
+            .collect();
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
         let needles = match patterns.as_slice() {
             [] => Needles::None,
@@ -352,9 +446,15 @@ impl Matcher {
         };
         Matcher {
             users,
+            secrets,
             needles,
             longest,
         }
+    }
+
+    /// The decoy Secrets whose stamps are looked for.
+    pub fn secrets(&self) -> &[DecoySecret] {
+        &self.secrets
     }
 
     /// Where the first quoted decoy name in `haystack` starts.
@@ -387,8 +487,21 @@ impl Matcher {
         found
     }
 
+    /// Whether `event` is a decoy's: a request made as a decoy user, or the API server's
+    /// stamp of a decoy's Secret.
     pub fn matches(&self, event: &Event) -> bool {
-        self.users.contains(&event.user.username)
+        self.signal(event).is_some()
+    }
+
+    /// What a decoy's event tells; `None` for every other event.
+    pub fn signal(&self, event: &Event) -> Option<Signal<'_>> {
+        if self.users.contains(&event.user.username) {
+            return Some(Signal::Request);
+        }
+        self.secrets
+            .iter()
+            .find(|secret| is_stamp_of(event, secret))
+            .map(Signal::Stamp)
     }
 
     /// The lines of `region` (whole lines, each ending in a newline) that hold a quoted

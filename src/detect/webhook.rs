@@ -213,6 +213,22 @@ struct Item {
     user_agent: String,
     response_status: Option<crate::audit::ResponseStatus>,
     request_received_timestamp: Option<jiff::Timestamp>,
+    object_ref: Option<ItemObjectRef>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ItemObjectRef {
+    #[serde(deserialize_with = "text")]
+    resource: String,
+    #[serde(deserialize_with = "text")]
+    namespace: String,
+    #[serde(deserialize_with = "text")]
+    name: String,
+    #[serde(deserialize_with = "text")]
+    api_group: String,
+    #[serde(deserialize_with = "text")]
+    subresource: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -240,6 +256,13 @@ impl From<Item> for Event {
             user_agent: item.user_agent,
             response_status: item.response_status,
             request_received_timestamp: item.request_received_timestamp,
+            object_ref: item.object_ref.map(|o| crate::audit::ObjectRef {
+                resource: o.resource,
+                namespace: o.namespace,
+                name: o.name,
+                api_group: o.api_group,
+                subresource: o.subresource,
+            }),
         }
     }
 }
@@ -412,6 +435,8 @@ pub struct ListenOptions {
     pub header_timeout: Duration,
     /// Keep only the events of these users (all events when empty).
     pub users: Vec<String>,
+    /// And the API server's stamps of these decoy Secrets.
+    pub secrets: Vec<crate::audit::DecoySecret>,
 }
 
 impl ListenOptions {
@@ -423,6 +448,7 @@ impl ListenOptions {
             body_limit: BODY_LIMIT,
             header_timeout: HEADER_TIMEOUT,
             users: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 }
@@ -537,7 +563,7 @@ pub async fn serve(
         body_limit: options.body_limit,
         header_timeout: options.header_timeout,
         budget: Budget::new(bodies_budget(options.body_limit)),
-        matcher: (!options.users.is_empty()).then(|| Matcher::new(options.users.clone())),
+        matcher: (!options.users.is_empty()).then(|| Matcher::with_secrets(options.users.clone(), options.secrets.clone())),
     });
     #[cfg(test)]
     let test_gate = gate.clone();
