@@ -1050,6 +1050,61 @@ mod tests {
         assert!("89ab".contains(&id[19..20]), "RFC 9562 variant: {id}");
     }
 
+    fn secrets() -> Vec<DecoySecret> {
+        stamped_secrets(&[
+            crate::cluster::sought::parse_secret("kube-system/tiller-token-bcdfg").unwrap(),
+            crate::cluster::sought::parse_secret("apps/helm-server-token-x7k2p").unwrap(),
+        ])
+    }
+
+    #[test]
+    fn with_secrets_every_platform_also_matches_the_api_servers_stamp_of_them() {
+        let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
+        let secrets = secrets();
+        for platform in ALL_PLATFORMS {
+            let without = render(platform, &decoys, &[]);
+            let text = render(platform, &decoys, &secrets);
+            assert!(!without.contains("system:apiserver"), "{platform:?}: {without}");
+            let body: String = text
+                .lines()
+                .filter(|l| !l.trim_start_matches(['#', '/', ' ']).starts_with("Also matched")
+                    && !l.starts_with("# ") && !l.starts_with("// "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for needle in ["system:apiserver", "patch", "tiller-token-bcdfg", "helm-server-token-x7k2p", "kube-system"] {
+                assert!(body.contains(needle), "{platform:?} lacks {needle}:\n{text}");
+            }
+            // Still every decoy's requests.
+            assert!(body.contains(TILLER) && body.contains(APPS), "{platform:?}:\n{text}");
+        }
+        let falco_text = falco(&decoys, &secrets);
+        let document = yaml(&falco_text);
+        let rules = entries_with(&document, "rule");
+        assert_eq!(rules.len(), 2, "{document:#}");
+        let stamp = rules[1]["condition"].as_str().unwrap();
+        assert!(stamp.starts_with("ka.user.name = \"system:apiserver\" and ka.verb = patch and ka.target.resource = secrets and ((ka.target.namespace = \"apps\" and ka.target.name = \"helm-server-token-x7k2p\") or (ka.target.namespace = \"kube-system\""), "{stamp}");
+        assert!(crate::decoy::realism::giveaways_in(&falco_text).is_empty());
+        let sigma_rule = yaml(&sigma(&decoys, &secrets));
+        let detection = sigma_rule["detection"].as_object().unwrap();
+        assert_eq!(
+            detection["condition"],
+            "selection or (stamp_writer and 1 of stamp_secret_*)"
+        );
+        assert_eq!(
+            detection["stamp_writer"],
+            serde_json::json!({"user.username": "system:apiserver", "verb": "patch", "objectRef.resource": "secrets"})
+        );
+        assert_eq!(
+            detection["stamp_secret_2"],
+            serde_json::json!({"objectRef.namespace": "kube-system", "objectRef.name": "tiller-token-bcdfg"})
+        );
+        assert_ne!(sigma_rule_id(&decoys, &secrets), sigma_rule_id(&decoys, &[]));
+        let eks_text = eks(&decoys, &secrets);
+        assert!(eks_text.contains(r#"($.user.username = "system:apiserver" && $.verb = "patch" && $.objectRef.resource = "secrets" && (($.objectRef.namespace = "apps" && $.objectRef.name = "helm-server-token-x7k2p") || ($.objectRef.namespace = "kube-system" && $.objectRef.name = "tiller-token-bcdfg")))"#), "{eks_text}");
+        let gke_text = gke(&decoys, &secrets);
+        assert!(gke_text.contains(r#"protoPayload.methodName="io.k8s.core.v1.secrets.patch" AND protoPayload.resourceName=("core/v1/namespaces/apps/secrets/helm-server-token-x7k2p" OR "core/v1/namespaces/kube-system/secrets/tiller-token-bcdfg")"#), "{gke_text}");
+    }
+
     #[test]
     fn output_is_deterministic_and_independent_of_order() {
         let one = decoys(&names(&[TILLER, APPS])).unwrap();

@@ -657,6 +657,99 @@ mod tests {
     const KUBECTL: &str = "kubectl/v1.36.3 (linux/amd64) kubernetes/abcdef";
     const SECRETS: &str = "/api/v1/namespaces/kube-system/secrets";
 
+    /// The API server's stamp of the decoy's Secret, as the bed logs it.
+    fn stamp(id: &str) -> (Event, DecoySecret) {
+        let secret = DecoySecret {
+            namespace: "kube-system".into(),
+            name: "tiller-token-bcdfg".into(),
+            user: DECOY.into(),
+        };
+        let event = Event {
+            audit_id: id.into(),
+            stage: "ResponseComplete".into(),
+            verb: "patch".into(),
+            request_uri: secret.path(),
+            user: User {
+                username: crate::audit::APISERVER_USER.into(),
+                groups: vec!["system:authenticated".into(), "system:masters".into()],
+            },
+            source_ips: vec!["127.0.0.1".into()],
+            user_agent: "kube-apiserver/v1.36.3 (linux/amd64) kubernetes/$Format".into(),
+            response_status: Some(ResponseStatus { code: 200 }),
+            request_received_timestamp: Some("2026-11-28T10:00:00.5Z".parse().unwrap()),
+            ..Event::default()
+        };
+        (event, secret)
+    }
+
+    #[test]
+    fn a_stamp_joins_the_requests_of_its_use_in_one_alert() {
+        let mut grouper = grouper();
+        let start = Instant::now();
+        // The API server writes the stamp's event before the request's.
+        let (event, secret) = stamp("s1");
+        grouper.add_stamp(event, &secret, "audit.log", start);
+        grouper.add(attack("a1", "10.0.0.9"), "audit.log", start + Duration::from_millis(5));
+        // The same stamp again (another stage) changes nothing.
+        let (again, _) = stamp("s1");
+        grouper.add_stamp(again, &secret, "audit.log", start + Duration::from_millis(6));
+        let alerts = grouper.due(start + Duration::from_secs(3));
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let alert = &alerts[0];
+        assert_eq!(alert.signal, "request");
+        assert_eq!(alert.source_ips, vec!["10.0.0.9"]);
+        assert_eq!(alert.requests.len(), 1);
+        assert_eq!(alert.stamps.len(), 1);
+        assert_eq!(alert.stamps[0].secret, "kube-system/tiller-token-bcdfg");
+        assert!(alert.audit_ids.contains(&"s1".to_string()));
+        assert!(!alert.drill);
+        assert!(alert.text.contains("first use since re-arm"), "{}", alert.text);
+        // A late copy of the stamp raises nothing.
+        let (late, _) = stamp("s1");
+        grouper.add_stamp(late, &secret, "audit.log", start + Duration::from_secs(4));
+        assert!(grouper.flush(start + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn a_stamp_alone_is_an_alert_that_the_token_authenticated() {
+        let mut grouper = grouper();
+        let start = Instant::now();
+        let (event, secret) = stamp("s1");
+        grouper.add_stamp(event, &secret, "webhook", start);
+        assert!(grouper.due(start + Duration::from_secs(1)).is_empty());
+        let alerts = grouper.due(start + Duration::from_secs(3));
+        assert_eq!(alerts.len(), 1);
+        let alert = &alerts[0];
+        assert_eq!(alert.signal, "stamp");
+        assert_eq!(alert.user, DECOY);
+        assert!(alert.requests.is_empty());
+        assert!(alert.source_ips.is_empty() && alert.user_agent.is_empty());
+        assert_eq!(alert.drill_mark, DrillClaim::None);
+        assert!(
+            alert.text.starts_with("DECOY TOKEN AUTHENTICATED: system:serviceaccount:kube-system:tiller: the API server stamped its Secret kube-system/tiller-token-bcdfg"),
+            "{}",
+            alert.text
+        );
+        let json = serde_json::to_value(alert).unwrap();
+        assert_eq!(json["signal"], "stamp");
+        assert_eq!(json["stamps"][0]["auditID"], "s1");
+    }
+
+    #[test]
+    fn a_stamp_during_a_drill_is_the_drills() {
+        let key = key();
+        let agent = format!("kubectl-honeytoken-drill/0.1.0 (drill {})", drill_id(&key));
+        let mut grouper = grouper();
+        let start = Instant::now();
+        grouper.add(attack_as("d1", "10.0.0.5", &agent), "audit.log", start);
+        let (event, secret) = stamp("s1");
+        grouper.add_stamp(event, &secret, "audit.log", start + Duration::from_millis(1));
+        let alerts = grouper.flush(start + Duration::from_secs(1));
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts[0].drill);
+        assert_eq!(alerts[0].stamps.len(), 1);
+    }
+
     #[test]
     fn a_kubectl_run_is_one_alert_once_it_goes_quiet() {
         let mut grouper = grouper();
