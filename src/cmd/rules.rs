@@ -80,13 +80,12 @@ fn stamp_lines(secrets: &[DecoySecret]) -> Vec<String> {
     let shown: Vec<String> = secrets.iter().map(DecoySecret::shown).collect();
     vec![
         format!(
-            "Also matched: {APISERVER_USER} patching Secret {} (the API server stamping",
+            "Also matched: {APISERVER_USER} patching Secret {}, which is",
             shown.join(", ")
         ),
-        "  kubernetes.io/legacy-token-last-used): the token authenticated, first use since"
-            .into(),
-        "  re-arm, even when the request itself is not logged. No other user's write matches."
-            .into(),
+        "  the API server stamping kubernetes.io/legacy-token-last-used: the token".into(),
+        "  authenticated (first use since re-arm), even when the request itself is not".into(),
+        "  logged. No other user's write matches.".into(),
     ]
 }
 
