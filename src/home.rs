@@ -122,14 +122,53 @@ pub struct DrillRecord {
     pub id: String,
     pub namespace: String,
     pub secret: String,
+    /// The drilled Secret's UID: drills are told apart by it, never by name, so a decoy
+    /// planted again under the same name inherits no drill.
     pub secret_uid: String,
     pub started_at: jiff::Timestamp,
+    /// What the drill did with the tripwire; None while it runs (or if it never finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tripwire: Option<DrillTripwire>,
+}
+
+/// What a drill did with the tripwire (the `legacy-token-last-used` label).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum DrillTripwire {
+    /// The drill stamped it and then removed the stamp: armed again from `at`.
+    Rearmed { at: jiff::Timestamp },
+    /// The drill stamped it and could not re-arm it: that day's stamp is the drill's.
+    Left { reason: String },
+    /// Stamped before the drill by a use no drill explains; left alone as evidence.
+    AlreadyStamped { day: String },
+    /// The drill's requests did not stamp it.
+    NotStamped,
 }
 
 impl DrillRecord {
     /// The day the API server stamps into `legacy-token-last-used` for this drill (UTC).
     pub fn day(&self) -> String {
         utc_day(self.started_at)
+    }
+
+    /// Whether this drill accounts for a stamp of `day` on the Secret with `uid`: it
+    /// drilled that Secret on that day and did not remove its own stamp (or did not get
+    /// to say). A stamp after a re-armed drill is a use of its own.
+    pub fn explains(&self, uid: &str, day: &str) -> bool {
+        !uid.is_empty()
+            && self.secret_uid == uid
+            && self.day() == day
+            && matches!(
+                self.tripwire,
+                None | Some(DrillTripwire::Left { .. }) | Some(DrillTripwire::NotStamped)
+            )
+    }
+
+    pub fn rearmed_at(&self) -> Option<jiff::Timestamp> {
+        match self.tripwire {
+            Some(DrillTripwire::Rearmed { at }) => Some(at),
+            _ => None,
+        }
     }
 }
 
@@ -170,18 +209,16 @@ impl State {
     }
 }
 
-/// Drill days recorded for a decoy's token Secret.
-pub fn drill_days_for(
-    home_state: &State,
-    namespace: &str,
-    secret: &str,
-) -> std::collections::BTreeSet<String> {
-    home_state
+/// The drills recorded of the Secret with this UID, oldest first.
+pub fn drills_of(home_state: &State, secret_uid: &str) -> Vec<DrillRecord> {
+    let mut drills: Vec<DrillRecord> = home_state
         .drills
         .iter()
-        .filter(|d| d.namespace == namespace && d.secret == secret)
-        .map(|d| d.day())
-        .collect()
+        .filter(|d| !secret_uid.is_empty() && d.secret_uid == secret_uid)
+        .cloned()
+        .collect();
+    drills.sort_by_key(|d| d.started_at);
+    drills
 }
 
 #[derive(Debug, Clone)]
@@ -366,7 +403,6 @@ fn random_bytes() -> std::io::Result<[u8; KEY_LEN]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     #[test]
     fn a_key_round_trips_through_hex_and_rejects_bad_text() {
@@ -412,6 +448,9 @@ mod tests {
             secret: "tiller-token-abcde".into(),
             secret_uid: "u1".into(),
             started_at: "2026-11-28T23:59:59Z".parse().unwrap(),
+            tripwire: Some(DrillTripwire::Rearmed {
+                at: "2026-11-29T00:00:01Z".parse().unwrap(),
+            }),
         };
         home.update(|s| s.drills.push(drill.clone())).unwrap();
         assert_eq!(home.load().unwrap().drills, vec![drill.clone()]);
@@ -509,25 +548,75 @@ mod tests {
         assert!(error.contains("state.json"), "{error}");
     }
 
-    #[test]
-    fn drill_days_come_from_this_decoys_drills_only() {
-        let drill = |secret: &str, at: &str| DrillRecord {
+    fn drill(uid: &str, at: &str, tripwire: Option<DrillTripwire>) -> DrillRecord {
+        DrillRecord {
             id: "x".into(),
             namespace: "kube-system".into(),
-            secret: secret.into(),
-            secret_uid: "s".into(),
+            secret: "tiller-token-aaaaa".into(),
+            secret_uid: uid.into(),
             started_at: at.parse().unwrap(),
-        };
+            tripwire,
+        }
+    }
+
+    #[test]
+    fn drills_are_found_by_secret_uid_never_by_name() {
         let state = State {
             planted: vec![],
             drills: vec![
-                drill("tiller-token-aaaaa", "2026-11-20T10:00:00Z"),
-                drill("other", "2026-11-21T10:00:00Z"),
+                drill("s2", "2026-11-21T10:00:00Z", None),
+                drill("s1", "2026-11-20T10:00:00Z", None),
+                drill("s1", "2026-11-19T10:00:00Z", None),
             ],
         };
+        let days: Vec<String> = drills_of(&state, "s1").iter().map(|d| d.day()).collect();
+        assert_eq!(days, ["2026-11-19", "2026-11-20"]);
+        // Same name, another Secret: planted again, it inherits nothing.
+        assert!(drills_of(&state, "s3").is_empty());
+        assert!(drills_of(&state, "").is_empty());
+    }
+
+    #[test]
+    fn only_a_drill_that_left_its_stamp_explains_it() {
+        let at = "2026-11-20T10:00:00Z";
+        let rearmed = DrillTripwire::Rearmed {
+            at: "2026-11-20T10:00:05Z".parse().unwrap(),
+        };
+        assert!(drill("s1", at, None).explains("s1", "2026-11-20"));
+        let left = DrillTripwire::Left {
+            reason: "forbidden".into(),
+        };
+        assert!(drill("s1", at, Some(left)).explains("s1", "2026-11-20"));
+        assert!(drill("s1", at, Some(DrillTripwire::NotStamped)).explains("s1", "2026-11-20"));
+        assert!(!drill("s1", at, Some(rearmed.clone())).explains("s1", "2026-11-20"));
+        let found = DrillTripwire::AlreadyStamped {
+            day: "2026-11-20".into(),
+        };
+        assert!(!drill("s1", at, Some(found)).explains("s1", "2026-11-20"));
+        assert!(!drill("s1", at, None).explains("s1", "2026-11-21"));
+        assert!(!drill("s1", at, None).explains("s2", "2026-11-20"));
+        assert!(!drill("", at, None).explains("", "2026-11-20"));
         assert_eq!(
-            drill_days_for(&state, "kube-system", "tiller-token-aaaaa"),
-            BTreeSet::from(["2026-11-20".to_string()])
+            drill("s1", at, Some(rearmed)).rearmed_at(),
+            Some("2026-11-20T10:00:05Z".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn drills_recorded_before_the_tripwire_read_as_unfinished() {
+        let old = r#"{"planted":[],"drills":[{"id":"d","namespace":"kube-system",
+            "secret":"tiller-token-bcdfg","secret_uid":"s1","started_at":"2026-11-28T10:00:00Z"}]}"#;
+        let state: State = serde_json::from_str(old).unwrap();
+        assert_eq!(state.drills[0].tripwire, None);
+        let written = serde_json::to_value(drill(
+            "s1",
+            "2026-11-28T10:00:00Z",
+            Some(DrillTripwire::AlreadyStamped {
+                day: "2026-11-27".into(),
+            }),
+        ))
+        .unwrap();
+        assert_eq!(written["tripwire"]["outcome"], "alreadyStamped");
+        assert_eq!(written["tripwire"]["day"], "2026-11-27");
     }
 }

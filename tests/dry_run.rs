@@ -53,6 +53,9 @@ async fn dry_runs_describe_the_drill_and_never_use_the_token() {
         "kubectl-honeytoken-drill/",
         "(drill <drill id>)",
         "nothing was sent",
+        "/version",
+        "re-arm",
+        LAST_USED,
         &audit_log,
     ] {
         assert!(
@@ -67,7 +70,10 @@ async fn dry_runs_describe_the_drill_and_never_use_the_token() {
     assert_eq!(plan["dryRun"], true, "{plan:#}");
     assert_eq!(plan["username"], user.as_str());
     assert_eq!(plan["secret"], secret_name.as_str());
-    assert_eq!(plan["requests"].as_array().unwrap().len(), 6, "{plan:#}");
+    assert_eq!(plan["requests"].as_array().unwrap().len(), 7, "{plan:#}");
+    assert_eq!(plan["requests"][0]["path"], "/version", "{plan:#}");
+    assert_eq!(plan["requests"][0]["auditEventExpected"], false, "{plan:#}");
+    assert_eq!(plan["tripwireLabel"], LAST_USED, "{plan:#}");
     assert!(
         plan["userAgent"]
             .as_str()
@@ -96,7 +102,7 @@ async fn dry_runs_describe_the_drill_and_never_use_the_token() {
     let report = verify.json();
     let checks = report["checks"].as_array().unwrap();
     let e2e: Vec<_> = checks.iter().filter(|c| c["id"] == "e2e").collect();
-    assert_eq!(e2e.len(), 6, "{checks:#?}");
+    assert_eq!(e2e.len(), 7, "{checks:#?}");
     for check in &e2e {
         assert_eq!(check["status"], "UNKNOWN", "{check:#}");
         assert_eq!(check["critical"], false, "{check:#}");
@@ -129,16 +135,27 @@ async fn dry_runs_describe_the_drill_and_never_use_the_token() {
     let status = op(&["status", "-o", "json"]);
     assert_eq!(status.json()["decoys"][0]["verdict"], "armed");
 
-    // The same observations see a real drill, so their silence above means something.
-    op(&["test-trigger", "--audit-log", &audit_log]).assert_code(0);
-    let stamped = secrets.get(&secret_name).await.unwrap();
-    assert!(
-        stamped.labels().contains_key(LAST_USED),
-        "a drill stamps the Secret"
-    );
+    // The same observations see a real drill, so their silence above means something: it
+    // stamps the Secret (the API server's own patch is in the audit log), then re-arms it.
+    let drill = op(&["test-trigger", "--audit-log", &audit_log, "-o", "json"]);
+    drill.assert_code(0);
+    let tripwire = &drill.json()["tripwire"];
+    assert_eq!(tripwire["outcome"], "rearmed", "{tripwire:#}");
+    assert!(tripwire["stamped"].is_string(), "{tripwire:#}");
+    let rearmed = secrets.get(&secret_name).await.unwrap();
+    assert_eq!(rearmed.labels().get(LAST_USED), None, "the drill re-arms");
     assert_eq!(recorded_drills(&plugin).len(), 1);
-    let decoy_events: Vec<_> = events
-        .new_events()
+    let new_events = events.new_events();
+    let stamps = new_events
+        .iter()
+        .filter(|e| {
+            e["user"]["username"] == "system:apiserver"
+                && e["verb"] == "patch"
+                && e["objectRef"]["name"] == secret_name.as_str()
+        })
+        .count();
+    assert_eq!(stamps, 1, "the API server stamped the Secret once");
+    let decoy_events: Vec<_> = new_events
         .into_iter()
         .filter(|e| e["user"]["username"] == user.as_str())
         .collect();
@@ -150,7 +167,8 @@ async fn dry_runs_describe_the_drill_and_never_use_the_token() {
         }),
         "{decoy_events:#?}"
     );
-    // Only the one real drill's requests: each of the six logged, none from the dry runs.
+    // Only the one real drill's requests: the six the policy logs (it drops /version),
+    // none from the dry runs.
     let mut audit_ids: Vec<&str> = decoy_events
         .iter()
         .map(|e| e["auditID"].as_str().unwrap())

@@ -13,7 +13,7 @@ use crate::decoy::profile::{self, Profile};
 use crate::decoy::tracking;
 use crate::decoy::{DecoySpec, Found};
 use crate::decoy::{bindings_naming, judge_identity};
-use crate::home::{Home, PlantedRecord, State, drill_days_for};
+use crate::home::{DrillRecord, Home, PlantedRecord, State, drills_of};
 
 /// `--profile`, or the default profile when none is named.
 pub fn profile_named(name: Option<&str>) -> Result<&'static Profile, ClusterError> {
@@ -115,7 +115,8 @@ pub struct Observed {
     pub spec: DecoySpec,
     pub found: Found,
     pub bindings: Vec<String>,
-    pub drill_days: BTreeSet<String>,
+    /// The drills recorded of the Secret found (by its UID), oldest first.
+    pub drills: Vec<DrillRecord>,
     /// Why what was found is not (provably) the decoy that was planted: an object made
     /// again or swapped, the namespace gone, a decoy-shaped account without its Secret.
     pub identity_problem: Option<String>,
@@ -190,7 +191,7 @@ async fn observe_namespace(
                 let mut spec = DecoySpec::new(profile, key, "", namespace, &record.account);
                 spec.secret = record.secret.clone();
                 Observed {
-                    drill_days: drill_days_for(state, namespace, &spec.secret),
+                    drills: Vec::new(),
                     spec,
                     found: Found::default(),
                     bindings: Vec::new(),
@@ -293,12 +294,17 @@ async fn observe_namespace(
             &role_bindings,
             cluster_role_bindings,
         );
-        let drill_days = drill_days_for(state, namespace, &spec.secret);
+        let drills = found
+            .secret
+            .as_ref()
+            .and_then(|s| s.metadata.uid.as_deref())
+            .map(|uid| drills_of(state, uid))
+            .unwrap_or_default();
         observed.push(Observed {
             spec,
             found,
             bindings,
-            drill_days,
+            drills,
             identity_problem,
             unfinished_plant: record.is_some_and(|r| !r.complete),
         });

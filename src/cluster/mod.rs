@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
-use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Api, Client};
 
+use crate::decoy::tripwire::{self, LAST_USED_LABEL, Mark};
 use crate::decoy::{DecoySpec, Found, token_filled};
 
 pub use error::{ClusterError, describe_kube_error};
@@ -121,6 +122,62 @@ pub async fn get_secret(
     api.get_opt(name)
         .await
         .map_err(|e| ClusterError::api(format!("get Secret {namespace}/{name}"), e))
+}
+
+/// The tripwire's state of a token Secret, from its metadata alone (no token is read).
+pub async fn secret_mark(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Mark>, ClusterError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    api.get_metadata_opt(name)
+        .await
+        .map(|found| found.map(|secret| Mark::of(&secret.metadata)))
+        .map_err(|e| ClusterError::api(format!("get Secret {namespace}/{name} (metadata)"), e))
+}
+
+/// What a re-arm achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rearmed {
+    /// The stamp is gone; the Secret as it is now.
+    Done(Mark),
+    /// The Secret changed since it was seen (409): perhaps a new use; nothing was removed.
+    Changed,
+    /// The Secret is gone.
+    Gone,
+    /// There was no stamp to remove.
+    NotStamped,
+}
+
+/// Removes the tripwire's stamp if the Secret is still as `seen` (see
+/// [`tripwire::rearm_patch`]).
+pub async fn rearm(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    seen: &Mark,
+) -> Result<Rearmed, ClusterError> {
+    let Some(patch) = tripwire::rearm_patch(seen) else {
+        return Ok(Rearmed::NotStamped);
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams {
+        field_manager: Some(tripwire::REARM_FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    match api
+        .patch_metadata(name, &params, &Patch::Merge(&patch))
+        .await
+    {
+        Ok(secret) => Ok(Rearmed::Done(Mark::of(&secret.metadata))),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(Rearmed::Changed),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Rearmed::Gone),
+        Err(e) => Err(ClusterError::api(
+            format!("patch Secret {namespace}/{name} (remove label {LAST_USED_LABEL})"),
+            e,
+        )),
+    }
 }
 
 fn post_params(field_manager: &str) -> PostParams {

@@ -7,14 +7,12 @@ use serde::Serialize;
 use crate::cli::GlobalArgs;
 use crate::cluster::locate::{Observed, observe_all};
 use crate::decoy::tracking::ACCOUNT_UID_ANNOTATION;
+use crate::decoy::tripwire::{INVALID_SINCE_LABEL, LAST_USED_LABEL};
 use crate::decoy::{token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
 use crate::ui::output;
-
-pub const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
-pub const INVALID_SINCE_LABEL: &str = "kubernetes.io/legacy-token-invalid-since";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Verdict {
@@ -57,9 +55,13 @@ pub struct DecoyStatus {
     pub invalid_since: Option<String>,
     /// Bindings that name the decoy's account: any is DANGER.
     pub rbac_bindings: Vec<String>,
-    /// The `legacy-token-last-used` label's value (a UTC day).
+    /// The `legacy-token-last-used` label's value (a UTC day): the day of a use since the
+    /// tripwire was last re-armed.
     pub last_used: Option<String>,
+    /// Days of the drills recorded of this very Secret (by UID).
     pub drill_days: Vec<String>,
+    /// When a drill last removed its own stamp, re-arming the tripwire, if recorded here.
+    pub last_rearmed_at: Option<jiff::Timestamp>,
     pub verdict: Verdict,
     pub reasons: Vec<String>,
 }
@@ -173,12 +175,24 @@ pub fn assess(observed: &Observed) -> DecoyStatus {
         ));
     }
 
+    let secret_uid = secret
+        .and_then(|s| s.metadata.uid.as_deref())
+        .unwrap_or_default();
+    let last_rearmed_at = observed.drills.iter().filter_map(|d| d.rearmed_at()).max();
     let (verdict, mut reasons) = match &last_used {
-        Some(day) if !observed.drill_days.contains(day) => (
+        Some(day) if !observed.drills.iter().any(|d| d.explains(secret_uid, day)) => (
             Verdict::Tripped,
-            vec![format!(
-                "the token was used on {day}, a day with no recorded drill"
-            )],
+            vec![
+                match last_rearmed_at.filter(|at| crate::home::utc_day(*at) == *day) {
+                    Some(at) => format!(
+                        "the token was used on {day} after a drill re-armed the tripwire at {} UTC",
+                        at.strftime("%H:%M:%S")
+                    ),
+                    None => format!(
+                        "the token was used on {day}, and no drill of this decoy explains it"
+                    ),
+                },
+            ],
         ),
         Some(day) => (
             if problems.is_empty() {
@@ -186,7 +200,9 @@ pub fn assess(observed: &Observed) -> DecoyStatus {
             } else {
                 Verdict::Broken
             },
-            vec![format!("last used on {day}, by a drill")],
+            vec![format!(
+                "last used on {day} by a drill that did not re-arm the tripwire; run test-trigger again to re-arm it"
+            )],
         ),
         None => (
             if problems.is_empty() {
@@ -217,7 +233,14 @@ pub fn assess(observed: &Observed) -> DecoyStatus {
         invalid_since,
         rbac_bindings: observed.bindings.clone(),
         last_used,
-        drill_days: observed.drill_days.iter().cloned().collect(),
+        drill_days: observed
+            .drills
+            .iter()
+            .map(|d| d.day())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        last_rearmed_at,
         verdict,
         reasons,
     }
@@ -320,10 +343,10 @@ mod tests {
     use super::*;
     use crate::decoy::profile::TILLER;
     use crate::decoy::{DecoySpec, Found, judge_identity};
-    use crate::home::{Key, PlantedRecord};
+    use crate::home::{DrillRecord, DrillTripwire, Key, PlantedRecord};
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::ObjectReference;
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
 
     fn spec() -> DecoySpec {
         DecoySpec::new(
@@ -340,6 +363,7 @@ mod tests {
         let mut account = spec.account_manifest();
         account.metadata.uid = Some("a1".into());
         let mut secret = spec.secret_manifest();
+        secret.metadata.uid = Some("s1".into());
         secret
             .metadata
             .annotations
@@ -357,7 +381,7 @@ mod tests {
                 secret: Some(secret),
             },
             bindings: vec![],
-            drill_days: BTreeSet::new(),
+            drills: vec![],
             identity_problem: None,
             unfinished_plant: false,
         }
@@ -385,25 +409,89 @@ mod tests {
         assert!(status.account_present && status.secret_present && status.token_filled);
     }
 
+    fn drill(uid: &str, at: &str, tripwire: Option<DrillTripwire>) -> DrillRecord {
+        DrillRecord {
+            id: "d".into(),
+            namespace: "kube-system".into(),
+            secret: spec().secret,
+            secret_uid: uid.into(),
+            started_at: at.parse().unwrap(),
+            tripwire,
+        }
+    }
+
+    fn rearmed(at: &str) -> Option<DrillTripwire> {
+        Some(DrillTripwire::Rearmed {
+            at: at.parse().unwrap(),
+        })
+    }
+
     #[test]
     fn use_on_a_day_without_a_drill_is_tripped() {
         let status = assess(&with_label(healthy(), LAST_USED_LABEL, "2026-11-20"));
         assert_eq!(status.verdict, Verdict::Tripped);
         assert_eq!(status.last_used.as_deref(), Some("2026-11-20"));
-        assert!(status.reasons[0].contains("no recorded drill"));
+        assert!(
+            status.reasons[0].contains("no drill of this decoy explains it"),
+            "{:?}",
+            status.reasons
+        );
     }
 
     #[test]
-    fn use_only_on_drill_days_is_drilled() {
+    fn a_stamp_left_by_a_drill_of_this_secret_is_drilled() {
         let mut observed = with_label(healthy(), LAST_USED_LABEL, "2026-11-20");
-        observed.drill_days.insert("2026-11-20".into());
-        assert_eq!(assess(&observed).verdict, Verdict::Drilled);
+        let left = DrillTripwire::Left {
+            reason: "forbidden".into(),
+        };
+        observed.drills = vec![drill("s1", "2026-11-20T10:00:00Z", Some(left))];
+        let status = assess(&observed);
+        assert_eq!(status.verdict, Verdict::Drilled);
+        assert_eq!(status.drill_days, ["2026-11-20"]);
+        assert!(status.reasons[0].contains("did not re-arm"));
     }
 
     #[test]
-    fn a_drill_on_another_day_does_not_excuse_use() {
+    fn a_use_after_a_drill_re_armed_the_tripwire_is_tripped_on_the_same_day() {
+        let mut observed = with_label(healthy(), LAST_USED_LABEL, "2026-11-20");
+        observed.drills = vec![drill(
+            "s1",
+            "2026-11-20T10:00:00Z",
+            rearmed("2026-11-20T10:00:04Z"),
+        )];
+        let status = assess(&observed);
+        assert_eq!(status.verdict, Verdict::Tripped);
+        assert_eq!(
+            status.last_rearmed_at,
+            Some("2026-11-20T10:00:04Z".parse().unwrap())
+        );
+        assert!(
+            status.reasons[0].contains("after a drill re-armed the tripwire at 10:00:04 UTC"),
+            "{:?}",
+            status.reasons
+        );
+    }
+
+    #[test]
+    fn after_a_re_armed_drill_an_unstamped_decoy_is_armed() {
+        let mut observed = healthy();
+        observed.drills = vec![drill(
+            "s1",
+            "2026-11-20T10:00:00Z",
+            rearmed("2026-11-20T10:00:04Z"),
+        )];
+        let status = assess(&observed);
+        assert_eq!(status.verdict, Verdict::Armed);
+        assert!(status.last_rearmed_at.is_some());
+    }
+
+    #[test]
+    fn a_drill_of_another_secret_or_day_does_not_excuse_use() {
         let mut observed = with_label(healthy(), LAST_USED_LABEL, "2026-11-21");
-        observed.drill_days.insert("2026-11-20".into());
+        observed.drills = vec![drill("s1", "2026-11-20T10:00:00Z", None)];
+        assert_eq!(assess(&observed).verdict, Verdict::Tripped);
+        let mut observed = with_label(healthy(), LAST_USED_LABEL, "2026-11-20");
+        observed.drills = vec![drill("s0", "2026-11-20T10:00:00Z", None)];
         assert_eq!(assess(&observed).verdict, Verdict::Tripped);
     }
 

@@ -11,7 +11,7 @@ use crate::detect::drill::{
 };
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::home::Home;
+use crate::home::{DrillTripwire, Home};
 use crate::ui::output;
 
 fn table(report: &DrillReport) -> String {
@@ -25,6 +25,9 @@ fn table(report: &DrillReport) -> String {
         };
         let audit = match (&report.audit_log, outcome.audit_latency_seconds) {
             (None, _) => "not watched".to_string(),
+            (Some(_), None) if !outcome.request.audit_event_expected => {
+                "not expected (tripwire)".to_string()
+            }
             (Some(_), Some(seconds)) => format!(
                 "arrived after {seconds:.1}s ({})",
                 crate::ui::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
@@ -44,8 +47,11 @@ fn table(report: &DrillReport) -> String {
         ]);
     }
     format!(
-        "Drill {} as {} (user agent \"{}\")\n{table}\n",
-        report.drill_id, report.username, report.user_agent
+        "Drill {} as {} (user agent \"{}\")\n{table}\nTripwire: {}\n",
+        report.drill_id,
+        report.username,
+        report.user_agent,
+        report.tripwire.describe()
     )
 }
 
@@ -73,8 +79,13 @@ pub fn plan_text(plan: &DrillPlan) -> String {
         _ => String::new(),
     };
     format!(
-        "A drill would send these requests to {} as {}, with the token of Secret {}/{} and no other credential, each with user agent \"{}\" (the ID is made when the drill starts):\n{table}\n{wait}(dry run: nothing was sent, the token was not used, no drill was recorded)\n",
-        plan.server, plan.username, plan.namespace, plan.secret, plan.user_agent
+        "A drill would send these requests to {} as {}, with the token of Secret {}/{} and no other credential, each with user agent \"{}\" (the ID is made when the drill starts):\n{table}\nThe first request stamps the tripwire (label {} on the Secret); the drill would then remove that stamp to re-arm it, if it is still the drill's.\n{wait}(dry run: nothing was sent, the token was not used, no drill was recorded)\n",
+        plan.server,
+        plan.username,
+        plan.namespace,
+        plan.secret,
+        plan.user_agent,
+        plan.tripwire_label
     )
 }
 
@@ -115,6 +126,12 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         None => print!("{}", table(&report)),
     }
 
+    if let DrillTripwire::AlreadyStamped { day } = &report.tripwire.outcome {
+        eprintln!(
+            "TRIPPED: the decoy's token was used on {day} before this drill, and no drill of this decoy explains it; the stamp was left as evidence. Run `kubectl honeytoken status`, and `kubectl honeytoken scan` on the audit log to learn who."
+        );
+        return Ok(Outcome::Tripped);
+    }
     if report.danger {
         eprintln!(
             "DANGER: the decoy token read Secrets. Something grants {} permissions; run `kubectl honeytoken status` to find the binding and delete it.",
@@ -125,13 +142,33 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
     if let Some(wrong) = wrong_answers(&report).first() {
         return Err(Error::CheckFailed(format!("drill request {wrong}")));
     }
+    match &report.tripwire.outcome {
+        DrillTripwire::Left { reason } => {
+            return Err(Error::CheckFailed(format!(
+                "the drill stamped the tripwire but could not re-arm it ({reason}); until it is re-armed a use on the same day leaves no new stamp, and status calls the decoy drilled. Run test-trigger again (it re-arms a stamp its drill left first); re-arming needs patch on the Secret"
+            )));
+        }
+        DrillTripwire::NotStamped => {
+            return Err(Error::CheckFailed(format!(
+                "the tripwire did not fire: the drill's first request left no label {} on Secret {}/{} within 3s",
+                crate::decoy::tripwire::LAST_USED_LABEL,
+                report.namespace,
+                report.secret
+            )));
+        }
+        DrillTripwire::Rearmed { .. } | DrillTripwire::AlreadyStamped { .. } => {}
+    }
     let missing = missing_events(&report);
     if !missing.is_empty() {
         return Err(Error::CheckFailed(format!(
             "the {} did not record {} of the drill's {} requests within {}s: {}. The audit policy or backend misses the decoy; run kubectl honeytoken verify",
             report.audit_log.as_deref().unwrap_or(""),
             missing.len(),
-            report.requests.len(),
+            report
+                .requests
+                .iter()
+                .filter(|o| o.request.audit_event_expected)
+                .count(),
             args.timeout,
             missing.join(", ")
         )));

@@ -1042,16 +1042,21 @@ fn plan_checks(plan: &DrillPlan, timeout: u64) -> Vec<Check> {
     plan.requests
         .iter()
         .map(|request| {
+            let looked_for = if request.audit_event_expected {
+                format!(
+                    "its event looked for in the {} for up to {timeout}s",
+                    plan.audit_log.as_deref().unwrap_or_default()
+                )
+            } else {
+                format!("then the stamp of label {} looked for", plan.tripwire_label)
+            };
             Check::advisory(
                 "e2e",
                 format!("e2e: {} {}", request.method, request.path),
                 CheckStatus::Unknown,
                 format!(
-                    "not sent (--dry-run): would go to {} as {} with user agent \"{}\", its event looked for in the {} for up to {timeout}s",
-                    plan.server,
-                    plan.username,
-                    plan.user_agent,
-                    plan.audit_log.as_deref().unwrap_or_default()
+                    "not sent (--dry-run): would go to {} as {} with user agent \"{}\", {looked_for}",
+                    plan.server, plan.username, plan.user_agent,
                 ),
             )
         })
@@ -1144,7 +1149,7 @@ fn drill_checks(report: &DrillReport, sink: &str, timeout: u64) -> Vec<Check> {
                 .or(outcome.error.clone())
                 .unwrap_or_default();
             match (outcome.judgement, outcome.audit_latency_seconds) {
-                (Judgement::Danger, _) => Check::critical(
+                (Judgement::Danger, _) if outcome.request.audit_event_expected => Check::critical(
                     "e2e",
                     title,
                     CheckStatus::Fail,
@@ -1160,6 +1165,14 @@ fn drill_checks(report: &DrillReport, sink: &str, timeout: u64) -> Vec<Check> {
                         crate::ui::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
                     ),
                 ),
+                (judgement, None) if !outcome.request.audit_event_expected => Check::advisory(
+                    "e2e",
+                    title,
+                    if judgement == Judgement::Ok { CheckStatus::Pass } else { CheckStatus::Fail },
+                    format!(
+                        "answered {answer}; no audit event expected (common policies drop it): the tripwire catches it"
+                    ),
+                ),
                 (_, None) => Check::critical(
                     "e2e",
                     title,
@@ -1169,7 +1182,27 @@ fn drill_checks(report: &DrillReport, sink: &str, timeout: u64) -> Vec<Check> {
                 .with_fix("check the audit policy (verify --policy) and that the backend writes where you look"),
             }
         })
+        .chain(std::iter::once(tripwire_check(report)))
         .collect()
+}
+
+/// Whether the drill's first request stamped the tripwire and the drill re-armed it.
+fn tripwire_check(report: &DrillReport) -> Check {
+    let told = report.tripwire.describe();
+    let status = match report.tripwire.outcome {
+        crate::home::DrillTripwire::Rearmed { .. } => CheckStatus::Pass,
+        _ => CheckStatus::Fail,
+    };
+    let check = Check::critical("e2e", "e2e: tripwire fires and re-arms", status, told);
+    match report.tripwire.outcome {
+        crate::home::DrillTripwire::AlreadyStamped { .. } => {
+            check.with_fix("kubectl honeytoken status  # the decoy was used")
+        }
+        crate::home::DrillTripwire::Left { .. } => check.with_fix(
+            "grant patch on the decoy's Secret (deploy/operator-rbac.yaml), then test-trigger",
+        ),
+        _ => check,
+    }
 }
 
 #[cfg(test)]

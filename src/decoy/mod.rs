@@ -3,6 +3,7 @@
 pub(crate) mod profile;
 pub mod realism;
 pub(crate) mod tracking;
+pub mod tripwire;
 
 use std::collections::BTreeMap;
 

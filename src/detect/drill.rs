@@ -12,9 +12,11 @@ use k8s_openapi::api::core::v1::Secret;
 use crate::audit::{Event, LogFollower};
 use crate::cloud::{CliRunner, FetchError, LogQuery};
 use crate::cluster::locate::Located;
+use crate::cluster::{self, ClusterError, Rearmed};
+use crate::decoy::tripwire::{LAST_USED_LABEL, Mark, TOKEN_CACHE_SECONDS};
 use crate::decoy::{Ownership, ownership, token_filled};
 use crate::detect::webhook::Receiver;
-use crate::home::{DrillRecord, Home, HomeError};
+use crate::home::{DrillRecord, DrillTripwire, Home, HomeError, drills_of};
 
 /// Why a drill could not be run or watched.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ pub enum DrillError {
     ProviderLogs(#[from] FetchError),
     #[error(transparent)]
     Home(#[from] HomeError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// What a drill request must get back.
@@ -77,12 +81,26 @@ pub struct DrillRequest {
     #[serde(skip)]
     pub body: Option<String>,
     pub expect: Expect,
+    /// Whether its audit event is waited for: not for probes that common policies drop,
+    /// which the tripwire catches instead.
+    pub audit_event_expected: bool,
 }
 
 /// The requests of a drill, in the order an attacker sends them. Read-only: the two
-/// reviews create nothing. No /version or /healthz: common audit policies drop them.
+/// reviews create nothing. First `GET /version`, the cheapest check that a token works:
+/// common audit policies drop it, so no audit event is waited for, but it trips the
+/// tripwire like any other use.
 pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
     vec![
+        DrillRequest {
+            name: "does the token work (/version)",
+            method: "GET",
+            path: "/version".into(),
+            verb: "get",
+            body: None,
+            expect: Expect::Answered,
+            audit_event_expected: false,
+        },
         DrillRequest {
             name: "discovery /api",
             method: "GET",
@@ -90,6 +108,7 @@ pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
             verb: "get",
             body: None,
             expect: Expect::Answered,
+            audit_event_expected: true,
         },
         DrillRequest {
             name: "discovery /apis",
@@ -98,6 +117,7 @@ pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
             verb: "get",
             body: None,
             expect: Expect::Answered,
+            audit_event_expected: true,
         },
         DrillRequest {
             name: "whoami (SelfSubjectReview)",
@@ -108,6 +128,7 @@ pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
                 r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#.into(),
             ),
             expect: Expect::Answered,
+            audit_event_expected: true,
         },
         DrillRequest {
             name: "can-i --list (SelfSubjectRulesReview)",
@@ -118,6 +139,7 @@ pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
                 r#"{{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{{"namespace":"{namespace}"}}}}"#
             )),
             expect: Expect::Answered,
+            audit_event_expected: true,
         },
         DrillRequest {
             name: "list secrets in the namespace",
@@ -126,6 +148,7 @@ pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
             verb: "list",
             body: None,
             expect: Expect::Forbidden,
+            audit_event_expected: true,
         },
         DrillRequest {
             name: "list secrets cluster-wide",
@@ -134,6 +157,7 @@ pub fn drill_requests(namespace: &str) -> Vec<DrillRequest> {
             verb: "list",
             body: None,
             expect: Expect::Forbidden,
+            audit_event_expected: true,
         },
     ]
 }
@@ -208,6 +232,102 @@ pub struct DrillReport {
     pub requests: Vec<RequestOutcome>,
     pub danger: bool,
     pub all_events_arrived: Option<bool>,
+    pub tripwire: TripwireReport,
+}
+
+/// What the drill saw of the tripwire and did with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TripwireReport {
+    /// The stamp the Secret carried before the drill (after re-arming one an earlier
+    /// drill of this decoy had left).
+    pub label_before: Option<String>,
+    /// The day the drill's first request stamped, if it did.
+    pub stamped: Option<String>,
+    /// From sending the first request until the stamp was seen.
+    pub stamped_after_ms: Option<u64>,
+    #[serde(flatten)]
+    pub outcome: DrillTripwire,
+}
+
+impl TripwireReport {
+    /// One sentence on what the drill saw of the tripwire and did with it.
+    pub fn describe(&self) -> String {
+        let tripwire = self;
+        let fired = match (&tripwire.stamped, tripwire.stamped_after_ms) {
+            (Some(day), Some(ms)) => {
+                format!("fired (stamped {day}, seen {ms} ms after the first request)")
+            }
+            _ => String::new(),
+        };
+        match &tripwire.outcome {
+            DrillTripwire::Rearmed { at } => {
+                format!("{fired} and re-armed at {} UTC", at.strftime("%H:%M:%S"))
+            }
+            DrillTripwire::Left { reason } => {
+                format!("{fired} but was NOT re-armed: {reason}")
+            }
+            DrillTripwire::AlreadyStamped { day } => format!(
+                "already stamped {day} before this drill, by a use no drill of this decoy explains; left as it is"
+            ),
+            DrillTripwire::NotStamped => {
+                "did NOT fire: the first request left no stamp within 3s".to_string()
+            }
+        }
+    }
+}
+
+/// How long the stamp is looked for after the first request. The API server stamps
+/// before it answers, so it is normally there at the first look.
+const STAMP_WAIT: Duration = Duration::from_secs(3);
+
+/// How long to wait before the drill so the API server's token cache has forgotten the
+/// decoy's token since an earlier drill of it: until then a request is not stamped. None
+/// when no wait is needed.
+pub fn token_cache_wait(earlier: &[DrillRecord], now: jiff::Timestamp) -> Option<Duration> {
+    let last = earlier
+        .iter()
+        .map(|d| d.rearmed_at().unwrap_or(d.started_at).max(d.started_at))
+        .max()?;
+    // One second of margin for the time between our clock and the API server's.
+    let ready = last + jiff::SignedDuration::from_secs(TOKEN_CACHE_SECONDS as i64 + 1);
+    let wait = now.duration_until(ready);
+    (wait.is_positive()).then(|| Duration::from_millis(wait.as_millis() as u64))
+}
+
+/// What to do with a stamp found before the drill: re-arm it when a drill of this
+/// decoy left it, else leave it as the evidence of a use.
+pub fn stamp_found_before(earlier: &[DrillRecord], secret_uid: &str, day: &str) -> StampBefore {
+    if earlier.iter().any(|d| d.explains(secret_uid, day)) {
+        StampBefore::OursToRearm
+    } else {
+        StampBefore::Evidence
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampBefore {
+    OursToRearm,
+    Evidence,
+}
+
+/// The outcome when the drill re-armed (or tried to) after its stamp.
+fn rearm_outcome(result: Result<Rearmed, ClusterError>) -> DrillTripwire {
+    match result {
+        Ok(Rearmed::Done(_)) | Ok(Rearmed::NotStamped) => DrillTripwire::Rearmed {
+            at: jiff::Timestamp::now(),
+        },
+        Ok(Rearmed::Changed) => DrillTripwire::Left {
+            reason: "the Secret changed between reading and re-arming it, so the stamp was left"
+                .into(),
+        },
+        Ok(Rearmed::Gone) => DrillTripwire::Left {
+            reason: "the Secret is gone".into(),
+        },
+        Err(e) => DrillTripwire::Left {
+            reason: e.to_string(),
+        },
+    }
 }
 
 pub fn new_drill_id() -> String {
@@ -336,6 +456,36 @@ pub async fn drill(
         })?,
     );
 
+    let client = &located.connection.client;
+    let secret_uid = secret.metadata.uid.clone().unwrap_or_default();
+    let earlier = drills_of(&home.load()?, &secret_uid);
+
+    // A stamp already there is an earlier drill's to re-arm, or a use to leave alone.
+    let mut before = Mark::of(&secret.metadata);
+    if let Some(day) = before.last_used.clone()
+        && stamp_found_before(&earlier, &secret_uid, &day) == StampBefore::OursToRearm
+    {
+        let fresh = cluster::secret_mark(client, &spec.namespace, &spec.secret)
+            .await?
+            .unwrap_or_default();
+        if fresh.last_used.as_deref() == Some(day.as_str())
+            && let Rearmed::Done(now) =
+                cluster::rearm(client, &spec.namespace, &spec.secret, &fresh).await?
+        {
+            before = now;
+        }
+    }
+    let evidence = before.last_used.clone();
+    if evidence.is_none()
+        && let Some(wait) = token_cache_wait(&earlier, jiff::Timestamp::now())
+    {
+        let _spinner = crate::ui::progress::Spinner::start(format!(
+            "waiting {:.0}s for the API server to forget the token since the last drill",
+            wait.as_secs_f64().ceil()
+        ));
+        tokio::time::sleep(wait).await;
+    }
+
     let started_at = jiff::Timestamp::now();
     let drill_id = crate::decoy::tracking::signed_drill_id(
         &home.key()?,
@@ -350,15 +500,19 @@ pub async fn drill(
             id: drill_id.clone(),
             namespace: spec.namespace.clone(),
             secret: spec.secret.clone(),
-            secret_uid: secret.metadata.uid.clone().unwrap_or_default(),
+            secret_uid: secret_uid.clone(),
             started_at,
+            tripwire: evidence
+                .clone()
+                .map(|day| DrillTripwire::AlreadyStamped { day }),
         })
     })?;
 
     let decoy_client = token_client(&located.connection.config, &token, &user_agent)?;
     let mut outcomes = Vec::new();
     let mut sent_at = Vec::new();
-    for request in drill_requests(&spec.namespace) {
+    let mut stamp: Option<(Mark, Duration)> = None;
+    for (index, request) in drill_requests(&spec.namespace).into_iter().enumerate() {
         sent_at.push(Instant::now());
         let (code, error) = match send(&decoy_client, &request).await {
             Ok(code) => (Some(code), None),
@@ -372,7 +526,49 @@ pub async fn drill(
             audit_latency_seconds: None,
             audit_stage: None,
         });
+        if index == 0 && evidence.is_none() {
+            stamp = wait_for_stamp(client, &spec.namespace, &spec.secret, sent_at[0]).await?;
+        }
     }
+
+    // Re-armed as soon as the requests are done: while the stamp stays, another use is
+    // not stamped. Only the drill's own stamp is removed, and only if unchanged since.
+    let tripwire = match (&evidence, &stamp) {
+        (Some(day), _) => DrillTripwire::AlreadyStamped { day: day.clone() },
+        (None, None) => DrillTripwire::NotStamped,
+        (None, Some((seen, _))) => {
+            let now = cluster::secret_mark(client, &spec.namespace, &spec.secret).await;
+            match now {
+                // A watcher (watch --tripwire) may have re-armed it already.
+                Ok(Some(now)) if now.last_used.is_none() => DrillTripwire::Rearmed {
+                    at: jiff::Timestamp::now(),
+                },
+                Ok(Some(now)) if now.last_used == seen.last_used => {
+                    rearm_outcome(cluster::rearm(client, &spec.namespace, &spec.secret, &now).await)
+                }
+                Ok(Some(_)) => DrillTripwire::Left {
+                    reason: "the stamp changed after the drill's request, so it was left".into(),
+                },
+                Ok(None) => DrillTripwire::Left {
+                    reason: "the Secret is gone".into(),
+                },
+                Err(e) => DrillTripwire::Left {
+                    reason: e.to_string(),
+                },
+            }
+        }
+    };
+    home.update(|state| {
+        if let Some(record) = state.drills.iter_mut().find(|d| d.id == drill_id) {
+            record.tripwire = Some(tripwire.clone());
+        }
+    })?;
+    let tripwire = TripwireReport {
+        label_before: evidence,
+        stamped: stamp.as_ref().and_then(|(m, _)| m.last_used.clone()),
+        stamped_after_ms: stamp.as_ref().map(|(_, after)| after.as_millis() as u64),
+        outcome: tripwire,
+    };
 
     let username = spec.username();
     let mut all_arrived = None;
@@ -387,7 +583,8 @@ pub async fn drill(
             let now = Instant::now();
             for event in events {
                 for (outcome, sent) in outcomes.iter_mut().zip(&sent_at) {
-                    if outcome.audit_latency_seconds.is_none()
+                    if outcome.request.audit_event_expected
+                        && outcome.audit_latency_seconds.is_none()
                         && matches_request(&event, &outcome.request, &username, &drill_id)
                     {
                         outcome.audit_latency_seconds =
@@ -396,7 +593,9 @@ pub async fn drill(
                     }
                 }
             }
-            let arrived = outcomes.iter().all(|o| o.audit_latency_seconds.is_some());
+            let arrived = outcomes
+                .iter()
+                .all(|o| !o.request.audit_event_expected || o.audit_latency_seconds.is_some());
             if arrived || now >= deadline {
                 all_arrived = Some(arrived);
                 break;
@@ -417,7 +616,28 @@ pub async fn drill(
         audit_log: sink.map(|s| s.describe()),
         requests: outcomes,
         all_events_arrived: all_arrived,
+        tripwire,
     })
+}
+
+/// Looks for the stamp the first request made, from `sent` on, for up to [`STAMP_WAIT`].
+async fn wait_for_stamp(
+    client: &kube::Client,
+    namespace: &str,
+    secret: &str,
+    sent: Instant,
+) -> Result<Option<(Mark, Duration)>, DrillError> {
+    loop {
+        let mark = cluster::secret_mark(client, namespace, secret).await?;
+        let seen_after = sent.elapsed();
+        if let Some(mark) = mark.filter(Mark::stamped) {
+            return Ok(Some((mark, seen_after)));
+        }
+        if seen_after >= STAMP_WAIT {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// What a drill would do, told by `--dry-run` instead of doing it: nothing is sent, the
@@ -438,6 +658,9 @@ pub struct DrillPlan {
     /// Where the requests' audit events would be looked for, if anywhere.
     pub audit_log: Option<String>,
     pub timeout_seconds: Option<u64>,
+    /// The label the first request stamps on the Secret, which the drill then removes
+    /// again (re-arms) if it is still the drill's.
+    pub tripwire_label: &'static str,
 }
 
 /// The placeholder for the drill ID in a plan's user agent.
@@ -456,6 +679,7 @@ pub fn plan(located: &Located, sink: Option<String>, timeout: Duration) -> Drill
         requests: drill_requests(&spec.namespace),
         timeout_seconds: sink.is_some().then_some(timeout.as_secs()),
         audit_log: sink,
+        tripwire_label: LAST_USED_LABEL,
     }
 }
 
@@ -488,7 +712,11 @@ pub fn missing_events(report: &DrillReport) -> Vec<String> {
     report
         .requests
         .iter()
-        .filter(|o| report.audit_log.is_some() && o.audit_latency_seconds.is_none())
+        .filter(|o| {
+            report.audit_log.is_some()
+                && o.request.audit_event_expected
+                && o.audit_latency_seconds.is_none()
+        })
         .map(|o| format!("{} {}", o.request.method, o.request.path))
         .collect()
 }
@@ -535,21 +763,113 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_drill_is_read_only_and_avoids_endpoints_policies_drop() {
+    fn the_drill_is_read_only_and_waits_for_no_event_of_endpoints_policies_drop() {
         let requests = drill_requests("kube-system");
         for request in &requests {
             assert!(
                 request.method == "GET" || request.path.contains("selfsubject"),
                 "{request:?} is not read-only"
             );
-            for dropped in ["/version", "/healthz", "/livez", "/readyz"] {
-                assert!(!request.path.starts_with(dropped), "{request:?}");
-            }
+            let dropped = ["/version", "/healthz", "/livez", "/readyz"]
+                .iter()
+                .any(|d| request.path.starts_with(d));
+            assert_eq!(request.audit_event_expected, !dropped, "{request:?}");
         }
+        assert_eq!(
+            requests[0].path, "/version",
+            "the cheapest probe comes first"
+        );
         let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
         assert!(paths.contains(&"/api/v1/namespaces/kube-system/secrets"));
         assert!(paths.contains(&"/api/v1/secrets"));
         assert!(paths.contains(&"/api") && paths.contains(&"/apis"));
+    }
+
+    fn record(uid: &str, at: &str, tripwire: Option<DrillTripwire>) -> DrillRecord {
+        DrillRecord {
+            id: "d".into(),
+            namespace: "kube-system".into(),
+            secret: "tiller-token-bcdfg".into(),
+            secret_uid: uid.into(),
+            started_at: at.parse().unwrap(),
+            tripwire,
+        }
+    }
+
+    #[test]
+    fn a_drill_soon_after_another_waits_out_the_token_cache() {
+        let now: jiff::Timestamp = "2026-12-03T10:00:05Z".parse().unwrap();
+        assert_eq!(token_cache_wait(&[], now), None);
+        let started = record("s", "2026-12-03T10:00:00Z", None);
+        // Started 5 s ago: 10 s of cache and 1 s of margin leave 6 s.
+        assert_eq!(
+            token_cache_wait(std::slice::from_ref(&started), now),
+            Some(Duration::from_secs(6))
+        );
+        // Re-armed later than it started: counted from the re-arm.
+        let rearmed = record(
+            "s",
+            "2026-12-03T09:59:58Z",
+            Some(DrillTripwire::Rearmed {
+                at: "2026-12-03T10:00:02Z".parse().unwrap(),
+            }),
+        );
+        assert_eq!(
+            token_cache_wait(&[rearmed, started.clone()], now),
+            Some(Duration::from_secs(8))
+        );
+        let later: jiff::Timestamp = "2026-12-03T10:00:11Z".parse().unwrap();
+        assert_eq!(token_cache_wait(&[started], later), None);
+    }
+
+    #[test]
+    fn a_stamp_before_the_drill_is_re_armed_only_if_a_drill_of_this_secret_left_it() {
+        let left = record(
+            "s1",
+            "2026-12-03T10:00:00Z",
+            Some(DrillTripwire::Left {
+                reason: "conflict".into(),
+            }),
+        );
+        assert_eq!(
+            stamp_found_before(std::slice::from_ref(&left), "s1", "2026-12-03"),
+            StampBefore::OursToRearm
+        );
+        assert_eq!(
+            stamp_found_before(std::slice::from_ref(&left), "s1", "2026-12-02"),
+            StampBefore::Evidence
+        );
+        let rearmed = record(
+            "s1",
+            "2026-12-03T10:00:00Z",
+            Some(DrillTripwire::Rearmed {
+                at: "2026-12-03T10:00:01Z".parse().unwrap(),
+            }),
+        );
+        assert_eq!(
+            stamp_found_before(&[rearmed], "s1", "2026-12-03"),
+            StampBefore::Evidence
+        );
+        assert_eq!(
+            stamp_found_before(&[], "s1", "2026-12-03"),
+            StampBefore::Evidence
+        );
+    }
+
+    #[test]
+    fn a_failed_re_arm_leaves_the_stamp_and_says_why() {
+        assert!(matches!(
+            rearm_outcome(Ok(Rearmed::Changed)),
+            DrillTripwire::Left { reason } if reason.contains("changed")
+        ));
+        assert!(matches!(
+            rearm_outcome(Ok(Rearmed::Gone)),
+            DrillTripwire::Left { reason } if reason.contains("gone")
+        ));
+        assert!(matches!(
+            rearm_outcome(Ok(Rearmed::Done(Mark::default()))),
+            DrillTripwire::Rearmed { .. }
+        ));
     }
 
     #[test]
@@ -603,7 +923,7 @@ mod tests {
 
     #[test]
     fn events_match_by_drill_user_verb_and_path() {
-        let request = &drill_requests("kube-system")[4];
+        let request = &drill_requests("kube-system")[5];
         let event = Event {
             verb: "list".into(),
             request_uri: "/api/v1/namespaces/kube-system/secrets?limit=500".into(),
@@ -625,7 +945,7 @@ mod tests {
         ));
         assert!(!matches_request(
             &event,
-            &drill_requests("kube-system")[5],
+            &drill_requests("kube-system")[6],
             user,
             "d1"
         ));

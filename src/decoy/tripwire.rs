@@ -1,0 +1,237 @@
+//! The tripwire: every successful authentication with a legacy token makes the API server
+//! stamp `kubernetes.io/legacy-token-last-used: <UTC day>` on the token's Secret, unless
+//! the label already holds that day. Removing the label re-arms it: the next use stamps it
+//! again. Pure: what a Secret's metadata says, what changed, and the patch that re-arms.
+
+use kube::api::ObjectMeta;
+use serde::Serialize;
+
+pub const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
+pub const INVALID_SINCE_LABEL: &str = "kubernetes.io/legacy-token-invalid-since";
+
+/// The API server caches a successful token authentication this long
+/// (`TokenSuccessCacheTTL`): a use within it of the previous use is not stamped again.
+pub const TOKEN_CACHE_SECONDS: u64 = 10;
+
+/// The field manager of a re-arm. It is what `kubectl label` sends, so the Secret's
+/// managed fields read like a person's edit and name no tool of ours.
+pub const REARM_FIELD_MANAGER: &str = "kubectl-label";
+
+/// What a token Secret's metadata says about its tripwire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mark {
+    pub uid: Option<String>,
+    /// The version the re-arm is conditional on.
+    #[serde(skip)]
+    pub resource_version: Option<String>,
+    /// The stamp: the UTC day of a use since the last re-arm.
+    pub last_used: Option<String>,
+    /// Set by the legacy token cleaner: the token no longer authenticates.
+    pub invalid_since: Option<String>,
+}
+
+impl Mark {
+    pub fn of(meta: &ObjectMeta) -> Mark {
+        let label = |name: &str| meta.labels.as_ref().and_then(|l| l.get(name)).cloned();
+        Mark {
+            uid: meta.uid.clone(),
+            resource_version: meta.resource_version.clone(),
+            last_used: label(LAST_USED_LABEL),
+            invalid_since: label(INVALID_SINCE_LABEL),
+        }
+    }
+
+    pub fn stamped(&self) -> bool {
+        self.last_used.is_some()
+    }
+}
+
+/// The merge patch that removes the stamp, applied only while the Secret is still at the
+/// version in which it was seen: a use that stamps between seeing and re-arming changes
+/// the version, the API server answers 409 Conflict, and the stamp stays. None when there
+/// is nothing to remove or no version to be conditional on.
+pub fn rearm_patch(mark: &Mark) -> Option<serde_json::Value> {
+    mark.last_used.as_ref()?;
+    let version = mark.resource_version.as_ref()?;
+    // No UID in it: a replaced Secret has another version too, and a UID that differs
+    // would be refused as an invalid change instead of a conflict.
+    Some(serde_json::json!({ "metadata": {
+        "resourceVersion": version,
+        "labels": { LAST_USED_LABEL: null },
+    }}))
+}
+
+/// What changed in a decoy's token Secret between two sightings, in the order a watcher
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "camelCase")]
+pub enum Change {
+    /// The token authenticated: the stamp appeared, or its day moved on.
+    Stamped { day: String },
+    /// The Secret is another object of the same name: the decoy was replaced.
+    Replaced { before: String, after: String },
+    /// The legacy token cleaner invalidated the token.
+    Invalidated { since: String },
+}
+
+/// The changes from `before` (None: not seen before) to `after`. A first sighting that is
+/// already stamped counts as a stamp: a use while nobody watched is still a use.
+pub fn changes(before: Option<&Mark>, after: &Mark) -> Vec<Change> {
+    let mut found = Vec::new();
+    if let Some(before) = before
+        && let (Some(was), Some(is)) = (&before.uid, &after.uid)
+        && was != is
+    {
+        found.push(Change::Replaced {
+            before: was.clone(),
+            after: is.clone(),
+        });
+    }
+    let replaced = !found.is_empty();
+    let previous = before.filter(|_| !replaced);
+    if let Some(day) = &after.last_used
+        && previous.and_then(|b| b.last_used.as_ref()) != Some(day)
+    {
+        found.push(Change::Stamped { day: day.clone() });
+    }
+    if let Some(since) = &after.invalid_since
+        && previous.and_then(|b| b.invalid_since.as_ref()) != Some(since)
+    {
+        found.push(Change::Invalidated {
+            since: since.clone(),
+        });
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn meta(uid: &str, version: &str, labels: &[(&str, &str)]) -> ObjectMeta {
+        ObjectMeta {
+            uid: Some(uid.into()),
+            resource_version: Some(version.into()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    fn mark(uid: &str, version: &str, labels: &[(&str, &str)]) -> Mark {
+        Mark::of(&meta(uid, version, labels))
+    }
+
+    #[test]
+    fn a_mark_reads_both_labels_and_the_version() {
+        let m = mark(
+            "u",
+            "7",
+            &[
+                (LAST_USED_LABEL, "2026-12-03"),
+                (INVALID_SINCE_LABEL, "2026-12-01"),
+                ("app", "x"),
+            ],
+        );
+        assert_eq!(m.uid.as_deref(), Some("u"));
+        assert_eq!(m.resource_version.as_deref(), Some("7"));
+        assert_eq!(m.last_used.as_deref(), Some("2026-12-03"));
+        assert_eq!(m.invalid_since.as_deref(), Some("2026-12-01"));
+        assert!(m.stamped());
+        let bare = Mark::of(&ObjectMeta::default());
+        assert!(!bare.stamped());
+        assert_eq!(bare.invalid_since, None);
+    }
+
+    #[test]
+    fn the_rearm_patch_removes_only_the_stamp_and_is_conditional() {
+        let patch = rearm_patch(&mark("u1", "42", &[(LAST_USED_LABEL, "2026-12-03")])).unwrap();
+        assert_eq!(
+            patch,
+            serde_json::json!({"metadata": {
+                "resourceVersion": "42",
+                "labels": {LAST_USED_LABEL: null},
+            }})
+        );
+    }
+
+    #[test]
+    fn nothing_to_rearm_without_a_stamp_or_a_version() {
+        assert_eq!(rearm_patch(&mark("u", "1", &[])), None);
+        let mut unversioned = mark("u", "1", &[(LAST_USED_LABEL, "2026-12-03")]);
+        unversioned.resource_version = None;
+        assert_eq!(rearm_patch(&unversioned), None);
+    }
+
+    #[test]
+    fn a_first_sighting_already_stamped_is_a_stamp() {
+        let after = mark("u", "1", &[(LAST_USED_LABEL, "2026-12-03")]);
+        assert_eq!(
+            changes(None, &after),
+            vec![Change::Stamped {
+                day: "2026-12-03".into()
+            }]
+        );
+        assert_eq!(changes(None, &mark("u", "1", &[])), vec![]);
+    }
+
+    #[test]
+    fn a_new_stamp_and_a_new_day_are_uses_and_an_unchanged_one_is_not() {
+        let armed = mark("u", "1", &[]);
+        let stamped = mark("u", "2", &[(LAST_USED_LABEL, "2026-12-03")]);
+        let next_day = mark("u", "3", &[(LAST_USED_LABEL, "2026-12-04")]);
+        assert_eq!(
+            changes(Some(&armed), &stamped),
+            vec![Change::Stamped {
+                day: "2026-12-03".into()
+            }]
+        );
+        assert_eq!(
+            changes(Some(&stamped), &next_day),
+            vec![Change::Stamped {
+                day: "2026-12-04".into()
+            }]
+        );
+        let relabelled = mark("u", "4", &[(LAST_USED_LABEL, "2026-12-03"), ("a", "b")]);
+        assert_eq!(changes(Some(&stamped), &relabelled), vec![]);
+        // The re-arm itself is no change worth telling.
+        assert_eq!(changes(Some(&stamped), &mark("u", "5", &[])), vec![]);
+    }
+
+    #[test]
+    fn a_replaced_secret_is_told_and_its_labels_judged_afresh() {
+        let before = mark("u1", "1", &[(LAST_USED_LABEL, "2026-12-03")]);
+        let after = mark("u2", "9", &[(LAST_USED_LABEL, "2026-12-03")]);
+        assert_eq!(
+            changes(Some(&before), &after),
+            vec![
+                Change::Replaced {
+                    before: "u1".into(),
+                    after: "u2".into()
+                },
+                Change::Stamped {
+                    day: "2026-12-03".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn invalidation_is_told_once() {
+        let before = mark("u", "1", &[]);
+        let after = mark("u", "2", &[(INVALID_SINCE_LABEL, "2026-12-03")]);
+        assert_eq!(
+            changes(Some(&before), &after),
+            vec![Change::Invalidated {
+                since: "2026-12-03".into()
+            }]
+        );
+        assert_eq!(changes(Some(&after), &after), vec![]);
+    }
+}
