@@ -125,7 +125,12 @@ async fn label_of(admin: &kube::Client, namespace: &str, secret: &str) -> Option
         .get(secret)
         .await
         .expect("read the decoy Secret as admin");
-    secret.metadata.labels.unwrap_or_default().get(LAST_USED).cloned()
+    secret
+        .metadata
+        .labels
+        .unwrap_or_default()
+        .get(LAST_USED)
+        .cloned()
 }
 
 /// Waits for the API server to have stamped the Secret; returns the label's value.
@@ -171,7 +176,11 @@ fn stamps_in<'a>(events: &'a [Value], namespace: &str, secret: &str) -> Vec<&'a 
 
 /// Another legacy token in the decoy's namespace, of an ordinary account, used once: its
 /// Secret gets stamped by `system:apiserver` too, and must never count as the decoy's.
-async fn other_token_used(cluster: &support::Cluster, admin: &kube::Client, namespace: &str) -> String {
+async fn other_token_used(
+    cluster: &support::Cluster,
+    admin: &kube::Client,
+    namespace: &str,
+) -> String {
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
     let account = ServiceAccount {
         metadata: ObjectMeta {
@@ -189,7 +198,11 @@ async fn other_token_used(cluster: &support::Cluster, admin: &kube::Client, name
         metadata: ObjectMeta {
             name: Some("builder-token-q4m8x".into()),
             annotations: Some(
-                [("kubernetes.io/service-account.name".to_string(), "builder".to_string())].into(),
+                [(
+                    "kubernetes.io/service-account.name".to_string(),
+                    "builder".to_string(),
+                )]
+                .into(),
             ),
             ..Default::default()
         },
@@ -228,7 +241,11 @@ async fn scan_and_watch_report_the_stamp_of_a_probe_the_policy_drops_and_not_the
     let secret = planted.json()["secret"].as_str().unwrap().to_string();
     let shown = format!("{namespace}/{secret}");
     let token = support::token_of(&admin, &namespace, &secret).await;
-    assert_eq!(label_of(&admin, &namespace, &secret).await, None, "a new decoy is armed");
+    assert_eq!(
+        label_of(&admin, &namespace, &secret).await,
+        None,
+        "a new decoy is armed"
+    );
 
     // The watcher learns the decoy and its Secret from the cluster, with the key.
     let watcher = Watcher::start(
@@ -246,12 +263,17 @@ async fn scan_and_watch_report_the_stamp_of_a_probe_the_policy_drops_and_not_the
         ],
     );
     assert!(
-        watcher.stderr().contains(&format!("the API server's stamps of {shown}")),
+        watcher
+            .stderr()
+            .contains(&format!("the API server's stamps of {shown}")),
         "{}",
         watcher.stderr()
     );
     let other = other_token_used(cluster, &admin, &namespace).await;
-    watcher.assert_quiet(Duration::from_secs(3), "another token's stamp in the same namespace");
+    watcher.assert_quiet(
+        Duration::from_secs(3),
+        "another token's stamp in the same namespace",
+    );
 
     // 1. GET /version: the bed's policy drops the request, and logs the stamp.
     probe_version(cluster, &token).await;
@@ -296,7 +318,11 @@ async fn scan_and_watch_report_the_stamp_of_a_probe_the_policy_drops_and_not_the
         "{alert:#}"
     );
     let stamps = alert["stamps"].as_array().unwrap();
-    assert_eq!(stamps.len(), 1, "the stamp is grouped with its use: {alert:#}");
+    assert_eq!(
+        stamps.len(),
+        1,
+        "the stamp is grouped with its use: {alert:#}"
+    );
     assert_eq!(stamps[0]["secret"], shown.as_str());
     watcher.assert_quiet(Duration::from_secs(2), "the attacker's one alert");
 
@@ -345,8 +371,14 @@ async fn scan_and_watch_report_the_stamp_of_a_probe_the_policy_drops_and_not_the
         assert_eq!(stamp["secret"], shown.as_str());
         assert_eq!(stamp["drill"], false);
     }
-    assert!(uses.iter().all(|u| !rearm_ids.contains(u["auditId"].as_str().unwrap())));
-    assert!(uses.iter().all(|u| u["secret"] != format!("{namespace}/{other}").as_str()));
+    assert!(
+        uses.iter()
+            .all(|u| !rearm_ids.contains(u["auditId"].as_str().unwrap()))
+    );
+    assert!(
+        uses.iter()
+            .all(|u| u["secret"] != format!("{namespace}/{other}").as_str())
+    );
     assert_eq!(
         uses.iter().filter(|u| u["signal"] == "request").count(),
         1,
@@ -378,7 +410,11 @@ async fn with_audit_logging_off_a_version_probe_still_stamps_the_decoys_secret()
     let probes: Vec<&Value> = checks.iter().filter(|c| c["id"] == "probe").collect();
     assert_eq!(probes.len(), 8, "{checks:#?}");
     for probe in &probes {
-        assert_eq!(probe["caughtBy"], serde_json::json!(["tripwire"]), "{probe:#}");
+        assert_eq!(
+            probe["caughtBy"],
+            serde_json::json!(["tripwire"]),
+            "{probe:#}"
+        );
         assert_eq!(probe["critical"], false);
     }
 
@@ -396,7 +432,10 @@ async fn with_audit_logging_off_a_version_probe_still_stamps_the_decoys_secret()
     assert_eq!(version["caughtBy"], serde_json::json!([]), "{version:#}");
     let stamp = checks.iter().find(|c| c["id"] == "probe-stamp").unwrap();
     assert!(
-        stamp["reason"].as_str().unwrap().contains("the tripwire is tripped"),
+        stamp["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the tripwire is tripped"),
         "{stamp:#}"
     );
 
@@ -413,8 +452,19 @@ async fn with_audit_logging_off_a_version_probe_still_stamps_the_decoys_secret()
 #[test]
 fn verify_tells_which_probes_the_beds_policy_and_the_stamp_catch() {
     let plugin = Plugin::new(cluster());
-    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/controlplane/audit-policy.yaml");
-    let run = plugin.run(&["--context", "operator", "verify", "--policy", policy, "-o", "json"]);
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/controlplane/audit-policy.yaml"
+    );
+    let run = plugin.run(&[
+        "--context",
+        "operator",
+        "verify",
+        "--policy",
+        policy,
+        "-o",
+        "json",
+    ]);
     run.assert_code(0);
     let checks = run.json()["checks"].as_array().unwrap().clone();
     let caught = |title: &str| {
@@ -425,7 +475,12 @@ fn verify_tells_which_probes_the_beds_policy_and_the_stamp_catch() {
     };
     let stamp = checks.iter().find(|c| c["id"] == "probe-stamp").unwrap();
     assert_eq!(stamp["status"], "PASS", "{stamp:#}");
-    assert!(stamp["reason"].as_str().unwrap().contains("logged at Metadata"));
+    assert!(
+        stamp["reason"]
+            .as_str()
+            .unwrap()
+            .contains("logged at Metadata")
+    );
     let with_stamp: &[&str] = match stamp["reason"].as_str().unwrap() {
         r if r.contains("the tripwire is armed") => &["stampEvent", "tripwire"],
         // No decoy planted in kube-system: the tripwire's state is not known.
@@ -433,10 +488,22 @@ fn verify_tells_which_probes_the_beds_policy_and_the_stamp_catch() {
     };
     for path in ["/version", "/healthz", "/livez", "/readyz"] {
         let check = caught(&format!("probe: GET {path}"));
-        assert_eq!(check["caughtBy"], serde_json::json!(with_stamp), "{check:#}");
-        assert!(check["reason"].as_str().unwrap().contains("not logged"), "{check:#}");
+        assert_eq!(
+            check["caughtBy"],
+            serde_json::json!(with_stamp),
+            "{check:#}"
+        );
+        assert!(
+            check["reason"].as_str().unwrap().contains("not logged"),
+            "{check:#}"
+        );
     }
-    for path in ["/api", "/apis", "/.well-known/openid-configuration", "/openid/v1/jwks"] {
+    for path in [
+        "/api",
+        "/apis",
+        "/.well-known/openid-configuration",
+        "/openid/v1/jwks",
+    ] {
         let check = caught(&format!("probe: GET {path}"));
         assert_eq!(check["caughtBy"][0], "auditLog", "{check:#}");
         assert_eq!(check["status"], "PASS", "{check:#}");
@@ -468,7 +535,18 @@ fn verify_tells_which_probes_the_beds_policy_and_the_stamp_catch() {
         .find(|c| c["id"] == "probe-audit-blind")
         .unwrap_or_else(|| panic!("{checks:#?}"));
     assert_eq!(said["status"], "WARN");
-    assert!(said["reason"].as_str().unwrap().contains("logs none of the probes"));
-    let table = plugin.run(&["--context", "operator", "verify", "--policy", blind.to_str().unwrap()]);
+    assert!(
+        said["reason"]
+            .as_str()
+            .unwrap()
+            .contains("logs none of the probes")
+    );
+    let table = plugin.run(&[
+        "--context",
+        "operator",
+        "verify",
+        "--policy",
+        blind.to_str().unwrap(),
+    ]);
     assert!(table.stdout.contains("caught by"), "{}", table.stdout);
 }

@@ -337,7 +337,10 @@ pub struct DecoySecret {
 impl DecoySecret {
     /// The path of the API server's stamp (and of any request for the Secret by name).
     pub fn path(&self) -> String {
-        format!("/api/v1/namespaces/{}/secrets/{}", self.namespace, self.name)
+        format!(
+            "/api/v1/namespaces/{}/secrets/{}",
+            self.namespace, self.name
+        )
     }
 
     /// `namespace/name`.
@@ -403,16 +406,53 @@ pub struct Matcher {
 enum Needles {
     None,
     One(Box<memmem::Finder<'static>>),
+    /// A few needles, each searched on its own: one `memmem` pass per needle over what was
+    /// read (still in the cache) costs less than one multi-pattern pass, whose prefilter
+    /// keys on the needles' first bytes, which every line holds (`"/api/v1/…`, `"sys…`).
+    Few(Vec<memmem::Finder<'static>>),
+    /// One decoy and its Secret: one `memmem` pass for a part both needles hold (the
+    /// account's name, in its user name and in its Secret's name), each find then checked
+    /// against the whole needles around it. One pass, as for a user name alone.
+    Anchored {
+        anchor: Box<memmem::Finder<'static>>,
+        /// Each needle, and where the anchor lies in it.
+        needles: Vec<(Vec<u8>, Vec<usize>)>,
+    },
     Many(aho_corasick::AhoCorasick),
 }
+
+/// An anchor shorter than this would be found too often to pay for the second pass it
+/// saves.
+const SHORTEST_ANCHOR: usize = 5;
+
+/// The anchored search for `patterns`, when `anchor` is long enough and in every one.
+fn anchored(anchor: &str, patterns: &[Vec<u8>]) -> Option<Needles> {
+    if anchor.len() < SHORTEST_ANCHOR {
+        return None;
+    }
+    let finder = memmem::Finder::new(anchor.as_bytes()).into_owned();
+    let needles: Vec<(Vec<u8>, Vec<usize>)> = patterns
+        .iter()
+        .map(|p| (p.clone(), finder.find_iter(p).collect::<Vec<usize>>()))
+        .collect();
+    if needles.iter().any(|(_, at)| at.is_empty()) {
+        return None;
+    }
+    Some(Needles::Anchored {
+        anchor: Box::new(finder),
+        needles,
+    })
+}
+
+/// Up to this many needles are searched one by one ([`Needles::Few`]).
+const FEW: usize = 8;
 
 /// The bytes a user name is searched by: the name in quotes, when it is of the characters
 /// no JSON writer escapes (a service account's always is); any other name alone (it is then
 /// only found where it is written unescaped, as before).
 fn needle(user: &str) -> Vec<u8> {
-    let plain = |b: u8| {
-        b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'.' | b'_' | b'@' | b'/')
-    };
+    let plain =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'.' | b'_' | b'@' | b'/');
     if !user.is_empty() && user.bytes().all(plain) {
         format!("\"{user}\"").into_bytes()
     } else {
@@ -434,14 +474,32 @@ impl Matcher {
             .chain(secrets.iter().map(|s| needle(&s.path())))
             .collect();
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        let needles = match patterns.as_slice() {
-            [] => Needles::None,
-            [one] => Needles::One(Box::new(memmem::Finder::new(one).into_owned())),
-            many => match aho_corasick::AhoCorasick::new(many) {
-                Ok(searcher) => Needles::Many(searcher),
-                // Only a set far beyond any cluster's decoys (millions of bytes of names)
-                // is refused; the first name is still searched rather than none.
-                Err(_) => Needles::One(Box::new(memmem::Finder::new(&many[0]).into_owned())),
+        // One decoy with its Secrets: anchored on its account's name.
+        let account = match users.as_slice() {
+            [user] if !secrets.is_empty() && secrets.iter().all(|s| s.user == *user) => {
+                user.rsplit_once(':').map(|(_, account)| account)
+            }
+            _ => None,
+        };
+        let needles = match (
+            patterns.as_slice(),
+            account.and_then(|a| anchored(a, &patterns)),
+        ) {
+            (_, Some(anchored)) => anchored,
+            (patterns, None) => match patterns {
+                [] => Needles::None,
+                [one] => Needles::One(Box::new(memmem::Finder::new(one).into_owned())),
+                few if few.len() <= FEW => Needles::Few(
+                    few.iter()
+                        .map(|n| memmem::Finder::new(n).into_owned())
+                        .collect(),
+                ),
+                many => match aho_corasick::AhoCorasick::new(many) {
+                    Ok(searcher) => Needles::Many(searcher),
+                    // Only a set far beyond any cluster's decoys (millions of bytes of names)
+                    // is refused; the first name is still searched rather than none.
+                    Err(_) => Needles::One(Box::new(memmem::Finder::new(&many[0]).into_owned())),
+                },
             },
         };
         Matcher {
@@ -462,6 +520,15 @@ impl Matcher {
         match &self.needles {
             Needles::None => None,
             Needles::One(finder) => finder.find(haystack),
+            Needles::Few(finders) => finders.iter().filter_map(|f| f.find(haystack)).min(),
+            Needles::Anchored { anchor, needles } => anchor.find_iter(haystack).find_map(|at| {
+                needles.iter().find_map(|(needle, offsets)| {
+                    offsets.iter().find_map(|&offset| {
+                        let start = at.checked_sub(offset)?;
+                        haystack[start..].starts_with(needle).then_some(start)
+                    })
+                })
+            }),
             Needles::Many(searcher) => searcher.find(haystack).map(|m| m.start()),
         }
     }
@@ -509,8 +576,24 @@ impl Matcher {
     /// without a match is never looked at on its own.
     pub fn candidate_lines<'a>(&'a self, region: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
         let mut at = 0;
+        // With a few needles, where each one is next found (from `at` on), so that each
+        // searches the region once.
+        let mut next: Vec<Option<usize>> = match &self.needles {
+            Needles::Few(finders) => finders.iter().map(|f| f.find(region)).collect(),
+            _ => Vec::new(),
+        };
         std::iter::from_fn(move || {
-            let found = at + self.find(&region[at..])?;
+            let found = match &self.needles {
+                Needles::Few(finders) => {
+                    for (finder, next) in finders.iter().zip(next.iter_mut()) {
+                        if next.is_some_and(|n| n < at) {
+                            *next = finder.find(&region[at..]).map(|i| at + i);
+                        }
+                    }
+                    next.iter().flatten().copied().min()?
+                }
+                _ => at + self.find(&region[at..])?,
+            };
             let start = memchr::memrchr(b'\n', &region[at..found]).map_or(at, |i| at + i + 1);
             // A name holds no newline, so the line goes on past the match.
             let end = memchr::memchr(b'\n', &region[found..]).map_or(region.len(), |i| found + i);
@@ -724,6 +807,61 @@ mod tests {
         }
         assert_eq!(ids(&lines), vec!["a1", "a2", "a3"]);
         assert_eq!(oversized, 1);
+    }
+
+    #[test]
+    fn a_decoy_and_its_secret_are_found_in_one_pass_and_nothing_else_is() {
+        let user = "system:serviceaccount:kube-system:tiller";
+        let secret = DecoySecret {
+            namespace: "kube-system".into(),
+            name: "tiller-token-bcdfg".into(),
+            user: user.into(),
+        };
+        let stamp = |name: &str, query: &str| {
+            format!(
+                r#"{{"auditID":"s","verb":"patch","requestURI":"/api/v1/namespaces/kube-system/secrets/{name}{query}","user":{{"username":"system:apiserver"}},"objectRef":{{"resource":"secrets","namespace":"kube-system","name":"{name}"}}}}"#
+            )
+        };
+        let lines = [
+            EVENT.replace(":tiller\"", ":tiller-deployer\""),
+            stamp("tiller-token-bcdfg", ""),
+            stamp("tiller-token-bcdfg", "?fieldManager=kubectl-label"),
+            stamp("tiller-token-zzzzz", ""),
+            stamp("tiller-token-bcdfgh", ""),
+            EVENT.to_string(),
+        ];
+        let region = lines.join("\n") + "\n";
+        let matcher = Matcher::with_secrets(vec![user.into()], vec![secret.clone()]);
+        assert!(matches!(matcher.needles, Needles::Anchored { .. }));
+        let found: Vec<&[u8]> = matcher.candidate_lines(region.as_bytes()).collect();
+        assert_eq!(
+            found,
+            vec![lines[1].as_bytes(), lines[5].as_bytes()],
+            "the stamp without a query and the decoy's own event"
+        );
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(
+                matcher.may_match(line.as_bytes()),
+                i == 1 || i == 5,
+                "{line}"
+            );
+        }
+        // The stamp is the parsed event's signal; the re-arm is not even a candidate.
+        let event: Event = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(matcher.signal(&event), Some(Signal::Stamp(&secret)));
+        let event: Event = serde_json::from_str(&lines[5]).unwrap();
+        assert_eq!(matcher.signal(&event), Some(Signal::Request));
+        // An account name too short to anchor on: each needle is searched on its own,
+        // with the same result.
+        let short = DecoySecret {
+            namespace: "kube-system".into(),
+            name: "ci-token-bcdfg".into(),
+            user: "system:serviceaccount:kube-system:ci".into(),
+        };
+        let matcher = Matcher::with_secrets(vec![short.user.clone()], vec![short]);
+        assert!(matches!(matcher.needles, Needles::Few(_)));
+        let region = region.replace("tiller", "ci");
+        assert_eq!(matcher.candidate_lines(region.as_bytes()).count(), 2);
     }
 
     #[test]

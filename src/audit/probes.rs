@@ -15,8 +15,7 @@ use serde::Serialize;
 use super::APISERVER_USER;
 use super::policy::{Level, Policy, Request, Target, is_long_running};
 
-/// The label the API server stamps on a legacy token's Secret when its token authenticates.
-pub const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
+pub use crate::decoy::tripwire::LAST_USED_LABEL;
 
 /// The paths attackers try a token on first: version, health, discovery, and the service
 /// account issuer's public documents, all readable by any authenticated user.
@@ -124,9 +123,7 @@ pub struct Logged {
 /// What the policy does with `request`.
 pub fn logged(policy: &Policy, request: &Request) -> Logged {
     let decision = policy.evaluate(request);
-    let logged = !decision
-        .logged_stages(is_long_running(request))
-        .is_empty();
+    let logged = !decision.logged_stages(is_long_running(request)).is_empty();
     Logged {
         level: decision.level,
         rule: decision.rule,

@@ -106,7 +106,10 @@ mod tests {
     fn a_given_secret_names_its_account_and_is_checked() {
         let secret = parse_secret("kube-system/tiller-token-bcdfg").unwrap();
         assert_eq!(secret.user, "system:serviceaccount:kube-system:tiller");
-        assert_eq!(secret.path(), "/api/v1/namespaces/kube-system/secrets/tiller-token-bcdfg");
+        assert_eq!(
+            secret.path(),
+            "/api/v1/namespaces/kube-system/secrets/tiller-token-bcdfg"
+        );
         for bad in [
             "tiller-token-bcdfg",
             "kube-system/tiller",

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::cli::{GlobalArgs, Platform, RulesArgs};
 use crate::audit::{APISERVER_USER, DecoySecret};
+use crate::cli::{GlobalArgs, Platform, RulesArgs};
 use crate::decoy::Decoy;
 use crate::error::Error;
 use crate::exit::Outcome;
@@ -406,7 +406,9 @@ fn gke_terms(decoys: &[Decoy], secrets: &[DecoySecret]) -> Vec<String> {
     } else {
         let names = each_secret(
             secrets,
-            |namespace, name| double_quote(&format!("core/v1/namespaces/{namespace}/secrets/{name}")),
+            |namespace, name| {
+                double_quote(&format!("core/v1/namespaces/{namespace}/secrets/{name}"))
+            },
             " OR ",
         );
         format!(
@@ -1063,18 +1065,37 @@ mod tests {
         for platform in ALL_PLATFORMS {
             let without = render(platform, &decoys, &[]);
             let text = render(platform, &decoys, &secrets);
-            assert!(!without.contains("system:apiserver"), "{platform:?}: {without}");
+            assert!(
+                !without.contains("system:apiserver"),
+                "{platform:?}: {without}"
+            );
             let body: String = text
                 .lines()
-                .filter(|l| !l.trim_start_matches(['#', '/', ' ']).starts_with("Also matched")
-                    && !l.starts_with("# ") && !l.starts_with("// "))
+                .filter(|l| {
+                    !l.trim_start_matches(['#', '/', ' '])
+                        .starts_with("Also matched")
+                        && !l.starts_with("# ")
+                        && !l.starts_with("// ")
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
-            for needle in ["system:apiserver", "patch", "tiller-token-bcdfg", "helm-server-token-x7k2p", "kube-system"] {
-                assert!(body.contains(needle), "{platform:?} lacks {needle}:\n{text}");
+            for needle in [
+                "system:apiserver",
+                "patch",
+                "tiller-token-bcdfg",
+                "helm-server-token-x7k2p",
+                "kube-system",
+            ] {
+                assert!(
+                    body.contains(needle),
+                    "{platform:?} lacks {needle}:\n{text}"
+                );
             }
             // Still every decoy's requests.
-            assert!(body.contains(TILLER) && body.contains(APPS), "{platform:?}:\n{text}");
+            assert!(
+                body.contains(TILLER) && body.contains(APPS),
+                "{platform:?}:\n{text}"
+            );
         }
         let falco_text = falco(&decoys, &secrets);
         let document = yaml(&falco_text);
@@ -1097,7 +1118,10 @@ mod tests {
             detection["stamp_secret_2"],
             serde_json::json!({"objectRef.namespace": "kube-system", "objectRef.name": "tiller-token-bcdfg"})
         );
-        assert_ne!(sigma_rule_id(&decoys, &secrets), sigma_rule_id(&decoys, &[]));
+        assert_ne!(
+            sigma_rule_id(&decoys, &secrets),
+            sigma_rule_id(&decoys, &[])
+        );
         let eks_text = eks(&decoys, &secrets);
         assert!(eks_text.contains(r#"($.user.username = "system:apiserver" && $.verb = "patch" && $.objectRef.resource = "secrets" && (($.objectRef.namespace = "apps" && $.objectRef.name = "helm-server-token-x7k2p") || ($.objectRef.namespace = "kube-system" && $.objectRef.name = "tiller-token-bcdfg")))"#), "{eks_text}");
         let gke_text = gke(&decoys, &secrets);
@@ -1223,7 +1247,10 @@ mod tests {
     #[test]
     fn all_platforms_are_printed_when_none_is_named() {
         let decoys = decoys(&names(&[TILLER])).unwrap();
-        let all: Vec<Platform> = render_all(&[], &decoys, &[]).iter().map(|(p, _)| *p).collect();
+        let all: Vec<Platform> = render_all(&[], &decoys, &[])
+            .iter()
+            .map(|(p, _)| *p)
+            .collect();
         assert_eq!(all, ALL_PLATFORMS.to_vec());
         let some: Vec<Platform> = render_all(&[Platform::Splunk, Platform::Falco], &decoys, &[])
             .iter()

@@ -650,7 +650,8 @@ mod tests {
     const SECRET: &str = "tiller-token-bcdfg";
 
     fn scan_with_secret(text: &[u8]) -> (Vec<Use>, Summary) {
-        let secret = crate::cluster::sought::parse_secret(&format!("kube-system/{SECRET}")).unwrap();
+        let secret =
+            crate::cluster::sought::parse_secret(&format!("kube-system/{SECRET}")).unwrap();
         let matcher = Matcher::with_secrets(vec![DECOY.to_string()], vec![secret]);
         let mut uses = BTreeMap::new();
         let mut summary = Summary::default();
@@ -678,18 +679,40 @@ mod tests {
             // The stamp.
             write("s1", "system:apiserver", "kube-system", SECRET, ""),
             // The re-arm, by kubectl label and by a client without a query.
-            write("r1", "operator", "kube-system", SECRET, "?fieldManager=kubectl-label"),
-            write("r2", "system:serviceaccount:ops:watcher", "kube-system", SECRET, ""),
+            write(
+                "r1",
+                "operator",
+                "kube-system",
+                SECRET,
+                "?fieldManager=kubectl-label",
+            ),
+            write(
+                "r2",
+                "system:serviceaccount:ops:watcher",
+                "kube-system",
+                SECRET,
+                "",
+            ),
             // Stamps of every other legacy token of the namespace, and of a Secret whose
             // name begins with the decoy's.
-            write("o1", "system:apiserver", "kube-system", "default-token-x7k2p", ""),
-            write("o2", "system:apiserver", "kube-system", &format!("{SECRET}x"), ""),
+            write(
+                "o1",
+                "system:apiserver",
+                "kube-system",
+                "default-token-x7k2p",
+                "",
+            ),
+            write(
+                "o2",
+                "system:apiserver",
+                "kube-system",
+                &format!("{SECRET}x"),
+                "",
+            ),
             write("o3", "system:apiserver", "apps", SECRET, ""),
             // The API server reading it is no stamp.
-            write("g1", "system:apiserver", "kube-system", SECRET, "").replace(
-                r#""verb":"patch""#,
-                r#""verb":"get""#,
-            ),
+            write("g1", "system:apiserver", "kube-system", SECRET, "")
+                .replace(r#""verb":"patch""#, r#""verb":"get""#),
         ]
         .join("\n")
             + "\n";
@@ -698,7 +721,10 @@ mod tests {
         let stamp = &uses[0];
         assert_eq!(stamp.signal, SignalKind::Stamp);
         assert_eq!(stamp.user, DECOY);
-        assert_eq!(stamp.secret.as_deref(), Some("kube-system/tiller-token-bcdfg"));
+        assert_eq!(
+            stamp.secret.as_deref(),
+            Some("kube-system/tiller-token-bcdfg")
+        );
         assert_eq!(stamp.audit_id, "s1");
         assert_eq!(stamp.code, Some(200));
         assert!(!stamp.drill);

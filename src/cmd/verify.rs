@@ -335,7 +335,12 @@ fn tripwire_text(tripwire: &Tripwire) -> String {
 /// One advisory check per probe an attacker tests a token with, one for the API server's
 /// stamp of the decoy's Secret, and one more when the policy logs none of them. Advisory:
 /// a policy that drops `/version` is normal, and the tripwire still sees the probe.
-pub fn probe_checks(report: &ProbeReport, policy: Option<&Policy>, source: &str, secret: &str) -> Vec<Check> {
+pub fn probe_checks(
+    report: &ProbeReport,
+    policy: Option<&Policy>,
+    source: &str,
+    secret: &str,
+) -> Vec<Check> {
     let mut checks = Vec::new();
     for verdict in &report.probes {
         let audit = match (&verdict.audit, policy) {
@@ -345,13 +350,24 @@ pub fn probe_checks(report: &ProbeReport, policy: Option<&Policy>, source: &str,
         let status = if verdict.caught_by.contains(&Catcher::AuditLog) {
             CheckStatus::Pass
         } else if verdict.caught_by.is_empty() {
-            if verdict.audit.is_none() { CheckStatus::Unknown } else { CheckStatus::Fail }
+            if verdict.audit.is_none() {
+                CheckStatus::Unknown
+            } else {
+                CheckStatus::Fail
+            }
         } else {
             CheckStatus::Warn
         };
-        let mut reason = format!("caught by: {}; audit: {audit}", catchers_text(&verdict.caught_by));
-        if !verdict.caught_by.contains(&Catcher::AuditLog) && verdict.caught_by.contains(&Catcher::StampEvent) {
-            reason.push_str("; the stamp's event says the token authenticated and when, not who or from where");
+        let mut reason = format!(
+            "caught by: {}; audit: {audit}",
+            catchers_text(&verdict.caught_by)
+        );
+        if !verdict.caught_by.contains(&Catcher::AuditLog)
+            && verdict.caught_by.contains(&Catcher::StampEvent)
+        {
+            reason.push_str(
+                "; the stamp's event says the token authenticated and when, not who or from where",
+            );
         }
         let mut check = Check::advisory(
             "probe",
@@ -365,11 +381,18 @@ pub fn probe_checks(report: &ProbeReport, policy: Option<&Policy>, source: &str,
         }
         checks.push(check);
     }
-    let stamp_title = format!("stamp: patch secret {secret} by {}", crate::audit::APISERVER_USER);
+    let stamp_title = format!(
+        "stamp: patch secret {secret} by {}",
+        crate::audit::APISERVER_USER
+    );
     let tripwire = tripwire_text(&report.tripwire);
     match (&report.stamp, policy) {
         (Some(logged), Some(policy)) => {
-            let status = if logged.logged { CheckStatus::Pass } else { CheckStatus::Warn };
+            let status = if logged.logged {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Warn
+            };
             let what = if logged.logged {
                 "scan, watch --audit-log/--listen and the rules of `rules` see each first use since re-arm, probes the policy drops included"
             } else {
@@ -379,7 +402,10 @@ pub fn probe_checks(report: &ProbeReport, policy: Option<&Policy>, source: &str,
                 "probe-stamp",
                 stamp_title,
                 status,
-                format!("{} in {source}: {what}; {tripwire}", logged_text(policy, logged)),
+                format!(
+                    "{} in {source}: {what}; {tripwire}",
+                    logged_text(policy, logged)
+                ),
             );
             if !logged.logged {
                 check = check.with_fix(format!(
@@ -419,7 +445,9 @@ fn tripwire_of(located: &Located) -> Tripwire {
         .and_then(|s| s.metadata.labels.as_ref())
         .and_then(|labels| labels.get(LAST_USED_LABEL))
         .map(String::as_str);
-    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
     probes::tripwire(label, secret.is_some(), today)
 }
 
@@ -560,7 +588,11 @@ fn table(report: &VerifyReport) -> String {
         table.add_row(vec![
             check.title.clone(),
             status.to_string(),
-            check.caught_by.as_deref().map(catchers_text).unwrap_or_default(),
+            check
+                .caught_by
+                .as_deref()
+                .map(catchers_text)
+                .unwrap_or_default(),
             check.reason.clone(),
             check.fix.clone().unwrap_or_default(),
         ]);
@@ -1422,9 +1454,11 @@ mod tests {
             probes::PROBE_PATHS.len() + 1,
             "one check per probe and the stamp's"
         );
-        assert!(checks[checks.len() - probes..]
-            .iter()
-            .all(|c| c.id.starts_with("probe") && !c.critical));
+        assert!(
+            checks[checks.len() - probes..]
+                .iter()
+                .all(|c| c.id.starts_with("probe") && !c.critical)
+        );
         checks[..checks.len() - probes]
             .iter()
             .map(|c| c.id.as_str())
@@ -1554,12 +1588,22 @@ mod tests {
             ..findings(Provider::Kind)
         });
         let rows = probe_rows(&checks);
-        assert!(rows[..8].iter().all(|(_, status, caught)| *status == CheckStatus::Fail && caught.is_empty()), "{rows:?}");
+        assert!(
+            rows[..8]
+                .iter()
+                .all(|(_, status, caught)| *status == CheckStatus::Fail && caught.is_empty()),
+            "{rows:?}"
+        );
         let said = checks.iter().find(|c| c.id == "probe-audit-blind").unwrap();
         assert!(!said.critical);
         assert!(said.reason.contains("logs none of the probes"), "{said:?}");
         // Advisory: the exit code is the critical checks'.
-        assert!(checks.iter().filter(|c| c.id.starts_with("probe")).all(|c| !c.critical));
+        assert!(
+            checks
+                .iter()
+                .filter(|c| c.id.starts_with("probe"))
+                .all(|c| !c.critical)
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
-use crate::audit::{Event, LogFollower};
 use crate::audit::{DecoySecret, Matcher, Signal, events_in};
+use crate::audit::{Event, LogFollower};
 use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
 use crate::cluster::sought::decoys_to_look_for;
 use crate::detect::alert::{Alert, Grouper, Window};
@@ -248,15 +248,13 @@ pub async fn run(
 
     let (webhook_sender, mut webhook_deliveries) = mpsc::channel(webhook::DELIVERIES_WAITING);
     let server = match args.listen {
-        Some(address) => {
-            Some(
-                webhook::serve(
-                    listen_options(args, address, &users, &sought.secrets)?,
-                    webhook_sender,
-                )
-                .await?,
+        Some(address) => Some(
+            webhook::serve(
+                listen_options(args, address, &users, &sought.secrets)?,
+                webhook_sender,
             )
-        }
+            .await?,
+        ),
         None => None,
     };
     let (file_sender, mut file_news) = mpsc::unbounded_channel();

@@ -689,10 +689,19 @@ mod tests {
         // The API server writes the stamp's event before the request's.
         let (event, secret) = stamp("s1");
         grouper.add_stamp(event, &secret, "audit.log", start);
-        grouper.add(attack("a1", "10.0.0.9"), "audit.log", start + Duration::from_millis(5));
+        grouper.add(
+            attack("a1", "10.0.0.9"),
+            "audit.log",
+            start + Duration::from_millis(5),
+        );
         // The same stamp again (another stage) changes nothing.
         let (again, _) = stamp("s1");
-        grouper.add_stamp(again, &secret, "audit.log", start + Duration::from_millis(6));
+        grouper.add_stamp(
+            again,
+            &secret,
+            "audit.log",
+            start + Duration::from_millis(6),
+        );
         let alerts = grouper.due(start + Duration::from_secs(3));
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         let alert = &alerts[0];
@@ -703,7 +712,11 @@ mod tests {
         assert_eq!(alert.stamps[0].secret, "kube-system/tiller-token-bcdfg");
         assert!(alert.audit_ids.contains(&"s1".to_string()));
         assert!(!alert.drill);
-        assert!(alert.text.contains("first use since re-arm"), "{}", alert.text);
+        assert!(
+            alert.text.contains("first use since re-arm"),
+            "{}",
+            alert.text
+        );
         // A late copy of the stamp raises nothing.
         let (late, _) = stamp("s1");
         grouper.add_stamp(late, &secret, "audit.log", start + Duration::from_secs(4));
@@ -743,7 +756,12 @@ mod tests {
         let start = Instant::now();
         grouper.add(attack_as("d1", "10.0.0.5", &agent), "audit.log", start);
         let (event, secret) = stamp("s1");
-        grouper.add_stamp(event, &secret, "audit.log", start + Duration::from_millis(1));
+        grouper.add_stamp(
+            event,
+            &secret,
+            "audit.log",
+            start + Duration::from_millis(1),
+        );
         let alerts = grouper.flush(start + Duration::from_secs(1));
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].drill);

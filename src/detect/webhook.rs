@@ -563,7 +563,8 @@ pub async fn serve(
         body_limit: options.body_limit,
         header_timeout: options.header_timeout,
         budget: Budget::new(bodies_budget(options.body_limit)),
-        matcher: (!options.users.is_empty()).then(|| Matcher::with_secrets(options.users.clone(), options.secrets.clone())),
+        matcher: (!options.users.is_empty())
+            .then(|| Matcher::with_secrets(options.users.clone(), options.secrets.clone())),
     });
     #[cfg(test)]
     let test_gate = gate.clone();
