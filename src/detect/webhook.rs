@@ -1662,6 +1662,46 @@ mod tests {
     }
 
     #[test]
+    fn the_api_servers_stamp_of_a_decoy_secret_is_kept_and_other_writes_are_not() {
+        const DECOY: &str = "system:serviceaccount:kube-system:tiller";
+        let secret = crate::audit::DecoySecret {
+            namespace: "kube-system".into(),
+            name: "tiller-token-bcdfg".into(),
+            user: DECOY.into(),
+        };
+        let matcher = Matcher::with_secrets(vec![DECOY.into()], vec![secret.clone()]);
+        let write = |id: &str, user: &str, name: &str, query: &str| {
+            serde_json::json!({
+                "kind": "Event", "auditID": id, "stage": "ResponseComplete", "verb": "patch",
+                "requestURI": format!("/api/v1/namespaces/kube-system/secrets/{name}{query}"),
+                "user": {"username": user, "groups": ["system:authenticated", "system:masters"]},
+                "sourceIPs": ["127.0.0.1"],
+                "objectRef": {"resource": "secrets", "namespace": "kube-system", "name": name, "apiVersion": "v1"},
+                "responseStatus": {"code": 200}
+            })
+        };
+        let body = serde_json::json!({"kind": "EventList", "items": [
+            write("stamp", "system:apiserver", "tiller-token-bcdfg", ""),
+            write("rearm", "operator", "tiller-token-bcdfg", "?fieldManager=kubectl-label"),
+            write("rearm-plain", "operator", "tiller-token-bcdfg", ""),
+            write("other", "system:apiserver", "default-token-x7k2p", ""),
+        ]})
+        .to_string();
+        let parsed = parse_event_list(body.as_bytes(), Some(&matcher)).unwrap();
+        assert_eq!(parsed.events.len(), 1, "{:?}", parsed.events);
+        let stamp = &parsed.events[0];
+        assert_eq!(stamp.audit_id, "stamp");
+        assert_eq!(
+            matcher.signal(stamp),
+            Some(crate::audit::Signal::Stamp(&secret))
+        );
+        assert_eq!(
+            stamp.object_ref.as_ref().unwrap().name,
+            "tiller-token-bcdfg"
+        );
+    }
+
+    #[test]
     fn decoy_events_beyond_the_limit_are_counted_and_their_fields_cut() {
         const DECOY: &str = "system:serviceaccount:kube-system:tiller";
         let matcher = Matcher::new(vec![DECOY.into()]);
