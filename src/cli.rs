@@ -168,6 +168,12 @@ pub struct ScanArgs {
     /// A decoy's user name to look for, without asking the cluster (repeatable).
     #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
     pub user: Vec<String>,
+
+    /// A decoy's token Secret, NAMESPACE/NAME, whose stamp by the API server (its token
+    /// authenticated) to look for, without asking the cluster (repeatable; its account's
+    /// user name is looked for too). With --user alone, stamps are not looked for.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub secret: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -208,6 +214,12 @@ pub struct WatchArgs {
     #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
     pub user: Vec<String>,
 
+    /// A decoy's token Secret, NAMESPACE/NAME, whose stamp by the API server (its token
+    /// authenticated) to look for, without asking the cluster (repeatable; its account's
+    /// user name is looked for too). With --user alone, stamps are not looked for.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub secret: Vec<String>,
+
     /// Also POST each alert as JSON to this URL (its `text` field suits Slack webhooks).
     #[arg(long, value_name = "URL")]
     pub webhook_url: Option<String>,
@@ -237,6 +249,12 @@ pub struct RulesArgs {
     /// A decoy's user name to write rules for, without asking the cluster (repeatable).
     #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
     pub user: Vec<String>,
+
+    /// A decoy's token Secret, NAMESPACE/NAME, whose stamp by the API server (its token
+    /// authenticated) to look for, without asking the cluster (repeatable; its account's
+    /// user name is looked for too). With --user alone, stamps are not looked for.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub secret: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

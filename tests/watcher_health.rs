@@ -74,7 +74,7 @@ fn not_ready_until_the_followed_file_exists_and_alive_all_along() {
     assert_eq!(
         sample(
             &scrape,
-            "token_watch_alerts_total{signal=\"audit-log\",drill=\"false\"}"
+            "token_watch_alerts_total{source=\"audit-log\",signal=\"request\",drill=\"false\"}"
         ),
         Some(1.0),
         "{scrape}"
@@ -146,7 +146,7 @@ async fn metrics_of_a_watcher_on_the_real_audit_log_count_the_attackers_alert() 
     assert_eq!(
         sample(
             &scrape,
-            "token_watch_alerts_total{signal=\"audit-log\",drill=\"false\"}"
+            "token_watch_alerts_total{source=\"audit-log\",signal=\"request\",drill=\"false\"}"
         ),
         Some(1.0),
         "{scrape}"

@@ -48,6 +48,8 @@ pub enum ClusterError {
          system:serviceaccount:NS:NAME"
     )]
     NoDecoysToLookFor,
+    #[error("--secret {given}: {why}")]
+    SecretName { given: String, why: String },
 }
 
 impl ClusterError {

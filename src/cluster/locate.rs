@@ -342,31 +342,6 @@ pub async fn observe_all(
     Ok((connection, namespaces, observed))
 }
 
-/// The user names to look for: those given with `--user`, or else the decoys of this key
-/// that the cluster holds.
-pub async fn decoy_users(
-    given: &[String],
-    target: &Target,
-    namespace: Option<&str>,
-    home: &Home,
-) -> Result<Vec<String>, ClusterError> {
-    let users: Vec<String> = if given.is_empty() {
-        let (_, _, observed) = observe_all(target, namespace, home).await?;
-        observed.iter().map(|o| o.spec.username()).collect()
-    } else {
-        // Here --user names a decoy, not a kubeconfig user (pick that with --context): a
-        // name of another form would silently match nothing.
-        for user in given {
-            crate::decoy::Decoy::parse(user)?;
-        }
-        given.to_vec()
-    };
-    if users.is_empty() {
-        return Err(ClusterError::NoDecoysToLookFor);
-    }
-    Ok(users)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 pub mod connect;
 mod error;
 pub mod locate;
+pub mod sought;
 
 use std::time::{Duration, Instant};
 

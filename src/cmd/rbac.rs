@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, RbacArgs};
 use crate::decoy::Decoy;
-use crate::decoy::tracking::SUFFIX_LEN;
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
@@ -43,35 +42,14 @@ pub struct Watched {
     pub account: String,
 }
 
-/// `NAMESPACE/NAME` of a decoy's token Secret. Every decoy's Secret is named
-/// `<account>-token-<five characters>`, so its account is the part before `-token-`.
+/// `NAMESPACE/NAME` of a decoy's token Secret, read as `scan` and `watch` read it: its
+/// account is the part of its name before `-token-`.
 pub fn parse_secret(text: &str) -> Result<Watched, Error> {
-    let invalid = |why: &str| Error::Invalid(format!("--secret {text:?}: {why}"));
-    let (namespace, name) = text
-        .split_once('/')
-        .ok_or_else(|| invalid("give it as NAMESPACE/NAME"))?;
-    let account = name
-        .len()
-        .checked_sub(SUFFIX_LEN)
-        .filter(|&at| name.is_char_boundary(at))
-        .and_then(|at| name[..at].strip_suffix("-token-"))
-        .filter(|account| !account.is_empty())
-        .ok_or_else(|| {
-            invalid("a decoy's token Secret is named <account>-token-<five characters>")
-        })?;
-    let suffix_ok = name[name.len() - SUFFIX_LEN..]
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if !suffix_ok {
-        return Err(invalid(
-            "a decoy's token Secret is named <account>-token-<five characters>",
-        ));
-    }
-    let decoy = Decoy::parse(&format!("system:serviceaccount:{namespace}:{account}"))
-        .map_err(|_| invalid("the namespace must be a DNS label and the name a DNS subdomain"))?;
+    let secret = crate::cluster::sought::parse_secret(text)?;
+    let decoy = Decoy::parse(&secret.user)?;
     Ok(Watched {
-        namespace: decoy.namespace,
-        secret: name.to_string(),
+        namespace: secret.namespace,
+        secret: secret.name,
         account: decoy.account,
     })
 }
@@ -432,8 +410,7 @@ mod tests {
             "kube-system/-token-bcdfg",
             "Kube_System/tiller-token-bcdfg",
             "kube-system/tiller-token-bcdfgh",
-            "kube-system/tiller-token-BCDFG",
-            "kube-system/tiller-token-bcdé",
+            "kube-system/ab-token-x\u{e9}abc",
             "/tiller-token-bcdfg",
         ] {
             assert!(parse_secret(bad).is_err(), "{bad}");

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
+use crate::audit::{DecoySecret, Matcher, Signal, events_in};
 use crate::audit::{Event, LogFollower};
-use crate::audit::{Matcher, events_in};
 use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
-use crate::cluster::locate::decoy_users;
+use crate::cluster::sought::decoys_to_look_for;
 use crate::detect::alert::{Alert, Grouper, Window};
 use crate::detect::metrics::{self, Metrics};
 use crate::detect::notify::{self, Notifier, Sent};
@@ -121,9 +121,12 @@ fn spawn_follower(
     });
 }
 
+/// The `signal`s of the audit sources' alerts: the requests, or only the API server's stamp.
+const AUDIT_SIGNALS: &[&str] = &["request", "stamp"];
+
 /// The source an alert's events came from, as the metrics name it: the receiver's alerts
 /// say `webhook`, the followed file's say the file's name.
-fn signal_of(alert: &Alert) -> &'static str {
+fn source_of(alert: &Alert) -> &'static str {
     if alert.source == "webhook" {
         metrics::WEBHOOK
     } else {
@@ -160,6 +163,7 @@ fn listen_options(
     args: &WatchArgs,
     address: std::net::SocketAddr,
     users: &[String],
+    secrets: &[DecoySecret],
 ) -> Result<ListenOptions, Error> {
     let bearer_token = match &args.token_file {
         None => None,
@@ -178,6 +182,7 @@ fn listen_options(
         bearer_token,
         body_limit: args.max_body,
         users: users.to_vec(),
+        secrets: secrets.to_vec(),
         ..ListenOptions::plain(address)
     })
 }
@@ -252,21 +257,26 @@ pub async fn run(
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    let users = decoy_users(
+    let sought = decoys_to_look_for(
         &args.user,
+        &args.secret,
         &global.target(),
         global.namespace.as_deref(),
         home,
     )
     .await?;
-    let matcher = Arc::new(Matcher::new(users.clone()));
+    let users = sought.users.clone();
+    let matcher = Arc::new(Matcher::with_secrets(
+        sought.users.clone(),
+        sought.secrets.clone(),
+    ));
     let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
     let metrics = Arc::new(Metrics::new());
     if args.listen.is_some() {
-        metrics.expect_source(metrics::WEBHOOK);
+        metrics.expect_source(metrics::WEBHOOK, AUDIT_SIGNALS);
     }
     if args.audit_log.is_some() {
-        metrics.expect_source(metrics::AUDIT_LOG);
+        metrics.expect_source(metrics::AUDIT_LOG, AUDIT_SIGNALS);
     }
     let metrics_server = match args.metrics_address {
         Some(address) => Some(metrics::serve(address, metrics.clone()).await?),
@@ -276,8 +286,11 @@ pub async fn run(
     let (webhook_sender, mut webhook_deliveries) = mpsc::channel(webhook::DELIVERIES_WAITING);
     let server = match args.listen {
         Some(address) => {
-            let server =
-                webhook::serve(listen_options(args, address, &users)?, webhook_sender).await?;
+            let server = webhook::serve(
+                listen_options(args, address, &users, &sought.secrets)?,
+                webhook_sender,
+            )
+            .await?;
             metrics.source_ready(metrics::WEBHOOK);
             Some(server)
         }
@@ -320,8 +333,14 @@ pub async fn run(
         ));
     }
     sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
+    let stamps = if sought.secrets.is_empty() {
+        "no stamps (name the decoys' Secrets with --secret)".to_string()
+    } else {
+        let secrets: Vec<String> = sought.secrets.iter().map(DecoySecret::shown).collect();
+        format!("the API server's stamps of {}", secrets.join(", "))
+    };
     say!(
-        "watch: watching {} for {}; alerts to {}; Ctrl-C stops",
+        "watch: watching {} for {} and {stamps}; alerts to {}; Ctrl-C stops",
         sources.join(" and "),
         users.join(", "),
         sinks.join(", ")
@@ -496,9 +515,8 @@ impl Watch {
                 }
                 self.metrics.event_seen(metrics::WEBHOOK);
                 let now = Instant::now();
-                for event in events.into_iter().filter(|e| self.matcher.matches(e)) {
-                    self.tally.decoy_events += 1;
-                    self.grouper.add(event, "webhook", now);
+                for event in events {
+                    self.add(event, "webhook", now);
                 }
             }
             Delivery::Refused { from, why } => {
@@ -540,9 +558,24 @@ impl Watch {
                 crate::input::size(crate::audit::LINE_LIMIT as u64)
             );
         }
+        let file_name = file_name.clone();
         for event in news.events {
-            self.tally.decoy_events += 1;
-            self.grouper.add(event, file_name, now);
+            self.add(event, &file_name, now);
+        }
+    }
+
+    /// One event of a decoy (a request, or the API server's stamp of its Secret) into its
+    /// burst; other events are dropped.
+    fn add(&mut self, event: Event, source: &str, now: Instant) {
+        let secret = match self.matcher.signal(&event) {
+            None => return,
+            Some(Signal::Request) => None,
+            Some(Signal::Stamp(secret)) => Some(secret.clone()),
+        };
+        self.tally.decoy_events += 1;
+        match secret {
+            None => self.grouper.add(event, source, now),
+            Some(secret) => self.grouper.add_stamp(event, &secret, source, now),
         }
     }
 
@@ -579,7 +612,8 @@ impl Watch {
         if alert.drill {
             self.tally.drills += 1;
         }
-        self.metrics.alert(signal_of(alert), alert.drill);
+        self.metrics
+            .alert(source_of(alert), alert.signal, alert.drill);
         if self.stdout_open {
             let text = render(alert, self.format)?;
             let mut stdout = std::io::stdout().lock();

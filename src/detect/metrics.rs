@@ -13,7 +13,7 @@
 //!
 //! | metric | kind | labels |
 //! | --- | --- | --- |
-//! | `token_watch_alerts_total` | counter | `signal` (the source that raised it), `drill` (`true`, `false`) |
+//! | `token_watch_alerts_total` | counter | `source` (where its events came from), `signal` (the alert's own: `request`, `stamp`, ...), `drill` (`true`, `false`) |
 //! | `token_watch_rearms_total` | counter | |
 //! | `token_watch_rearm_failures_total` | counter | |
 //! | `token_watch_source_restarts_total` | counter | `source` (a watch re-established, a followed file reopened) |
@@ -50,6 +50,7 @@ pub const TRIPWIRE: &str = "tripwire";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AlertLabels {
+    source: String,
     signal: String,
     drill: String,
 }
@@ -106,7 +107,7 @@ impl Metrics {
         let alerts = Family::<AlertLabels, Counter>::default();
         registry.register(
             "alerts",
-            "Alerts raised, by the signal that raised them and whether they were drills",
+            "Alerts raised, by source, by the signal they tell of, and whether they were drills",
             alerts.clone(),
         );
         let rearms = Counter::default();
@@ -182,16 +183,20 @@ impl Metrics {
     }
 
     /// A source the watcher runs: not ready until [`Metrics::source_ready`], and shown in
-    /// the per-source metrics from now on, at zero: its alert counters too, so that the
-    /// first alert is an increase from 0 to 1 for Prometheus, not a new series.
-    pub fn expect_source(&self, name: &str) {
-        for drill in [false, true] {
-            self.alerts
-                .get_or_create(&AlertLabels {
-                    signal: name.to_string(),
-                    drill: drill.to_string(),
-                })
-                .inc_by(0);
+    /// the per-source metrics from now on, at zero; so are its alert counters for each of
+    /// `signals` (the alerts' `signal` values it may raise), so that a first alert is an
+    /// increase from 0 to 1 for Prometheus, not a new series.
+    pub fn expect_source(&self, name: &str, signals: &[&str]) {
+        for signal in signals {
+            for drill in [false, true] {
+                self.alerts
+                    .get_or_create(&AlertLabels {
+                        source: name.to_string(),
+                        signal: signal.to_string(),
+                        drill: drill.to_string(),
+                    })
+                    .inc_by(0);
+            }
         }
         let labels = source(name);
         self.ready.get_or_create(&labels).set(0);
@@ -223,10 +228,12 @@ impl Metrics {
             .insert(name.to_string(), false);
     }
 
-    /// An alert was raised from `signal` (a source's name).
-    pub fn alert(&self, signal: &str, drill: bool) {
+    /// An alert was raised from `source`'s events, telling of `signal` (the alert's own
+    /// `signal` field).
+    pub fn alert(&self, source: &str, signal: &str, drill: bool) {
         self.alerts
             .get_or_create(&AlertLabels {
+                source: source.to_string(),
                 signal: signal.to_string(),
                 drill: drill.to_string(),
             })
@@ -435,10 +442,10 @@ mod tests {
     #[test]
     fn counters_and_gauges_appear_under_the_prefix_with_their_labels() {
         let metrics = Metrics::new();
-        metrics.expect_source(AUDIT_LOG);
-        metrics.alert(AUDIT_LOG, false);
-        metrics.alert(AUDIT_LOG, false);
-        metrics.alert(WEBHOOK, true);
+        metrics.expect_source(AUDIT_LOG, &["request", "stamp"]);
+        metrics.alert(AUDIT_LOG, "request", false);
+        metrics.alert(AUDIT_LOG, "request", false);
+        metrics.alert(WEBHOOK, "request", true);
         metrics.rearm();
         metrics.rearm_failed();
         metrics.reconnect(TRIPWIRE);
@@ -449,11 +456,15 @@ mod tests {
         assert_eq!(
             line(
                 &text,
-                "token_watch_alerts_total{signal=\"audit-log\",drill=\"false\"}"
+                "token_watch_alerts_total{source=\"audit-log\",signal=\"request\",drill=\"false\"}"
             ),
-            Some("token_watch_alerts_total{signal=\"audit-log\",drill=\"false\"} 2")
+            Some(
+                "token_watch_alerts_total{source=\"audit-log\",signal=\"request\",drill=\"false\"} 2"
+            )
         );
-        assert!(text.contains("token_watch_alerts_total{signal=\"webhook\",drill=\"true\"} 1"));
+        assert!(text.contains(
+            "token_watch_alerts_total{source=\"webhook\",signal=\"request\",drill=\"true\"} 1"
+        ));
         assert!(text.contains("token_watch_rearms_total 1"));
         assert!(text.contains("token_watch_rearm_failures_total 1"));
         assert!(text.contains("token_watch_source_restarts_total{source=\"tripwire\"} 1"));
@@ -462,7 +473,9 @@ mod tests {
         assert!(text.contains("token_watch_delivery_failures_total 1"));
         assert!(text.contains("token_watch_source_ready{source=\"audit-log\"} 0"));
         // Expected sources' alert counters are there from the start, at zero.
-        assert!(text.contains("token_watch_alerts_total{signal=\"audit-log\",drill=\"true\"} 0"));
+        assert!(text.contains(
+            "token_watch_alerts_total{source=\"audit-log\",signal=\"stamp\",drill=\"true\"} 0"
+        ));
         assert!(text.contains("token_watch_build_info{version=\""));
         assert!(text.contains("# TYPE token_watch_last_event_timestamp_seconds gauge"));
         let seen: f64 = line(
@@ -481,8 +494,8 @@ mod tests {
         let metrics = Metrics::new();
         // No sources yet: nothing to wait for.
         assert_eq!(answer(&metrics, &Method::GET, "/readyz").0, StatusCode::OK);
-        metrics.expect_source(AUDIT_LOG);
-        metrics.expect_source(WEBHOOK);
+        metrics.expect_source(AUDIT_LOG, &[]);
+        metrics.expect_source(WEBHOOK, &[]);
         let (status, _, body) = answer(&metrics, &Method::GET, "/readyz");
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body, "not ready: audit-log, webhook\n");
@@ -528,7 +541,7 @@ mod tests {
     async fn the_server_answers_over_http_and_many_connections_do_not_stop_it() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let metrics = Arc::new(Metrics::new());
-        metrics.expect_source(WEBHOOK);
+        metrics.expect_source(WEBHOOK, &[]);
         let server = serve("127.0.0.1:0".parse().unwrap(), metrics.clone())
             .await
             .unwrap();
@@ -559,10 +572,12 @@ mod tests {
         assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
         assert!(reply.ends_with("not ready: webhook\n"), "{reply}");
         metrics.source_ready(WEBHOOK);
-        metrics.alert(WEBHOOK, false);
+        metrics.alert(WEBHOOK, "request", false);
         let reply = get(server.address, "/metrics").await;
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-        assert!(reply.contains("token_watch_alerts_total{signal=\"webhook\",drill=\"false\"} 1"));
+        assert!(reply.contains(
+            "token_watch_alerts_total{source=\"webhook\",signal=\"request\",drill=\"false\"} 1"
+        ));
         drop(idle);
     }
 }
