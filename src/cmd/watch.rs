@@ -125,12 +125,15 @@ fn spawn_follower(
 const AUDIT_SIGNALS: &[&str] = &["request", "stamp"];
 
 /// The source an alert's events came from, as the metrics name it: the receiver's alerts
-/// say `webhook`, the followed file's say the file's name.
-fn source_of(alert: &Alert) -> &'static str {
-    if alert.source == "webhook" {
+/// say `webhook`, the followed file's say the file's name (`followed`), and any other
+/// comes from the cluster itself (the tripwire).
+fn source_of(alert_source: &str, followed: &str) -> &'static str {
+    if alert_source == "webhook" {
         metrics::WEBHOOK
-    } else {
+    } else if !followed.is_empty() && alert_source == followed {
         metrics::AUDIT_LOG
+    } else {
+        metrics::TRIPWIRE
     }
 }
 
@@ -612,8 +615,11 @@ impl Watch {
         if alert.drill {
             self.tally.drills += 1;
         }
-        self.metrics
-            .alert(source_of(alert), alert.signal, alert.drill);
+        self.metrics.alert(
+            source_of(&alert.source, &self.file_name),
+            alert.signal,
+            alert.drill,
+        );
         if self.stdout_open {
             let text = render(alert, self.format)?;
             let mut stdout = std::io::stdout().lock();
@@ -697,6 +703,15 @@ mod tests {
             vec!["a"]
         );
         assert_eq!(malformed, 2);
+    }
+
+    #[test]
+    fn alerts_are_counted_under_the_source_they_came_from() {
+        let log = "/var/log/kubernetes/audit.log";
+        assert_eq!(source_of("webhook", log), metrics::WEBHOOK);
+        assert_eq!(source_of(log, log), metrics::AUDIT_LOG);
+        assert_eq!(source_of("tripwire", log), metrics::TRIPWIRE);
+        assert_eq!(source_of("tripwire", ""), metrics::TRIPWIRE);
     }
 
     #[test]
