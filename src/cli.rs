@@ -169,7 +169,7 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["audit_log", "listen"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["audit_log", "listen", "tripwire"])))]
 pub struct WatchArgs {
     /// Follow this audit log file (JSON lines) like `tail -F`, through rotation and
     /// truncation, from its current end.
@@ -219,6 +219,27 @@ pub struct WatchArgs {
     /// after its first request).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub group_window: f64,
+
+    /// Watch the decoys' token Secrets and service accounts through the API, metadata only:
+    /// each use of a token makes the API server stamp its Secret, told at once, with or
+    /// without audit logs; a deleted, replaced or invalidated decoy is told too.
+    #[arg(long)]
+    pub tripwire: bool,
+
+    /// With --tripwire: watch this token Secret (repeatable) instead of finding the decoys
+    /// of this key.
+    #[arg(long, value_name = "NS/NAME", requires = "tripwire")]
+    pub secret: Vec<String>,
+
+    /// With --tripwire: leave the stamp on the Secret after telling it (by default it is
+    /// removed, so the next use stamps again).
+    #[arg(long, requires = "tripwire")]
+    pub no_rearm: bool,
+
+    /// With --tripwire: seconds between looks at the bindings that name the decoys.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "tripwire",
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub bindings_every: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -263,6 +284,11 @@ pub struct TriggerArgs {
     /// Seconds to wait for the drill's events to appear in the audit log.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
+
+    /// A `watch --tripwire --listen` watcher's URL: announce the drill to it (signed with
+    /// the key) so its stamp is told as a drill, then confirm the watcher saw it.
+    #[arg(long, value_name = "URL", env = "HONEYTOKEN_WATCHER")]
+    pub watcher: Option<String>,
 }
 
 impl Command {

@@ -7,6 +7,7 @@ use crate::cluster::ClusterError;
 use crate::cluster::connect::ConnectError;
 use crate::decoy::UserNameError;
 use crate::detect::drill::DrillError;
+use crate::detect::notice::NoticeError;
 use crate::detect::notify::SinkError;
 use crate::detect::webhook::ServeError;
 use crate::exit;
@@ -32,6 +33,8 @@ pub enum Error {
     Serve(#[from] ServeError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Notice(#[from] NoticeError),
     #[error(transparent)]
     Prompt(#[from] PromptError),
     #[error(transparent)]

@@ -342,6 +342,57 @@ pub async fn observe_all(
     Ok((connection, namespaces, observed))
 }
 
+/// The decoys the tripwire watches: the token Secrets named (`namespace/name`), with the
+/// account each is for, or else every decoy of this key (as status finds them).
+pub async fn tripwire_decoys(
+    target: &Target,
+    namespace: Option<&str>,
+    home: &Home,
+    named: &[(String, String)],
+) -> Result<(connect::Connection, Vec<cluster::watches::Decoy>), ClusterError> {
+    if named.is_empty() {
+        let (connection, _, observed) = observe_all(target, namespace, home).await?;
+        let decoys: Vec<_> = observed
+            .iter()
+            .map(|o| cluster::watches::Decoy {
+                namespace: o.spec.namespace.clone(),
+                secret: o.spec.secret.clone(),
+                account: o.spec.account.clone(),
+            })
+            .collect();
+        if decoys.is_empty() {
+            return Err(ClusterError::NoDecoysToLookFor);
+        }
+        return Ok((connection, decoys));
+    }
+    let connection = connect::connect(target).await?;
+    let mut decoys = Vec::new();
+    for (namespace, secret) in named {
+        let account =
+            cluster::watches::token_secret_account(&connection.client, namespace, secret).await?;
+        match account {
+            Some(Some(account)) => decoys.push(cluster::watches::Decoy {
+                namespace: namespace.clone(),
+                secret: secret.clone(),
+                account,
+            }),
+            Some(None) => {
+                return Err(ClusterError::NotATokenSecret {
+                    namespace: namespace.clone(),
+                    secret: secret.clone(),
+                });
+            }
+            None => {
+                return Err(ClusterError::SecretMissing {
+                    namespace: namespace.clone(),
+                    secret: secret.clone(),
+                });
+            }
+        }
+    }
+    Ok((connection, decoys))
+}
+
 /// The user names to look for: those given with `--user`, or else the decoys of this key
 /// that the cluster holds.
 pub async fn decoy_users(

@@ -61,6 +61,38 @@ pub struct Alert {
     /// One line for people, and the field Slack-compatible webhooks show; the fields a
     /// client chose appear in it with control and invisible characters escaped.
     pub text: String,
+    /// What raised it: `audit` (audit events), `tripwire` (the API server's stamp on the
+    /// decoy's Secret) or `broken` (the decoy stopped being a working decoy).
+    pub signal: Signal,
+    /// Alerts about one use share it: a later alert with an ID already sent is an update.
+    #[serde(rename = "alertID")]
+    pub alert_id: String,
+    /// This alert adds to an earlier one with the same `alertID` (audit events naming who
+    /// and from where, after the tripwire told that the token was used): no new page.
+    pub update: bool,
+    /// The decoy's token Secret (`namespace/name`), for tripwire and broken alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// What raised an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Signal {
+    Audit,
+    Tripwire,
+    Broken,
+}
+
+/// A fresh alert ID: 16 random bytes, hex.
+pub fn new_alert_id() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness, a clock-based ID still tells alerts apart.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = jiff::Timestamp::now().as_nanosecond();
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Alert {
@@ -82,6 +114,10 @@ impl Alert {
             user_agent: actor.user_agent,
             source: group.source,
             text: String::new(),
+            signal: Signal::Audit,
+            alert_id: new_alert_id(),
+            update: false,
+            secret: None,
         };
         alert.text = summary(&alert);
         alert

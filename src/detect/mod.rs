@@ -3,5 +3,7 @@
 
 pub(crate) mod alert;
 pub mod drill;
+pub mod notice;
 pub(crate) mod notify;
+pub mod tripwatch;
 pub(crate) mod webhook;

@@ -29,6 +29,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::audit::Event;
 use crate::audit::Matcher;
+use crate::detect::notice::{DrillBook, NOTICE_BODY_LIMIT};
 use crate::input::InputError;
 
 /// Larger bodies are refused: the API server's batches stay far below this (its default
@@ -412,6 +413,8 @@ pub struct ListenOptions {
     pub header_timeout: Duration,
     /// Keep only the events of these users (all events when empty).
     pub users: Vec<String>,
+    /// Serve `/drill-notices` (see [`crate::detect::notice`]) from this book.
+    pub drill_notices: Option<Arc<std::sync::Mutex<DrillBook>>>,
 }
 
 impl ListenOptions {
@@ -423,6 +426,7 @@ impl ListenOptions {
             body_limit: BODY_LIMIT,
             header_timeout: HEADER_TIMEOUT,
             users: Vec::new(),
+            drill_notices: None,
         }
     }
 }
@@ -538,6 +542,7 @@ pub async fn serve(
         header_timeout: options.header_timeout,
         budget: Budget::new(bodies_budget(options.body_limit)),
         matcher: (!options.users.is_empty()).then(|| Matcher::new(options.users.clone())),
+        drill_notices: options.drill_notices.clone(),
     });
     #[cfg(test)]
     let test_gate = gate.clone();
@@ -903,6 +908,7 @@ struct Gate {
     header_timeout: Duration,
     budget: Budget,
     matcher: Option<Matcher>,
+    drill_notices: Option<Arc<std::sync::Mutex<DrillBook>>>,
 }
 
 impl Gate {
@@ -1008,6 +1014,12 @@ async fn handle(
         outlet.refused(from, format!("{} ({status})", why.trim_end()));
         reply(status, &why)
     };
+    let path = request.uri().path();
+    if let Some(book) = &gate.drill_notices
+        && (path == "/drill-notices" || path.starts_with("/drill-notices/"))
+    {
+        return drill_notice(request, book, gate, &refuse).await;
+    }
     if request.method() != hyper::Method::POST {
         return refuse(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -1092,6 +1104,64 @@ async fn handle(
             }
         }
         Err(why) => refuse(StatusCode::BAD_REQUEST, why),
+    }
+}
+
+/// `POST /drill-notices` and `GET /drill-notices/<id>`: the notice's signature under the
+/// key is its authentication (test-trigger holds no audit webhook credential).
+async fn drill_notice(
+    request: Request<Incoming>,
+    book: &std::sync::Mutex<DrillBook>,
+    gate: &Gate,
+    refuse: &impl Fn(StatusCode, String) -> Response<Full<Bytes>>,
+) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    let now = jiff::Timestamp::now();
+    match (
+        request.method().clone(),
+        path.strip_prefix("/drill-notices/"),
+    ) {
+        (hyper::Method::GET, Some(id)) => {
+            let status = book.lock().expect("not poisoned").status(id, now);
+            match status {
+                Some(status) => reply(
+                    StatusCode::OK,
+                    &serde_json::to_string(&status).expect("a status serializes"),
+                ),
+                None => reply(StatusCode::NOT_FOUND, "no such drill notice\n"),
+            }
+        }
+        (hyper::Method::POST, None) => {
+            let read = tokio::time::timeout(
+                HEADER_TIMEOUT,
+                read_body(request.into_body(), NOTICE_BODY_LIMIT, &gate.budget),
+            )
+            .await;
+            let body = match read {
+                Ok(Ok((body, _held))) => body,
+                Ok(Err(Unread::TooLarge)) => {
+                    return refuse(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("drill notice larger than {NOTICE_BODY_LIMIT} bytes\n"),
+                    );
+                }
+                _ => {
+                    return refuse(StatusCode::BAD_REQUEST, "drill notice not read\n".into());
+                }
+            };
+            let accepted = book.lock().expect("not poisoned").accept(&body, now);
+            match accepted {
+                Ok(id) => reply(StatusCode::ACCEPTED, &format!("{{\"drillID\":\"{id}\"}}")),
+                Err(why) => refuse(
+                    StatusCode::from_u16(why.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                    format!("drill notice refused: {why}\n"),
+                ),
+            }
+        }
+        (method, _) => refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} {path}: POST /drill-notices or GET /drill-notices/<id>\n"),
+        ),
     }
 }
 
