@@ -159,10 +159,9 @@ async fn end_to_end_through_the_audit_log_file() {
     run.assert_code(0);
     let checks = checks(&run);
     let e2e = with_id(&checks, "e2e");
-    assert_eq!(e2e.len(), 6, "{checks:#?}");
-    assert!(e2e.iter().all(|c| c["status"] == "PASS"), "{e2e:#?}");
+    assert_drill_passed(&e2e);
     assert!(
-        e2e[0]["reason"].as_str().unwrap().contains("arrived"),
+        e2e[1]["reason"].as_str().unwrap().contains("arrived"),
         "{e2e:#?}"
     );
     plugin
@@ -205,10 +204,9 @@ fn end_to_end_through_an_audit_webhook() {
     run.assert_code(0);
     let checks = checks(&run);
     let e2e = with_id(&checks, "e2e");
-    assert_eq!(e2e.len(), 6, "{checks:#?}");
-    assert!(e2e.iter().all(|c| c["status"] == "PASS"), "{e2e:#?}");
+    assert_drill_passed(&e2e);
     assert!(
-        e2e[0]["reason"].as_str().unwrap().contains("audit webhook"),
+        e2e[1]["reason"].as_str().unwrap().contains("audit webhook"),
         "{e2e:#?}"
     );
     assert!(Path::new(&bed.audit_log).exists());
@@ -308,8 +306,7 @@ async fn stand_in_aws_cli_confirms_audit_logging_and_delivers_the_drill_on_eks()
     let managed = with_id(&checks, "managed-audit");
     assert_eq!(managed[0]["status"], "PASS", "{managed:#?}");
     let e2e = with_id(&checks, "e2e");
-    assert_eq!(e2e.len(), 6, "{checks:#?}");
-    assert!(e2e.iter().all(|c| c["status"] == "PASS"), "{e2e:#?}");
+    assert_drill_passed(&e2e);
 
     let calls: Vec<Vec<String>> = std::fs::read_to_string(&record)
         .unwrap()
@@ -336,5 +333,29 @@ async fn stand_in_aws_cli_confirms_audit_logging_and_delivers_the_drill_on_eks()
         logs.windows(2)
             .any(|w| w == ["--log-group-name", "/aws/eks/prod-eu/cluster"]),
         "{logs:?}"
+    );
+}
+
+/// The end-to-end rows of a drill that passed: `GET /version` first, which the tripwire
+/// and not the audit log is relied on to catch (advisory), then the six requests whose
+/// events arrived, then the tripwire fired and re-armed.
+#[track_caller]
+fn assert_drill_passed(e2e: &[&serde_json::Value]) {
+    assert_eq!(e2e.len(), 8, "{e2e:#?}");
+    assert!(e2e.iter().all(|c| c["status"] == "PASS"), "{e2e:#?}");
+    assert_eq!(e2e[0]["title"], "e2e: GET /version", "{e2e:#?}");
+    assert_eq!(e2e[0]["critical"], false, "{e2e:#?}");
+    assert!(
+        e2e[0]["reason"].as_str().unwrap().contains("tripwire"),
+        "{e2e:#?}"
+    );
+    assert!(e2e[1..7].iter().all(|c| c["critical"] == true), "{e2e:#?}");
+    assert_eq!(
+        e2e[7]["title"], "e2e: tripwire fires and re-arms",
+        "{e2e:#?}"
+    );
+    assert!(
+        e2e[7]["reason"].as_str().unwrap().contains("re-armed at"),
+        "{e2e:#?}"
     );
 }

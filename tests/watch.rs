@@ -215,6 +215,28 @@ async fn watch_follows_the_real_audit_log_and_alerts_once_per_attacker_action() 
     op(&["status"]).assert_code(0);
     watcher.assert_quiet(Duration::from_secs(3), "plant and status");
 
+    // A drill is one alert, marked as a drill. It comes first: a drill after a use finds
+    // the use's stamp and stops short of re-arming (exit 3).
+    let log = cluster.audit_log();
+    op(&["test-trigger"]).assert_code(0);
+    let (_, drill) = watcher.next_alert(Duration::from_secs(10));
+    assert_eq!(drill["drill"], true, "{drill:#}");
+    assert!(
+        drill["userAgent"]
+            .as_str()
+            .unwrap()
+            .starts_with("kubectl-honeytoken-drill/"),
+        "{drill:#}"
+    );
+    let agent = drill["userAgent"].as_str().unwrap();
+    let drill_ids = decoy_audit_ids(&log, &user, agent);
+    assert_eq!(
+        drill_ids.len(),
+        6,
+        "the drill sends seven requests, and the policy drops /version"
+    );
+    assert_eq!(ids(&drill), drill_ids);
+
     let secret = planted.json()["secret"].as_str().unwrap().to_string();
     let token = support::token_of(&admin, &namespace, &secret).await;
     let log = cluster.audit_log();
@@ -232,23 +254,6 @@ async fn watch_follows_the_real_audit_log_and_alerts_once_per_attacker_action() 
     let agent = alert["userAgent"].as_str().unwrap();
     assert_eq!(ids(&alert), decoy_audit_ids(&log, &user, agent));
     watcher.assert_quiet(Duration::from_secs(2), "the attacker's one alert");
-
-    // A drill is one alert too, marked as a drill.
-    let log = cluster.audit_log();
-    op(&["test-trigger"]).assert_code(0);
-    let (_, drill) = watcher.next_alert(Duration::from_secs(10));
-    assert_eq!(drill["drill"], true, "{drill:#}");
-    assert!(
-        drill["userAgent"]
-            .as_str()
-            .unwrap()
-            .starts_with("kubectl-honeytoken-drill/"),
-        "{drill:#}"
-    );
-    let agent = drill["userAgent"].as_str().unwrap();
-    let drill_ids = decoy_audit_ids(&log, &user, agent);
-    assert_eq!(drill_ids.len(), 6, "the drill sends six requests");
-    assert_eq!(ids(&drill), drill_ids);
 
     op(&["remove", "--yes"]).assert_code(0);
     watcher.assert_quiet(Duration::from_secs(3), "remove");

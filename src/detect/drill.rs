@@ -555,6 +555,10 @@ pub async fn drill(
         (None, Some((seen, _))) => {
             let now = cluster::secret_mark(client, &spec.namespace, &spec.secret).await;
             match now {
+                // A watcher (watch --tripwire) may have re-armed it already.
+                Ok(Some(now)) if now.last_used.is_none() => DrillTripwire::Rearmed {
+                    at: jiff::Timestamp::now(),
+                },
                 Ok(Some(now)) if now.last_used == seen.last_used => {
                     rearm_outcome(cluster::rearm(client, &spec.namespace, &spec.secret, &now).await)
                 }
