@@ -374,6 +374,29 @@ async fn deleted_and_replaced_secrets_and_a_deleted_account_are_broken_decoys() 
         "{replaced}"
     );
 
+    // Its token, once the token controller has filled it, removed: seen in the managed
+    // fields, which a metadata watch carries.
+    eventually(Duration::from_secs(30), || async {
+        let secret = secrets.get(&secret).await.ok()?;
+        secret.data?.contains_key("token").then_some(())
+    })
+    .await
+    .expect("the token controller filled the new Secret");
+    secrets
+        .patch(
+            &secret,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"data": {"token": null}})),
+        )
+        .await
+        .unwrap();
+    let (_, emptied) = watcher.next_alert(Duration::from_secs(30));
+    assert_eq!(emptied["signal"], "broken", "{emptied}");
+    assert!(
+        emptied["text"].as_str().unwrap().contains("lost its token"),
+        "{emptied}"
+    );
+
     Api::<ServiceAccount>::namespaced(admin.clone(), &namespace)
         .delete("tiller", &DeleteParams::default())
         .await
@@ -415,4 +438,37 @@ async fn the_watcher_survives_an_api_server_restart_and_tells_the_next_use() {
     let said = watcher.stop();
     assert!(!said.contains(&token));
     eprintln!("{said}");
+}
+
+#[tokio::test]
+async fn audit_events_of_a_use_join_the_tripwire_alert_as_an_update() {
+    let cluster = cluster();
+    let admin = cluster.client("admin").await;
+    let plugin = Plugin::new(cluster);
+    let (namespace, secret) = planted(&plugin, &admin, "trip-join").await;
+    let token = token_of(&admin, &namespace, &secret).await;
+    let log = cluster.audit_log_path().display().to_string();
+    let watcher = Watcher::start(&plugin, &watch_args(&namespace, &["--audit-log", &log]));
+
+    let attacker = cluster.list_secrets_with_token(&token, &namespace);
+    assert!(!attacker.status.success());
+    let (_, stamp) = watcher.next_use(Duration::from_secs(30));
+    assert_use(&stamp, &namespace, &secret, false);
+    assert!(
+        stamp["text"]
+            .as_str()
+            .unwrap()
+            .contains("audit events of the use will follow"),
+        "{stamp}"
+    );
+    let (_, audit) = watcher.next_use(Duration::from_secs(30));
+    assert_eq!(audit["signal"], "audit", "{audit}");
+    assert_eq!(audit["alertID"], stamp["alertID"], "{audit}");
+    assert_eq!(audit["update"], true, "{audit}");
+    assert!(
+        !audit["sourceIPs"].as_array().unwrap().is_empty(),
+        "{audit}"
+    );
+    assert!(!watcher.stop().contains(&token));
+    plugin.as_operator(&namespace, &["remove", "--yes"]);
 }

@@ -29,6 +29,11 @@ pub struct Mark {
     pub last_used: Option<String>,
     /// Set by the legacy token cleaner: the token no longer authenticates.
     pub invalid_since: Option<String>,
+    /// Whether a field manager owns `data.token` (from `managedFields`, which metadata
+    /// carries): a token key removed from the Secret shows as this turning false. None when
+    /// the API server sent no managed fields.
+    #[serde(skip)]
+    pub token_managed: Option<bool>,
 }
 
 impl Mark {
@@ -39,6 +44,20 @@ impl Mark {
             resource_version: meta.resource_version.clone(),
             last_used: label(LAST_USED_LABEL),
             invalid_since: label(INVALID_SINCE_LABEL),
+            token_managed: meta
+                .managed_fields
+                .as_ref()
+                .filter(|entries| !entries.is_empty())
+                .map(|entries| {
+                    entries.iter().any(|entry| {
+                        entry
+                            .fields_v1
+                            .as_ref()
+                            .and_then(|fields| fields.0.get("f:data"))
+                            .and_then(|data| data.get("f:token"))
+                            .is_some()
+                    })
+                }),
         }
     }
 
@@ -137,6 +156,9 @@ pub enum Breakage {
     Invalidated {
         since: String,
     },
+    /// The Secret's `data.token` was removed (seen in its managed fields): nothing
+    /// authenticates with the decoy any more.
+    TokenRemoved,
     /// A binding grants the account something: a decoy must grant nothing.
     Granted {
         bindings: Vec<String>,
@@ -187,7 +209,12 @@ impl Track {
                     self.listed = true;
                 }
                 let before = self.last.as_ref();
-                let found: Vec<Finding> = changes(before, &mark)
+                let token_removed = before.is_some_and(|b| {
+                    b.uid == mark.uid
+                        && b.token_managed == Some(true)
+                        && mark.token_managed == Some(false)
+                });
+                let mut found: Vec<Finding> = changes(before, &mark)
                     .into_iter()
                     .map(|change| match change {
                         Change::Stamped { day } => Finding::Used {
@@ -202,6 +229,9 @@ impl Track {
                         }
                     })
                     .collect();
+                if token_removed {
+                    found.push(Finding::Broken(Breakage::TokenRemoved));
+                }
                 self.last = Some(mark);
                 self.present = true;
                 self.started = true;
@@ -456,6 +486,39 @@ mod tests {
             track.sight(Sighting::ListDone),
             vec![Finding::Broken(Breakage::Deleted)]
         );
+    }
+
+    #[test]
+    fn a_token_key_removed_shows_in_the_managed_fields() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+        let with = |token: bool| {
+            let mut m = meta("u", "1", &[]);
+            let fields = if token {
+                serde_json::json!({"f:data": {".": {}, "f:token": {}, "f:ca.crt": {}}})
+            } else {
+                serde_json::json!({"f:data": {".": {}, "f:ca.crt": {}}})
+            };
+            m.managed_fields = Some(vec![ManagedFieldsEntry {
+                manager: Some("kube-controller-manager".into()),
+                fields_v1: Some(FieldsV1(fields)),
+                ..Default::default()
+            }]);
+            Mark::of(&m)
+        };
+        assert_eq!(with(true).token_managed, Some(true));
+        assert_eq!(with(false).token_managed, Some(false));
+        assert_eq!(Mark::of(&meta("u", "1", &[])).token_managed, None);
+        let mut track = Track::default();
+        track.sight(Sighting::Relisting);
+        track.sight(Sighting::Listed(with(true)));
+        track.sight(Sighting::ListDone);
+        assert_eq!(
+            track.sight(Sighting::Applied(with(false))),
+            vec![Finding::Broken(Breakage::TokenRemoved)]
+        );
+        // Not told again, and a Secret without managed fields is not judged.
+        assert_eq!(track.sight(Sighting::Applied(with(false))), vec![]);
+        assert_eq!(track.sight(Sighting::Applied(mark("u", "3", &[]))), vec![]);
     }
 
     #[test]

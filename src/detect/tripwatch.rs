@@ -485,6 +485,9 @@ pub fn broken_alert(
         Breakage::Invalidated { since } => format!(
             "{object} {name} was invalidated by the legacy token cleaner on {since}: its token no longer authenticates, and its use is no longer stamped with a user"
         ),
+        Breakage::TokenRemoved => format!(
+            "{object} {name} lost its token (data.token was removed): the decoy no longer authenticates"
+        ),
         Breakage::Granted { bindings } => format!(
             "{} is granted permissions by {}: a decoy must grant nothing",
             decoy.username(),
@@ -583,6 +586,7 @@ mod tests {
             resource_version: Some(version.into()),
             last_used: day.map(String::from),
             invalid_since: None,
+            token_managed: None,
         }
     }
 
