@@ -104,20 +104,32 @@ pub fn account_sightings(
     sightings(watcher::watcher(api, by_name(name)).default_backoff())
 }
 
-/// The bindings naming the account (RoleBindings of its namespace and ClusterRoleBindings).
-pub async fn bindings_naming_account(
+/// The bindings naming each decoy's account (RoleBindings of its namespace and
+/// ClusterRoleBindings), in the decoys' order: one list of ClusterRoleBindings and one of
+/// RoleBindings per namespace, however many decoys share it.
+pub async fn bindings_naming_accounts(
     client: &Client,
-    namespace: &str,
-    account: &str,
-) -> Result<Vec<String>, ClusterError> {
-    let role_bindings = cluster::role_bindings(client, namespace).await?;
+    decoys: &[Decoy],
+) -> Result<Vec<Vec<String>>, ClusterError> {
     let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
-    Ok(crate::decoy::bindings_naming(
-        namespace,
-        account,
-        &role_bindings,
-        &cluster_role_bindings,
-    ))
+    let mut by_namespace = std::collections::BTreeMap::new();
+    for decoy in decoys {
+        if !by_namespace.contains_key(&decoy.namespace) {
+            let role_bindings = cluster::role_bindings(client, &decoy.namespace).await?;
+            by_namespace.insert(decoy.namespace.clone(), role_bindings);
+        }
+    }
+    Ok(decoys
+        .iter()
+        .map(|decoy| {
+            crate::decoy::bindings_naming(
+                &decoy.namespace,
+                &decoy.account,
+                &by_namespace[&decoy.namespace],
+                &cluster_role_bindings,
+            )
+        })
+        .collect())
 }
 
 /// Whether a failed call was refused by authorization.

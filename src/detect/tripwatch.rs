@@ -114,29 +114,43 @@ pub fn start(
                 }
             }
         }));
-        let to = sender.clone();
-        let client = client.clone();
-        let decoy = decoy.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut every = tokio::time::interval(bindings_every);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let result =
-                    watches::bindings_naming_account(&client, &decoy.namespace, &decoy.account)
-                        .await;
-                let forbidden = result.as_ref().err().is_some_and(watches::forbidden);
-                let news = News::Bindings {
-                    decoy: index,
-                    found: result.map_err(|e| e.to_string()),
+    }
+    let to = sender.clone();
+    let watching = client.clone();
+    let all = decoys.to_vec();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(bindings_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let result = watches::bindings_naming_accounts(&watching, &all).await;
+            let forbidden = result.as_ref().err().is_some_and(watches::forbidden);
+            let news: Vec<News> = match result {
+                Ok(found) => found
+                    .into_iter()
+                    .enumerate()
+                    .map(|(decoy, names)| News::Bindings {
+                        decoy,
+                        found: Ok(names),
+                        forbidden: false,
+                    })
+                    .collect(),
+                Err(e) => vec![News::Bindings {
+                    decoy: 0,
+                    found: Err(e.to_string()),
                     forbidden,
-                };
-                if to.send(news).await.is_err() || forbidden {
+                }],
+            };
+            for news in news {
+                if to.send(news).await.is_err() {
                     return;
                 }
             }
-        }));
-    }
+            if forbidden {
+                return;
+            }
+        }
+    }));
     Running {
         tasks,
         client,
@@ -361,8 +375,7 @@ impl Tripwire {
                         }
                     }
                     Err(why) => step.lines.push(format!(
-                        "watch: cannot look at the bindings of {}: {}; trying again later",
-                        target.username(),
+                        "watch: cannot look at the bindings of the decoys: {}; trying again later",
                         printable(&why)
                     )),
                 }
