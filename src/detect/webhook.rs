@@ -29,6 +29,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::audit::Event;
 use crate::audit::Matcher;
+#[cfg(test)]
+use crate::detect::notice::SignedNotice;
 use crate::detect::notice::{DrillBook, NOTICE_BODY_LIMIT};
 use crate::input::InputError;
 
@@ -1296,6 +1298,66 @@ mod tests {
             }
         }
         (events, refused)
+    }
+
+    #[tokio::test]
+    async fn drill_notices_are_taken_checked_and_answered_beside_the_audit_route() {
+        use crate::detect::notice::{self, NoticeError, NoticeStatus, Watcher};
+        let key = crate::home::Key::from_bytes([5; 32]);
+        let book = Arc::new(std::sync::Mutex::new(DrillBook::new(Some(key.clone()))));
+        let (sender, _deliveries) = mpsc::channel(DELIVERIES_WAITING);
+        let server = serve(
+            ListenOptions {
+                // The audit route's token does not guard the notices: their signature does.
+                bearer_token: Some(SecretString::from("webhook-token".to_string())),
+                drill_notices: Some(book.clone()),
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        let watcher = Watcher::new(&server.url).unwrap();
+        let now = jiff::Timestamp::now();
+        let fresh = notice::notice_for("ns", "s-token-abcde", now, Duration::from_secs(60));
+        let id = fresh.drill_id.clone();
+        let signed = notice::sign(&key, fresh);
+        watcher.announce(&signed).await.unwrap();
+        assert_eq!(watcher.status(&id).await.unwrap(), NoticeStatus::Pending);
+        match watcher.announce(&signed).await {
+            Err(NoticeError::Refused { status: 409, .. }) => {}
+            other => panic!("a replay: {other:?}"),
+        }
+        let forged = notice::sign(
+            &crate::home::Key::from_bytes([6; 32]),
+            notice::notice_for("ns", "s-token-abcde", now, Duration::from_secs(60)),
+        );
+        match watcher.announce(&forged).await {
+            Err(NoticeError::Refused { status: 401, .. }) => {}
+            other => panic!("a forgery: {other:?}"),
+        }
+        assert_eq!(
+            book.lock().unwrap().claim("ns", "s-token-abcde", now),
+            Some(id.clone())
+        );
+        book.lock().unwrap().reported(&id, "alert-7");
+        assert!(matches!(
+            watcher.status(&id).await.unwrap(),
+            NoticeStatus::Seen { alert_id, .. } if alert_id == "alert-7"
+        ));
+        assert!(matches!(
+            watcher.status("ffffffffffffffffffffffffffffffff").await,
+            Err(NoticeError::Unexpected { status: 404, .. })
+        ));
+        // A body over the notice limit is refused unread.
+        let big = SignedNotice {
+            signature: "0".repeat(NOTICE_BODY_LIMIT),
+            ..signed
+        };
+        assert!(matches!(
+            watcher.announce(&big).await,
+            Err(NoticeError::Refused { status: 413, .. })
+        ));
     }
 
     #[tokio::test]
