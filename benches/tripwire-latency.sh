@@ -144,6 +144,10 @@ with open(audit_log, "rb") as log:
             event = json.loads(line)
         except ValueError:
             continue
+        # Requests started in the window: a watch that started before it logs only its
+        # end here.
+        if event.get("verb") == "watch" and event.get("stage") == "ResponseComplete":
+            continue
         if event.get("userAgent", "").startswith("kubectl-honeytoken/"):
             ids.add(event["auditID"])
 status = open(f"/proc/{watcher.pid}/status").read()
