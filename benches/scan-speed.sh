@@ -24,8 +24,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 decoy=system:serviceaccount:kube-system:tiller
 
-cargo build --release --quiet --locked
-plugin=$repo/target/release/kubectl-honeytoken
+# SCAN_PLUGIN: time this binary instead of the release build (an earlier version, say).
+# SCAN_SECRET: also pass --secret with this NAMESPACE/NAME, as scan does when it asks the
+# cluster (the stamps of the decoy's Secret are then looked for too; the logs hold none).
+if [ -n "${SCAN_PLUGIN:-}" ]; then
+  plugin=$SCAN_PLUGIN
+else
+  cargo build --release --quiet --locked
+  plugin=$repo/target/release/kubectl-honeytoken
+fi
+scan_args=(scan --user "$decoy")
+[ -n "${SCAN_SECRET:-}" ] && scan_args+=(--secret "$SCAN_SECRET")
 
 # generate PATH SIZE_MIB NEAR_MISS: writes the log, and the decoy events' byte offsets to
 # PATH.offsets.
@@ -121,7 +130,7 @@ for data in near-miss clean; do
   mib=$(calc "$bytes / 1048576")
   cat "$log" >/dev/null # warm the page cache
 
-  scan_s=$(best_of_3 "$plugin" scan --user "$decoy" "$log" -o json)
+  scan_s=$(best_of_3 "$plugin" "${scan_args[@]}" "$log" -o json)
   scan_found=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["uses"]))' "$work/out")
   grep_s=$(best_of_3 grep -cF "\"username\":\"$decoy\"" "$log")
   grep_found=$(cat "$work/out")

@@ -166,6 +166,12 @@ pub struct ScanArgs {
     /// A decoy's user name to look for, without asking the cluster (repeatable).
     #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
     pub user: Vec<String>,
+
+    /// A decoy's token Secret, NAMESPACE/NAME, whose stamp by the API server (its token
+    /// authenticated) to look for, without asking the cluster (repeatable; its account's
+    /// user name is looked for too). With --user alone, stamps are not looked for.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub secret: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -206,6 +212,12 @@ pub struct WatchArgs {
     #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
     pub user: Vec<String>,
 
+    /// A decoy's token Secret, NAMESPACE/NAME, whose stamp by the API server (its token
+    /// authenticated) to look for, without asking the cluster (repeatable; its account's
+    /// user name is looked for too). With --user alone, stamps are not looked for.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub secret: Vec<String>,
+
     /// Also POST each alert as JSON to this URL (its `text` field suits Slack webhooks).
     #[arg(long, value_name = "URL")]
     pub webhook_url: Option<String>,
@@ -225,11 +237,6 @@ pub struct WatchArgs {
     /// without audit logs; a deleted, replaced or invalidated decoy is told too.
     #[arg(long)]
     pub tripwire: bool,
-
-    /// With --tripwire: watch this token Secret (repeatable) instead of finding the decoys
-    /// of this key.
-    #[arg(long, value_name = "NS/NAME", requires = "tripwire")]
-    pub secret: Vec<String>,
 
     /// With --tripwire: leave the stamp on the Secret after telling it (by default it is
     /// removed, so the next use stamps again).
@@ -251,6 +258,12 @@ pub struct RulesArgs {
     /// A decoy's user name to write rules for, without asking the cluster (repeatable).
     #[arg(long, value_name = "system:serviceaccount:NS:NAME")]
     pub user: Vec<String>,
+
+    /// A decoy's token Secret, NAMESPACE/NAME, whose stamp by the API server (its token
+    /// authenticated) to look for, without asking the cluster (repeatable; its account's
+    /// user name is looked for too). With --user alone, stamps are not looked for.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub secret: Vec<String>,
 }
 
 /// Where `rules` writes detection rules for, in the order it prints them.

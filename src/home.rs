@@ -339,7 +339,34 @@ impl Home {
     /// An exclusive lock on `state.lock`, held until dropped (the OS drops it if the
     /// process dies).
     fn lock(&self) -> Result<std::fs::File, HomeError> {
-        let path = self.dir.join("state.lock");
+        let (path, file) = self.open_lock("state.lock")?;
+        file.lock()
+            .map_err(|source| HomeError::Write { path, source })?;
+        Ok(file)
+    }
+
+    /// The lock that runs one drill of a Secret at a time from this folder: each drill
+    /// must see its own stamp and re-arm before the next one uses the token. None when
+    /// another drill holds it.
+    pub fn try_drill_lock(&self, secret_uid: &str) -> Result<Option<std::fs::File>, HomeError> {
+        let (path, file) = self.open_lock(&drill_lock_name(secret_uid))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(HomeError::Write { path, source }),
+        }
+    }
+
+    /// The same lock, waited for.
+    pub fn drill_lock(&self, secret_uid: &str) -> Result<std::fs::File, HomeError> {
+        let (path, file) = self.open_lock(&drill_lock_name(secret_uid))?;
+        file.lock()
+            .map_err(|source| HomeError::Write { path, source })?;
+        Ok(file)
+    }
+
+    fn open_lock(&self, name: &str) -> Result<(PathBuf, std::fs::File), HomeError> {
+        let path = self.dir.join(name);
         let lock_error = |source| HomeError::Write {
             path: path.clone(),
             source,
@@ -353,8 +380,7 @@ impl Home {
             options.mode(0o600);
         }
         let file = options.open(&path).map_err(lock_error)?;
-        file.lock().map_err(lock_error)?;
-        Ok(file)
+        Ok((path, file))
     }
 
     fn write_private(&self, path: &Path, contents: &[u8]) -> Result<(), HomeError> {
@@ -392,6 +418,22 @@ impl Home {
         }
         Ok(())
     }
+}
+
+/// A file name for a Secret's drill lock; a UID the API server made is letters, digits and
+/// dashes, anything else is replaced so the name stays inside the folder.
+fn drill_lock_name(secret_uid: &str) -> String {
+    let safe: String = secret_uid
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("drill-{safe}.lock")
 }
 
 fn random_bytes() -> std::io::Result<[u8; KEY_LEN]> {
@@ -514,6 +556,18 @@ mod tests {
             Home::at(dir.path()).key().unwrap().to_hex(),
             keys.into_iter().next().unwrap()
         );
+    }
+
+    #[test]
+    fn one_drill_of_a_secret_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let held = home.try_drill_lock("u-1").unwrap().expect("free at first");
+        assert!(home.try_drill_lock("u-1").unwrap().is_none(), "held");
+        assert!(home.try_drill_lock("u-2").unwrap().is_some(), "per Secret");
+        drop(held);
+        assert!(home.try_drill_lock("u-1").unwrap().is_some(), "released");
+        assert_eq!(drill_lock_name("../x/y"), "drill-___x_y.lock");
     }
 
     #[test]

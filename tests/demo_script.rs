@@ -37,9 +37,19 @@ fn the_demo_plants_sees_the_trip_and_removes() {
         before_use.contains("kube-system/tiller") && before_use.contains("armed"),
         "{before_use}"
     );
-    let after_use = section("== 4.", "== 5.");
+    let drill = section("== 3.", "== 4.");
+    assert!(drill.contains("re-armed at"), "{drill}");
+    // The status row after the drill: never used since, armed.
     assert!(
-        after_use.contains("TRIPPED") && after_use.contains("a day with no recorded drill"),
+        drill.lines().any(|line| line.contains("kube-system/tiller")
+            && line.contains("never")
+            && line.split_whitespace().any(|word| word == "armed")),
+        "{drill}"
+    );
+    let after_use = section("== 5.", "== 6.");
+    assert!(
+        after_use.contains("TRIPPED")
+            && after_use.contains("after a drill re-armed the tripwire at"),
         "{after_use}"
     );
     assert!(

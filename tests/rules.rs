@@ -76,10 +76,34 @@ async fn the_sigma_rule_matches_exactly_the_decoys_events_in_the_real_audit_log(
     .await
     .expect("the attacker's request never reached the audit log");
     op(&["status"]).assert_code(0);
+    // The re-arm of the tripwire, by someone other than the API server: the label removed
+    // with a patch of the decoy's Secret. The rule must not match it.
+    let secrets =
+        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), &namespace);
+    let secret = secrets
+        .list(&Default::default())
+        .await
+        .expect("list the namespace's Secrets as admin")
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .find(|name| name.starts_with("tiller-token-"))
+        .expect("the decoy's token Secret");
+    secrets
+        .patch(
+            &secret,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({
+                "metadata": {"labels": {"kubernetes.io/legacy-token-last-used": null}}
+            })),
+        )
+        .await
+        .expect("re-arm as admin");
 
     let rules = op(&["rules", "--for", "sigma"]);
     rules.assert_code(0);
     assert!(rules.stdout.contains(&user), "{}", rules.stdout);
+    assert!(rules.stdout.contains(&secret), "{}", rules.stdout);
     op(&["remove", "--yes"]).assert_code(0);
     log.wait_for(Duration::from_secs(30), |e| {
         e["user"]["username"] == "operator"
@@ -124,13 +148,40 @@ async fn the_sigma_rule_matches_exactly_the_decoys_events_in_the_real_audit_log(
         .map(pair)
         .collect();
 
-    // What the rule should match: every event whose user is the decoy.
+    // What the rule should match: every event whose user is the decoy, and every stamp of
+    // the decoy's Secret by the API server.
     let events = all_events(audit_log);
     let decoys: Vec<&Value> = events
         .iter()
         .filter(|e| e["user"]["username"] == user.as_str())
         .collect();
-    let expected: BTreeSet<Pair> = decoys.iter().map(|e| pair(e)).collect();
+    let is_secret = |e: &Value| {
+        e["objectRef"]["resource"] == "secrets"
+            && e["objectRef"]["namespace"] == namespace.as_str()
+            && e["objectRef"]["name"] == secret.as_str()
+    };
+    let stamps: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["user"]["username"] == "system:apiserver" && e["verb"] == "patch" && is_secret(e)
+        })
+        .collect();
+    assert!(!stamps.is_empty(), "the log holds no stamp of {secret}");
+    assert!(
+        stamps.iter().all(|e| matched.contains(&pair(e))),
+        "the Sigma rule misses the stamp: {stamps:#?}"
+    );
+    let rearms: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["user"]["username"] == "admin" && e["verb"] == "patch" && is_secret(e))
+        .collect();
+    assert_eq!(rearms.len(), 1, "the re-arm is in the log");
+    assert!(
+        !matched.contains(&pair(rearms[0])),
+        "the rule matched the re-arm: {:#?}",
+        rearms[0]
+    );
+    let expected: BTreeSet<Pair> = decoys.iter().chain(&stamps).map(|e| pair(e)).collect();
     assert!(
         !expected.is_empty(),
         "the log holds none of {user}'s events"

@@ -2,6 +2,7 @@
 //! prefilter `scan` and `watch` share ([`Matcher`]), and audit policies (`policy`).
 
 pub mod policy;
+pub mod probes;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,18 @@ pub struct Event {
     pub user_agent: String,
     pub response_status: Option<ResponseStatus>,
     pub request_received_timestamp: Option<jiff::Timestamp>,
+    pub object_ref: Option<ObjectRef>,
+}
+
+/// The object a request is about (`objectRef`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ObjectRef {
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub api_group: String,
+    pub subresource: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -297,6 +310,70 @@ impl LogFollower {
     }
 }
 
+/// The user the API server makes its own requests as (its loopback client).
+pub const APISERVER_USER: &str = "system:apiserver";
+
+/// A decoy's token Secret, and the decoy user its token authenticates as.
+///
+/// Each time the token authenticates while the Secret lacks the label
+/// `kubernetes.io/legacy-token-last-used` of today (first use since it was re-armed, or of
+/// the day), the API server stamps it there with a merge patch of its own, as
+/// [`APISERVER_USER`]. Seen on the bed (v1.36), at level `Metadata`:
+/// `"verb":"patch"`, `"requestURI":"/api/v1/namespaces/NS/secrets/NAME"` (no query),
+/// `"user":{"username":"system:apiserver","groups":["system:authenticated","system:masters"]}`,
+/// `"userAgent":"kube-apiserver/v1.36.3 ..."`, `"sourceIPs":["127.0.0.1"]`,
+/// `"objectRef":{"resource":"secrets","namespace":"NS","name":"NAME","apiVersion":"v1"}`,
+/// written just before the event of the request that was authenticated. That event is the
+/// audit side of the tripwire: it is logged where the request is not (`/version`,
+/// `/healthz` and the like are dropped by most policies; Secret writes are not).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct DecoySecret {
+    pub namespace: String,
+    pub name: String,
+    /// `system:serviceaccount:<namespace>:<account>`.
+    pub user: String,
+}
+
+impl DecoySecret {
+    /// The path of the API server's stamp (and of any request for the Secret by name).
+    pub fn path(&self) -> String {
+        format!(
+            "/api/v1/namespaces/{}/secrets/{}",
+            self.namespace, self.name
+        )
+    }
+
+    /// `namespace/name`.
+    pub fn shown(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What a decoy's event tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal<'a> {
+    /// A request made with a decoy's token.
+    Request,
+    /// The API server's stamp of a decoy Secret: its token authenticated (first use since
+    /// re-arm), whether or not the request itself is in the log.
+    Stamp(&'a DecoySecret),
+}
+
+/// Whether `event` is the API server's stamp of `secret` (see [`DecoySecret`]): a `patch`
+/// of exactly that core Secret (no subresource) by [`APISERVER_USER`]. A re-arm (the
+/// label removed by the operator or a watcher) and any other user's write are not.
+pub fn is_stamp_of(event: &Event, secret: &DecoySecret) -> bool {
+    event.user.username == APISERVER_USER
+        && event.verb == "patch"
+        && event.object_ref.as_ref().is_some_and(|o| {
+            o.resource == "secrets"
+                && o.api_group.is_empty()
+                && o.subresource.is_empty()
+                && o.namespace == secret.namespace
+                && o.name == secret.name
+        })
+}
+
 /// Picks the lines that may be a decoy's events, then the events that are.
 ///
 /// A line is a candidate only when it holds a decoy's user name as a whole JSON string: the
@@ -310,8 +387,16 @@ impl LogFollower {
 /// hold these exact bytes. Whether an event is a decoy's is still decided on the parsed
 /// event ([`Matcher::matches`]): another field that names a decoy in quotes (an annotation,
 /// a user agent) only makes its line parsed, and then rejected.
+///
+/// The API server's stamps of the decoys' Secrets are found the same way, by their
+/// request URI in quotes (`"/api/v1/namespaces/NS/secrets/NAME"`, made of the same
+/// characters): the stamp carries no query, so requests for the Secret that do (a re-arm
+/// by `kubectl label`, a watch) are not even parsed, and those that do not are parsed and
+/// then rejected unless they are the stamp ([`is_stamp_of`]). Stamps of other Secrets
+/// (every legacy token of the cluster gets them) never hold these bytes.
 pub struct Matcher {
     users: Vec<String>,
+    secrets: Vec<DecoySecret>,
     needles: Needles,
     /// The longest needle's length in bytes.
     longest: usize,
@@ -321,14 +406,53 @@ pub struct Matcher {
 enum Needles {
     None,
     One(Box<memmem::Finder<'static>>),
+    /// A few needles, each searched on its own: one `memmem` pass per needle over what was
+    /// read (still in the cache) costs less than one multi-pattern pass, whose prefilter
+    /// keys on the needles' first bytes, which every line holds (`"/api/v1/…`, `"sys…`).
+    Few(Vec<memmem::Finder<'static>>),
+    /// One decoy and its Secret: one `memmem` pass for a part both needles hold (the
+    /// account's name, in its user name and in its Secret's name), each find then checked
+    /// against the whole needles around it. One pass, as for a user name alone.
+    Anchored {
+        anchor: Box<memmem::Finder<'static>>,
+        /// Each needle, and where the anchor lies in it.
+        needles: Vec<(Vec<u8>, Vec<usize>)>,
+    },
     Many(aho_corasick::AhoCorasick),
 }
+
+/// An anchor shorter than this would be found too often to pay for the second pass it
+/// saves.
+const SHORTEST_ANCHOR: usize = 5;
+
+/// The anchored search for `patterns`, when `anchor` is long enough and in every one.
+fn anchored(anchor: &str, patterns: &[Vec<u8>]) -> Option<Needles> {
+    if anchor.len() < SHORTEST_ANCHOR {
+        return None;
+    }
+    let finder = memmem::Finder::new(anchor.as_bytes()).into_owned();
+    let needles: Vec<(Vec<u8>, Vec<usize>)> = patterns
+        .iter()
+        .map(|p| (p.clone(), finder.find_iter(p).collect::<Vec<usize>>()))
+        .collect();
+    if needles.iter().any(|(_, at)| at.is_empty()) {
+        return None;
+    }
+    Some(Needles::Anchored {
+        anchor: Box::new(finder),
+        needles,
+    })
+}
+
+/// Up to this many needles are searched one by one ([`Needles::Few`]).
+const FEW: usize = 8;
 
 /// The bytes a user name is searched by: the name in quotes, when it is of the characters
 /// no JSON writer escapes (a service account's always is); any other name alone (it is then
 /// only found where it is written unescaped, as before).
 fn needle(user: &str) -> Vec<u8> {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'.' | b'_' | b'@');
+    let plain =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'.' | b'_' | b'@' | b'/');
     if !user.is_empty() && user.bytes().all(plain) {
         format!("\"{user}\"").into_bytes()
     } else {
@@ -337,24 +461,58 @@ fn needle(user: &str) -> Vec<u8> {
 }
 
 impl Matcher {
+    /// Looks for requests of these users only.
     pub fn new(users: Vec<String>) -> Matcher {
-        let patterns: Vec<Vec<u8>> = users.iter().map(|u| needle(u)).collect();
+        Matcher::with_secrets(users, Vec::new())
+    }
+
+    /// Looks for requests of these users, and for the API server's stamps of these Secrets.
+    pub fn with_secrets(users: Vec<String>, secrets: Vec<DecoySecret>) -> Matcher {
+        let patterns: Vec<Vec<u8>> = users
+            .iter()
+            .map(|u| needle(u))
+            .chain(secrets.iter().map(|s| needle(&s.path())))
+            .collect();
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        let needles = match patterns.as_slice() {
-            [] => Needles::None,
-            [one] => Needles::One(Box::new(memmem::Finder::new(one).into_owned())),
-            many => match aho_corasick::AhoCorasick::new(many) {
-                Ok(searcher) => Needles::Many(searcher),
-                // Only a set far beyond any cluster's decoys (millions of bytes of names)
-                // is refused; the first name is still searched rather than none.
-                Err(_) => Needles::One(Box::new(memmem::Finder::new(&many[0]).into_owned())),
+        // One decoy with its Secrets: anchored on its account's name.
+        let account = match users.as_slice() {
+            [user] if !secrets.is_empty() && secrets.iter().all(|s| s.user == *user) => {
+                user.rsplit_once(':').map(|(_, account)| account)
+            }
+            _ => None,
+        };
+        let needles = match (
+            patterns.as_slice(),
+            account.and_then(|a| anchored(a, &patterns)),
+        ) {
+            (_, Some(anchored)) => anchored,
+            (patterns, None) => match patterns {
+                [] => Needles::None,
+                [one] => Needles::One(Box::new(memmem::Finder::new(one).into_owned())),
+                few if few.len() <= FEW => Needles::Few(
+                    few.iter()
+                        .map(|n| memmem::Finder::new(n).into_owned())
+                        .collect(),
+                ),
+                many => match aho_corasick::AhoCorasick::new(many) {
+                    Ok(searcher) => Needles::Many(searcher),
+                    // Only a set far beyond any cluster's decoys (millions of bytes of names)
+                    // is refused; the first name is still searched rather than none.
+                    Err(_) => Needles::One(Box::new(memmem::Finder::new(&many[0]).into_owned())),
+                },
             },
         };
         Matcher {
             users,
+            secrets,
             needles,
             longest,
         }
+    }
+
+    /// The decoy Secrets whose stamps are looked for.
+    pub fn secrets(&self) -> &[DecoySecret] {
+        &self.secrets
     }
 
     /// Where the first quoted decoy name in `haystack` starts.
@@ -362,6 +520,15 @@ impl Matcher {
         match &self.needles {
             Needles::None => None,
             Needles::One(finder) => finder.find(haystack),
+            Needles::Few(finders) => finders.iter().filter_map(|f| f.find(haystack)).min(),
+            Needles::Anchored { anchor, needles } => anchor.find_iter(haystack).find_map(|at| {
+                needles.iter().find_map(|(needle, offsets)| {
+                    offsets.iter().find_map(|&offset| {
+                        let start = at.checked_sub(offset)?;
+                        haystack[start..].starts_with(needle).then_some(start)
+                    })
+                })
+            }),
             Needles::Many(searcher) => searcher.find(haystack).map(|m| m.start()),
         }
     }
@@ -387,8 +554,21 @@ impl Matcher {
         found
     }
 
+    /// Whether `event` is a decoy's: a request made as a decoy user, or the API server's
+    /// stamp of a decoy's Secret.
     pub fn matches(&self, event: &Event) -> bool {
-        self.users.contains(&event.user.username)
+        self.signal(event).is_some()
+    }
+
+    /// What a decoy's event tells; `None` for every other event.
+    pub fn signal(&self, event: &Event) -> Option<Signal<'_>> {
+        if self.users.contains(&event.user.username) {
+            return Some(Signal::Request);
+        }
+        self.secrets
+            .iter()
+            .find(|secret| is_stamp_of(event, secret))
+            .map(Signal::Stamp)
     }
 
     /// The lines of `region` (whole lines, each ending in a newline) that hold a quoted
@@ -396,8 +576,24 @@ impl Matcher {
     /// without a match is never looked at on its own.
     pub fn candidate_lines<'a>(&'a self, region: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
         let mut at = 0;
+        // With a few needles, where each one is next found (from `at` on), so that each
+        // searches the region once.
+        let mut next: Vec<Option<usize>> = match &self.needles {
+            Needles::Few(finders) => finders.iter().map(|f| f.find(region)).collect(),
+            _ => Vec::new(),
+        };
         std::iter::from_fn(move || {
-            let found = at + self.find(&region[at..])?;
+            let found = match &self.needles {
+                Needles::Few(finders) => {
+                    for (finder, next) in finders.iter().zip(next.iter_mut()) {
+                        if next.is_some_and(|n| n < at) {
+                            *next = finder.find(&region[at..]).map(|i| at + i);
+                        }
+                    }
+                    next.iter().flatten().copied().min()?
+                }
+                _ => at + self.find(&region[at..])?,
+            };
             let start = memchr::memrchr(b'\n', &region[at..found]).map_or(at, |i| at + i + 1);
             // A name holds no newline, so the line goes on past the match.
             let end = memchr::memchr(b'\n', &region[found..]).map_or(region.len(), |i| found + i);
@@ -611,6 +807,61 @@ mod tests {
         }
         assert_eq!(ids(&lines), vec!["a1", "a2", "a3"]);
         assert_eq!(oversized, 1);
+    }
+
+    #[test]
+    fn a_decoy_and_its_secret_are_found_in_one_pass_and_nothing_else_is() {
+        let user = "system:serviceaccount:kube-system:tiller";
+        let secret = DecoySecret {
+            namespace: "kube-system".into(),
+            name: "tiller-token-bcdfg".into(),
+            user: user.into(),
+        };
+        let stamp = |name: &str, query: &str| {
+            format!(
+                r#"{{"auditID":"s","verb":"patch","requestURI":"/api/v1/namespaces/kube-system/secrets/{name}{query}","user":{{"username":"system:apiserver"}},"objectRef":{{"resource":"secrets","namespace":"kube-system","name":"{name}"}}}}"#
+            )
+        };
+        let lines = [
+            EVENT.replace(":tiller\"", ":tiller-deployer\""),
+            stamp("tiller-token-bcdfg", ""),
+            stamp("tiller-token-bcdfg", "?fieldManager=kubectl-label"),
+            stamp("tiller-token-zzzzz", ""),
+            stamp("tiller-token-bcdfgh", ""),
+            EVENT.to_string(),
+        ];
+        let region = lines.join("\n") + "\n";
+        let matcher = Matcher::with_secrets(vec![user.into()], vec![secret.clone()]);
+        assert!(matches!(matcher.needles, Needles::Anchored { .. }));
+        let found: Vec<&[u8]> = matcher.candidate_lines(region.as_bytes()).collect();
+        assert_eq!(
+            found,
+            vec![lines[1].as_bytes(), lines[5].as_bytes()],
+            "the stamp without a query and the decoy's own event"
+        );
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(
+                matcher.may_match(line.as_bytes()),
+                i == 1 || i == 5,
+                "{line}"
+            );
+        }
+        // The stamp is the parsed event's signal; the re-arm is not even a candidate.
+        let event: Event = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(matcher.signal(&event), Some(Signal::Stamp(&secret)));
+        let event: Event = serde_json::from_str(&lines[5]).unwrap();
+        assert_eq!(matcher.signal(&event), Some(Signal::Request));
+        // An account name too short to anchor on: each needle is searched on its own,
+        // with the same result.
+        let short = DecoySecret {
+            namespace: "kube-system".into(),
+            name: "ci-token-bcdfg".into(),
+            user: "system:serviceaccount:kube-system:ci".into(),
+        };
+        let matcher = Matcher::with_secrets(vec![short.user.clone()], vec![short]);
+        assert!(matches!(matcher.needles, Needles::Few(_)));
+        let region = region.replace("tiller", "ci");
+        assert_eq!(matcher.candidate_lines(region.as_bytes()).count(), 2);
     }
 
     #[test]

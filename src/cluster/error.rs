@@ -48,13 +48,8 @@ pub enum ClusterError {
          system:serviceaccount:NS:NAME"
     )]
     NoDecoysToLookFor,
-    #[error("--secret {namespace}/{secret}: no such Secret")]
-    SecretMissing { namespace: String, secret: String },
-    #[error(
-        "--secret {namespace}/{secret}: not a service-account token Secret (no \
-         kubernetes.io/service-account.name annotation)"
-    )]
-    NotATokenSecret { namespace: String, secret: String },
+    #[error("--secret {given}: {why}")]
+    SecretName { given: String, why: String },
 }
 
 impl ClusterError {

@@ -137,25 +137,3 @@ pub fn forbidden(error: &ClusterError) -> bool {
     matches!(error, ClusterError::Api { source, .. }
         if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 403))
 }
-
-/// The account a token Secret is for (its `kubernetes.io/service-account.name`), from
-/// its metadata; None when the Secret does not exist.
-pub async fn token_secret_account(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<Option<String>>, ClusterError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let found = api
-        .get_metadata_opt(name)
-        .await
-        .map_err(|e| ClusterError::api(format!("get Secret {namespace}/{name} (metadata)"), e))?;
-    Ok(found.map(|secret| {
-        secret
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(crate::decoy::tracking::ACCOUNT_NAME_ANNOTATION))
-            .cloned()
-    }))
-}

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::audit::{APISERVER_USER, DecoySecret};
 use crate::cli::{GlobalArgs, Platform, RulesArgs};
 use crate::decoy::Decoy;
 use crate::error::Error;
@@ -50,6 +51,44 @@ pub fn decoys(usernames: &[String]) -> Result<Vec<Decoy>, Error> {
     Ok(decoys)
 }
 
+/// The decoy Secrets whose stamps the rules match, sorted and without repeats.
+pub fn stamped_secrets(secrets: &[DecoySecret]) -> Vec<DecoySecret> {
+    let mut secrets = secrets.to_vec();
+    secrets.sort();
+    secrets.dedup();
+    secrets
+}
+
+/// Each Secret as `one(namespace, name)`, joined: the alternatives of a stamp condition.
+fn each_secret(
+    secrets: &[DecoySecret],
+    one: impl Fn(&str, &str) -> String,
+    separator: &str,
+) -> String {
+    secrets
+        .iter()
+        .map(|s| one(&s.namespace, &s.name))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// What the header says of the stamp, when the rules match it.
+fn stamp_lines(secrets: &[DecoySecret]) -> Vec<String> {
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    let shown: Vec<String> = secrets.iter().map(DecoySecret::shown).collect();
+    vec![
+        format!(
+            "Also matched: {APISERVER_USER} patching Secret {}, which is",
+            shown.join(", ")
+        ),
+        "  the API server stamping kubernetes.io/legacy-token-last-used: the token".into(),
+        "  authenticated (first use since re-arm), even when the request itself is not".into(),
+        "  logged. No other user's write matches.".into(),
+    ]
+}
+
 pub const ALL_PLATFORMS: [Platform; 7] = [
     Platform::Falco,
     Platform::Sigma,
@@ -76,20 +115,32 @@ impl Platform {
 
 /// The section for one platform: a comment header (the platform, where the rule goes, the
 /// decoys, the placeholders to fill in), then the rule. Decoys must come from [`decoys`].
-pub fn render(platform: Platform, decoys: &[Decoy]) -> String {
+///
+/// With `secrets`, each rule also matches the API server's stamp of those Secrets (a
+/// `patch` of exactly that Secret by `system:apiserver`): the decoy's token authenticated
+/// (first use since re-arm), also when the request itself is not logged (`GET /version`).
+/// The re-arm (the label removed by someone else) and every other Secret's stamp do not
+/// match.
+pub fn render(platform: Platform, decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     match platform {
-        Platform::Falco => falco(decoys),
-        Platform::Sigma => sigma(decoys),
-        Platform::Gke => gke(decoys),
-        Platform::Eks => eks(decoys),
-        Platform::Aks => aks(decoys),
-        Platform::Elastic => elastic(decoys),
-        Platform::Splunk => splunk(decoys),
+        Platform::Falco => falco(decoys, secrets),
+        Platform::Sigma => sigma(decoys, secrets),
+        Platform::Gke => gke(decoys, secrets),
+        Platform::Eks => eks(decoys, secrets),
+        Platform::Aks => aks(decoys, secrets),
+        Platform::Elastic => elastic(decoys, secrets),
+        Platform::Splunk => splunk(decoys, secrets),
     }
 }
 
 /// A header in the platform's comment syntax.
-fn header(prefix: &str, title: &str, lines: &[String], decoys: &[Decoy]) -> String {
+fn header(
+    prefix: &str,
+    title: &str,
+    lines: &[String],
+    decoys: &[Decoy],
+    secrets: &[DecoySecret],
+) -> String {
     let lead = if prefix.is_empty() {
         String::new()
     } else {
@@ -98,7 +149,7 @@ fn header(prefix: &str, title: &str, lines: &[String], decoys: &[Decoy]) -> Stri
     let mut text = format!("{lead}== {title} ==\n");
     let names: Vec<&str> = decoys.iter().map(|d| d.username.as_str()).collect();
     text.push_str(&format!("{lead}Decoys: {}\n", names.join(", ")));
-    for line in lines {
+    for line in lines.iter().chain(&stamp_lines(secrets)) {
         text.push_str(&format!("{lead}{line}\n"));
     }
     text
@@ -136,7 +187,7 @@ fn quoted_list(decoys: &[Decoy], quote: fn(&str) -> String, separator: &str) -> 
 /// names this tool: its names read like an ordinary clean-up of old tokens.
 const FALCO_USERS_LIST: &str = "legacy_sa_token_users";
 
-fn falco(decoys: &[Decoy]) -> String {
+fn falco(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     let mut text = String::from(
         "# == Falco (k8saudit plugin, source k8s_audit) ==\n\
          # Where: a rules file Falco loads after k8s_audit_rules.yaml (e.g.\n\
@@ -169,6 +220,38 @@ fn falco(decoys: &[Decoy]) -> String {
          \x20 source: k8s_audit\n\
          \x20 tags: [k8s, mitre_credential_access, T1552.007]\n"
     ));
+    if !secrets.is_empty() {
+        let which = each_secret(
+            secrets,
+            |namespace, name| {
+                format!(
+                    "(ka.target.namespace = {} and ka.target.name = {})",
+                    double_quote(namespace),
+                    double_quote(name)
+                )
+            },
+            " or ",
+        );
+        text.push_str(&format!(
+            "\n- rule: Legacy Service Account Token Authenticated\n\
+             \x20 desc: >-\n\
+             \x20   The API server marked the long-lived token Secret of a service account that\n\
+             \x20   nothing uses any more as used (label kubernetes.io/legacy-token-last-used): its\n\
+             \x20   token authenticated, even if the request itself is not logged. Look for the\n\
+             \x20   account's requests around this time.\n\
+             \x20 condition: >-\n\
+             \x20   ka.user.name = {apiserver} and ka.verb = patch and\n\
+             \x20   ka.target.resource = secrets and ({which}) and\n\
+             \x20   ka.stage in (ResponseStarted, ResponseComplete, Panic)\n\
+             \x20 output: >-\n\
+             \x20   Legacy service-account token authenticated\n\
+             \x20   (secret=%ka.target.namespace/%ka.target.name time=%evt.time auditid=%ka.auditid)\n\
+             \x20 priority: CRITICAL\n\
+             \x20 source: k8s_audit\n\
+             \x20 tags: [k8s, mitre_credential_access, T1552.007]\n",
+            apiserver = double_quote(APISERVER_USER),
+        ));
+    }
     let mut watched: Vec<&str> = decoys
         .iter()
         .filter(|d| FALCO_KUBE_NAMESPACES.contains(&d.namespace.as_str()))
@@ -204,12 +287,16 @@ fn falco(decoys: &[Decoy]) -> String {
 
 /// A UUID derived from the decoys' names (SHA-256, laid out as an RFC 9562 version 8
 /// UUID), so the same decoys always give the same rule id and other decoys another.
-pub fn sigma_rule_id(decoys: &[Decoy]) -> String {
+pub fn sigma_rule_id(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"kubectl-honeytoken sigma rule\n");
     for decoy in decoys {
         hasher.update(decoy.username.as_bytes());
         hasher.update(b"\n");
+    }
+    // Without Secrets, the id of the rules made before stamps were matched.
+    for secret in secrets {
+        hasher.update(format!("stamp {}\n", secret.shown()).as_bytes());
     }
     let mut bytes: [u8; 16] = hasher.finalize()[..16].try_into().expect("16 bytes");
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
@@ -225,7 +312,7 @@ pub fn sigma_rule_id(decoys: &[Decoy]) -> String {
     )
 }
 
-fn sigma(decoys: &[Decoy]) -> String {
+fn sigma(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     let mut text = header(
         "#",
         "Sigma (logsource product: kubernetes, service: audit)",
@@ -240,11 +327,34 @@ fn sigma(decoys: &[Decoy]) -> String {
             "Placeholders: none.".into(),
         ],
         decoys,
+        secrets,
     );
     let values: String = decoys
         .iter()
         .map(|d| format!("            - {}\n", yaml_quote(&d.username)))
         .collect();
+    let (stamp, condition) = if secrets.is_empty() {
+        (String::new(), "selection")
+    } else {
+        let mut stamp = format!(
+            "    stamp_writer:\n\
+             \x20       user.username: {}\n\
+             \x20       verb: 'patch'\n\
+             \x20       objectRef.resource: 'secrets'\n",
+            yaml_quote(APISERVER_USER)
+        );
+        for (i, secret) in secrets.iter().enumerate() {
+            stamp.push_str(&format!(
+                "    stamp_secret_{}:\n\
+                 \x20       objectRef.namespace: {}\n\
+                 \x20       objectRef.name: {}\n",
+                i + 1,
+                yaml_quote(&secret.namespace),
+                yaml_quote(&secret.name)
+            ));
+        }
+        (stamp, "selection or (stamp_writer and 1 of stamp_secret_*)")
+    };
     text.push_str(&format!(
         "title: Kubernetes Decoy Service Account Token Used\n\
          id: {id}\n\
@@ -252,7 +362,9 @@ fn sigma(decoys: &[Decoy]) -> String {
          description: >-\n\
          \x20   A request to the Kubernetes API authenticated as a decoy service account. Nothing\n\
          \x20   legitimate uses the decoy's token, so a request made with it means that someone\n\
-         \x20   found the token (a service-account token Secret) and tried it.\n\
+         \x20   found the token (a service-account token Secret) and tried it. The stamp_\n\
+         \x20   selections, when present, match the API server marking the decoy's token Secret as\n\
+         \x20   used: its token authenticated, even if the request itself is not logged.\n\
          references:\n\
          \x20   - https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/\n\
          \x20   - https://attack.mitre.org/techniques/T1552/007/\n\
@@ -268,28 +380,52 @@ fn sigma(decoys: &[Decoy]) -> String {
          \x20   selection:\n\
          \x20       user.username:\n\
          {values}\
-         \x20   condition: selection\n\
+         {stamp}\
+         \x20   condition: {condition}\n\
          falsepositives:\n\
          \x20   - Drills of kubectl honeytoken (test-trigger, verify --e2e), which use the token on\n\
          \x20     purpose to prove that this alert fires; their user agent (userAgent) starts with\n\
          \x20     {DRILL_PREFIX}, which anyone can copy, so confirm a drill with kubectl\n\
          \x20     honeytoken scan, which checks its signature\n\
          level: critical\n",
-        id = sigma_rule_id(decoys),
+        id = sigma_rule_id(decoys, secrets),
     ));
     text
 }
 
-/// The Cloud Logging query for the decoys' entries.
-fn gke_filter(decoys: &[Decoy]) -> String {
-    format!(
-        "resource.type=\"k8s_cluster\" AND resource.labels.cluster_name=\"<CLUSTER>\" AND \
-         protoPayload.authenticationInfo.principalEmail=({})",
+/// The terms of the Cloud Logging query for the decoys' entries, all of which must hold.
+/// A stamp of a decoy Secret is an Admin Activity entry (a write), logged even where Data
+/// Access logs are off.
+fn gke_terms(decoys: &[Decoy], secrets: &[DecoySecret]) -> Vec<String> {
+    let users = format!(
+        "protoPayload.authenticationInfo.principalEmail=({})",
         quoted_list(decoys, double_quote, " OR ")
-    )
+    );
+    let who = if secrets.is_empty() {
+        users
+    } else {
+        let names = each_secret(
+            secrets,
+            |namespace, name| {
+                double_quote(&format!("core/v1/namespaces/{namespace}/secrets/{name}"))
+            },
+            " OR ",
+        );
+        format!(
+            "({users} OR (protoPayload.authenticationInfo.principalEmail={} AND \
+             protoPayload.methodName=\"io.k8s.core.v1.secrets.patch\" AND \
+             protoPayload.resourceName=({names})))",
+            double_quote(APISERVER_USER),
+        )
+    };
+    vec![
+        "resource.type=\"k8s_cluster\"".into(),
+        "resource.labels.cluster_name=\"<CLUSTER>\"".into(),
+        who,
+    ]
 }
 
-fn gke(decoys: &[Decoy]) -> String {
+fn gke(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     let mut text = header(
         "#",
         "GKE (Cloud Logging and Cloud Monitoring)",
@@ -305,8 +441,10 @@ fn gke(decoys: &[Decoy]) -> String {
                 .into(),
         ],
         decoys,
+        secrets,
     );
-    let filter = gke_filter(decoys);
+    let terms = gke_terms(decoys, secrets);
+    let filter = terms.join(" AND ");
     let policy = serde_json::json!({
         "displayName": "Kubernetes decoy service-account token used (<CLUSTER>)",
         "documentation": {
@@ -351,13 +489,13 @@ fn gke(decoys: &[Decoy]) -> String {
          {policy}\n\
          EOF\n\
          gcloud monitoring policies create --project <PROJECT> --policy-from-file decoy-token-alert.json\n",
-        query = filter.replace(" AND ", "\n"),
+        query = terms.join("\n"),
         filter_word = shell_quote(&filter),
     ));
     text
 }
 
-fn eks(decoys: &[Decoy]) -> String {
+fn eks(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     let mut text = header(
         "#",
         "EKS (CloudWatch Logs)",
@@ -372,15 +510,49 @@ fn eks(decoys: &[Decoy]) -> String {
             "  SNS topic the alarm notifies).".into(),
         ],
         decoys,
+        secrets,
     );
-    let pattern = format!(
-        "{{ {} }}",
-        decoys
-            .iter()
-            .map(|d| format!("($.user.username = {})", double_quote(&d.username)))
-            .collect::<Vec<_>>()
-            .join(" || ")
+    let mut alternatives: Vec<String> = decoys
+        .iter()
+        .map(|d| format!("($.user.username = {})", double_quote(&d.username)))
+        .collect();
+    let mut insights = format!(
+        "user.username in [{}]",
+        quoted_list(decoys, double_quote, ", ")
     );
+    if !secrets.is_empty() {
+        let filter_secrets = each_secret(
+            secrets,
+            |namespace, name| {
+                format!(
+                    "($.objectRef.namespace = {} && $.objectRef.name = {})",
+                    double_quote(namespace),
+                    double_quote(name)
+                )
+            },
+            " || ",
+        );
+        alternatives.push(format!(
+            "($.user.username = {} && $.verb = \"patch\" && $.objectRef.resource = \"secrets\" && ({filter_secrets}))",
+            double_quote(APISERVER_USER),
+        ));
+        let insights_secrets = each_secret(
+            secrets,
+            |namespace, name| {
+                format!(
+                    "(objectRef.namespace = {} and objectRef.name = {})",
+                    double_quote(namespace),
+                    double_quote(name)
+                )
+            },
+            " or ",
+        );
+        insights = format!(
+            "{insights} or (user.username = {} and verb = \"patch\" and objectRef.resource = \"secrets\" and ({insights_secrets}))",
+            double_quote(APISERVER_USER),
+        );
+    }
+    let pattern = format!("{{ {} }}", alternatives.join(" || "));
     // PutMetricFilter takes patterns of at most 1,024 characters.
     if pattern.len() > 1024 {
         text.push_str(&format!(
@@ -411,16 +583,15 @@ fn eks(decoys: &[Decoy]) -> String {
          # which anyone can copy: kubectl honeytoken scan checks a drill's signature):\n\
          fields @timestamp, user.username, verb, requestURI, sourceIPs.0, userAgent, responseStatus.code, auditID, stage\n\
          | filter @logStream like /^kube-apiserver-audit/\n\
-         | filter user.username in [{users}]\n\
+         | filter {insights}\n\
          | sort @timestamp desc\n\
          | limit 1000\n",
         pattern_word = shell_quote(&pattern),
-        users = quoted_list(decoys, double_quote, ", "),
     ));
     text
 }
 
-fn aks(decoys: &[Decoy]) -> String {
+fn aks(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     let mut text = header(
         "//",
         "AKS (Azure Monitor Log Analytics, KQL)",
@@ -433,12 +604,33 @@ fn aks(decoys: &[Decoy]) -> String {
             "Placeholders: none.".into(),
         ],
         decoys,
+        secrets,
     );
     let users = quoted_list(decoys, double_quote, ", ");
+    let stamp = |user: &str, verb: &str, object: &str| {
+        if secrets.is_empty() {
+            return String::new();
+        }
+        let names = each_secret(
+            secrets,
+            |namespace, name| double_quote(&format!("{namespace}/{name}")),
+            ", ",
+        );
+        format!(
+            " or ({user} == {} and {verb} == \"patch\" and tostring({object}.resource) == \"secrets\" and strcat(tostring({object}.namespace), \"/\", tostring({object}.name)) in ({names}))",
+            double_quote(APISERVER_USER),
+        )
+    };
+    let table_stamp = stamp("tostring(User.username)", "Verb", "ObjectRef");
+    let log_stamp = stamp(
+        "tostring(event.user.username)",
+        "tostring(event.verb)",
+        "event.objectRef",
+    );
     text.push_str(&format!(
         "\n// Resource-specific table (diagnostic setting destination \"Resource specific\"):\n\
          AKSAudit\n\
-         | where tostring(User.username) in ({users})\n\
+         | where tostring(User.username) in ({users}){table_stamp}\n\
          | extend ClaimsDrill = UserAgent startswith \"{DRILL_PREFIX}\"\n\
          | project TimeGenerated, Username = tostring(User.username), Verb, RequestUri, SourceIps, UserAgent, Code = toint(ResponseStatus.code), AuditId, Stage, ClaimsDrill\n\
          \n\
@@ -446,7 +638,7 @@ fn aks(decoys: &[Decoy]) -> String {
          AzureDiagnostics\n\
          | where Category == \"kube-audit\"\n\
          | extend event = parse_json(log_s)\n\
-         | where tostring(event.user.username) in ({users})\n\
+         | where tostring(event.user.username) in ({users}){log_stamp}\n\
          | extend UserAgent = tostring(event.userAgent)\n\
          | extend ClaimsDrill = UserAgent startswith \"{DRILL_PREFIX}\"\n\
          | project TimeGenerated, Username = tostring(event.user.username), Verb = tostring(event.verb), RequestUri = tostring(event.requestURI), SourceIps = event.sourceIPs, UserAgent, Code = toint(event.responseStatus.code), AuditId = tostring(event.auditID), Stage = tostring(event.stage), ClaimsDrill\n"
@@ -454,7 +646,7 @@ fn aks(decoys: &[Decoy]) -> String {
     text
 }
 
-fn elastic(decoys: &[Decoy]) -> String {
+fn elastic(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     let mut text = header(
         "//",
         "Elastic Security (Kubernetes integration, audit logs)",
@@ -471,20 +663,62 @@ fn elastic(decoys: &[Decoy]) -> String {
             "Placeholders: none.".into(),
         ],
         decoys,
+        secrets,
     );
+    let kql = format!(
+        "kubernetes.audit.user.username : ({})",
+        quoted_list(decoys, double_quote, " or ")
+    );
+    let eql = format!(
+        "kubernetes.audit.user.username in ({})",
+        quoted_list(decoys, double_quote, ", ")
+    );
+    let (kql, eql) = if secrets.is_empty() {
+        (kql, eql)
+    } else {
+        let kql_secrets = each_secret(
+            secrets,
+            |namespace, name| {
+                format!(
+                    "(kubernetes.audit.objectRef.namespace : {} and kubernetes.audit.objectRef.name : {})",
+                    double_quote(namespace),
+                    double_quote(name)
+                )
+            },
+            " or ",
+        );
+        let eql_secrets = each_secret(
+            secrets,
+            |namespace, name| {
+                format!(
+                    "(kubernetes.audit.objectRef.namespace == {} and kubernetes.audit.objectRef.name == {})",
+                    double_quote(namespace),
+                    double_quote(name)
+                )
+            },
+            " or ",
+        );
+        let apiserver = double_quote(APISERVER_USER);
+        (
+            format!(
+                "({kql} or (kubernetes.audit.user.username : {apiserver} and kubernetes.audit.verb : \"patch\" and kubernetes.audit.objectRef.resource : \"secrets\" and ({kql_secrets})))"
+            ),
+            format!(
+                "({eql} or (kubernetes.audit.user.username == {apiserver} and kubernetes.audit.verb == \"patch\" and kubernetes.audit.objectRef.resource == \"secrets\" and ({eql_secrets})))"
+            ),
+        )
+    };
     text.push_str(&format!(
         "\n// KQL:\n\
-         event.dataset : \"kubernetes.audit_logs\" and kubernetes.audit.user.username : ({kql})\n\
+         event.dataset : \"kubernetes.audit_logs\" and {kql}\n\
          \n\
          // EQL:\n\
-         any where event.dataset == \"kubernetes.audit_logs\" and kubernetes.audit.user.username in ({eql})\n",
-        kql = quoted_list(decoys, double_quote, " or "),
-        eql = quoted_list(decoys, double_quote, ", "),
+         any where event.dataset == \"kubernetes.audit_logs\" and {eql}\n",
     ));
     text
 }
 
-fn splunk(decoys: &[Decoy]) -> String {
+fn splunk(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     let mut text = String::from("```\n");
     text.push_str(&header(
         "",
@@ -500,37 +734,83 @@ fn splunk(decoys: &[Decoy]) -> String {
             "  OpenTelemetry Collector, or whatever your forwarder sets).".into(),
         ],
         decoys,
+        secrets,
     ));
     text.push_str("```\n");
+    let users = format!(
+        "user.username IN ({})",
+        quoted_list(decoys, double_quote, ", ")
+    );
+    let (filter, signal) = if secrets.is_empty() {
+        (users, String::new())
+    } else {
+        let names = each_secret(
+            secrets,
+            |namespace, name| {
+                format!(
+                    "(objectRef.namespace={} objectRef.name={})",
+                    double_quote(namespace),
+                    double_quote(name)
+                )
+            },
+            " OR ",
+        );
+        (
+            format!(
+                "({users} OR (user.username={} verb=\"patch\" objectRef.resource=\"secrets\" ({names})))",
+                double_quote(APISERVER_USER),
+            ),
+            format!(
+                "| eval signal=if('user.username'=={}, \"stamp\", \"request\")\n",
+                double_quote(APISERVER_USER)
+            ),
+        )
+    };
     text.push_str(&format!(
-        "index=<INDEX> sourcetype=<SOURCETYPE> user.username IN ({users})\n\
+        "index=<INDEX> sourcetype=<SOURCETYPE> {filter}\n\
+         {signal}\
          | eval claims_drill=if(like(userAgent, \"{DRILL_PREFIX}%\"), \"yes\", \"no\")\n\
-         | table _time user.username verb requestURI \"sourceIPs{{}}\" userAgent responseStatus.code auditID stage claims_drill\n",
-        users = quoted_list(decoys, double_quote, ", "),
+         | table _time user.username verb requestURI \"sourceIPs{{}}\" userAgent responseStatus.code auditID stage claims_drill{columns}\n",
+        columns = if secrets.is_empty() {
+            ""
+        } else {
+            " signal objectRef.namespace objectRef.name"
+        },
     ));
     text
 }
 
 /// The sections of these platforms (all when none is named), in the order of
 /// [`ALL_PLATFORMS`], keyed by platform name.
-pub fn render_all(platforms: &[Platform], decoys: &[Decoy]) -> Vec<(Platform, String)> {
+pub fn render_all(
+    platforms: &[Platform],
+    decoys: &[Decoy],
+    secrets: &[DecoySecret],
+) -> Vec<(Platform, String)> {
     ALL_PLATFORMS
         .iter()
         .filter(|p| platforms.is_empty() || platforms.contains(p))
-        .map(|&p| (p, render(p, decoys)))
+        .map(|&p| (p, render(p, decoys, secrets)))
         .collect()
 }
 
 pub async fn run(args: &RulesArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let usernames = crate::cluster::locate::decoy_users(
+    let sought = crate::cluster::sought::decoys_to_look_for(
         &args.user,
+        &args.secret,
         &global.target(),
         global.namespace.as_deref(),
         home,
     )
     .await?;
-    let decoys = decoys(&usernames)?;
-    let sections = render_all(&args.platform, &decoys);
+    let decoys = decoys(&sought.users)?;
+    let secrets = stamped_secrets(&sought.secrets);
+    if secrets.is_empty() {
+        eprintln!(
+            "rules: the rules do not match the API server's stamps of the decoys' Secrets (the token authenticated, also by requests the audit policy drops): name the Secrets with --secret NAMESPACE/NAME"
+        );
+    }
+    let sections = render_all(&args.platform, &decoys, &secrets);
     let map: BTreeMap<&str, &str> = sections
         .iter()
         .map(|(p, text)| (p.name(), text.as_str()))
@@ -574,7 +854,7 @@ mod tests {
     fn every_platform_names_every_decoy() {
         let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
         for platform in ALL_PLATFORMS {
-            let text = render(platform, &decoys);
+            let text = render(platform, &decoys, &[]);
             for user in [TILLER, APPS] {
                 // Outside the header line that lists the decoys, in the rule itself.
                 let body: String = text
@@ -597,7 +877,7 @@ mod tests {
     #[test]
     fn the_falco_section_does_not_give_the_decoys_away() {
         // It usually ends up in a ConfigMap that more people can read than the decoys.
-        let text = falco(&decoys(&names(&[TILLER, APPS])).unwrap());
+        let text = falco(&decoys(&names(&[TILLER, APPS])).unwrap(), &[]);
         let found = crate::decoy::realism::giveaways_in(&text);
         assert!(
             found.is_empty(),
@@ -608,7 +888,7 @@ mod tests {
     #[test]
     fn falco_rule_parses_with_the_decoys_list() {
         let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
-        let document = yaml(&falco(&decoys));
+        let document = yaml(&falco(&decoys, &[]));
         let rules = entries_with(&document, "rule");
         assert_eq!(rules.len(), 1, "{document:#}");
         let rule = rules[0];
@@ -705,7 +985,7 @@ mod tests {
         let stock_lists: Vec<&Value> = entries_with(&stock, "list");
 
         let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
-        let ours = yaml(&falco(&decoys));
+        let ours = yaml(&falco(&decoys, &[]));
         let overrides: Vec<&Value> = entries_with(&ours, "override");
         assert_eq!(overrides.len(), 1, "{ours:#}");
         let entry = overrides[0];
@@ -724,7 +1004,7 @@ mod tests {
     #[test]
     fn falco_needs_no_override_when_no_decoy_is_in_a_kube_namespace() {
         let decoys = decoys(&names(&[APPS])).unwrap();
-        let document = yaml(&falco(&decoys));
+        let document = yaml(&falco(&decoys, &[]));
         assert!(
             entries_with(&document, "override").is_empty(),
             "{document:#}"
@@ -735,7 +1015,7 @@ mod tests {
     #[test]
     fn sigma_rule_is_complete_and_matches_drills_too() {
         let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
-        let rule = yaml(&sigma(&decoys));
+        let rule = yaml(&sigma(&decoys, &[]));
         for key in [
             "title",
             "id",
@@ -771,30 +1051,107 @@ mod tests {
         assert!("89ab".contains(&id[19..20]), "RFC 9562 variant: {id}");
     }
 
+    fn secrets() -> Vec<DecoySecret> {
+        stamped_secrets(&[
+            crate::cluster::sought::parse_secret("kube-system/tiller-token-bcdfg").unwrap(),
+            crate::cluster::sought::parse_secret("apps/helm-server-token-x7k2p").unwrap(),
+        ])
+    }
+
+    #[test]
+    fn with_secrets_every_platform_also_matches_the_api_servers_stamp_of_them() {
+        let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
+        let secrets = secrets();
+        for platform in ALL_PLATFORMS {
+            let without = render(platform, &decoys, &[]);
+            let text = render(platform, &decoys, &secrets);
+            assert!(
+                !without.contains("system:apiserver"),
+                "{platform:?}: {without}"
+            );
+            let body: String = text
+                .lines()
+                .filter(|l| {
+                    !l.trim_start_matches(['#', '/', ' '])
+                        .starts_with("Also matched")
+                        && !l.starts_with("# ")
+                        && !l.starts_with("// ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            for needle in [
+                "system:apiserver",
+                "patch",
+                "tiller-token-bcdfg",
+                "helm-server-token-x7k2p",
+                "kube-system",
+            ] {
+                assert!(
+                    body.contains(needle),
+                    "{platform:?} lacks {needle}:\n{text}"
+                );
+            }
+            // Still every decoy's requests.
+            assert!(
+                body.contains(TILLER) && body.contains(APPS),
+                "{platform:?}:\n{text}"
+            );
+        }
+        let falco_text = falco(&decoys, &secrets);
+        let document = yaml(&falco_text);
+        let rules = entries_with(&document, "rule");
+        assert_eq!(rules.len(), 2, "{document:#}");
+        let stamp = rules[1]["condition"].as_str().unwrap();
+        assert!(stamp.starts_with("ka.user.name = \"system:apiserver\" and ka.verb = patch and ka.target.resource = secrets and ((ka.target.namespace = \"apps\" and ka.target.name = \"helm-server-token-x7k2p\") or (ka.target.namespace = \"kube-system\""), "{stamp}");
+        assert!(crate::decoy::realism::giveaways_in(&falco_text).is_empty());
+        let sigma_rule = yaml(&sigma(&decoys, &secrets));
+        let detection = sigma_rule["detection"].as_object().unwrap();
+        assert_eq!(
+            detection["condition"],
+            "selection or (stamp_writer and 1 of stamp_secret_*)"
+        );
+        assert_eq!(
+            detection["stamp_writer"],
+            serde_json::json!({"user.username": "system:apiserver", "verb": "patch", "objectRef.resource": "secrets"})
+        );
+        assert_eq!(
+            detection["stamp_secret_2"],
+            serde_json::json!({"objectRef.namespace": "kube-system", "objectRef.name": "tiller-token-bcdfg"})
+        );
+        assert_ne!(
+            sigma_rule_id(&decoys, &secrets),
+            sigma_rule_id(&decoys, &[])
+        );
+        let eks_text = eks(&decoys, &secrets);
+        assert!(eks_text.contains(r#"($.user.username = "system:apiserver" && $.verb = "patch" && $.objectRef.resource = "secrets" && (($.objectRef.namespace = "apps" && $.objectRef.name = "helm-server-token-x7k2p") || ($.objectRef.namespace = "kube-system" && $.objectRef.name = "tiller-token-bcdfg")))"#), "{eks_text}");
+        let gke_text = gke(&decoys, &secrets);
+        assert!(gke_text.contains(r#"protoPayload.methodName="io.k8s.core.v1.secrets.patch" AND protoPayload.resourceName=("core/v1/namespaces/apps/secrets/helm-server-token-x7k2p" OR "core/v1/namespaces/kube-system/secrets/tiller-token-bcdfg")"#), "{gke_text}");
+    }
+
     #[test]
     fn output_is_deterministic_and_independent_of_order() {
         let one = decoys(&names(&[TILLER, APPS])).unwrap();
         let other = decoys(&names(&[APPS, TILLER, APPS])).unwrap();
         for platform in ALL_PLATFORMS {
-            assert_eq!(render(platform, &one), render(platform, &one));
-            assert_eq!(render(platform, &one), render(platform, &other));
+            assert_eq!(render(platform, &one, &[]), render(platform, &one, &[]));
+            assert_eq!(render(platform, &one, &[]), render(platform, &other, &[]));
         }
         let alone = decoys(&names(&[TILLER])).unwrap();
-        assert_ne!(sigma_rule_id(&one), sigma_rule_id(&alone));
+        assert_ne!(sigma_rule_id(&one, &[]), sigma_rule_id(&alone, &[]));
     }
 
     #[test]
     fn several_decoys_are_all_alternatives() {
         let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
         let (a, t) = (format!("\"{APPS}\""), format!("\"{TILLER}\""));
-        let gke = render(Platform::Gke, &decoys);
+        let gke = render(Platform::Gke, &decoys, &[]);
         assert!(
             gke.contains(&format!(
                 "protoPayload.authenticationInfo.principalEmail=({a} OR {t})"
             )),
             "{gke}"
         );
-        let eks = render(Platform::Eks, &decoys);
+        let eks = render(Platform::Eks, &decoys, &[]);
         assert!(
             eks.contains(&format!(
                 "{{ ($.user.username = {a}) || ($.user.username = {t}) }}"
@@ -805,16 +1162,16 @@ mod tests {
             eks.contains(&format!("filter user.username in [{a}, {t}]")),
             "{eks}"
         );
-        let aks = render(Platform::Aks, &decoys);
+        let aks = render(Platform::Aks, &decoys, &[]);
         assert_eq!(
             aks.matches(&format!("username) in ({a}, {t})")).count(),
             2,
             "both AKS queries: {aks}"
         );
-        let elastic = render(Platform::Elastic, &decoys);
+        let elastic = render(Platform::Elastic, &decoys, &[]);
         assert!(elastic.contains(&format!("kubernetes.audit.user.username : ({a} or {t})")));
         assert!(elastic.contains(&format!("kubernetes.audit.user.username in ({a}, {t})")));
-        let splunk = render(Platform::Splunk, &decoys);
+        let splunk = render(Platform::Splunk, &decoys, &[]);
         assert!(
             splunk.contains(&format!("user.username IN ({a}, {t})")),
             "{splunk}"
@@ -824,7 +1181,7 @@ mod tests {
     #[test]
     fn gke_alert_policy_is_json_with_the_logging_filter() {
         let decoys = decoys(&names(&[TILLER])).unwrap();
-        let text = render(Platform::Gke, &decoys);
+        let text = render(Platform::Gke, &decoys, &[]);
         let body = text
             .split_once("<<'EOF'\n")
             .and_then(|(_, rest)| rest.split_once("\nEOF\n"))
@@ -890,9 +1247,12 @@ mod tests {
     #[test]
     fn all_platforms_are_printed_when_none_is_named() {
         let decoys = decoys(&names(&[TILLER])).unwrap();
-        let all: Vec<Platform> = render_all(&[], &decoys).iter().map(|(p, _)| *p).collect();
+        let all: Vec<Platform> = render_all(&[], &decoys, &[])
+            .iter()
+            .map(|(p, _)| *p)
+            .collect();
         assert_eq!(all, ALL_PLATFORMS.to_vec());
-        let some: Vec<Platform> = render_all(&[Platform::Splunk, Platform::Falco], &decoys)
+        let some: Vec<Platform> = render_all(&[Platform::Splunk, Platform::Falco], &decoys, &[])
             .iter()
             .map(|(p, _)| *p)
             .collect();

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::audit::{Event, LINE_LIMIT, Matcher, events_in};
+use crate::audit::{DecoySecret, Event, LINE_LIMIT, Matcher, Signal, events_in};
 use crate::cli::{GlobalArgs, ScanArgs};
 use crate::decoy::tracking::{DrillClaim, drill_claim};
 use crate::error::Error;
@@ -19,18 +19,38 @@ use crate::home::Key;
 use crate::ui::output;
 use crate::ui::terminal::printable;
 
-/// One request made with a decoy token.
+/// Which event showed a use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignalKind {
+    /// The request made with the decoy's token.
+    Request,
+    /// The API server's stamp of the decoy's Secret: its token authenticated (first use
+    /// since re-arm). The request itself may be in no log (`/version`, `/healthz`); who made
+    /// it and from where is in its own event, when there is one.
+    Stamp,
+}
+
+/// One request made with a decoy token, or the API server's stamp that one was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Use {
     pub time: Option<jiff::Timestamp>,
+    /// `request` or `stamp`.
+    pub signal: SignalKind,
+    /// The decoy user whose token was used (for a stamp: the Secret's account).
     pub user: String,
+    /// For a stamp: the decoy Secret stamped, `namespace/name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
     pub verb: String,
     pub request_uri: String,
     pub source_ips: Vec<String>,
     pub user_agent: String,
     pub code: Option<u16>,
-    /// A drill of this key: its drill ID is signed with the key.
+    /// A drill of this key: its drill ID is signed with the key. A stamp counts as a drill's
+    /// when a genuine drill request of the same decoy follows it within
+    /// [`DRILL_STAMP_LEAD`] (the drill's first request is stamped; the policy may drop it).
     pub drill: bool,
     /// What the user agent claims; `forged` and `unverified` claims count as real use.
     pub drill_mark: DrillClaim,
@@ -225,8 +245,16 @@ impl Sink<'_> {
     fn parse(&mut self, line: &[u8]) {
         match events_in(line) {
             Some(events) => {
-                for event in events.into_iter().filter(|e| self.matcher.matches(e)) {
-                    record(self.uses, event, self.source, self.drill_key);
+                for event in events {
+                    match self.matcher.signal(&event) {
+                        Some(Signal::Request) => {
+                            record(self.uses, event, self.source, self.drill_key)
+                        }
+                        Some(Signal::Stamp(secret)) => {
+                            record_stamp(self.uses, event, secret, self.source)
+                        }
+                        None => {}
+                    }
                 }
             }
             None => self.summary.malformed += 1,
@@ -259,6 +287,8 @@ fn record(uses: &mut BTreeMap<String, Use>, event: Event, source: &str, drill_ke
     );
     let entry = uses.entry(key).or_insert_with(|| Use {
         time: event.request_received_timestamp,
+        signal: SignalKind::Request,
+        secret: None,
         drill: drill_mark == DrillClaim::Genuine,
         drill_mark,
         user: event.user.username.clone(),
@@ -272,6 +302,75 @@ fn record(uses: &mut BTreeMap<String, Use>, event: Event, source: &str, drill_ke
     });
     if code.is_some() {
         entry.code = code;
+    }
+}
+
+/// The API server's stamp of a decoy Secret. It says nothing of the client (its user agent
+/// and address are the API server's own), so those stay empty; the URI and audit ID are the
+/// stamp's, to look it up by.
+fn record_stamp(
+    uses: &mut BTreeMap<String, Use>,
+    event: Event,
+    secret: &DecoySecret,
+    source: &str,
+) {
+    let key = if event.audit_id.is_empty() {
+        format!("{source}#{}", uses.len())
+    } else {
+        [
+            "stamp",
+            event.audit_id.as_str(),
+            &secret.namespace,
+            &secret.name,
+        ]
+        .join("\0")
+    };
+    let code = event.code();
+    let entry = uses.entry(key).or_insert_with(|| Use {
+        time: event.request_received_timestamp,
+        signal: SignalKind::Stamp,
+        user: secret.user.clone(),
+        secret: Some(secret.shown()),
+        verb: event.verb.clone(),
+        request_uri: event.request_uri.clone(),
+        source_ips: Vec::new(),
+        user_agent: String::new(),
+        code: None,
+        drill: false,
+        drill_mark: DrillClaim::None,
+        audit_id: event.audit_id.clone(),
+        source: source.to_string(),
+    });
+    if code.is_some() {
+        entry.code = code;
+    }
+}
+
+/// How long before a genuine drill request of the same decoy a stamp may be received and
+/// still be the drill's: the drill's first request (`GET /version`, which policies drop) is
+/// the one stamped, and its logged requests follow within a second. An attacker's use in
+/// that span before a drill is not stamped again by the drill (the API server caches the
+/// token's authentication for 10 s), so its stamp would be taken for the drill's: the
+/// attacker's own logged requests still show as real.
+pub const DRILL_STAMP_LEAD: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
+/// Marks the stamps that belong to a drill (see [`DRILL_STAMP_LEAD`]).
+pub fn attribute_stamps(uses: &mut [Use]) {
+    let drills: Vec<(String, jiff::Timestamp)> = uses
+        .iter()
+        .filter(|u| u.signal == SignalKind::Request && u.drill)
+        .filter_map(|u| Some((u.user.clone(), u.time?)))
+        .collect();
+    for stamp in uses.iter_mut().filter(|u| u.signal == SignalKind::Stamp) {
+        let Some(at) = stamp.time else { continue };
+        let drill = drills.iter().any(|(user, time)| {
+            let after = time.duration_since(at);
+            *user == stamp.user && after >= jiff::SignedDuration::ZERO && after <= DRILL_STAMP_LEAD
+        });
+        if drill {
+            stamp.drill = true;
+            stamp.drill_mark = DrillClaim::Genuine;
+        }
     }
 }
 
@@ -325,14 +424,20 @@ fn open_file_or_stream(path: &Path) -> std::io::Result<std::fs::File> {
 #[serde(rename_all = "camelCase")]
 pub struct ScanReport {
     pub users: Vec<String>,
+    /// The decoy Secrets whose stamps were looked for, `namespace/name`.
+    pub secrets: Vec<String>,
     pub uses: Vec<Use>,
+    /// Uses that are no drill's, stamps included.
     pub real_uses: usize,
+    /// Uses seen as the API server's stamp (`signal: stamp`), drills' included.
+    pub stamps: usize,
     pub summary: Summary,
 }
 
 fn table(report: &ScanReport) -> String {
     let mut table = output::table(&[
         "time",
+        "signal",
         "user",
         "verb",
         "uri",
@@ -346,6 +451,16 @@ fn table(report: &ScanReport) -> String {
     for found in &report.uses {
         table.add_row(vec![
             found.time.map(|t| t.to_string()).unwrap_or_default(),
+            match (&found.signal, &found.secret) {
+                (SignalKind::Stamp, Some(secret)) => format!(
+                    "stamp of {}: token authenticated (first use since re-arm)",
+                    shown(secret)
+                ),
+                (SignalKind::Stamp, None) => {
+                    "stamp: token authenticated (first use since re-arm)".into()
+                }
+                (SignalKind::Request, _) => "request".into(),
+            },
             shown(&found.user),
             shown(&found.verb),
             shown(&found.request_uri),
@@ -374,14 +489,22 @@ fn table(report: &ScanReport) -> String {
 }
 
 pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let users = crate::cluster::locate::decoy_users(
+    let sought = crate::cluster::sought::decoys_to_look_for(
         &args.user,
+        &args.secret,
         &global.target(),
         global.namespace.as_deref(),
         home,
     )
     .await?;
-    let matcher = Matcher::new(users.clone());
+    if sought.secrets.is_empty() {
+        eprintln!(
+            "the API server's stamps of the decoys' Secrets (the token authenticated) are not looked for: name the Secrets with --secret NAMESPACE/NAME"
+        );
+    }
+    let users = sought.users.clone();
+    let secrets: Vec<String> = sought.secrets.iter().map(DecoySecret::shown).collect();
+    let matcher = Matcher::with_secrets(sought.users, sought.secrets);
     // Without the key, drills cannot be told from requests that copy their user agent.
     let drill_key = home.key().ok();
     let mut uses = BTreeMap::new();
@@ -407,9 +530,15 @@ pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Ou
     }
     let mut uses: Vec<Use> = uses.into_values().collect();
     uses.sort_by_key(|u| u.time);
+    attribute_stamps(&mut uses);
     let report = ScanReport {
         real_uses: uses.iter().filter(|u| !u.drill).count(),
+        stamps: uses
+            .iter()
+            .filter(|u| u.signal == SignalKind::Stamp)
+            .count(),
         users,
+        secrets,
         uses,
         summary,
     };
@@ -419,11 +548,12 @@ pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Ou
         None => print!("{}", table(&report)),
     }
     eprintln!(
-        "scanned {} lines: {} uses of the decoys ({} real, {} drills); {} malformed lines with a decoy's name skipped",
+        "scanned {} lines: {} uses of the decoys ({} real, {} drills; {} of them stamps of a decoy's Secret); {} malformed lines with a decoy's name skipped",
         report.summary.lines,
         report.uses.len(),
         report.real_uses,
         report.uses.len() - report.real_uses,
+        report.stamps,
         report.summary.malformed
     );
     if report.summary.oversized > 0 {
@@ -507,6 +637,126 @@ mod tests {
 
     fn key() -> Key {
         Key::from_bytes([7; 32])
+    }
+
+    /// A write of Secret `ns/name` as `user`, as the bed's log has it; the API server's
+    /// stamp is `write("s1", "system:apiserver", "kube-system", SECRET, "")`.
+    fn write(id: &str, user: &str, namespace: &str, name: &str, query: &str) -> String {
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/{namespace}/secrets/{name}{query}","verb":"patch","user":{{"username":"{user}","groups":["system:authenticated","system:masters"]}},"sourceIPs":["127.0.0.1"],"userAgent":"kube-apiserver/v1.36.3 (linux/amd64) kubernetes/$Format","objectRef":{{"resource":"secrets","namespace":"{namespace}","name":"{name}","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}},"requestReceivedTimestamp":"2026-11-28T10:00:00.5Z"}}"#
+        )
+    }
+
+    const SECRET: &str = "tiller-token-bcdfg";
+
+    fn scan_with_secret(text: &[u8]) -> (Vec<Use>, Summary) {
+        let secret =
+            crate::cluster::sought::parse_secret(&format!("kube-system/{SECRET}")).unwrap();
+        let matcher = Matcher::with_secrets(vec![DECOY.to_string()], vec![secret]);
+        let mut uses = BTreeMap::new();
+        let mut summary = Summary::default();
+        for most in [3, 64, usize::MAX] {
+            uses.clear();
+            summary = Summary::default();
+            scan_reader(
+                Trickle::new(text, most),
+                "test",
+                &matcher,
+                Some(&key()),
+                &mut uses,
+                &mut summary,
+            );
+        }
+        let mut uses: Vec<Use> = uses.into_values().collect();
+        uses.sort_by_key(|u| u.time);
+        attribute_stamps(&mut uses);
+        (uses, summary)
+    }
+
+    #[test]
+    fn the_api_servers_stamp_of_the_decoy_secret_is_a_use_and_nothing_else_is() {
+        let log = [
+            // The stamp.
+            write("s1", "system:apiserver", "kube-system", SECRET, ""),
+            // The re-arm, by kubectl label and by a client without a query.
+            write(
+                "r1",
+                "operator",
+                "kube-system",
+                SECRET,
+                "?fieldManager=kubectl-label",
+            ),
+            write(
+                "r2",
+                "system:serviceaccount:ops:watcher",
+                "kube-system",
+                SECRET,
+                "",
+            ),
+            // Stamps of every other legacy token of the namespace, and of a Secret whose
+            // name begins with the decoy's.
+            write(
+                "o1",
+                "system:apiserver",
+                "kube-system",
+                "default-token-x7k2p",
+                "",
+            ),
+            write(
+                "o2",
+                "system:apiserver",
+                "kube-system",
+                &format!("{SECRET}x"),
+                "",
+            ),
+            write("o3", "system:apiserver", "apps", SECRET, ""),
+            // The API server reading it is no stamp.
+            write("g1", "system:apiserver", "kube-system", SECRET, "")
+                .replace(r#""verb":"patch""#, r#""verb":"get""#),
+        ]
+        .join("\n")
+            + "\n";
+        let (uses, summary) = scan_with_secret(log.as_bytes());
+        assert_eq!(uses.len(), 1, "{uses:#?}");
+        let stamp = &uses[0];
+        assert_eq!(stamp.signal, SignalKind::Stamp);
+        assert_eq!(stamp.user, DECOY);
+        assert_eq!(
+            stamp.secret.as_deref(),
+            Some("kube-system/tiller-token-bcdfg")
+        );
+        assert_eq!(stamp.audit_id, "s1");
+        assert_eq!(stamp.code, Some(200));
+        assert!(!stamp.drill);
+        assert!(stamp.source_ips.is_empty() && stamp.user_agent.is_empty());
+        assert_eq!(summary.malformed, 0);
+        assert_eq!(summary.lines, 7);
+        let json = serde_json::to_value(stamp).unwrap();
+        assert_eq!(json["signal"], "stamp");
+    }
+
+    #[test]
+    fn a_stamp_just_before_a_drills_requests_is_the_drills() {
+        let started = "2026-11-28T10:00:00Z".parse().unwrap();
+        let id = crate::decoy::tracking::signed_drill_id(&key(), DECOY, started, "x1y2z3");
+        let drill = event(
+            "d1",
+            "ResponseComplete",
+            DECOY,
+            &format!("kubectl-honeytoken-drill/0.1.0 (drill {id})"),
+            Some(403),
+        )
+        .replace("10:00:00Z", "10:00:01Z");
+        let stamp = write("s1", "system:apiserver", "kube-system", SECRET, "");
+        let (uses, _) = scan_with_secret(format!("{stamp}\n{drill}\n").as_bytes());
+        assert_eq!(uses.len(), 2);
+        assert!(uses.iter().all(|u| u.drill), "{uses:#?}");
+        // A stamp with no drill after it (an attacker's GET /version) is real use.
+        let late = stamp.replace("10:00:00.5Z", "10:00:09Z");
+        let (uses, _) = scan_with_secret(format!("{drill}\n{late}\n").as_bytes());
+        let real: Vec<_> = uses.iter().filter(|u| !u.drill).collect();
+        assert_eq!(real.len(), 1);
+        assert_eq!(real[0].signal, SignalKind::Stamp);
     }
 
     #[test]
@@ -909,6 +1159,8 @@ mod tests {
         );
         let report = ScanReport {
             users: vec![DECOY.into()],
+            secrets: vec![],
+            stamps: 0,
             real_uses: 1,
             uses,
             summary: Summary::default(),

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 
 use crate::audit::policy::{self, Level, Policy, Stage, Target};
+use crate::audit::probes::{self, Catcher, LAST_USED_LABEL, ProbeReport, Tripwire};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::cloud::{
     self, CheckOutcome, ClusterHint, Detection, Evidence, LogQuery, NodeFacts, PodFacts, Provider,
@@ -61,6 +62,11 @@ pub struct Check {
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// For the probes an attacker tests a token with: what sees them (`auditLog`: the
+    /// probe's own event, `stampEvent`: the event of the API server's stamp of the decoy's
+    /// Secret, `tripwire`: the label), empty when nothing does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caught_by: Option<Vec<Catcher>>,
 }
 
 impl Check {
@@ -78,6 +84,7 @@ impl Check {
             critical: true,
             reason: reason.into(),
             fix: None,
+            caught_by: None,
         }
     }
 
@@ -287,6 +294,163 @@ pub fn exposure_checks(policy: &Policy, source: &str, requests: &[AttackRequest]
         .collect()
 }
 
+fn catchers_text(caught_by: &[Catcher]) -> String {
+    if caught_by.is_empty() {
+        return "nothing".into();
+    }
+    caught_by
+        .iter()
+        .map(|c| match c {
+            Catcher::AuditLog => "audit log",
+            Catcher::StampEvent => "stamp event",
+            Catcher::Tripwire => "tripwire",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How the policy treats a request, in words.
+fn logged_text(policy: &Policy, logged: &probes::Logged) -> String {
+    let rule = match logged.rule {
+        Some(index) => policy::describe_rule(policy, index),
+        None => "no rule matches (the default is None)".to_string(),
+    };
+    if logged.logged {
+        format!("logged at {:?} ({rule})", logged.level)
+    } else {
+        format!("not logged ({rule})")
+    }
+}
+
+fn tripwire_text(tripwire: &Tripwire) -> String {
+    match tripwire {
+        Tripwire::Armed => "the tripwire is armed: the API server stamps the Secret at the token's next authentication (unless its 10 s token cache answers, within 10 s of the previous use)".into(),
+        Tripwire::Tripped { day } => format!(
+            "the tripwire is tripped (label {LAST_USED_LABEL}={day}): no use is stamped until it is re-armed (the label removed)"
+        ),
+        Tripwire::Unknown => "the tripwire's state is unknown: the decoy's Secret could not be read".into(),
+    }
+}
+
+/// One advisory check per probe an attacker tests a token with, one for the API server's
+/// stamp of the decoy's Secret, and one more when the policy logs none of them. Advisory:
+/// a policy that drops `/version` is normal, and the tripwire still sees the probe.
+pub fn probe_checks(
+    report: &ProbeReport,
+    policy: Option<&Policy>,
+    source: &str,
+    secret: &str,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for verdict in &report.probes {
+        let audit = match (&verdict.audit, policy) {
+            (Some(logged), Some(policy)) => format!("{} in {source}", logged_text(policy, logged)),
+            _ => "the audit policy is unknown".to_string(),
+        };
+        let status = if verdict.caught_by.contains(&Catcher::AuditLog) {
+            CheckStatus::Pass
+        } else if verdict.caught_by.is_empty() {
+            if verdict.audit.is_none() {
+                CheckStatus::Unknown
+            } else {
+                CheckStatus::Fail
+            }
+        } else {
+            CheckStatus::Warn
+        };
+        let mut reason = format!(
+            "caught by: {}; audit: {audit}",
+            catchers_text(&verdict.caught_by)
+        );
+        if !verdict.caught_by.contains(&Catcher::AuditLog)
+            && verdict.caught_by.contains(&Catcher::StampEvent)
+        {
+            reason.push_str(
+                "; the stamp's event says the token authenticated and when, not who or from where",
+            );
+        }
+        let mut check = Check::advisory(
+            "probe",
+            format!("probe: GET {}", verdict.path),
+            status,
+            reason,
+        );
+        check.caught_by = Some(verdict.caught_by.clone());
+        if status == CheckStatus::Fail {
+            check = check.with_fix("re-arm the tripwire (remove the label; watch --tripwire does it after each alert) or log the probe");
+        }
+        checks.push(check);
+    }
+    let stamp_title = format!(
+        "stamp: patch secret {secret} by {}",
+        crate::audit::APISERVER_USER
+    );
+    let tripwire = tripwire_text(&report.tripwire);
+    match (&report.stamp, policy) {
+        (Some(logged), Some(policy)) => {
+            let status = if logged.logged {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Warn
+            };
+            let what = if logged.logged {
+                "scan, watch --audit-log/--listen and the rules of `rules` see each first use since re-arm, probes the policy drops included"
+            } else {
+                "the audit log does not show the token authenticating; only the label does"
+            };
+            let mut check = Check::advisory(
+                "probe-stamp",
+                stamp_title,
+                status,
+                format!(
+                    "{} in {source}: {what}; {tripwire}",
+                    logged_text(policy, logged)
+                ),
+            );
+            if !logged.logged {
+                check = check.with_fix(format!(
+                    "log writes to Secrets at Metadata, e.g. `- level: Metadata\\n  users: [\"{}\"]\\n  verbs: [\"patch\"]\\n  resources: [{{group: \"\", resources: [\"secrets\"]}}]` before the rule that drops it",
+                    crate::audit::APISERVER_USER
+                ));
+            }
+            checks.push(check);
+        }
+        _ => checks.push(Check::advisory(
+            "probe-stamp",
+            stamp_title,
+            CheckStatus::Unknown,
+            format!("the audit policy is unknown; {tripwire}"),
+        )),
+    }
+    if report.audit_blind() {
+        checks.push(
+            Check::advisory(
+                "probe-audit-blind",
+                "probes and stamp in the audit log",
+                CheckStatus::Warn,
+                format!(
+                    "{source} logs none of the probes an attacker tests a token with, and not the API server's stamp of the decoy's Secret either: only the tripwire (the label; watch --tripwire, status) sees a token being tried"
+                ),
+            )
+            .with_fix("log the stamp (patch secrets by system:apiserver) at Metadata, and run watch --tripwire"),
+        );
+    }
+    checks
+}
+
+/// The tripwire's state from the decoy's Secret as found.
+fn tripwire_of(located: &Located) -> Tripwire {
+    let secret = located.found.secret.as_ref();
+    let label = secret
+        .and_then(|s| s.metadata.labels.as_ref())
+        .and_then(|labels| labels.get(LAST_USED_LABEL))
+        .map(String::as_str);
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    probes::tripwire(label, secret.is_some(), today)
+}
+
 /// The audit flags on a kube-apiserver command line (`--flag=value` or `--flag value`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFlags {
@@ -413,7 +577,7 @@ pub struct VerifyReport {
 }
 
 fn table(report: &VerifyReport) -> String {
-    let mut table = output::table(&["check", "result", "reason", "fix"]);
+    let mut table = output::table(&["check", "result", "caught by", "reason", "fix"]);
     for check in &report.checks {
         let status = match check.status {
             CheckStatus::Pass => console::style(check.status.as_str()).green(),
@@ -424,6 +588,11 @@ fn table(report: &VerifyReport) -> String {
         table.add_row(vec![
             check.title.clone(),
             status.to_string(),
+            check
+                .caught_by
+                .as_deref()
+                .map(catchers_text)
+                .unwrap_or_default(),
             check.reason.clone(),
             check.fix.clone().unwrap_or_default(),
         ]);
@@ -633,6 +802,26 @@ fn apiserver_pods(kube_system_pods: &Result<Vec<Pod>, String>) -> Result<Vec<Pod
     })
 }
 
+/// The decoy the probe checks are about.
+#[derive(Debug, Clone)]
+pub struct ProbeTarget {
+    pub user: String,
+    pub namespace: String,
+    pub secret: String,
+    pub tripwire: Tripwire,
+}
+
+impl ProbeTarget {
+    pub fn of(spec: &DecoySpec, tripwire: Tripwire) -> ProbeTarget {
+        ProbeTarget {
+            user: spec.username(),
+            namespace: spec.namespace.clone(),
+            secret: spec.secret.clone(),
+            tripwire,
+        }
+    }
+}
+
 /// What verify found out; [`assemble`] makes the report's checks from it without any I/O.
 #[derive(Debug, Clone)]
 pub struct Findings {
@@ -649,6 +838,9 @@ pub struct Findings {
     /// Where the policy came from, or where the API server reads it when it could not be.
     pub policy_source: Option<String>,
     pub requests: Vec<AttackRequest>,
+    /// The decoy's user, the groups of its requests, its namespace and Secret name, and the
+    /// tripwire's state: what the probe checks are evaluated for.
+    pub probe_target: ProbeTarget,
     /// With `--e2e`: the drill's checks (or the plan's, with `--dry-run`).
     pub e2e: Option<Vec<Check>>,
 }
@@ -699,6 +891,22 @@ pub fn assemble(findings: &Findings) -> Vec<Check> {
         }
         checks.extend(arrived.iter().cloned());
     }
+    // Last, and advisory: what sees the probes an attacker tests a token with.
+    let target = &findings.probe_target;
+    let report = probes::evaluate(
+        findings.policy.as_ref(),
+        &target.user,
+        &decoy_groups(&target.namespace),
+        &target.namespace,
+        &target.secret,
+        target.tripwire.clone(),
+    );
+    checks.extend(probe_checks(
+        &report,
+        findings.policy.as_ref(),
+        findings.policy_source.as_deref().unwrap_or(""),
+        &format!("{}/{}", target.namespace, target.secret),
+    ));
     checks
 }
 
@@ -786,6 +994,7 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
         policy,
         policy_source,
         requests: attack_requests(&located.spec),
+        probe_target: ProbeTarget::of(&located.spec, tripwire_of(&located)),
         e2e,
     };
     let checks = assemble(&findings);
@@ -1232,12 +1441,28 @@ mod tests {
             policy: None,
             policy_source: Some("/etc/kubernetes/audit-policy.yaml".into()),
             requests: attack_requests(&spec()),
+            probe_target: ProbeTarget::of(&spec(), Tripwire::Armed),
             e2e: None,
         }
     }
 
+    /// The checks' ids, the probe checks (always last, advisory) left out.
     fn ids(checks: &[Check]) -> Vec<&str> {
-        checks.iter().map(|c| c.id.as_str()).collect()
+        let probes = checks.iter().filter(|c| c.id.starts_with("probe")).count();
+        assert_eq!(
+            probes,
+            probes::PROBE_PATHS.len() + 1,
+            "one check per probe and the stamp's"
+        );
+        assert!(
+            checks[checks.len() - probes..]
+                .iter()
+                .all(|c| c.id.starts_with("probe") && !c.critical)
+        );
+        checks[..checks.len() - probes]
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect()
     }
 
     #[test]
@@ -1310,6 +1535,77 @@ mod tests {
         assert!(told[3].critical, "a planned drill proves nothing");
     }
 
+    fn probe_rows(checks: &[Check]) -> Vec<(&str, CheckStatus, Vec<Catcher>)> {
+        checks
+            .iter()
+            .filter(|c| c.id.starts_with("probe"))
+            .map(|c| {
+                (
+                    c.title.as_str(),
+                    c.status,
+                    c.caught_by.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn probes_are_told_by_what_catches_them_and_a_blind_policy_is_said_clearly() {
+        let bed = policy(include_str!("../../tests/controlplane/audit-policy.yaml"));
+        let checks = assemble(&Findings {
+            policy: Some(bed),
+            policy_source: Some("bed.yaml".into()),
+            ..findings(Provider::Kind)
+        });
+        let rows = probe_rows(&checks);
+        assert_eq!(rows[0].0, "probe: GET /version");
+        assert_eq!(rows[0].1, CheckStatus::Warn);
+        assert_eq!(rows[0].2, vec![Catcher::StampEvent, Catcher::Tripwire]);
+        assert_eq!(rows[4].0, "probe: GET /api");
+        assert_eq!(rows[4].1, CheckStatus::Pass);
+        let stamp = checks.iter().find(|c| c.id == "probe-stamp").unwrap();
+        assert_eq!(stamp.status, CheckStatus::Pass);
+        assert!(stamp.reason.contains("logged at Metadata"), "{stamp:?}");
+        assert!(checks.iter().all(|c| c.id != "probe-audit-blind"));
+        assert!(all_critical_pass(&checks[..1]));
+        let json = serde_json::to_value(&checks[checks.len() - 2]).unwrap();
+        assert!(json["caughtBy"].is_array(), "{json}");
+
+        // Nothing logged and the label already there: nothing sees a probe, and the
+        // report says so.
+        let blind = policy(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  users: [system:apiserver]\n- level: None\n  nonResourceURLs: ['*']\n- level: Metadata\n",
+        );
+        let checks = assemble(&Findings {
+            policy: Some(blind),
+            policy_source: Some("blind.yaml".into()),
+            probe_target: ProbeTarget::of(
+                &spec(),
+                Tripwire::Tripped {
+                    day: "2026-12-03".into(),
+                },
+            ),
+            ..findings(Provider::Kind)
+        });
+        let rows = probe_rows(&checks);
+        assert!(
+            rows[..8]
+                .iter()
+                .all(|(_, status, caught)| *status == CheckStatus::Fail && caught.is_empty()),
+            "{rows:?}"
+        );
+        let said = checks.iter().find(|c| c.id == "probe-audit-blind").unwrap();
+        assert!(!said.critical);
+        assert!(said.reason.contains("logs none of the probes"), "{said:?}");
+        // Advisory: the exit code is the critical checks'.
+        assert!(
+            checks
+                .iter()
+                .filter(|c| c.id.starts_with("probe"))
+                .all(|c| !c.critical)
+        );
+    }
+
     #[test]
     fn a_given_policy_is_evaluated_with_its_warnings_first() {
         let text =
@@ -1320,7 +1616,8 @@ mod tests {
             ..findings(Provider::Kind)
         });
         assert_eq!(checks[3].id, "policy-warning", "{checks:#?}");
-        assert!(checks[4..].iter().all(|c| c.id == "policy-exposure"));
-        assert_eq!(checks.len(), 4 + attack_requests(&spec()).len());
+        let rest = &ids(&checks)[4..];
+        assert!(rest.iter().all(|id| *id == "policy-exposure"));
+        assert_eq!(rest.len(), attack_requests(&spec()).len());
     }
 }

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
+use crate::audit::{DecoySecret, Matcher, Signal, events_in};
 use crate::audit::{Event, LogFollower};
-use crate::audit::{Matcher, events_in};
 use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
-use crate::cluster::locate::{self, decoy_users};
+use crate::cluster::sought::decoys_to_look_for;
 use crate::detect::alert::{Alert, Grouper, Window};
 use crate::detect::notice::DrillBook;
 use crate::detect::notify::{self, Notifier, Sent};
@@ -135,24 +135,11 @@ fn group_window(seconds: f64) -> Result<Window, Error> {
     Ok(Window::from_quiet(Duration::from_secs_f64(seconds)))
 }
 
-/// `--secret NS/NAME`.
-fn secret_ref(text: &str) -> Result<(String, String), Error> {
-    match text.split_once('/') {
-        Some((namespace, name))
-            if !namespace.is_empty() && !name.is_empty() && !name.contains('/') =>
-        {
-            Ok((namespace.to_string(), name.to_string()))
-        }
-        _ => Err(Error::Invalid(format!(
-            "--secret {text}: give the token Secret as NAMESPACE/NAME"
-        ))),
-    }
-}
-
 fn listen_options(
     args: &WatchArgs,
     address: std::net::SocketAddr,
     users: &[String],
+    secrets: &[DecoySecret],
 ) -> Result<ListenOptions, Error> {
     let bearer_token = match &args.token_file {
         None => None,
@@ -171,6 +158,7 @@ fn listen_options(
         bearer_token,
         body_limit: args.max_body,
         users: users.to_vec(),
+        secrets: secrets.to_vec(),
         ..ListenOptions::plain(address)
     })
 }
@@ -245,44 +233,38 @@ pub async fn run(
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
+    let sought = decoys_to_look_for(
+        &args.user,
+        &args.secret,
+        &global.target(),
+        global.namespace.as_deref(),
+        home,
+    )
+    .await?;
+    let users = sought.users.clone();
+    let matcher = Arc::new(Matcher::with_secrets(
+        sought.users.clone(),
+        sought.secrets.clone(),
+    ));
     let tripwire_decoys = if args.tripwire {
-        let named = args
-            .secret
-            .iter()
-            .map(|s| secret_ref(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (connection, decoys) =
-            locate::tripwire_decoys(&global.target(), global.namespace.as_deref(), home, &named)
-                .await?;
+        let decoys = tripwatch::decoys_of(&sought.secrets);
+        if decoys.is_empty() {
+            return Err(Error::Invalid(
+                "--tripwire watches the decoys' token Secrets: name them with --secret NAMESPACE/NAME, or give no --user so they are found".into(),
+            ));
+        }
+        let connection = crate::cluster::connect::connect(&global.target()).await?;
         Some((crate::cluster::watches::watch_client(&connection)?, decoys))
     } else {
         None
     };
-    let users = match &tripwire_decoys {
-        Some((_, decoys)) if args.user.is_empty() => {
-            let mut users: Vec<String> = decoys.iter().map(|d| d.username()).collect();
-            users.sort();
-            users.dedup();
-            users
-        }
-        _ => {
-            decoy_users(
-                &args.user,
-                &global.target(),
-                global.namespace.as_deref(),
-                home,
-            )
-            .await?
-        }
-    };
     let book = Arc::new(std::sync::Mutex::new(DrillBook::new(home.key().ok())));
-    let matcher = Arc::new(Matcher::new(users.clone()));
     let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
 
     let (webhook_sender, mut webhook_deliveries) = mpsc::channel(webhook::DELIVERIES_WAITING);
     let server = match args.listen {
         Some(address) => {
-            let mut options = listen_options(args, address, &users)?;
+            let mut options = listen_options(args, address, &users, &sought.secrets)?;
             if args.tripwire {
                 options.drill_notices = Some(book.clone());
             }
@@ -358,8 +340,14 @@ pub async fn run(
         ));
     }
     sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
+    let stamps = if sought.secrets.is_empty() {
+        "no stamps (name the decoys' Secrets with --secret)".to_string()
+    } else {
+        let secrets: Vec<String> = sought.secrets.iter().map(DecoySecret::shown).collect();
+        format!("the API server's stamps of {}", secrets.join(", "))
+    };
     say!(
-        "watch: watching {} for {}; alerts to {}; Ctrl-C stops",
+        "watch: watching {} for {} and {stamps}; alerts to {}; Ctrl-C stops",
         sources.join(" and "),
         users.join(", "),
         sinks.join(", ")
@@ -540,9 +528,8 @@ impl Watch {
                     });
                 }
                 let now = Instant::now();
-                for event in events.into_iter().filter(|e| self.matcher.matches(e)) {
-                    self.tally.decoy_events += 1;
-                    self.grouper.add(event, "webhook", now);
+                for event in events {
+                    self.add(event, "webhook", now);
                 }
             }
             Delivery::Refused { from, why } => {
@@ -584,9 +571,24 @@ impl Watch {
                 crate::input::size(crate::audit::LINE_LIMIT as u64)
             );
         }
+        let file_name = file_name.clone();
         for event in news.events {
-            self.tally.decoy_events += 1;
-            self.grouper.add(event, file_name, now);
+            self.add(event, &file_name, now);
+        }
+    }
+
+    /// One event of a decoy (a request, or the API server's stamp of its Secret) into its
+    /// burst; other events are dropped.
+    fn add(&mut self, event: Event, source: &str, now: Instant) {
+        let secret = match self.matcher.signal(&event) {
+            None => return,
+            Some(Signal::Request) => None,
+            Some(Signal::Stamp(secret)) => Some(secret.clone()),
+        };
+        self.tally.decoy_events += 1;
+        match secret {
+            None => self.grouper.add(event, source, now),
+            Some(secret) => self.grouper.add_stamp(event, &secret, source, now),
         }
     }
 

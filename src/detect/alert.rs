@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::audit::Event;
+use crate::audit::{DecoySecret, Event};
 use crate::decoy::tracking::{DrillClaim, drill_claim};
 use crate::home::Key;
 use crate::ui::terminal::printable;
@@ -25,6 +25,21 @@ struct Actor {
 pub struct Request {
     pub time: Option<jiff::Timestamp>,
     pub verb: String,
+    #[serde(rename = "requestURI")]
+    pub request_uri: String,
+    pub code: Option<u16>,
+    #[serde(rename = "auditID")]
+    pub audit_id: String,
+}
+
+/// The API server's stamp of a decoy's Secret (`kubernetes.io/legacy-token-last-used`), as
+/// its audit event shows it: the decoy's token authenticated (first use since re-arm).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stamp {
+    pub time: Option<jiff::Timestamp>,
+    /// The Secret stamped, `namespace/name`.
+    pub secret: String,
     #[serde(rename = "requestURI")]
     pub request_uri: String,
     pub code: Option<u16>,
@@ -51,9 +66,18 @@ pub struct Alert {
     pub user_agent: String,
     pub first_seen: Option<jiff::Timestamp>,
     pub last_seen: Option<jiff::Timestamp>,
+    /// `request` when the use's requests are in the audit events, `stamp` when only the
+    /// API server's stamp of the decoy's Secret is (a probe the policy drops, such as
+    /// `GET /version`): then who and from where are unknown. `watch --tripwire` adds
+    /// `tripwire` (its watch of the Secret saw the stamp) and `broken` (the decoy stopped
+    /// being a working decoy).
+    pub signal: &'static str,
     pub requests: Vec<Request>,
     /// Requests of the burst beyond the ones listed.
     pub requests_not_listed: u64,
+    /// The API server's stamps of the decoy's Secret that came with these requests (or
+    /// alone): the token authenticated, first use since re-arm.
+    pub stamps: Vec<Stamp>,
     #[serde(rename = "auditIDs")]
     pub audit_ids: Vec<String>,
     /// Where the events came from: a log file's path or `webhook`.
@@ -61,9 +85,6 @@ pub struct Alert {
     /// One line for people, and the field Slack-compatible webhooks show; the fields a
     /// client chose appear in it with control and invisible characters escaped.
     pub text: String,
-    /// What raised it: `audit` (audit events), `tripwire` (the API server's stamp on the
-    /// decoy's Secret) or `broken` (the decoy stopped being a working decoy).
-    pub signal: Signal,
     /// Alerts about one use share it: a later alert with an ID already sent is an update.
     #[serde(rename = "alertID")]
     pub alert_id: String,
@@ -73,15 +94,6 @@ pub struct Alert {
     /// The decoy's token Secret (`namespace/name`), for tripwire and broken alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-}
-
-/// What raised an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Signal {
-    Audit,
-    Tripwire,
-    Broken,
 }
 
 /// A fresh alert ID: 16 random bytes, hex.
@@ -99,22 +111,39 @@ impl Alert {
     fn new(actor: Actor, group: Group, drill_mark: DrillClaim) -> Alert {
         let mut requests: Vec<Request> = group.requests.into_values().collect();
         requests.sort_by(|a, b| (a.time, &a.audit_id).cmp(&(b.time, &b.audit_id)));
+        let mut stamps: Vec<Stamp> = group.stamps.into_values().collect();
+        stamps.sort_by(|a, b| (a.time, &a.audit_id).cmp(&(b.time, &b.audit_id)));
+        let times = || {
+            requests
+                .iter()
+                .filter_map(|r| r.time)
+                .chain(stamps.iter().filter_map(|s| s.time))
+        };
         let mut alert = Alert {
             kind: "HoneytokenAlert",
             schema_version: 1,
             drill: drill_mark == DrillClaim::Genuine,
             drill_mark,
-            first_seen: requests.iter().filter_map(|r| r.time).min(),
-            last_seen: requests.iter().filter_map(|r| r.time).max(),
-            audit_ids: requests.iter().map(|r| r.audit_id.clone()).collect(),
+            first_seen: times().min(),
+            last_seen: times().max(),
+            audit_ids: requests
+                .iter()
+                .map(|r| r.audit_id.clone())
+                .chain(stamps.iter().map(|s| s.audit_id.clone()))
+                .collect(),
+            signal: if requests.is_empty() && group.not_listed == 0 {
+                "stamp"
+            } else {
+                "request"
+            },
             requests,
+            stamps,
             requests_not_listed: group.not_listed,
             user: actor.user,
             source_ips: actor.source_ips,
             user_agent: actor.user_agent,
             source: group.source,
             text: String::new(),
-            signal: Signal::Audit,
             alert_id: new_alert_id(),
             update: false,
             secret: None,
@@ -131,6 +160,31 @@ impl Alert {
 /// (kubectl/v1.36.3): list /api/v1/namespaces/kube-system/secrets answered 403, and 2 more
 /// requests, at 2026-11-28T10:00:00Z".
 fn summary(alert: &Alert) -> String {
+    let stamped = alert
+        .stamps
+        .first()
+        .map(|stamp| {
+            format!(
+                "the API server stamped its Secret {} (the token authenticated, first use since re-arm)",
+                printable(&stamp.secret)
+            )
+        })
+        .unwrap_or_default();
+    if alert.signal == "stamp" {
+        let when = alert
+            .first_seen
+            .map(|t| format!(" at {t}"))
+            .unwrap_or_default();
+        return format!(
+            "DECOY TOKEN AUTHENTICATED: {}: {stamped}{when}; the request itself is in no audit event read here (a probe such as GET /version that the policy drops), so who made it and from where are unknown",
+            printable(&alert.user)
+        );
+    }
+    let stamped = if stamped.is_empty() {
+        stamped
+    } else {
+        format!("; {stamped}")
+    };
     let headline = match alert.drill_mark {
         DrillClaim::Genuine => "Honeytoken drill (not an attack)",
         DrillClaim::None => "DECOY TOKEN USED",
@@ -177,7 +231,7 @@ fn summary(alert: &Alert) -> String {
         printable(&alert.source_ips.join(", ")).into_owned()
     };
     format!(
-        "{headline}: {} from {from} ({}): {what}{more}{when}",
+        "{headline}: {} from {from} ({}): {what}{more}{when}{stamped}",
         printable(&alert.user),
         printable(&alert.user_agent)
     )
@@ -204,6 +258,37 @@ struct Group {
     /// are known when they come.
     not_listed_keys: std::collections::BTreeSet<String>,
     not_listed: u64,
+    /// The API server's stamps of the decoy's Secret, by audit ID.
+    stamps: BTreeMap<String, Stamp>,
+}
+
+impl Group {
+    fn new(now: Instant, source: &str) -> Group {
+        Group {
+            opened: now,
+            last_event: now,
+            source: source.to_string(),
+            requests: BTreeMap::new(),
+            not_listed_keys: Default::default(),
+            not_listed: 0,
+            stamps: BTreeMap::new(),
+        }
+    }
+}
+
+/// The burst a stamp opens when no request of its decoy is open: the stamp tells whose
+/// token it was, not who used it.
+fn stamp_only(user: &str) -> Actor {
+    Actor {
+        user: user.to_string(),
+        user_agent: String::new(),
+        source_ips: Vec::new(),
+    }
+}
+
+/// What a reported stamp is remembered by.
+fn reported_stamp_key(user: &str, secret: &str, audit_id: &str) -> String {
+    format!("{user}\0stamp\0{secret}\0{audit_id}")
 }
 
 /// A request's stages share its audit ID, verb and URI, and its client. A client may choose
@@ -301,14 +386,22 @@ impl Grouper {
         {
             return;
         }
-        let group = self.open.entry(actor).or_insert_with(|| Group {
-            opened: now,
-            last_event: now,
-            source: source.to_string(),
-            requests: BTreeMap::new(),
-            not_listed_keys: Default::default(),
-            not_listed: 0,
-        });
+        // A stamp of this decoy waiting alone is this use's: the API server stamps while
+        // it authenticates the request, and writes the stamp's event first.
+        let waiting = stamp_only(&actor.user);
+        let stamps = if actor != waiting {
+            self.open.remove(&waiting)
+        } else {
+            None
+        };
+        let group = self
+            .open
+            .entry(actor)
+            .or_insert_with(|| Group::new(now, source));
+        if let Some(alone) = stamps {
+            group.opened = group.opened.min(alone.opened);
+            group.stamps.extend(alone.stamps);
+        }
         group.last_event = now;
         let key = if event.audit_id.is_empty() {
             format!("#{}", group.requests.len() as u64 + group.not_listed)
@@ -335,6 +428,50 @@ impl Grouper {
         });
         if code.is_some() {
             request.code = code;
+        }
+    }
+
+    /// Adds the API server's stamp of a decoy's Secret (the caller has matched it): it joins
+    /// the open burst of that decoy with the latest request, or waits alone for the use's
+    /// requests (which the policy may not log at all) as long as a burst would.
+    pub fn add_stamp(&mut self, event: Event, secret: &DecoySecret, source: &str, now: Instant) {
+        let shown = secret.shown();
+        if !event.audit_id.is_empty()
+            && self.reported.contains_key(&reported_stamp_key(
+                &secret.user,
+                &shown,
+                &event.audit_id,
+            ))
+        {
+            return;
+        }
+        let actor = self
+            .open
+            .iter()
+            .filter(|(actor, _)| actor.user == secret.user)
+            .max_by_key(|(_, group)| group.last_event)
+            .map(|(actor, _)| actor.clone())
+            .unwrap_or_else(|| stamp_only(&secret.user));
+        let group = self
+            .open
+            .entry(actor)
+            .or_insert_with(|| Group::new(now, source));
+        group.last_event = now;
+        let key = if event.audit_id.is_empty() {
+            format!("#{}", group.stamps.len())
+        } else {
+            event.audit_id.clone()
+        };
+        let code = event.code();
+        let stamp = group.stamps.entry(key).or_insert_with(|| Stamp {
+            time: event.request_received_timestamp,
+            secret: shown,
+            request_uri: event.request_uri,
+            code: None,
+            audit_id: event.audit_id,
+        });
+        if code.is_some() {
+            stamp.code = code;
         }
     }
 
@@ -400,6 +537,11 @@ impl Grouper {
                     self.reported.insert(key.clone(), now);
                     self.reported_order.push_back((now, key));
                 }
+            }
+            for stamp in group.stamps.values().filter(|s| !s.audit_id.is_empty()) {
+                let key = reported_stamp_key(&actor.user, &stamp.secret, &stamp.audit_id);
+                self.reported.insert(key.clone(), now);
+                self.reported_order.push_back((now, key));
             }
             let received = group.requests.values().filter_map(|r| r.time).min();
             let mark = self.drill_mark(&actor, received);
@@ -539,6 +681,117 @@ mod tests {
 
     const KUBECTL: &str = "kubectl/v1.36.3 (linux/amd64) kubernetes/abcdef";
     const SECRETS: &str = "/api/v1/namespaces/kube-system/secrets";
+
+    /// The API server's stamp of the decoy's Secret, as the bed logs it.
+    fn stamp(id: &str) -> (Event, DecoySecret) {
+        let secret = DecoySecret {
+            namespace: "kube-system".into(),
+            name: "tiller-token-bcdfg".into(),
+            user: DECOY.into(),
+        };
+        let event = Event {
+            audit_id: id.into(),
+            stage: "ResponseComplete".into(),
+            verb: "patch".into(),
+            request_uri: secret.path(),
+            user: User {
+                username: crate::audit::APISERVER_USER.into(),
+                groups: vec!["system:authenticated".into(), "system:masters".into()],
+            },
+            source_ips: vec!["127.0.0.1".into()],
+            user_agent: "kube-apiserver/v1.36.3 (linux/amd64) kubernetes/$Format".into(),
+            response_status: Some(ResponseStatus { code: 200 }),
+            request_received_timestamp: Some("2026-11-28T10:00:00.5Z".parse().unwrap()),
+            ..Event::default()
+        };
+        (event, secret)
+    }
+
+    #[test]
+    fn a_stamp_joins_the_requests_of_its_use_in_one_alert() {
+        let mut grouper = grouper();
+        let start = Instant::now();
+        // The API server writes the stamp's event before the request's.
+        let (event, secret) = stamp("s1");
+        grouper.add_stamp(event, &secret, "audit.log", start);
+        grouper.add(
+            attack("a1", "10.0.0.9"),
+            "audit.log",
+            start + Duration::from_millis(5),
+        );
+        // The same stamp again (another stage) changes nothing.
+        let (again, _) = stamp("s1");
+        grouper.add_stamp(
+            again,
+            &secret,
+            "audit.log",
+            start + Duration::from_millis(6),
+        );
+        let alerts = grouper.due(start + Duration::from_secs(3));
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let alert = &alerts[0];
+        assert_eq!(alert.signal, "request");
+        assert_eq!(alert.source_ips, vec!["10.0.0.9"]);
+        assert_eq!(alert.requests.len(), 1);
+        assert_eq!(alert.stamps.len(), 1);
+        assert_eq!(alert.stamps[0].secret, "kube-system/tiller-token-bcdfg");
+        assert!(alert.audit_ids.contains(&"s1".to_string()));
+        assert!(!alert.drill);
+        assert!(
+            alert.text.contains("first use since re-arm"),
+            "{}",
+            alert.text
+        );
+        // A late copy of the stamp raises nothing.
+        let (late, _) = stamp("s1");
+        grouper.add_stamp(late, &secret, "audit.log", start + Duration::from_secs(4));
+        assert!(grouper.flush(start + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn a_stamp_alone_is_an_alert_that_the_token_authenticated() {
+        let mut grouper = grouper();
+        let start = Instant::now();
+        let (event, secret) = stamp("s1");
+        grouper.add_stamp(event, &secret, "webhook", start);
+        assert!(grouper.due(start + Duration::from_secs(1)).is_empty());
+        let alerts = grouper.due(start + Duration::from_secs(3));
+        assert_eq!(alerts.len(), 1);
+        let alert = &alerts[0];
+        assert_eq!(alert.signal, "stamp");
+        assert_eq!(alert.user, DECOY);
+        assert!(alert.requests.is_empty());
+        assert!(alert.source_ips.is_empty() && alert.user_agent.is_empty());
+        assert_eq!(alert.drill_mark, DrillClaim::None);
+        assert!(
+            alert.text.starts_with("DECOY TOKEN AUTHENTICATED: system:serviceaccount:kube-system:tiller: the API server stamped its Secret kube-system/tiller-token-bcdfg"),
+            "{}",
+            alert.text
+        );
+        let json = serde_json::to_value(alert).unwrap();
+        assert_eq!(json["signal"], "stamp");
+        assert_eq!(json["stamps"][0]["auditID"], "s1");
+    }
+
+    #[test]
+    fn a_stamp_during_a_drill_is_the_drills() {
+        let key = key();
+        let agent = format!("kubectl-honeytoken-drill/0.1.0 (drill {})", drill_id(&key));
+        let mut grouper = grouper();
+        let start = Instant::now();
+        grouper.add(attack_as("d1", "10.0.0.5", &agent), "audit.log", start);
+        let (event, secret) = stamp("s1");
+        grouper.add_stamp(
+            event,
+            &secret,
+            "audit.log",
+            start + Duration::from_millis(1),
+        );
+        let alerts = grouper.flush(start + Duration::from_secs(1));
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts[0].drill);
+        assert_eq!(alerts[0].stamps.len(), 1);
+    }
 
     #[test]
     fn a_kubectl_run_is_one_alert_once_it_goes_quiet() {

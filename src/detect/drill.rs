@@ -474,6 +474,15 @@ pub async fn drill(
 
     let client = &located.connection.client;
     let secret_uid = secret.metadata.uid.clone().unwrap_or_default();
+    let _one_at_a_time = match home.try_drill_lock(&secret_uid)? {
+        Some(lock) => lock,
+        None => {
+            let _spinner = crate::ui::progress::Spinner::start(
+                "waiting for another drill of this decoy to finish",
+            );
+            tokio::task::block_in_place(|| home.drill_lock(&secret_uid))?
+        }
+    };
     let earlier = drills_of(&home.load()?, &secret_uid);
 
     // A stamp already there is an earlier drill's to re-arm, or a use to leave alone.

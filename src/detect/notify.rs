@@ -184,6 +184,12 @@ impl Notifier {
                 self.pending.len(),
                 limit.as_secs()
             ));
+            // No waiting alert may start its command now: closing the room first, since
+            // a command ended below frees a place that a waiting task could take before
+            // its own abort lands.
+            if let Some(commands) = &self.command {
+                commands.room.close();
+            }
             // Dropping a task's future ends its command's process group.
             self.pending.shutdown().await;
         }

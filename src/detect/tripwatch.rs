@@ -15,11 +15,30 @@ use crate::cluster::watches::{self as watches, Watched};
 use crate::cluster::{self, Rearmed};
 use crate::decoy::tracking::DrillClaim;
 use crate::decoy::tripwire::{Breakage, Finding, Mark, RearmPlan, Track, rearm_plan};
-use crate::detect::alert::{Alert, Signal, new_alert_id};
+use crate::detect::alert::{Alert, new_alert_id};
+
+/// The signals of the tripwire's alerts.
+pub const TRIPWIRE: &str = "tripwire";
+pub const BROKEN: &str = "broken";
 use crate::detect::notice::DrillBook;
 use crate::ui::terminal::printable;
 
 pub use crate::cluster::watches::Decoy;
+
+/// The decoys to watch, from the token Secrets sought (their account is the user's).
+pub fn decoys_of(secrets: &[crate::audit::DecoySecret]) -> Vec<Decoy> {
+    secrets
+        .iter()
+        .filter_map(|secret| {
+            let account = secret.user.rsplit(':').next()?;
+            Some(Decoy {
+                namespace: secret.namespace.clone(),
+                secret: secret.name.clone(),
+                account: account.to_string(),
+            })
+        })
+        .collect()
+}
 
 /// How often the bindings naming each decoy's account are listed.
 pub const BINDINGS_EVERY: Duration = Duration::from_secs(300);
@@ -419,7 +438,7 @@ impl Tripwire {
 
 fn tripwire_alert(
     decoy: &Decoy,
-    signal: Signal,
+    signal: &'static str,
     drill: bool,
     seen: jiff::Timestamp,
     text: String,
@@ -440,10 +459,12 @@ fn tripwire_alert(
         last_seen: Some(seen),
         requests: Vec::new(),
         requests_not_listed: 0,
+        stamps: Vec::new(),
         audit_ids: Vec::new(),
-        source: match signal {
-            Signal::Broken => "cluster".into(),
-            _ => "tripwire".into(),
+        source: if signal == BROKEN {
+            "cluster".into()
+        } else {
+            "tripwire".into()
         },
         text,
         signal,
@@ -475,7 +496,7 @@ pub fn used_alert(
             "DECOY TOKEN USED: {what}; no audit source is watched: the cluster's audit log, if it has one, tells who and from where"
         ),
     };
-    tripwire_alert(decoy, Signal::Tripwire, drill.is_some(), seen, text)
+    tripwire_alert(decoy, TRIPWIRE, drill.is_some(), seen, text)
 }
 
 /// The decoy stopped being a working decoy.
@@ -510,7 +531,7 @@ pub fn broken_alert(
     let text = format!(
         "DECOY BROKEN: {what} (seen at {seen}); run `kubectl honeytoken status`, and plant again if needed"
     );
-    tripwire_alert(decoy, Signal::Broken, false, seen, text)
+    tripwire_alert(decoy, BROKEN, false, seen, text)
 }
 
 /// Joins alerts about one use: audit alerts that follow a tripwire alert of the same decoy
@@ -551,9 +572,10 @@ impl Correlator {
             self.recent.pop_front();
         }
         let stamp = match alert.signal {
-            Signal::Broken => return,
-            Signal::Tripwire => true,
-            Signal::Audit => false,
+            BROKEN => return,
+            TRIPWIRE => true,
+            // An audit alert, of requests or of the stamp's own event.
+            _ => false,
         };
         let earlier = self.recent.iter_mut().rev().find(|r| {
             r.user == alert.user
@@ -657,7 +679,7 @@ mod tests {
         let (alert, drill) = &step.alerts[0];
         assert_eq!(drill, &None);
         assert!(!alert.drill);
-        assert_eq!(alert.signal, Signal::Tripwire);
+        assert_eq!(alert.signal, TRIPWIRE);
         assert_eq!(alert.user, "system:serviceaccount:kube-system:tiller");
         assert_eq!(
             alert.secret.as_deref(),
@@ -765,7 +787,7 @@ mod tests {
             step.alerts[0].0.text
         );
         let step = tripwire.take(secret(Sighting::Deleted), &mut book, seen, now);
-        assert_eq!(step.alerts[0].0.signal, Signal::Broken);
+        assert_eq!(step.alerts[0].0.signal, BROKEN);
         assert!(step.alerts[0].0.text.contains("was deleted"));
         let step = tripwire.take(
             secret(Sighting::Applied(mark("u2", "9", None))),
@@ -873,7 +895,7 @@ mod tests {
             None,
             true,
         );
-        alert.signal = Signal::Audit;
+        alert.signal = "request";
         alert.user = user.into();
         alert.drill = drill;
         alert.alert_id = new_alert_id();

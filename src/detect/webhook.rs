@@ -216,6 +216,22 @@ struct Item {
     user_agent: String,
     response_status: Option<crate::audit::ResponseStatus>,
     request_received_timestamp: Option<jiff::Timestamp>,
+    object_ref: Option<ItemObjectRef>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ItemObjectRef {
+    #[serde(deserialize_with = "text")]
+    resource: String,
+    #[serde(deserialize_with = "text")]
+    namespace: String,
+    #[serde(deserialize_with = "text")]
+    name: String,
+    #[serde(deserialize_with = "text")]
+    api_group: String,
+    #[serde(deserialize_with = "text")]
+    subresource: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -243,6 +259,13 @@ impl From<Item> for Event {
             user_agent: item.user_agent,
             response_status: item.response_status,
             request_received_timestamp: item.request_received_timestamp,
+            object_ref: item.object_ref.map(|o| crate::audit::ObjectRef {
+                resource: o.resource,
+                namespace: o.namespace,
+                name: o.name,
+                api_group: o.api_group,
+                subresource: o.subresource,
+            }),
         }
     }
 }
@@ -415,6 +438,8 @@ pub struct ListenOptions {
     pub header_timeout: Duration,
     /// Keep only the events of these users (all events when empty).
     pub users: Vec<String>,
+    /// And the API server's stamps of these decoy Secrets.
+    pub secrets: Vec<crate::audit::DecoySecret>,
     /// Serve `/drill-notices` (see [`crate::detect::notice`]) from this book.
     pub drill_notices: Option<Arc<std::sync::Mutex<DrillBook>>>,
 }
@@ -428,6 +453,7 @@ impl ListenOptions {
             body_limit: BODY_LIMIT,
             header_timeout: HEADER_TIMEOUT,
             users: Vec::new(),
+            secrets: Vec::new(),
             drill_notices: None,
         }
     }
@@ -543,7 +569,8 @@ pub async fn serve(
         body_limit: options.body_limit,
         header_timeout: options.header_timeout,
         budget: Budget::new(bodies_budget(options.body_limit)),
-        matcher: (!options.users.is_empty()).then(|| Matcher::new(options.users.clone())),
+        matcher: (!options.users.is_empty())
+            .then(|| Matcher::with_secrets(options.users.clone(), options.secrets.clone())),
         drill_notices: options.drill_notices.clone(),
     });
     #[cfg(test)]
@@ -1763,6 +1790,46 @@ mod tests {
                 .unwrap()
                 .events
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_api_servers_stamp_of_a_decoy_secret_is_kept_and_other_writes_are_not() {
+        const DECOY: &str = "system:serviceaccount:kube-system:tiller";
+        let secret = crate::audit::DecoySecret {
+            namespace: "kube-system".into(),
+            name: "tiller-token-bcdfg".into(),
+            user: DECOY.into(),
+        };
+        let matcher = Matcher::with_secrets(vec![DECOY.into()], vec![secret.clone()]);
+        let write = |id: &str, user: &str, name: &str, query: &str| {
+            serde_json::json!({
+                "kind": "Event", "auditID": id, "stage": "ResponseComplete", "verb": "patch",
+                "requestURI": format!("/api/v1/namespaces/kube-system/secrets/{name}{query}"),
+                "user": {"username": user, "groups": ["system:authenticated", "system:masters"]},
+                "sourceIPs": ["127.0.0.1"],
+                "objectRef": {"resource": "secrets", "namespace": "kube-system", "name": name, "apiVersion": "v1"},
+                "responseStatus": {"code": 200}
+            })
+        };
+        let body = serde_json::json!({"kind": "EventList", "items": [
+            write("stamp", "system:apiserver", "tiller-token-bcdfg", ""),
+            write("rearm", "operator", "tiller-token-bcdfg", "?fieldManager=kubectl-label"),
+            write("rearm-plain", "operator", "tiller-token-bcdfg", ""),
+            write("other", "system:apiserver", "default-token-x7k2p", ""),
+        ]})
+        .to_string();
+        let parsed = parse_event_list(body.as_bytes(), Some(&matcher)).unwrap();
+        assert_eq!(parsed.events.len(), 1, "{:?}", parsed.events);
+        let stamp = &parsed.events[0];
+        assert_eq!(stamp.audit_id, "stamp");
+        assert_eq!(
+            matcher.signal(stamp),
+            Some(crate::audit::Signal::Stamp(&secret))
+        );
+        assert_eq!(
+            stamp.object_ref.as_ref().unwrap().name,
+            "tiller-token-bcdfg"
         );
     }
 

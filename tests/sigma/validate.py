@@ -107,8 +107,10 @@ def run_sqlite(con, columns, query):
     """The same flattened rows in SQLite, and the SQLite backend's query on them. Only the
     columns the query names are copied (with auditID and stage): a log at RequestResponse
     level flattens to more columns than SQLite allows in a table."""
-    # The backend quotes identifiers with backticks, or double quotes.
+    # The backend quotes dotted identifiers with backticks, or double quotes, and leaves
+    # plain ones (`verb`) bare.
     named = {a or b for a, b in re.findall(r'`([^`]+)`|"([^"]+)"', query)}
+    named |= set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", query))
     columns = [c for c in columns if c in named or c in ("auditID", "stage")]
     lite = sqlite3.connect(":memory:")
     lite.execute(f"CREATE TABLE logs ({', '.join(quote_identifier(c) for c in columns)})")

@@ -66,7 +66,10 @@ fn find_or_start_cluster() -> Result<Cluster, String> {
     };
     Ok(Cluster {
         kubeconfig: get("KUBECONFIG")?.into(),
-        audit_log: Some(get("HONEYTOKEN_AUDIT_LOG")?.into()),
+        // Empty when the bed runs without audit logging (HONEYTOKEN_AUDIT=off).
+        audit_log: Some(get("HONEYTOKEN_AUDIT_LOG")?)
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from),
         bin_dir: Some(get("HONEYTOKEN_BED_BIN")?.into()),
     })
 }
@@ -523,6 +526,7 @@ pub async fn operator_namespace(admin: &kube::Client, prefix: &str) -> String {
 pub struct ExtraBed {
     dir: PathBuf,
     pub kubeconfig: PathBuf,
+    /// Empty on a bed without audit logging ([`ExtraBed::start_without_audit`]).
     pub audit_log: PathBuf,
     pub bin_dir: PathBuf,
 }
@@ -532,6 +536,19 @@ impl ExtraBed {
         Self::launch(name, env, false).unwrap_or_else(|why| {
             panic!("tests/controlplane/up for bed {name} failed ({why}).\n{HOW_TO_GET_ONE}")
         })
+    }
+
+    /// A bed whose API server has no audit logging at all (`HONEYTOKEN_AUDIT=off`: no
+    /// policy, no log, no webhook), as many clusters run. Its `audit_log` is empty, and its
+    /// [`Cluster`] has none.
+    pub fn start_without_audit(name: &str) -> ExtraBed {
+        let bed = Self::start(name, &[("HONEYTOKEN_AUDIT", "off")]);
+        assert!(
+            bed.audit_log.as_os_str().is_empty(),
+            "up exported an audit log for a bed without audit: {}",
+            bed.audit_log.display()
+        );
+        bed
     }
 
     /// Starts a bed that may fail to start (an audit policy the API server refuses): the
@@ -554,6 +571,7 @@ impl ExtraBed {
             .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_CLIENT_CERT")
             .env_remove("HONEYTOKEN_AUDIT_WEBHOOK_CLIENT_KEY")
             .env_remove("HONEYTOKEN_BED_LEGACY_TOKEN_CLEANUP_PERIOD")
+            .env_remove("HONEYTOKEN_AUDIT")
             .stdin(Stdio::null())
             .stderr(if quiet {
                 Stdio::piped()
@@ -631,7 +649,7 @@ impl ExtraBed {
     pub fn cluster(&self) -> Cluster {
         Cluster {
             kubeconfig: self.kubeconfig.clone(),
-            audit_log: Some(self.audit_log.clone()),
+            audit_log: (!self.audit_log.as_os_str().is_empty()).then(|| self.audit_log.clone()),
             bin_dir: Some(self.bin_dir.clone()),
         }
     }

@@ -1,0 +1,136 @@
+//! What `scan`, `watch` and `rules` look for: the decoys' user names, and their token
+//! Secrets, whose stamp by the API server (`kubernetes.io/legacy-token-last-used`) is the
+//! audit side of the tripwire. Both are asked of the cluster (this key's decoys, as
+//! `status` finds them: the key derives the Secrets' names), or given on the command line.
+
+use crate::audit::DecoySecret;
+use crate::cluster::ClusterError;
+use crate::cluster::connect::Target;
+use crate::cluster::locate::observe_all;
+use crate::decoy::Decoy;
+use crate::decoy::tracking::SUFFIX_LEN;
+use crate::home::Home;
+
+/// The decoys to look for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sought {
+    pub users: Vec<String>,
+    pub secrets: Vec<DecoySecret>,
+}
+
+/// Those given with `--user` and `--secret`, or else the decoys of this key that the
+/// cluster holds (with their Secrets).
+pub async fn decoys_to_look_for(
+    given_users: &[String],
+    given_secrets: &[String],
+    target: &Target,
+    namespace: Option<&str>,
+    home: &Home,
+) -> Result<Sought, ClusterError> {
+    let sought = if given_users.is_empty() && given_secrets.is_empty() {
+        let (_, _, observed) = observe_all(target, namespace, home).await?;
+        let mut sought = Sought::default();
+        for decoy in &observed {
+            sought.users.push(decoy.spec.username());
+            sought.secrets.push(DecoySecret {
+                namespace: decoy.spec.namespace.clone(),
+                name: decoy.spec.secret.clone(),
+                user: decoy.spec.username(),
+            });
+        }
+        sought
+    } else {
+        given(given_users, given_secrets)?
+    };
+    if sought.users.is_empty() {
+        return Err(ClusterError::NoDecoysToLookFor);
+    }
+    Ok(sought)
+}
+
+/// `--user` and `--secret` as given: each Secret's account is looked for too.
+pub fn given(users: &[String], secrets: &[String]) -> Result<Sought, ClusterError> {
+    // Here --user names a decoy, not a kubeconfig user (pick that with --context): a name
+    // of another form would silently match nothing.
+    for user in users {
+        Decoy::parse(user)?;
+    }
+    let secrets: Vec<DecoySecret> = secrets
+        .iter()
+        .map(|s| parse_secret(s))
+        .collect::<Result<_, _>>()?;
+    let mut all: Vec<String> = users.to_vec();
+    for secret in &secrets {
+        if !all.contains(&secret.user) {
+            all.push(secret.user.clone());
+        }
+    }
+    Ok(Sought {
+        users: all,
+        secrets,
+    })
+}
+
+/// `NAMESPACE/NAME` of a decoy's token Secret, named `<account>-token-<suffix>` as every
+/// decoy's is: its account is the part before `-token-`.
+pub fn parse_secret(text: &str) -> Result<DecoySecret, ClusterError> {
+    let invalid = |why: &str| ClusterError::SecretName {
+        given: text.to_string(),
+        why: why.to_string(),
+    };
+    let (namespace, name) = text
+        .split_once('/')
+        .ok_or_else(|| invalid("give it as NAMESPACE/NAME"))?;
+    let account = name
+        .len()
+        .checked_sub(SUFFIX_LEN)
+        .and_then(|at| name[..at].strip_suffix("-token-"))
+        .filter(|account| !account.is_empty())
+        .ok_or_else(|| {
+            invalid("a decoy's token Secret is named <account>-token-<five characters>")
+        })?;
+    let user = format!("system:serviceaccount:{namespace}:{account}");
+    Decoy::parse(&user)?;
+    Ok(DecoySecret {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        user,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_given_secret_names_its_account_and_is_checked() {
+        let secret = parse_secret("kube-system/tiller-token-bcdfg").unwrap();
+        assert_eq!(secret.user, "system:serviceaccount:kube-system:tiller");
+        assert_eq!(
+            secret.path(),
+            "/api/v1/namespaces/kube-system/secrets/tiller-token-bcdfg"
+        );
+        for bad in [
+            "tiller-token-bcdfg",
+            "kube-system/tiller",
+            "kube-system/-token-bcdfg",
+            "Kube_System/tiller-token-bcdfg",
+            "kube-system/tiller-token-bcdfgh",
+        ] {
+            assert!(parse_secret(bad).is_err(), "{bad}");
+        }
+        let sought = given(
+            &["system:serviceaccount:ci:deployer".into()],
+            &["kube-system/tiller-token-bcdfg".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            sought.users,
+            vec![
+                "system:serviceaccount:ci:deployer".to_string(),
+                "system:serviceaccount:kube-system:tiller".to_string()
+            ]
+        );
+        assert!(given(&["admin".into()], &[]).is_err());
+    }
+}
