@@ -323,7 +323,9 @@ async fn a_use_while_the_watcher_was_down_is_told_when_it_starts() {
     .await
     .expect("the API server stamped the Secret");
 
-    let watcher = Watcher::start(&plugin, &watch_args(&namespace, &[]));
+    // Named on the command line this time, as a watcher without the key names it.
+    let named = format!("{namespace}/{secret}");
+    let watcher = Watcher::start(&plugin, &watch_args(&namespace, &["--secret", &named]));
     let (_, alert) = watcher.next_use(Duration::from_secs(30));
     assert_use(&alert, &namespace, &secret, false);
     wait_rearmed(&admin, &namespace, &secret).await;
