@@ -155,6 +155,11 @@ pub struct VerifyArgs {
     /// provider's log service, where events arrive minutes late).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+
+    /// With --e2e: a `watch --tripwire --listen` watcher's URL to announce the drill to
+    /// (signed with the key), so it tells the drill's stamp as a drill, not an attack.
+    #[arg(long, value_name = "URL", env = "HONEYTOKEN_WATCHER")]
+    pub watcher: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -296,6 +296,35 @@ async fn a_drill_announced_to_the_watcher_is_a_drill_and_a_use_right_after_is_an
     let (_, attack) = watcher.next_use(Duration::from_secs(30));
     assert_use(&attack, &namespace, &secret, false);
 
+    // verify --e2e announces its drill too (once the attack has left the token cache).
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let audit_log = cluster.audit_log_path().display().to_string();
+    let verify = plugin.run_with(
+        &[
+            "--context",
+            "operator",
+            "-n",
+            &namespace,
+            "verify",
+            "--e2e",
+            "--audit-log",
+            &audit_log,
+            "-o",
+            "json",
+        ],
+        |command| {
+            command.env("HONEYTOKEN_WATCHER", format!("http://{listen}"));
+        },
+    );
+    let told = verify.json()["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["title"] == "e2e: watcher told of the drill" && c["status"] == "PASS");
+    assert!(told, "{}", verify.text());
+    let (_, verified) = watcher.next_use(Duration::from_secs(30));
+    assert_use(&verified, &namespace, &secret, true);
+
     // A notice not signed with the key is refused.
     let forged = std::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])

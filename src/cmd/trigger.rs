@@ -56,9 +56,6 @@ fn table(report: &DrillReport) -> String {
     )
 }
 
-/// How long a drill notice is open: the drill may first wait out the token cache (10 s)
-/// and then looks for its stamp for 3 s.
-const NOTICE_WINDOW: Duration = Duration::from_secs(60);
 /// How long the watcher is given to report the drill's stamp after the drill.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
@@ -150,20 +147,15 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
     let mut sink = args.audit_log.as_deref().map(Sink::file).transpose()?;
     // The watcher learns of the drill before its first request, or there is no drill.
     let announced = match &args.watcher {
-        Some(url) => {
-            let watcher = notice::Watcher::new(url)?;
-            let drill_notice = notice::notice_for(
+        Some(url) => Some(
+            notice::announce_drill(
+                url,
+                &home.key()?,
                 &located.spec.namespace,
                 &located.spec.secret,
-                jiff::Timestamp::now(),
-                NOTICE_WINDOW,
-            );
-            let id = drill_notice.drill_id.clone();
-            watcher
-                .announce(&notice::sign(&home.key()?, drill_notice))
-                .await?;
-            Some((watcher, id))
-        }
+            )
+            .await?,
+        ),
         None => None,
     };
     let mut report = drill(

@@ -122,6 +122,30 @@ pub fn notice_for(
     }
 }
 
+/// How long a drill's notice stays open: the drill may first wait out the token cache
+/// (10 s) and then looks for its stamp for 3 s.
+pub const DRILL_NOTICE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Tells the watcher at `url` that a drill of `namespace/secret` starts now, signed with
+/// `key`; the watcher and the notice's drill ID, to ask it later what it saw.
+pub async fn announce_drill(
+    url: &str,
+    key: &Key,
+    namespace: &str,
+    secret: &str,
+) -> Result<(Watcher, String), NoticeError> {
+    let watcher = Watcher::new(url)?;
+    let notice = notice_for(
+        namespace,
+        secret,
+        jiff::Timestamp::now(),
+        DRILL_NOTICE_WINDOW,
+    );
+    let id = notice.drill_id.clone();
+    watcher.announce(&sign(key, notice)).await?;
+    Ok((watcher, id))
+}
+
 /// Why a notice was refused, with the HTTP status the watcher answers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
