@@ -157,6 +157,11 @@ pub struct VerifyArgs {
     /// provider's log service, where events arrive minutes late).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+
+    /// With --e2e: a `watch --tripwire --listen` watcher's URL to announce the drill to
+    /// (signed with the key), so it tells the drill's stamp as a drill, not an attack.
+    #[arg(long, value_name = "URL", env = "HONEYTOKEN_WATCHER")]
+    pub watcher: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -177,7 +182,7 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["audit_log", "listen"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["audit_log", "listen", "tripwire"])))]
 pub struct WatchArgs {
     /// Follow this audit log file (JSON lines) like `tail -F`, through rotation and
     /// truncation, from its current end.
@@ -238,6 +243,22 @@ pub struct WatchArgs {
     /// (alive) and /readyz (every source started), in plain HTTP.
     #[arg(long, value_name = "ADDR")]
     pub metrics_address: Option<std::net::SocketAddr>,
+
+    /// Watch the decoys' token Secrets and service accounts through the API, metadata only:
+    /// each use of a token makes the API server stamp its Secret, told at once, with or
+    /// without audit logs; a deleted, replaced or invalidated decoy is told too.
+    #[arg(long)]
+    pub tripwire: bool,
+
+    /// With --tripwire: leave the stamp on the Secret after telling it (by default it is
+    /// removed, so the next use stamps again).
+    #[arg(long, requires = "tripwire")]
+    pub no_rearm: bool,
+
+    /// With --tripwire: seconds between looks at the bindings that name the decoys.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "tripwire",
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub bindings_every: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -324,6 +345,11 @@ pub struct TriggerArgs {
     /// Seconds to wait for the drill's events to appear in the audit log.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
+
+    /// A `watch --tripwire --listen` watcher's URL: announce the drill to it (signed with
+    /// the key) so its stamp is told as a drill, then confirm the watcher saw it.
+    #[arg(long, value_name = "URL", env = "HONEYTOKEN_WATCHER")]
+    pub watcher: Option<String>,
 }
 
 impl Command {

@@ -8,6 +8,7 @@ use crate::cluster::connect::ConnectError;
 use crate::decoy::UserNameError;
 use crate::detect::drill::DrillError;
 use crate::detect::metrics::MetricsServeError;
+use crate::detect::notice::NoticeError;
 use crate::detect::notify::SinkError;
 use crate::detect::webhook::ServeError;
 use crate::exit;
@@ -35,6 +36,8 @@ pub enum Error {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Metrics(#[from] MetricsServeError),
+    #[error(transparent)]
+    Notice(#[from] NoticeError),
     #[error(transparent)]
     Prompt(#[from] PromptError),
     #[error(transparent)]

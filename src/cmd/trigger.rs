@@ -6,9 +6,10 @@ use std::time::Duration;
 use crate::cli::{GlobalArgs, TriggerArgs};
 use crate::cluster::locate;
 use crate::detect::drill::{
-    DrillPlan, DrillReport, Expect, Judgement, Sink, drill, drillable, missing_events, plan,
-    wrong_answers,
+    DrillPlan, DrillReport, Expect, Judgement, Sink, WatcherCheck, drill, drillable,
+    missing_events, plan, wrong_answers,
 };
+use crate::detect::notice::{self, NoticeStatus};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{DrillTripwire, Home};
@@ -53,6 +54,37 @@ fn table(report: &DrillReport) -> String {
         report.user_agent,
         report.tripwire.describe()
     )
+}
+
+/// How long the watcher is given to report the drill's stamp after the drill.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
+
+/// Asks the watcher until it has seen the drill's stamp, the notice expired, or
+/// [`CONFIRM_WITHIN`] passed.
+async fn confirm(watcher: &notice::Watcher, id: &str) -> Result<NoticeStatus, Error> {
+    let deadline = std::time::Instant::now() + CONFIRM_WITHIN;
+    loop {
+        let status = watcher.status(id).await?;
+        if !matches!(status, NoticeStatus::Pending) || std::time::Instant::now() >= deadline {
+            return Ok(status);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn describe_check(check: &WatcherCheck) -> String {
+    match &check.status {
+        NoticeStatus::Seen { alert_id, seen_at } => {
+            format!("saw the drill's stamp at {seen_at} and told it as a drill (alert {alert_id})")
+        }
+        NoticeStatus::Pending => format!(
+            "did not report the drill's stamp within {}s after the drill",
+            CONFIRM_WITHIN.as_secs()
+        ),
+        NoticeStatus::Expired => {
+            "saw no stamp of the decoy's Secret while the drill's notice was open".to_string()
+        }
+    }
 }
 
 fn expected_text(expect: Expect) -> &'static str {
@@ -113,7 +145,20 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         return Ok(Outcome::Success);
     }
     let mut sink = args.audit_log.as_deref().map(Sink::file).transpose()?;
-    let report = drill(
+    // The watcher learns of the drill before its first request, or there is no drill.
+    let announced = match &args.watcher {
+        Some(url) => Some(
+            notice::announce_drill(
+                url,
+                &home.key()?,
+                &located.spec.namespace,
+                &located.spec.secret,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let mut report = drill(
         &located,
         &secret,
         home,
@@ -121,9 +166,22 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         Duration::from_secs(args.timeout),
     )
     .await?;
+    if let Some((watcher, id)) = &announced {
+        let status = confirm(watcher, id).await?;
+        report.watcher = Some(WatcherCheck {
+            url: watcher.url().to_string(),
+            notice_id: id.clone(),
+            status,
+        });
+    }
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
-        None => print!("{}", table(&report)),
+        None => {
+            print!("{}", table(&report));
+            if let Some(check) = &report.watcher {
+                println!("Watcher: {}", describe_check(check));
+            }
+        }
     }
 
     if let DrillTripwire::AlreadyStamped { day } = &report.tripwire.outcome {
@@ -157,6 +215,15 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
             )));
         }
         DrillTripwire::Rearmed { .. } | DrillTripwire::AlreadyStamped { .. } => {}
+    }
+    if let Some(check) = &report.watcher
+        && !matches!(check.status, NoticeStatus::Seen { .. })
+    {
+        return Err(Error::CheckFailed(format!(
+            "the watcher at {} {}: the path from the decoy's use to an alert is not proven",
+            check.url,
+            describe_check(check)
+        )));
     }
     let missing = missing_events(&report);
     if !missing.is_empty() {

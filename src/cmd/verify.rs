@@ -1156,6 +1156,18 @@ async fn end_to_end(
         Ok(secret) => secret,
         Err(e) => return Ok(vec![not_drillable_check(&e)]),
     };
+    let announced = match &args.watcher {
+        Some(url) => Some(
+            crate::detect::notice::announce_drill(
+                url,
+                &home.key()?,
+                &located.spec.namespace,
+                &located.spec.secret,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let report = drill::drill(
         located,
         &secret,
@@ -1164,7 +1176,19 @@ async fn end_to_end(
         Duration::from_secs(timeout),
     )
     .await?;
-    Ok(drill_checks(&report, &sink.describe(), timeout))
+    let mut checks = drill_checks(&report, &sink.describe(), timeout);
+    if let Some((watcher, id)) = announced {
+        checks.push(Check::advisory(
+            "e2e",
+            "e2e: watcher told of the drill",
+            CheckStatus::Pass,
+            format!(
+                "the watcher at {} took the drill's signed notice {id}; test-trigger --watcher also confirms it saw the stamp",
+                watcher.url()
+            ),
+        ));
+    }
+    Ok(checks)
 }
 
 /// One check per drill request: its answer, and whether its event arrived in `sink`

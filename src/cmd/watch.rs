@@ -17,7 +17,9 @@ use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
 use crate::cluster::sought::decoys_to_look_for;
 use crate::detect::alert::{Alert, Grouper, Window};
 use crate::detect::metrics::{self, Metrics};
+use crate::detect::notice::DrillBook;
 use crate::detect::notify::{self, Notifier, Sent};
+use crate::detect::tripwatch::{self, Correlator, Tripwire};
 use crate::detect::webhook::{self, Delivery, ListenOptions, TlsFiles};
 use crate::error::Error;
 use crate::exit::Outcome;
@@ -273,6 +275,19 @@ pub async fn run(
         sought.users.clone(),
         sought.secrets.clone(),
     ));
+    let tripwire_decoys = if args.tripwire {
+        let decoys = tripwatch::decoys_of(&sought.secrets);
+        if decoys.is_empty() {
+            return Err(Error::Invalid(
+                "--tripwire watches the decoys' token Secrets: name them with --secret NAMESPACE/NAME, or give no --user so they are found".into(),
+            ));
+        }
+        let connection = crate::cluster::connect::connect(&global.target()).await?;
+        Some((crate::cluster::watches::watch_client(&connection)?, decoys))
+    } else {
+        None
+    };
+    let book = Arc::new(std::sync::Mutex::new(DrillBook::new(home.key().ok())));
     let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
     let metrics = Arc::new(Metrics::new());
     if args.listen.is_some() {
@@ -289,11 +304,11 @@ pub async fn run(
     let (webhook_sender, mut webhook_deliveries) = mpsc::channel(webhook::DELIVERIES_WAITING);
     let server = match args.listen {
         Some(address) => {
-            let server = webhook::serve(
-                listen_options(args, address, &users, &sought.secrets)?,
-                webhook_sender,
-            )
-            .await?;
+            let mut options = listen_options(args, address, &users, &sought.secrets)?;
+            if args.tripwire {
+                options.drill_notices = Some(book.clone());
+            }
+            let server = webhook::serve(options, webhook_sender).await?;
             metrics.source_ready(metrics::WEBHOOK);
             Some(server)
         }
@@ -321,7 +336,38 @@ pub async fn run(
         spawn_follower(follower, matcher.clone(), file_sender, metrics.clone());
     }
 
+    let (tripwire_sender, mut tripwire_news) = mpsc::channel(256);
+    let mut tripwire = None;
+    if let Some((client, decoys)) = tripwire_decoys {
+        let running = tripwatch::start(
+            client,
+            &decoys,
+            Duration::from_secs(args.bindings_every),
+            tripwire_sender,
+        );
+        let state = Tripwire::new(
+            decoys,
+            !args.no_rearm,
+            args.audit_log.is_some() || args.listen.is_some(),
+        );
+        tripwire = Some((state, running));
+    } else {
+        drop(tripwire_sender);
+    }
+
     let mut sources = Vec::new();
+    if let Some((state, _)) = &tripwire {
+        sources.push(format!(
+            "the tripwire of {} through the API{}",
+            state
+                .decoys()
+                .iter()
+                .map(|d| format!("Secret {}", d.secret_ref()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if args.no_rearm { " (not re-armed)" } else { "" }
+        ));
+    }
     if let Some(server) = &server {
         sources.push(format!("the audit webhook at {}", server.url));
     }
@@ -359,6 +405,7 @@ pub async fn run(
         matcher,
         // Without the key, drills cannot be told from requests that copy their user agent.
         grouper: Grouper::new(window, home.key().ok()),
+        correlator: Correlator::new(window.longest + window.quiet),
         tally: Tally::default(),
         file_name: followed
             .as_ref()
@@ -380,13 +427,26 @@ pub async fn run(
         let deadline = watch
             .grouper
             .next_deadline()
+            .into_iter()
+            .chain(tripwire.as_ref().and_then(|(t, _)| t.next_deadline()))
+            .min()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             Some(delivery) = webhook_deliveries.recv() => watch.take_delivery(delivery),
             Some(news) = file_news.recv() => watch.take_news(news),
+            Some(news) = tripwire_news.recv() => {
+                if let Some((state, running)) = &mut tripwire {
+                    watch.take_tripwire(news, state, running, &book)?;
+                }
+            }
             _ = tokio::time::sleep_until(deadline) => {}
             _ = &mut shutdown => break,
+        }
+        if let Some((state, running)) = &mut tripwire {
+            for (decoy, mark) in state.due(Instant::now()) {
+                running.rearm(decoy, mark);
+            }
         }
         watch.emit_due()?;
     }
@@ -447,6 +507,8 @@ pub async fn run(
 struct Watch {
     matcher: Arc<Matcher>,
     grouper: Grouper,
+    /// Joins the alerts of one use from the tripwire and the audit sources.
+    correlator: Correlator,
     tally: Tally,
     file_name: String,
     notifier: Notifier,
@@ -610,7 +672,48 @@ impl Watch {
         Ok(())
     }
 
+    /// One piece of the tripwire's news: its alerts go out at once, then its re-arms.
+    fn take_tripwire(
+        &mut self,
+        news: tripwatch::News,
+        state: &mut Tripwire,
+        running: &mut tripwatch::Running,
+        book: &std::sync::Mutex<DrillBook>,
+    ) -> Result<(), Error> {
+        let step = {
+            let mut book = book.lock().expect("not poisoned");
+            if !book.has_key()
+                && let Ok(key) = self.home.key()
+            {
+                book.set_key(key);
+            }
+            state.take(news, &mut book, jiff::Timestamp::now(), Instant::now())
+        };
+        for line in &step.lines {
+            say!("{line}");
+        }
+        for (alert, drill) in step.alerts {
+            let alert_id = self.emit_alert(alert)?;
+            if let Some(drill) = drill {
+                book.lock()
+                    .expect("not poisoned")
+                    .reported(&drill, &alert_id);
+            }
+        }
+        for (decoy, mark) in step.rearm {
+            running.rearm(decoy, mark);
+        }
+        Ok(())
+    }
+
     fn emit(&mut self, alert: &Alert) -> Result<(), Error> {
+        self.emit_alert(alert.clone()).map(|_| ())
+    }
+
+    /// Sends an alert, joined to an earlier one of the same use if there is one; its ID.
+    fn emit_alert(&mut self, mut alert: Alert) -> Result<String, Error> {
+        self.correlator.correlate(&mut alert, Instant::now());
+        let alert = &alert;
         self.tally.alerts += 1;
         if alert.drill {
             self.tally.drills += 1;
@@ -657,7 +760,7 @@ impl Watch {
                 )
             });
         }
-        Ok(())
+        Ok(alert.alert_id.clone())
     }
 }
 

@@ -29,6 +29,11 @@ pub struct Mark {
     pub last_used: Option<String>,
     /// Set by the legacy token cleaner: the token no longer authenticates.
     pub invalid_since: Option<String>,
+    /// Whether a field manager owns `data.token` (from `managedFields`, which metadata
+    /// carries): a token key removed from the Secret shows as this turning false. None when
+    /// the API server sent no managed fields.
+    #[serde(skip)]
+    pub token_managed: Option<bool>,
 }
 
 impl Mark {
@@ -39,6 +44,20 @@ impl Mark {
             resource_version: meta.resource_version.clone(),
             last_used: label(LAST_USED_LABEL),
             invalid_since: label(INVALID_SINCE_LABEL),
+            token_managed: meta
+                .managed_fields
+                .as_ref()
+                .filter(|entries| !entries.is_empty())
+                .map(|entries| {
+                    entries.iter().any(|entry| {
+                        entry
+                            .fields_v1
+                            .as_ref()
+                            .and_then(|fields| fields.0.get("f:data"))
+                            .and_then(|data| data.get("f:token"))
+                            .is_some()
+                    })
+                }),
         }
     }
 
@@ -103,6 +122,176 @@ pub fn changes(before: Option<&Mark>, after: &Mark) -> Vec<Change> {
         });
     }
     found
+}
+
+/// What one watch of a decoy object (its token Secret or its ServiceAccount) delivered,
+/// as the cluster layer tells it: a (re)list of what exists, then changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sighting {
+    /// The watch (re)starts with a list: the objects listed follow, then `ListDone`.
+    Relisting,
+    /// The object, as listed.
+    Listed(Mark),
+    /// The list is complete: an object not listed does not exist.
+    ListDone,
+    /// The object was created or changed.
+    Applied(Mark),
+    /// The object was deleted.
+    Deleted,
+}
+
+/// Why a decoy no longer works as one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "broken", rename_all = "camelCase")]
+pub enum Breakage {
+    /// Not there when the watcher started.
+    Missing,
+    Deleted,
+    /// Another object of the same name (a new UID).
+    Replaced {
+        before: String,
+        after: String,
+    },
+    /// The legacy token cleaner invalidated the token: requests with it fail (401).
+    Invalidated {
+        since: String,
+    },
+    /// The Secret's `data.token` was removed (seen in its managed fields): nothing
+    /// authenticates with the decoy any more.
+    TokenRemoved,
+    /// A binding grants the account something: a decoy must grant nothing.
+    Granted {
+        bindings: Vec<String>,
+    },
+}
+
+/// What the watcher concludes from one sighting of a decoy object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The token authenticated: the stamp appeared or moved on. `mark` is the object as
+    /// seen with the stamp, what a re-arm is conditional on.
+    Used {
+        day: String,
+        mark: Mark,
+    },
+    Broken(Breakage),
+}
+
+/// The watcher's memory of one watched object: the last version seen (kept after a
+/// deletion, so a re-creation is told as a replacement) and where a relist stands. Its
+/// size does not grow with time.
+#[derive(Debug, Clone, Default)]
+pub struct Track {
+    last: Option<Mark>,
+    present: bool,
+    listing: bool,
+    listed: bool,
+    started: bool,
+}
+
+impl Track {
+    pub fn present(&self) -> bool {
+        self.present
+    }
+
+    /// The findings of one sighting, in order. A stamp already there at the first list is a
+    /// use (one made while nobody watched); a relist after a lost watch reports what
+    /// changed meanwhile, and an object not listed again as deleted.
+    pub fn sight(&mut self, sighting: Sighting) -> Vec<Finding> {
+        match sighting {
+            Sighting::Relisting => {
+                self.listing = true;
+                self.listed = false;
+                Vec::new()
+            }
+            Sighting::Listed(mark) | Sighting::Applied(mark) => {
+                if self.listing {
+                    self.listed = true;
+                }
+                let before = self.last.as_ref();
+                let token_removed = before.is_some_and(|b| {
+                    b.uid == mark.uid
+                        && b.token_managed == Some(true)
+                        && mark.token_managed == Some(false)
+                });
+                let mut found: Vec<Finding> = changes(before, &mark)
+                    .into_iter()
+                    .map(|change| match change {
+                        Change::Stamped { day } => Finding::Used {
+                            day,
+                            mark: mark.clone(),
+                        },
+                        Change::Replaced { before, after } => {
+                            Finding::Broken(Breakage::Replaced { before, after })
+                        }
+                        Change::Invalidated { since } => {
+                            Finding::Broken(Breakage::Invalidated { since })
+                        }
+                    })
+                    .collect();
+                if token_removed {
+                    found.push(Finding::Broken(Breakage::TokenRemoved));
+                }
+                self.last = Some(mark);
+                self.present = true;
+                self.started = true;
+                found
+            }
+            Sighting::ListDone => {
+                let mut found = Vec::new();
+                if self.listing && !self.listed {
+                    if !self.started {
+                        found.push(Finding::Broken(Breakage::Missing));
+                    } else if self.present {
+                        found.push(Finding::Broken(Breakage::Deleted));
+                    }
+                    self.present = false;
+                }
+                self.listing = false;
+                self.started = true;
+                found
+            }
+            Sighting::Deleted => {
+                let was = self.present;
+                self.present = false;
+                self.started = true;
+                if was {
+                    vec![Finding::Broken(Breakage::Deleted)]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+}
+
+/// The bindings naming the account now that were not told before: each is told once,
+/// and again only after it was gone for a look.
+pub fn new_grants(told: &std::collections::BTreeSet<String>, now: &[String]) -> Vec<String> {
+    let mut fresh: Vec<String> = now.iter().filter(|b| !told.contains(*b)).cloned().collect();
+    fresh.sort();
+    fresh.dedup();
+    fresh
+}
+
+/// When a watcher removes a stamp it reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RearmPlan {
+    /// At once: the next use must stamp again.
+    Now,
+    /// A drill's stamp is the drill's to remove (it does, conditionally); the watcher removes
+    /// it itself only if it is still there when the drill's notice expires.
+    AfterDrill,
+    /// `--no-rearm`: the stamp stays as evidence.
+    Never,
+}
+
+pub fn rearm_plan(rearm: bool, drill: bool) -> RearmPlan {
+    match (rearm, drill) {
+        (false, _) => RearmPlan::Never,
+        (true, true) => RearmPlan::AfterDrill,
+        (true, false) => RearmPlan::Now,
+    }
 }
 
 #[cfg(test)]
@@ -233,5 +422,123 @@ mod tests {
             }]
         );
         assert_eq!(changes(Some(&after), &after), vec![]);
+    }
+
+    fn used(day: &str, m: &Mark) -> Finding {
+        Finding::Used {
+            day: day.into(),
+            mark: m.clone(),
+        }
+    }
+
+    #[test]
+    fn a_track_reports_a_stamp_found_at_start_then_each_new_stamp_and_not_the_rearm() {
+        let mut track = Track::default();
+        let stamped = mark("u", "1", &[(LAST_USED_LABEL, "2026-12-03")]);
+        assert_eq!(track.sight(Sighting::Relisting), vec![]);
+        assert_eq!(
+            track.sight(Sighting::Listed(stamped.clone())),
+            vec![used("2026-12-03", &stamped)]
+        );
+        assert_eq!(track.sight(Sighting::ListDone), vec![]);
+        assert_eq!(track.sight(Sighting::Applied(mark("u", "2", &[]))), vec![]);
+        let again = mark("u", "3", &[(LAST_USED_LABEL, "2026-12-03")]);
+        assert_eq!(
+            track.sight(Sighting::Applied(again.clone())),
+            vec![used("2026-12-03", &again)]
+        );
+        // A relist after a lost watch that finds the same stamp tells nothing new.
+        track.sight(Sighting::Relisting);
+        assert_eq!(track.sight(Sighting::Listed(again)), vec![]);
+        assert_eq!(track.sight(Sighting::ListDone), vec![]);
+    }
+
+    #[test]
+    fn a_track_tells_missing_deleted_and_replaced() {
+        let mut missing = Track::default();
+        missing.sight(Sighting::Relisting);
+        assert_eq!(
+            missing.sight(Sighting::ListDone),
+            vec![Finding::Broken(Breakage::Missing)]
+        );
+
+        let mut track = Track::default();
+        track.sight(Sighting::Relisting);
+        track.sight(Sighting::Listed(mark("u1", "1", &[])));
+        track.sight(Sighting::ListDone);
+        assert!(track.present());
+        assert_eq!(
+            track.sight(Sighting::Deleted),
+            vec![Finding::Broken(Breakage::Deleted)]
+        );
+        assert_eq!(track.sight(Sighting::Deleted), vec![]);
+        assert_eq!(
+            track.sight(Sighting::Applied(mark("u2", "5", &[]))),
+            vec![Finding::Broken(Breakage::Replaced {
+                before: "u1".into(),
+                after: "u2".into()
+            })]
+        );
+
+        // Deleted while the watch was down: the relist does not list it.
+        track.sight(Sighting::Relisting);
+        assert_eq!(
+            track.sight(Sighting::ListDone),
+            vec![Finding::Broken(Breakage::Deleted)]
+        );
+    }
+
+    #[test]
+    fn a_token_key_removed_shows_in_the_managed_fields() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+        let with = |token: bool| {
+            let mut m = meta("u", "1", &[]);
+            let fields = if token {
+                serde_json::json!({"f:data": {".": {}, "f:token": {}, "f:ca.crt": {}}})
+            } else {
+                serde_json::json!({"f:data": {".": {}, "f:ca.crt": {}}})
+            };
+            m.managed_fields = Some(vec![ManagedFieldsEntry {
+                manager: Some("kube-controller-manager".into()),
+                fields_v1: Some(FieldsV1(fields)),
+                ..Default::default()
+            }]);
+            Mark::of(&m)
+        };
+        assert_eq!(with(true).token_managed, Some(true));
+        assert_eq!(with(false).token_managed, Some(false));
+        assert_eq!(Mark::of(&meta("u", "1", &[])).token_managed, None);
+        let mut track = Track::default();
+        track.sight(Sighting::Relisting);
+        track.sight(Sighting::Listed(with(true)));
+        track.sight(Sighting::ListDone);
+        assert_eq!(
+            track.sight(Sighting::Applied(with(false))),
+            vec![Finding::Broken(Breakage::TokenRemoved)]
+        );
+        // Not told again, and a Secret without managed fields is not judged.
+        assert_eq!(track.sight(Sighting::Applied(with(false))), vec![]);
+        assert_eq!(track.sight(Sighting::Applied(mark("u", "3", &[]))), vec![]);
+    }
+
+    #[test]
+    fn new_grants_are_told_once() {
+        let told: std::collections::BTreeSet<String> = ["RoleBinding a/x".to_string()].into();
+        assert_eq!(
+            new_grants(
+                &told,
+                &["RoleBinding a/x".into(), "ClusterRoleBinding y".into()]
+            ),
+            vec!["ClusterRoleBinding y".to_string()]
+        );
+        assert!(new_grants(&told, &["RoleBinding a/x".into()]).is_empty());
+    }
+
+    #[test]
+    fn drills_stamps_are_left_to_the_drill_and_no_rearm_leaves_all() {
+        assert_eq!(rearm_plan(true, false), RearmPlan::Now);
+        assert_eq!(rearm_plan(true, true), RearmPlan::AfterDrill);
+        assert_eq!(rearm_plan(false, false), RearmPlan::Never);
+        assert_eq!(rearm_plan(false, true), RearmPlan::Never);
     }
 }

@@ -68,7 +68,9 @@ pub struct Alert {
     pub last_seen: Option<jiff::Timestamp>,
     /// `request` when the use's requests are in the audit events, `stamp` when only the
     /// API server's stamp of the decoy's Secret is (a probe the policy drops, such as
-    /// `GET /version`): then who and from where are unknown.
+    /// `GET /version`): then who and from where are unknown. `watch --tripwire` adds
+    /// `tripwire` (its watch of the Secret saw the stamp) and `broken` (the decoy stopped
+    /// being a working decoy).
     pub signal: &'static str,
     pub requests: Vec<Request>,
     /// Requests of the burst beyond the ones listed.
@@ -83,6 +85,26 @@ pub struct Alert {
     /// One line for people, and the field Slack-compatible webhooks show; the fields a
     /// client chose appear in it with control and invisible characters escaped.
     pub text: String,
+    /// Alerts about one use share it: a later alert with an ID already sent is an update.
+    #[serde(rename = "alertID")]
+    pub alert_id: String,
+    /// This alert adds to an earlier one with the same `alertID` (audit events naming who
+    /// and from where, after the tripwire told that the token was used): no new page.
+    pub update: bool,
+    /// The decoy's token Secret (`namespace/name`), for tripwire and broken alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// A fresh alert ID: 16 random bytes, hex.
+pub fn new_alert_id() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness, a clock-based ID still tells alerts apart.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = jiff::Timestamp::now().as_nanosecond();
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Alert {
@@ -122,6 +144,9 @@ impl Alert {
             user_agent: actor.user_agent,
             source: group.source,
             text: String::new(),
+            alert_id: new_alert_id(),
+            update: false,
+            secret: None,
         };
         alert.text = summary(&alert);
         alert

@@ -233,6 +233,22 @@ pub struct DrillReport {
     pub danger: bool,
     pub all_events_arrived: Option<bool>,
     pub tripwire: TripwireReport,
+    /// What the announced watcher (`--watcher`) made of the drill's stamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watcher: Option<WatcherCheck>,
+}
+
+/// The watcher a drill was announced to, and what it said of the drill afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatcherCheck {
+    pub url: String,
+    #[serde(rename = "noticeID")]
+    pub notice_id: String,
+    /// `seen` (with the alert's ID), `pending` (not seen yet when test-trigger gave up) or
+    /// `expired`.
+    #[serde(flatten)]
+    pub status: crate::detect::notice::NoticeStatus,
 }
 
 /// What the drill saw of the tripwire and did with it.
@@ -626,6 +642,7 @@ pub async fn drill(
         requests: outcomes,
         all_events_arrived: all_arrived,
         tripwire,
+        watcher: None,
     })
 }
 

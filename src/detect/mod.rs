@@ -5,5 +5,7 @@
 pub(crate) mod alert;
 pub mod drill;
 pub mod metrics;
+pub mod notice;
 pub(crate) mod notify;
+pub mod tripwatch;
 pub(crate) mod webhook;

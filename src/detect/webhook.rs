@@ -29,6 +29,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::audit::Event;
 use crate::audit::Matcher;
+#[cfg(test)]
+use crate::detect::notice::SignedNotice;
+use crate::detect::notice::{DrillBook, NOTICE_BODY_LIMIT};
 use crate::input::InputError;
 
 /// Larger bodies are refused: the API server's batches stay far below this (its default
@@ -437,6 +440,8 @@ pub struct ListenOptions {
     pub users: Vec<String>,
     /// And the API server's stamps of these decoy Secrets.
     pub secrets: Vec<crate::audit::DecoySecret>,
+    /// Serve `/drill-notices` (see [`crate::detect::notice`]) from this book.
+    pub drill_notices: Option<Arc<std::sync::Mutex<DrillBook>>>,
 }
 
 impl ListenOptions {
@@ -449,6 +454,7 @@ impl ListenOptions {
             header_timeout: HEADER_TIMEOUT,
             users: Vec::new(),
             secrets: Vec::new(),
+            drill_notices: None,
         }
     }
 }
@@ -565,6 +571,7 @@ pub async fn serve(
         budget: Budget::new(bodies_budget(options.body_limit)),
         matcher: (!options.users.is_empty())
             .then(|| Matcher::with_secrets(options.users.clone(), options.secrets.clone())),
+        drill_notices: options.drill_notices.clone(),
     });
     #[cfg(test)]
     let test_gate = gate.clone();
@@ -930,6 +937,7 @@ struct Gate {
     header_timeout: Duration,
     budget: Budget,
     matcher: Option<Matcher>,
+    drill_notices: Option<Arc<std::sync::Mutex<DrillBook>>>,
 }
 
 impl Gate {
@@ -1035,6 +1043,12 @@ async fn handle(
         outlet.refused(from, format!("{} ({status})", why.trim_end()));
         reply(status, &why)
     };
+    let path = request.uri().path();
+    if let Some(book) = &gate.drill_notices
+        && (path == "/drill-notices" || path.starts_with("/drill-notices/"))
+    {
+        return drill_notice(request, book, gate, &refuse).await;
+    }
     if request.method() != hyper::Method::POST {
         return refuse(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -1119,6 +1133,64 @@ async fn handle(
             }
         }
         Err(why) => refuse(StatusCode::BAD_REQUEST, why),
+    }
+}
+
+/// `POST /drill-notices` and `GET /drill-notices/<id>`: the notice's signature under the
+/// key is its authentication (test-trigger holds no audit webhook credential).
+async fn drill_notice(
+    request: Request<Incoming>,
+    book: &std::sync::Mutex<DrillBook>,
+    gate: &Gate,
+    refuse: &impl Fn(StatusCode, String) -> Response<Full<Bytes>>,
+) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    let now = jiff::Timestamp::now();
+    match (
+        request.method().clone(),
+        path.strip_prefix("/drill-notices/"),
+    ) {
+        (hyper::Method::GET, Some(id)) => {
+            let status = book.lock().expect("not poisoned").status(id, now);
+            match status {
+                Some(status) => reply(
+                    StatusCode::OK,
+                    &serde_json::to_string(&status).expect("a status serializes"),
+                ),
+                None => reply(StatusCode::NOT_FOUND, "no such drill notice\n"),
+            }
+        }
+        (hyper::Method::POST, None) => {
+            let read = tokio::time::timeout(
+                HEADER_TIMEOUT,
+                read_body(request.into_body(), NOTICE_BODY_LIMIT, &gate.budget),
+            )
+            .await;
+            let body = match read {
+                Ok(Ok((body, _held))) => body,
+                Ok(Err(Unread::TooLarge)) => {
+                    return refuse(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("drill notice larger than {NOTICE_BODY_LIMIT} bytes\n"),
+                    );
+                }
+                _ => {
+                    return refuse(StatusCode::BAD_REQUEST, "drill notice not read\n".into());
+                }
+            };
+            let accepted = book.lock().expect("not poisoned").accept(&body, now);
+            match accepted {
+                Ok(id) => reply(StatusCode::ACCEPTED, &format!("{{\"drillID\":\"{id}\"}}")),
+                Err(why) => refuse(
+                    StatusCode::from_u16(why.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                    format!("drill notice refused: {why}\n"),
+                ),
+            }
+        }
+        (method, _) => refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} {path}: POST /drill-notices or GET /drill-notices/<id>\n"),
+        ),
     }
 }
 
@@ -1253,6 +1325,66 @@ mod tests {
             }
         }
         (events, refused)
+    }
+
+    #[tokio::test]
+    async fn drill_notices_are_taken_checked_and_answered_beside_the_audit_route() {
+        use crate::detect::notice::{self, NoticeError, NoticeStatus, Watcher};
+        let key = crate::home::Key::from_bytes([5; 32]);
+        let book = Arc::new(std::sync::Mutex::new(DrillBook::new(Some(key.clone()))));
+        let (sender, _deliveries) = mpsc::channel(DELIVERIES_WAITING);
+        let server = serve(
+            ListenOptions {
+                // The audit route's token does not guard the notices: their signature does.
+                bearer_token: Some(SecretString::from("webhook-token".to_string())),
+                drill_notices: Some(book.clone()),
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        let watcher = Watcher::new(&server.url).unwrap();
+        let now = jiff::Timestamp::now();
+        let fresh = notice::notice_for("ns", "s-token-abcde", now, Duration::from_secs(60));
+        let id = fresh.drill_id.clone();
+        let signed = notice::sign(&key, fresh);
+        watcher.announce(&signed).await.unwrap();
+        assert_eq!(watcher.status(&id).await.unwrap(), NoticeStatus::Pending);
+        match watcher.announce(&signed).await {
+            Err(NoticeError::Refused { status: 409, .. }) => {}
+            other => panic!("a replay: {other:?}"),
+        }
+        let forged = notice::sign(
+            &crate::home::Key::from_bytes([6; 32]),
+            notice::notice_for("ns", "s-token-abcde", now, Duration::from_secs(60)),
+        );
+        match watcher.announce(&forged).await {
+            Err(NoticeError::Refused { status: 401, .. }) => {}
+            other => panic!("a forgery: {other:?}"),
+        }
+        assert_eq!(
+            book.lock().unwrap().claim("ns", "s-token-abcde", now),
+            Some(id.clone())
+        );
+        book.lock().unwrap().reported(&id, "alert-7");
+        assert!(matches!(
+            watcher.status(&id).await.unwrap(),
+            NoticeStatus::Seen { alert_id, .. } if alert_id == "alert-7"
+        ));
+        assert!(matches!(
+            watcher.status("ffffffffffffffffffffffffffffffff").await,
+            Err(NoticeError::Unexpected { status: 404, .. })
+        ));
+        // A body over the notice limit is refused unread.
+        let big = SignedNotice {
+            signature: "0".repeat(NOTICE_BODY_LIMIT),
+            ..signed
+        };
+        assert!(matches!(
+            watcher.announce(&big).await,
+            Err(NoticeError::Refused { status: 413, .. })
+        ));
     }
 
     #[tokio::test]

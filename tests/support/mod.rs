@@ -628,6 +628,21 @@ impl ExtraBed {
         );
     }
 
+    /// Restarts only this bed's kube-apiserver (tests/controlplane/restart-apiserver) with
+    /// the same command line; open watches are cut.
+    pub fn restart_apiserver(&self) {
+        let controlplane = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/controlplane");
+        let status = Command::new(controlplane.join("restart-apiserver"))
+            .env("HONEYTOKEN_BED_DIR", &self.dir)
+            .stdin(Stdio::null())
+            .status()
+            .expect("run tests/controlplane/restart-apiserver");
+        assert!(
+            status.success(),
+            "tests/controlplane/restart-apiserver failed ({status})"
+        );
+    }
+
     /// The folder of this bed's process logs.
     pub fn logs(&self) -> PathBuf {
         self.dir.join("logs")
