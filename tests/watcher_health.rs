@@ -165,3 +165,84 @@ async fn metrics_of_a_watcher_on_the_real_audit_log_count_the_attackers_alert() 
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains(&token));
 }
+
+#[tokio::test]
+async fn metrics_of_a_tripwire_watcher_say_ready_once_synced_and_count_the_use_and_the_re_arm() {
+    let cluster = cluster();
+    let admin = cluster.client("admin").await;
+    let namespace = support::operator_namespace(&admin, "tripmetrics").await;
+    let plugin = Plugin::new(cluster);
+    let planted = plugin.as_operator(&namespace, &["plant", "--yes", "-o", "json"]);
+    planted.assert_code(0);
+    let secret = planted.json()["secret"].as_str().unwrap().to_string();
+    let watcher = Watcher::start(plugin.command(&[
+        "--context",
+        "operator",
+        "-n",
+        &namespace,
+        "watch",
+        "--tripwire",
+        "--metrics-address",
+        "127.0.0.1:0",
+    ]));
+    let address = watcher.health_address();
+    assert!(
+        wait_until(Duration::from_secs(20), || http_get(&address, "/readyz").0
+            == 200),
+        "{}",
+        watcher.stderr()
+    );
+    let (_, scrape) = http_get(&address, "/metrics");
+    assert_eq!(
+        sample(&scrape, "token_watch_source_ready{source=\"tripwire\"}"),
+        Some(1.0),
+        "{scrape}"
+    );
+    assert!(
+        sample(
+            &scrape,
+            "token_watch_last_event_timestamp_seconds{source=\"tripwire\"}"
+        )
+        .is_some(),
+        "the first lists were seen:\n{scrape}"
+    );
+    assert_eq!(
+        sample(&scrape, "token_watch_rearms_total"),
+        Some(0.0),
+        "{scrape}"
+    );
+
+    let token = support::token_of(&admin, &namespace, &secret).await;
+    let attacker = cluster.list_secrets_with_token(&token, &namespace);
+    assert!(!attacker.status.success());
+    let alert = watcher.next_alert(Duration::from_secs(15));
+    assert_eq!(alert["signal"], "tripwire", "{alert:#}");
+    assert!(
+        wait_until(Duration::from_secs(10), || sample(
+            &http_get(&address, "/metrics").1,
+            "token_watch_rearms_total"
+        ) == Some(1.0)),
+        "{}",
+        http_get(&address, "/metrics").1
+    );
+    let (_, scrape) = http_get(&address, "/metrics");
+    assert_eq!(
+        sample(
+            &scrape,
+            "token_watch_alerts_total{source=\"tripwire\",signal=\"tripwire\",drill=\"false\"}"
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(&scrape, "token_watch_rearm_failures_total"),
+        Some(0.0)
+    );
+    assert!(!scrape.contains(&secret) && !scrape.contains(&token));
+    let (code, stderr) = watcher.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains(&token));
+    plugin
+        .as_operator(&namespace, &["remove", "--yes"])
+        .assert_code(0);
+}

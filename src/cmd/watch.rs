@@ -296,6 +296,12 @@ pub async fn run(
     if args.audit_log.is_some() {
         metrics.expect_source(metrics::AUDIT_LOG, AUDIT_SIGNALS);
     }
+    let tripwire_watched = tripwire_decoys
+        .as_ref()
+        .map_or(0, |(_, decoys)| decoys.len());
+    if tripwire_watched > 0 {
+        metrics.expect_source(metrics::TRIPWIRE, &[tripwatch::TRIPWIRE, tripwatch::BROKEN]);
+    }
     let metrics_server = match args.metrics_address {
         Some(address) => Some(metrics::serve(address, metrics.clone()).await?),
         None => None,
@@ -420,6 +426,7 @@ pub async fn run(
         refusals: RefusalLog::new("requests refused", Instant::now()),
         exec_drops: RefusalLog::new("alerts not given to --exec", Instant::now()),
         metrics,
+        readiness: tripwatch::Readiness::new(tripwire_watched),
     };
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -521,6 +528,8 @@ struct Watch {
     refusals: RefusalLog,
     exec_drops: RefusalLog,
     metrics: Arc<Metrics>,
+    /// Which tripwire watches have listed once; their health goes to `metrics`.
+    readiness: tripwatch::Readiness,
 }
 
 /// Notices of one kind told on stderr in the current minute (ten), and those only counted,
@@ -680,6 +689,24 @@ impl Watch {
         running: &mut tripwatch::Running,
         book: &std::sync::Mutex<DrillBook>,
     ) -> Result<(), Error> {
+        let health = self.readiness.take(&news);
+        if health.ready_now {
+            self.metrics.source_ready(metrics::TRIPWIRE);
+        }
+        if health.reconnected {
+            self.metrics.reconnect(metrics::TRIPWIRE);
+        }
+        if health.failed {
+            self.metrics.source_error(metrics::TRIPWIRE);
+        }
+        if health.seen {
+            self.metrics.event_seen(metrics::TRIPWIRE);
+        }
+        match health.rearmed {
+            Some(true) => self.metrics.rearm(),
+            Some(false) => self.metrics.rearm_failed(),
+            None => {}
+        }
         let step = {
             let mut book = book.lock().expect("not poisoned");
             if !book.has_key()

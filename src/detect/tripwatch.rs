@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::cluster::watches::{self as watches, Watched};
 use crate::cluster::{self, Rearmed};
 use crate::decoy::tracking::DrillClaim;
-use crate::decoy::tripwire::{Breakage, Finding, Mark, RearmPlan, Track, rearm_plan};
+use crate::decoy::tripwire::{Breakage, Finding, Mark, RearmPlan, Sighting, Track, rearm_plan};
 use crate::detect::alert::{Alert, new_alert_id};
 
 /// The signals of the tripwire's alerts.
@@ -64,6 +64,74 @@ pub enum News {
         outcome: Result<Rearmed, String>,
         forbidden: bool,
     },
+}
+
+/// What a piece of news says about the tripwire source's health, for the metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Every watch has listed once: the source is ready (told once).
+    pub ready_now: bool,
+    /// A watch listed again after it had been ready: it reconnected.
+    pub reconnected: bool,
+    pub failed: bool,
+    /// The cluster told something of a decoy's objects.
+    pub seen: bool,
+    /// A re-arm ended: removed (true) or refused or failed (false).
+    pub rearmed: Option<bool>,
+}
+
+/// Tracks which watches have listed once, so the source is ready when all have.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// (Secret watch?, decoy) of the watches still to list once.
+    waiting: BTreeSet<(bool, usize)>,
+    ready: bool,
+}
+
+impl Readiness {
+    /// Two watches per decoy: its Secret and its account.
+    pub fn new(decoys: usize) -> Readiness {
+        Readiness {
+            waiting: (0..decoys).flat_map(|d| [(true, d), (false, d)]).collect(),
+            ready: decoys == 0,
+        }
+    }
+
+    pub fn take(&mut self, news: &News) -> Health {
+        let mut health = Health::default();
+        let (watch, watched) = match news {
+            News::Secret { decoy, watched } => ((true, *decoy), watched),
+            News::Account { decoy, watched } => ((false, *decoy), watched),
+            News::Rearm { outcome, .. } => {
+                health.rearmed = match outcome {
+                    Ok(Rearmed::Done(_)) => Some(true),
+                    // Nothing was left to remove: not a failure.
+                    Ok(Rearmed::NotStamped | Rearmed::Gone) => None,
+                    Ok(Rearmed::Changed) | Err(_) => Some(false),
+                };
+                return health;
+            }
+            News::Bindings { .. } => return health,
+        };
+        match watched {
+            Watched::Failed(_) => health.failed = true,
+            Watched::Sighting(sighting) => {
+                health.seen = true;
+                match sighting {
+                    Sighting::Relisting if self.ready => health.reconnected = true,
+                    Sighting::ListDone if !self.ready => {
+                        self.waiting.remove(&watch);
+                        if self.waiting.is_empty() {
+                            self.ready = true;
+                            health.ready_now = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        health
+    }
 }
 
 /// The running watches; they stop when this is dropped.
@@ -981,5 +1049,59 @@ mod tests {
         assert_eq!(alert.alert_id, id);
         assert!(!alert.update);
         let _ = LAST_USED_LABEL;
+    }
+
+    #[test]
+    fn the_source_is_ready_once_every_watch_has_listed_and_a_later_list_is_a_reconnect() {
+        let secret = |decoy, sighting| News::Secret {
+            decoy,
+            watched: Watched::Sighting(sighting),
+        };
+        let account = |decoy, sighting| News::Account {
+            decoy,
+            watched: Watched::Sighting(sighting),
+        };
+        let mut readiness = Readiness::new(2);
+        assert!(!readiness.take(&secret(0, Sighting::Relisting)).reconnected);
+        assert!(!readiness.take(&secret(0, Sighting::ListDone)).ready_now);
+        assert!(!readiness.take(&account(0, Sighting::ListDone)).ready_now);
+        assert!(!readiness.take(&secret(1, Sighting::ListDone)).ready_now);
+        // A watch listing twice before the others counts once.
+        assert!(!readiness.take(&secret(1, Sighting::ListDone)).ready_now);
+        let last = readiness.take(&account(1, Sighting::ListDone));
+        assert!(last.ready_now && last.seen);
+        assert!(
+            !readiness.take(&account(1, Sighting::ListDone)).ready_now,
+            "told once"
+        );
+        assert!(readiness.take(&secret(0, Sighting::Relisting)).reconnected);
+        let failed = readiness.take(&News::Secret {
+            decoy: 0,
+            watched: Watched::Failed("gone".into()),
+        });
+        assert!(failed.failed && !failed.seen);
+        let rearm = |outcome| News::Rearm {
+            decoy: 0,
+            outcome,
+            forbidden: false,
+        };
+        assert_eq!(
+            readiness
+                .take(&rearm(Ok(Rearmed::Done(Mark::default()))))
+                .rearmed,
+            Some(true)
+        );
+        assert_eq!(
+            readiness.take(&rearm(Err("forbidden".into()))).rearmed,
+            Some(false)
+        );
+        assert_eq!(
+            readiness.take(&rearm(Ok(Rearmed::Changed))).rearmed,
+            Some(false)
+        );
+        assert_eq!(
+            readiness.take(&rearm(Ok(Rearmed::NotStamped))).rearmed,
+            None
+        );
     }
 }
