@@ -151,17 +151,19 @@ impl DrillRecord {
         utc_day(self.started_at)
     }
 
-    /// Whether this drill accounts for a stamp of `day` on the Secret with `uid`: it
-    /// drilled that Secret on that day and did not remove its own stamp (or did not get
-    /// to say). A stamp after a re-armed drill is a use of its own.
-    pub fn explains(&self, uid: &str, day: &str) -> bool {
+    /// Whether this drill accounts for a stamp of `day` on the Secret with `uid` at `now`:
+    /// it drilled that Secret on that day and could not remove its own stamp, or it is
+    /// still running (started in the last [`DRILL_RUNS_AT_MOST`]). A stamp after a
+    /// re-armed drill, or after one that did not stamp at all, is a use of its own; so is
+    /// one a drill that never finished left behind: the alarm is the safer error.
+    pub fn explains(&self, uid: &str, day: &str, now: jiff::Timestamp) -> bool {
+        let running = self.tripwire.is_none()
+            && now.duration_since(self.started_at) < DRILL_RUNS_AT_MOST
+            && now >= self.started_at;
         !uid.is_empty()
             && self.secret_uid == uid
             && self.day() == day
-            && matches!(
-                self.tripwire,
-                None | Some(DrillTripwire::Left { .. }) | Some(DrillTripwire::NotStamped)
-            )
+            && (running || matches!(self.tripwire, Some(DrillTripwire::Left { .. })))
     }
 
     pub fn rearmed_at(&self) -> Option<jiff::Timestamp> {
@@ -171,6 +173,10 @@ impl DrillRecord {
         }
     }
 }
+
+/// How long a drill's stamp counts as the drill's before the drill has said what it did:
+/// its requests and re-arm take seconds; a drill that has not finished by then died.
+pub const DRILL_RUNS_AT_MOST: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
 pub fn utc_day(at: jiff::Timestamp) -> String {
     at.strftime("%Y-%m-%d").to_string()
@@ -636,20 +642,27 @@ mod tests {
         let rearmed = DrillTripwire::Rearmed {
             at: "2026-11-20T10:00:05Z".parse().unwrap(),
         };
-        assert!(drill("s1", at, None).explains("s1", "2026-11-20"));
+        let during: jiff::Timestamp = "2026-11-20T10:00:30Z".parse().unwrap();
+        let later: jiff::Timestamp = "2026-11-20T10:05:00Z".parse().unwrap();
+        // A drill still running explains its stamp; one that never finished does not.
+        assert!(drill("s1", at, None).explains("s1", "2026-11-20", during));
+        assert!(!drill("s1", at, None).explains("s1", "2026-11-20", later));
         let left = DrillTripwire::Left {
             reason: "forbidden".into(),
         };
-        assert!(drill("s1", at, Some(left)).explains("s1", "2026-11-20"));
-        assert!(drill("s1", at, Some(DrillTripwire::NotStamped)).explains("s1", "2026-11-20"));
-        assert!(!drill("s1", at, Some(rearmed.clone())).explains("s1", "2026-11-20"));
+        assert!(drill("s1", at, Some(left)).explains("s1", "2026-11-20", later));
+        assert!(
+            !drill("s1", at, Some(DrillTripwire::NotStamped)).explains("s1", "2026-11-20", during),
+            "a drill that did not stamp explains no stamp"
+        );
+        assert!(!drill("s1", at, Some(rearmed.clone())).explains("s1", "2026-11-20", during));
         let found = DrillTripwire::AlreadyStamped {
             day: "2026-11-20".into(),
         };
-        assert!(!drill("s1", at, Some(found)).explains("s1", "2026-11-20"));
-        assert!(!drill("s1", at, None).explains("s1", "2026-11-21"));
-        assert!(!drill("s1", at, None).explains("s2", "2026-11-20"));
-        assert!(!drill("", at, None).explains("", "2026-11-20"));
+        assert!(!drill("s1", at, Some(found)).explains("s1", "2026-11-20", during));
+        assert!(!drill("s1", at, None).explains("s1", "2026-11-21", during));
+        assert!(!drill("s1", at, None).explains("s2", "2026-11-20", during));
+        assert!(!drill("", at, None).explains("", "2026-11-20", during));
         assert_eq!(
             drill("s1", at, Some(rearmed)).rearmed_at(),
             Some("2026-11-20T10:00:05Z".parse().unwrap())

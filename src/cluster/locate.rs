@@ -122,6 +122,8 @@ pub struct Observed {
     pub identity_problem: Option<String>,
     /// `plant` recorded its intent here and did not finish.
     pub unfinished_plant: bool,
+    /// When it was looked at: a drill's stamp is the drill's only while the drill runs.
+    pub observed_at: jiff::Timestamp,
 }
 
 /// The namespaces to look in: `-n`, else every profile's home namespace and every
@@ -199,6 +201,7 @@ async fn observe_namespace(
                         "namespace {namespace} is gone, and the decoy with it"
                     )),
                     unfinished_plant: !record.complete,
+                    observed_at: jiff::Timestamp::now(),
                 }
             })
             .collect());
@@ -307,6 +310,7 @@ async fn observe_namespace(
             drills,
             identity_problem,
             unfinished_plant: record.is_some_and(|r| !r.complete),
+            observed_at: jiff::Timestamp::now(),
         });
     }
     Ok(observed)

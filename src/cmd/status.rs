@@ -180,20 +180,27 @@ pub fn assess(observed: &Observed) -> DecoyStatus {
         .unwrap_or_default();
     let last_rearmed_at = observed.drills.iter().filter_map(|d| d.rearmed_at()).max();
     let (verdict, mut reasons) = match &last_used {
-        Some(day) if !observed.drills.iter().any(|d| d.explains(secret_uid, day)) => (
-            Verdict::Tripped,
-            vec![
-                match last_rearmed_at.filter(|at| crate::home::utc_day(*at) == *day) {
-                    Some(at) => format!(
-                        "the token was used on {day} after a drill re-armed the tripwire at {} UTC",
-                        at.strftime("%H:%M:%S")
-                    ),
-                    None => format!(
-                        "the token was used on {day}, and no drill of this decoy explains it"
-                    ),
-                },
-            ],
-        ),
+        Some(day)
+            if !observed
+                .drills
+                .iter()
+                .any(|d| d.explains(secret_uid, day, observed.observed_at)) =>
+        {
+            (
+                Verdict::Tripped,
+                vec![
+                    match last_rearmed_at.filter(|at| crate::home::utc_day(*at) == *day) {
+                        Some(at) => format!(
+                            "the token was used on {day} after a drill re-armed the tripwire at {} UTC",
+                            at.strftime("%H:%M:%S")
+                        ),
+                        None => format!(
+                            "the token was used on {day}, and no drill of this decoy explains it"
+                        ),
+                    },
+                ],
+            )
+        }
         Some(day) => (
             if problems.is_empty() {
                 Verdict::Drilled
@@ -384,6 +391,7 @@ mod tests {
             drills: vec![],
             identity_problem: None,
             unfinished_plant: false,
+            observed_at: "2026-11-20T12:00:00Z".parse().unwrap(),
         }
     }
 
@@ -418,6 +426,27 @@ mod tests {
             started_at: at.parse().unwrap(),
             tripwire,
         }
+    }
+
+    fn left() -> Option<DrillTripwire> {
+        Some(DrillTripwire::Left {
+            reason: "forbidden".into(),
+        })
+    }
+
+    #[test]
+    fn a_stamp_during_a_drill_is_the_drills_and_one_left_by_a_drill_that_died_is_not() {
+        let mut observed = with_label(healthy(), LAST_USED_LABEL, "2026-11-20");
+        observed.drills = vec![drill("s1", "2026-11-20T11:59:50Z", None)];
+        assert_eq!(assess(&observed).verdict, Verdict::Drilled);
+        observed.drills = vec![drill("s1", "2026-11-20T11:50:00Z", None)];
+        assert_eq!(assess(&observed).verdict, Verdict::Tripped);
+        observed.drills = vec![drill(
+            "s1",
+            "2026-11-20T11:59:50Z",
+            Some(DrillTripwire::NotStamped),
+        )];
+        assert_eq!(assess(&observed).verdict, Verdict::Tripped);
     }
 
     fn rearmed(at: &str) -> Option<DrillTripwire> {
@@ -488,10 +517,10 @@ mod tests {
     #[test]
     fn a_drill_of_another_secret_or_day_does_not_excuse_use() {
         let mut observed = with_label(healthy(), LAST_USED_LABEL, "2026-11-21");
-        observed.drills = vec![drill("s1", "2026-11-20T10:00:00Z", None)];
+        observed.drills = vec![drill("s1", "2026-11-20T10:00:00Z", left())];
         assert_eq!(assess(&observed).verdict, Verdict::Tripped);
         let mut observed = with_label(healthy(), LAST_USED_LABEL, "2026-11-20");
-        observed.drills = vec![drill("s0", "2026-11-20T10:00:00Z", None)];
+        observed.drills = vec![drill("s0", "2026-11-20T10:00:00Z", left())];
         assert_eq!(assess(&observed).verdict, Verdict::Tripped);
     }
 

@@ -145,28 +145,22 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         return Ok(Outcome::Success);
     }
     let mut sink = args.audit_log.as_deref().map(Sink::file).transpose()?;
-    // The watcher learns of the drill before its first request, or there is no drill.
-    let announced = match &args.watcher {
-        Some(url) => Some(
-            notice::announce_drill(
-                url,
-                &home.key()?,
-                &located.spec.namespace,
-                &located.spec.secret,
-            )
-            .await?,
-        ),
-        None => None,
-    };
+    // The watcher learns of the drill right before its first request, or there is no drill.
+    let watcher = args
+        .watcher
+        .as_deref()
+        .map(notice::Watcher::new)
+        .transpose()?;
     let mut report = drill(
         &located,
         &secret,
         home,
         sink.as_mut(),
         Duration::from_secs(args.timeout),
+        watcher.as_ref(),
     )
     .await?;
-    if let Some((watcher, id)) = &announced {
+    if let (Some(watcher), Some(id)) = (&watcher, &report.notice_id.clone()) {
         let status = confirm(watcher, id).await?;
         report.watcher = Some(WatcherCheck {
             url: watcher.url().to_string(),
@@ -208,7 +202,7 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         }
         DrillTripwire::NotStamped => {
             return Err(Error::CheckFailed(format!(
-                "the tripwire did not fire: the drill's first request left no label {} on Secret {}/{} within 3s",
+                "the tripwire did not fire: the drill's first request left no label {} on Secret {}/{} within 3s (a use of the token by anyone in the 10s before the drill is still in the API server's cache and is not stamped again: run the drill again in a minute)",
                 crate::decoy::tripwire::LAST_USED_LABEL,
                 report.namespace,
                 report.secret

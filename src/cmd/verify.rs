@@ -1156,28 +1156,22 @@ async fn end_to_end(
         Ok(secret) => secret,
         Err(e) => return Ok(vec![not_drillable_check(&e)]),
     };
-    let announced = match &args.watcher {
-        Some(url) => Some(
-            crate::detect::notice::announce_drill(
-                url,
-                &home.key()?,
-                &located.spec.namespace,
-                &located.spec.secret,
-            )
-            .await?,
-        ),
-        None => None,
-    };
+    let watcher = args
+        .watcher
+        .as_deref()
+        .map(crate::detect::notice::Watcher::new)
+        .transpose()?;
     let report = drill::drill(
         located,
         &secret,
         home,
         Some(&mut sink),
         Duration::from_secs(timeout),
+        watcher.as_ref(),
     )
     .await?;
     let mut checks = drill_checks(&report, &sink.describe(), timeout);
-    if let Some((watcher, id)) = announced {
+    if let (Some(watcher), Some(id)) = (&watcher, &report.notice_id) {
         checks.push(Check::advisory(
             "e2e",
             "e2e: watcher told of the drill",

@@ -14,7 +14,7 @@ use crate::cloud::{CliRunner, FetchError, LogQuery};
 use crate::cluster::locate::Located;
 use crate::cluster::{self, ClusterError, Rearmed};
 use crate::decoy::tripwire::{LAST_USED_LABEL, Mark, TOKEN_CACHE_SECONDS};
-use crate::decoy::{Ownership, ownership, token_filled};
+use crate::decoy::{DecoySpec, Ownership, ownership, token_filled};
 use crate::detect::webhook::Receiver;
 use crate::home::{DrillRecord, DrillTripwire, Home, HomeError, drills_of};
 
@@ -58,6 +58,8 @@ pub enum DrillError {
     Home(#[from] HomeError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Notice(#[from] crate::detect::notice::NoticeError),
 }
 
 /// What a drill request must get back.
@@ -236,6 +238,9 @@ pub struct DrillReport {
     /// What the announced watcher (`--watcher`) made of the drill's stamp.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watcher: Option<WatcherCheck>,
+    /// The drill notice sent to the watcher, if one was.
+    #[serde(skip)]
+    pub notice_id: Option<String>,
 }
 
 /// The watcher a drill was announced to, and what it said of the drill afterwards.
@@ -311,10 +316,17 @@ pub fn token_cache_wait(earlier: &[DrillRecord], now: jiff::Timestamp) -> Option
     (wait.is_positive()).then(|| Duration::from_millis(wait.as_millis() as u64))
 }
 
-/// What to do with a stamp found before the drill: re-arm it when a drill of this
-/// decoy left it, else leave it as the evidence of a use.
+/// What to do with a stamp found before the drill (with this decoy's drill lock held, so
+/// no other drill of it runs): re-arm it when a drill of this decoy said it left it, else
+/// leave it as the evidence of a use.
 pub fn stamp_found_before(earlier: &[DrillRecord], secret_uid: &str, day: &str) -> StampBefore {
-    if earlier.iter().any(|d| d.explains(secret_uid, day)) {
+    let left_by_a_drill = |d: &DrillRecord| {
+        !secret_uid.is_empty()
+            && d.secret_uid == secret_uid
+            && d.day() == day
+            && matches!(d.tripwire, Some(DrillTripwire::Left { .. }))
+    };
+    if earlier.iter().any(left_by_a_drill) {
         StampBefore::OursToRearm
     } else {
         StampBefore::Evidence
@@ -454,6 +466,7 @@ pub async fn drill(
     home: &Home,
     mut sink: Option<&mut Sink>,
     timeout: Duration,
+    watcher: Option<&crate::detect::notice::Watcher>,
 ) -> Result<DrillReport, DrillError> {
     let spec = &located.spec;
     let token = SecretString::from(
@@ -485,23 +498,10 @@ pub async fn drill(
     };
     let earlier = drills_of(&home.load()?, &secret_uid);
 
-    // A stamp already there is an earlier drill's to re-arm, or a use to leave alone.
-    let mut before = Mark::of(&secret.metadata);
-    if let Some(day) = before.last_used.clone()
-        && stamp_found_before(&earlier, &secret_uid, &day) == StampBefore::OursToRearm
-    {
-        let fresh = cluster::secret_mark(client, &spec.namespace, &spec.secret)
-            .await?
-            .unwrap_or_default();
-        if fresh.last_used.as_deref() == Some(day.as_str())
-            && let Rearmed::Done(now) =
-                cluster::rearm(client, &spec.namespace, &spec.secret, &fresh).await?
-        {
-            before = now;
-        }
-    }
-    let evidence = before.last_used.clone();
-    if evidence.is_none()
+    // Decided from the Secret as it is now, with the lock held: a stamp there is one an
+    // earlier drill left (removed first) or a use (left alone as evidence).
+    let mut before = clear_left_stamp(client, spec, &earlier, &secret_uid).await?;
+    if !before.stamped()
         && let Some(wait) = token_cache_wait(&earlier, jiff::Timestamp::now())
     {
         let _spinner = crate::ui::progress::Spinner::start(format!(
@@ -509,7 +509,16 @@ pub async fn drill(
             wait.as_secs_f64().ceil()
         ));
         tokio::time::sleep(wait).await;
+        // A use while waiting is evidence too.
+        before = current_mark(client, spec).await?;
     }
+    let evidence = before.last_used.clone();
+    // Told just before the drill's requests, so the notice's short window covers the
+    // drill's stamp and little else; a notice refused stops the drill before it starts.
+    let notice_id = match watcher {
+        Some(watcher) => Some(watcher.announce_drill(&home.key()?, spec).await?),
+        None => None,
+    };
 
     let started_at = jiff::Timestamp::now();
     let drill_id = crate::decoy::tracking::signed_drill_id(
@@ -562,24 +571,28 @@ pub async fn drill(
         (Some(day), _) => DrillTripwire::AlreadyStamped { day: day.clone() },
         (None, None) => DrillTripwire::NotStamped,
         (None, Some((seen, _))) => {
-            let now = cluster::secret_mark(client, &spec.namespace, &spec.secret).await;
-            match now {
-                // A watcher (watch --tripwire) may have re-armed it already.
-                Ok(Some(now)) if now.last_used.is_none() => DrillTripwire::Rearmed {
-                    at: jiff::Timestamp::now(),
-                },
-                Ok(Some(now)) if now.last_used == seen.last_used => {
-                    rearm_outcome(cluster::rearm(client, &spec.namespace, &spec.secret, &now).await)
+            // Conditional on the version the stamp was seen in: if anything wrote the
+            // Secret since (a watcher's re-arm, then another use), the stamp is not ours
+            // to remove.
+            match cluster::rearm(client, &spec.namespace, &spec.secret, seen).await {
+                Ok(Rearmed::Changed) => {
+                    match cluster::secret_mark(client, &spec.namespace, &spec.secret).await {
+                        // A watcher (watch --tripwire) re-armed it already.
+                        Ok(Some(now)) if !now.stamped() => DrillTripwire::Rearmed {
+                            at: jiff::Timestamp::now(),
+                        },
+                        Ok(Some(_)) => DrillTripwire::Left {
+                            reason: "the Secret changed after the drill's stamp (another use, or another writer), so the stamp was left".into(),
+                        },
+                        Ok(None) => DrillTripwire::Left {
+                            reason: "the Secret is gone".into(),
+                        },
+                        Err(e) => DrillTripwire::Left {
+                            reason: e.to_string(),
+                        },
+                    }
                 }
-                Ok(Some(_)) => DrillTripwire::Left {
-                    reason: "the stamp changed after the drill's request, so it was left".into(),
-                },
-                Ok(None) => DrillTripwire::Left {
-                    reason: "the Secret is gone".into(),
-                },
-                Err(e) => DrillTripwire::Left {
-                    reason: e.to_string(),
-                },
+                other => rearm_outcome(other),
             }
         }
     };
@@ -642,8 +655,45 @@ pub async fn drill(
         requests: outcomes,
         all_events_arrived: all_arrived,
         tripwire,
+        notice_id,
         watcher: None,
     })
+}
+
+/// The Secret's tripwire as it is now; a Secret gone is a drill with no token.
+async fn current_mark(client: &kube::Client, spec: &DecoySpec) -> Result<Mark, DrillError> {
+    cluster::secret_mark(client, &spec.namespace, &spec.secret)
+        .await?
+        .ok_or_else(|| DrillError::NoToken {
+            namespace: spec.namespace.clone(),
+            account: spec.account.clone(),
+            secret: spec.secret.clone(),
+        })
+}
+
+/// The Secret's tripwire after removing a stamp an earlier drill left (a few tries, each
+/// conditional on the version read); a stamp of any other origin is returned as it is.
+async fn clear_left_stamp(
+    client: &kube::Client,
+    spec: &DecoySpec,
+    earlier: &[DrillRecord],
+    secret_uid: &str,
+) -> Result<Mark, DrillError> {
+    for _ in 0..3 {
+        let mark = current_mark(client, spec).await?;
+        let Some(day) = mark.last_used.as_deref() else {
+            return Ok(mark);
+        };
+        if stamp_found_before(earlier, secret_uid, day) == StampBefore::Evidence {
+            return Ok(mark);
+        }
+        if let Rearmed::Done(now) =
+            cluster::rearm(client, &spec.namespace, &spec.secret, &mark).await?
+        {
+            return Ok(now);
+        }
+    }
+    current_mark(client, spec).await
 }
 
 /// Looks for the stamp the first request made, from `sent` on, for up to [`STAMP_WAIT`].

@@ -122,29 +122,10 @@ pub fn notice_for(
     }
 }
 
-/// How long a drill's notice stays open: the drill may first wait out the token cache
-/// (10 s) and then looks for its stamp for 3 s.
-pub const DRILL_NOTICE_WINDOW: Duration = Duration::from_secs(60);
-
-/// Tells the watcher at `url` that a drill of `namespace/secret` starts now, signed with
-/// `key`; the watcher and the notice's drill ID, to ask it later what it saw.
-pub async fn announce_drill(
-    url: &str,
-    key: &Key,
-    namespace: &str,
-    secret: &str,
-) -> Result<(Watcher, String), NoticeError> {
-    let watcher = Watcher::new(url)?;
-    let notice = notice_for(
-        namespace,
-        secret,
-        jiff::Timestamp::now(),
-        DRILL_NOTICE_WINDOW,
-    );
-    let id = notice.drill_id.clone();
-    watcher.announce(&sign(key, notice)).await?;
-    Ok((watcher, id))
-}
+/// How long a drill's notice stays open: it is sent just before the drill's first
+/// request, whose stamp the API server writes before it answers; the rest is margin for a
+/// slow watcher. Short, since a use of the token while it is open is told as the drill.
+pub const DRILL_NOTICE_WINDOW: Duration = Duration::from_secs(15);
 
 /// Why a notice was refused, with the HTTP status the watcher answers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -449,6 +430,24 @@ impl Watcher {
             status,
             crate::ui::terminal::printable(text.trim()).into_owned(),
         ))
+    }
+
+    /// Tells the watcher that a drill of the decoy starts now, signed with `key`; the
+    /// notice's drill ID, to ask the watcher later what it saw.
+    pub async fn announce_drill(
+        &self,
+        key: &Key,
+        spec: &crate::decoy::DecoySpec,
+    ) -> Result<String, NoticeError> {
+        let notice = notice_for(
+            &spec.namespace,
+            &spec.secret,
+            jiff::Timestamp::now(),
+            DRILL_NOTICE_WINDOW,
+        );
+        let id = notice.drill_id.clone();
+        self.announce(&sign(key, notice)).await?;
+        Ok(id)
     }
 
     /// Announces a drill; Ok once the watcher accepted the notice.
