@@ -123,7 +123,12 @@ impl Readiness {
                 health.seen = true;
                 match sighting {
                     Sighting::Relisting if self.was_ready => health.reconnected = true,
-                    Sighting::ListDone if !self.ready => {
+                    // A watch that lists, or brings a change, works: after failing, it
+                    // is back. (A watch resumed without a list brings nothing until the
+                    // object changes; kube's watcher lists again on a 410.)
+                    Sighting::ListDone | Sighting::Applied(_) | Sighting::Deleted
+                        if !self.ready =>
+                    {
                         self.waiting.remove(&watch);
                         if self.waiting.is_empty() {
                             self.ready = true;
@@ -1146,8 +1151,26 @@ mod tests {
             watched: Watched::Failed("gone".into()),
         });
         assert!(again.failed && !again.not_ready_now, "told once");
-        // Another watch listing does not make it ready; the failed one listing again does.
+        // Another watch listing does not make it ready; the failed one listing again does,
+        // or bringing a change.
         assert!(!readiness.take(&account(1, Sighting::ListDone)).ready_now);
+        readiness.take(&News::Secret {
+            decoy: 0,
+            watched: Watched::Failed("gone".into()),
+        });
+        assert!(
+            readiness
+                .take(&secret(0, Sighting::Applied(Mark::default())))
+                .ready_now
+        );
+        assert!(
+            readiness
+                .take(&News::Secret {
+                    decoy: 0,
+                    watched: Watched::Failed("gone".into()),
+                })
+                .not_ready_now
+        );
         assert!(readiness.take(&secret(0, Sighting::Relisting)).reconnected);
         assert!(readiness.take(&secret(0, Sighting::ListDone)).ready_now);
     }
