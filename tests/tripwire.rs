@@ -7,12 +7,15 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use serde_json::Value;
+use support::watcher::{http_get, sample};
 use support::{Cluster, Plugin, cluster, eventually, operator_namespace, token_of};
 
 const LABEL: &str = "kubernetes.io/legacy-token-last-used";
@@ -388,6 +391,20 @@ async fn the_watcher_survives_an_api_server_restart_and_tells_the_next_use() {
     let token = token_of(&admin, &namespace, &secret).await;
     let watcher = Watcher::start(&plugin, &watch_args(&namespace, &[]));
 
+    // While the API server is away, the watcher is not ready: /readyz is polled meanwhile.
+    let address = watcher.0.health_address();
+    let stop_polling = Arc::new(AtomicBool::new(false));
+    let polling = {
+        let (address, stop) = (address.clone(), stop_polling.clone());
+        std::thread::spawn(move || {
+            let mut not_ready = false;
+            while !stop.load(Ordering::Relaxed) {
+                not_ready |= http_get(&address, "/readyz").0 == 503;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            not_ready
+        })
+    };
     bed.restart_apiserver();
     probe(&cluster, &token).await;
     // kube's back-off waits at most 30 s between attempts.
@@ -397,6 +414,21 @@ async fn the_watcher_survives_an_api_server_restart_and_tells_the_next_use() {
     // Its watches failed while the API server was away; they work again, and so it is
     // ready again.
     watcher.0.wait_ready(Duration::from_secs(60));
+    stop_polling.store(true, Ordering::Relaxed);
+    assert!(
+        polling.join().unwrap(),
+        "/readyz never answered 503 while the API server was away; stderr:\n{}",
+        watcher.0.stderr()
+    );
+    let (_, scrape) = http_get(&address, "/metrics");
+    assert!(
+        sample(
+            &scrape,
+            "token_watch_source_errors_total{source=\"tripwire\"}"
+        )
+        .is_some_and(|errors| errors >= 1.0),
+        "{scrape}"
+    );
     let said = watcher.stop();
     assert!(!said.contains(&token));
     eprintln!("{said}");
