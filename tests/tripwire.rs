@@ -463,6 +463,19 @@ async fn audit_events_of_a_use_join_the_tripwire_alert_as_an_update() {
         !audit["sourceIPs"].as_array().unwrap().is_empty(),
         "{audit}"
     );
+    // One use, counted once: the update is not counted again.
+    let (_, scrape) = http_get(&watcher.0.health_address(), "/metrics");
+    let count = |source: &str, signal: &str| {
+        sample(
+            &scrape,
+            &format!(
+                "token_watch_alerts_total{{source=\"{source}\",signal=\"{signal}\",drill=\"false\"}}"
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(count("tripwire", "tripwire"), 1.0, "{scrape}");
+    assert_eq!(count("audit-log", "request"), 0.0, "{scrape}");
     assert!(!watcher.stop().contains(&token));
     plugin.as_operator(&namespace, &["remove", "--yes"]);
 }
