@@ -72,7 +72,8 @@ pub struct Health {
     /// Every watch has listed (at first, or again after one failed): the source is ready
     /// (told once each time).
     pub ready_now: bool,
-    /// A watch failed while the source was ready: it is not, until that watch lists again.
+    /// A watch failed while the source was ready: it is not, until that watch lists again
+    /// (or brings a change).
     pub not_ready_now: bool,
     /// A watch listed again after the source had been ready: it reconnected.
     pub reconnected: bool,
@@ -82,8 +83,8 @@ pub struct Health {
 }
 
 /// Tracks which watches have listed, so the source is ready when all have; a watch that
-/// fails makes it un-ready until that watch lists again (with RBAC revoked or the API
-/// server gone, it does not).
+/// fails makes it un-ready until that watch lists again or brings a change (with RBAC
+/// revoked or the API server gone, it does not).
 #[derive(Debug, Clone)]
 pub struct Readiness {
     /// (Secret watch?, decoy) of the watches still to list, at first or after failing.
