@@ -693,6 +693,9 @@ impl Watch {
         if health.ready_now {
             self.metrics.source_ready(metrics::TRIPWIRE);
         }
+        if health.not_ready_now {
+            self.metrics.source_not_ready(metrics::TRIPWIRE);
+        }
         if health.reconnected {
             self.metrics.reconnect(metrics::TRIPWIRE);
         }
@@ -701,11 +704,6 @@ impl Watch {
         }
         if health.seen {
             self.metrics.event_seen(metrics::TRIPWIRE);
-        }
-        match health.rearmed {
-            Some(true) => self.metrics.rearm(),
-            Some(false) => self.metrics.rearm_failed(),
-            None => {}
         }
         let step = {
             let mut book = book.lock().expect("not poisoned");
@@ -716,6 +714,11 @@ impl Watch {
             }
             state.take(news, &mut book, jiff::Timestamp::now(), Instant::now())
         };
+        match step.rearmed {
+            Some(true) => self.metrics.rearm(),
+            Some(false) => self.metrics.rearm_failed(),
+            None => {}
+        }
         for line in &step.lines {
             say!("{line}");
         }
@@ -745,11 +748,14 @@ impl Watch {
         if alert.drill {
             self.tally.drills += 1;
         }
-        self.metrics.alert(
-            source_of(&alert.source, &self.file_name),
-            alert.signal,
-            alert.drill,
-        );
+        // An update tells more of a use already counted: counted once, a use is one use.
+        if !alert.update {
+            self.metrics.alert(
+                source_of(&alert.source, &self.file_name),
+                alert.signal,
+                alert.drill,
+            );
+        }
         if self.stdout_open {
             let text = render(alert, self.format)?;
             let mut stdout = std::io::stdout().lock();

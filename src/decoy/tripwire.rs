@@ -194,6 +194,11 @@ impl Track {
         self.present
     }
 
+    /// The object as last seen, while it is there.
+    pub fn latest(&self) -> Option<&Mark> {
+        self.last.as_ref().filter(|_| self.present)
+    }
+
     /// The findings of one sighting, in order. A stamp already there at the first list is a
     /// use (one made while nobody watched); a relist after a lost watch reports what
     /// changed meanwhile, and an object not listed again as deleted.

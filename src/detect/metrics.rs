@@ -5,7 +5,7 @@
 //! `GET /metrics` (OpenMetrics text, which Prometheus scrapes), `GET /healthz` (the process
 //! answers) and `GET /readyz` (every source it was started with has started: a followed
 //! file is open, a receiver listens, an API watch has synced). The server takes a bounded
-//! number of connections, reads no request bodies and answers only GET.
+//! number of connections, reads no request bodies and answers only GET and HEAD.
 //!
 //! Every metric is named `token_watch_*`, and no label holds a decoy's name or anything
 //! read from the cluster: a scrape shows counts and times, and the names of the sources
@@ -13,7 +13,7 @@
 //!
 //! | metric | kind | labels |
 //! | --- | --- | --- |
-//! | `token_watch_alerts_total` | counter | `source` (where its events came from), `signal` (the alert's own: `request`, `stamp`, ...), `drill` (`true`, `false`) |
+//! | `token_watch_alerts_total` | counter | `source` (where its events came from), `signal` (the alert's own: `request`, `stamp`, ...), `drill` (`true`, `false`); an update of an alert already sent is not counted again |
 //! | `token_watch_rearms_total` | counter | |
 //! | `token_watch_rearm_failures_total` | counter | |
 //! | `token_watch_source_restarts_total` | counter | `source` (a watch re-established, a followed file reopened) |

@@ -16,14 +16,14 @@ use crate::cluster::{self, Rearmed};
 use crate::decoy::tracking::DrillClaim;
 use crate::decoy::tripwire::{Breakage, Finding, Mark, RearmPlan, Sighting, Track, rearm_plan};
 use crate::detect::alert::{Alert, new_alert_id};
-
-/// The signals of the tripwire's alerts.
-pub const TRIPWIRE: &str = "tripwire";
-pub const BROKEN: &str = "broken";
 use crate::detect::notice::DrillBook;
 use crate::ui::terminal::printable;
 
 pub use crate::cluster::watches::Decoy;
+
+/// The signals of the tripwire's alerts.
+pub const TRIPWIRE: &str = "tripwire";
+pub const BROKEN: &str = "broken";
 
 /// The decoys to watch, from the token Secrets sought (their account is the user's).
 pub fn decoys_of(secrets: &[crate::audit::DecoySecret]) -> Vec<Decoy> {
@@ -69,23 +69,29 @@ pub enum News {
 /// What a piece of news says about the tripwire source's health, for the metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Health {
-    /// Every watch has listed once: the source is ready (told once).
+    /// Every watch has listed (at first, or again after one failed): the source is ready
+    /// (told once each time).
     pub ready_now: bool,
-    /// A watch listed again after it had been ready: it reconnected.
+    /// A watch failed while the source was ready: it is not, until that watch lists again
+    /// (or brings a change).
+    pub not_ready_now: bool,
+    /// A watch listed again after the source had been ready: it reconnected.
     pub reconnected: bool,
     pub failed: bool,
     /// The cluster told something of a decoy's objects.
     pub seen: bool,
-    /// A re-arm ended: removed (true) or refused or failed (false).
-    pub rearmed: Option<bool>,
 }
 
-/// Tracks which watches have listed once, so the source is ready when all have.
+/// Tracks which watches have listed, so the source is ready when all have; a watch that
+/// fails makes it un-ready until that watch lists again or brings a change (with RBAC
+/// revoked or the API server gone, it does not).
 #[derive(Debug, Clone)]
 pub struct Readiness {
-    /// (Secret watch?, decoy) of the watches still to list once.
+    /// (Secret watch?, decoy) of the watches still to list, at first or after failing.
     waiting: BTreeSet<(bool, usize)>,
     ready: bool,
+    /// The source was ready once: a list from now on is a reconnect.
+    was_ready: bool,
 }
 
 impl Readiness {
@@ -94,6 +100,7 @@ impl Readiness {
         Readiness {
             waiting: (0..decoys).flat_map(|d| [(true, d), (false, d)]).collect(),
             ready: decoys == 0,
+            was_ready: decoys == 0,
         }
     }
 
@@ -102,27 +109,31 @@ impl Readiness {
         let (watch, watched) = match news {
             News::Secret { decoy, watched } => ((true, *decoy), watched),
             News::Account { decoy, watched } => ((false, *decoy), watched),
-            News::Rearm { outcome, .. } => {
-                health.rearmed = match outcome {
-                    Ok(Rearmed::Done(_)) => Some(true),
-                    // Nothing was left to remove: not a failure.
-                    Ok(Rearmed::NotStamped | Rearmed::Gone) => None,
-                    Ok(Rearmed::Changed) | Err(_) => Some(false),
-                };
-                return health;
-            }
-            News::Bindings { .. } => return health,
+            // How a re-arm ended is the tripwire's to judge (see `Step::rearmed`).
+            News::Rearm { .. } | News::Bindings { .. } => return health,
         };
         match watched {
-            Watched::Failed(_) => health.failed = true,
+            Watched::Failed(_) => {
+                health.failed = true;
+                self.waiting.insert(watch);
+                if std::mem::replace(&mut self.ready, false) {
+                    health.not_ready_now = true;
+                }
+            }
             Watched::Sighting(sighting) => {
                 health.seen = true;
                 match sighting {
-                    Sighting::Relisting if self.ready => health.reconnected = true,
-                    Sighting::ListDone if !self.ready => {
+                    Sighting::Relisting if self.was_ready => health.reconnected = true,
+                    // A watch that lists, or brings a change, works: after failing, it
+                    // is back. (A watch resumed without a list brings nothing until the
+                    // object changes; kube's watcher lists again on a 410.)
+                    Sighting::ListDone | Sighting::Applied(_) | Sighting::Deleted
+                        if !self.ready =>
+                    {
                         self.waiting.remove(&watch);
                         if self.waiting.is_empty() {
                             self.ready = true;
+                            self.was_ready = true;
                             health.ready_now = true;
                         }
                     }
@@ -161,46 +172,22 @@ pub fn start(
 ) -> Running {
     let mut tasks = Vec::new();
     for (index, decoy) in decoys.iter().enumerate() {
-        let mut secret = Box::pin(watches::secret_sightings(
-            &client,
-            &decoy.namespace,
-            &decoy.secret,
+        tasks.push(forward(
+            watches::secret_sightings(&client, &decoy.namespace, &decoy.secret),
+            sender.clone(),
+            move |watched| News::Secret {
+                decoy: index,
+                watched,
+            },
         ));
-        let to = sender.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(watched) = secret.next().await {
-                if to
-                    .send(News::Secret {
-                        decoy: index,
-                        watched,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }));
-        let mut account = Box::pin(watches::account_sightings(
-            &client,
-            &decoy.namespace,
-            &decoy.account,
+        tasks.push(forward(
+            watches::account_sightings(&client, &decoy.namespace, &decoy.account),
+            sender.clone(),
+            move |watched| News::Account {
+                decoy: index,
+                watched,
+            },
         ));
-        let to = sender.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(watched) = account.next().await {
-                if to
-                    .send(News::Account {
-                        decoy: index,
-                        watched,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }));
     }
     let to = sender.clone();
     let watching = client.clone();
@@ -246,6 +233,22 @@ pub fn start(
     }
 }
 
+/// Sends what one watch sees, as news, until the watcher is gone.
+fn forward(
+    sightings: impl futures::Stream<Item = Watched> + Send + 'static,
+    to: mpsc::Sender<News>,
+    news: impl Fn(Watched) -> News + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut sightings = Box::pin(sightings);
+        while let Some(watched) = sightings.next().await {
+            if to.send(news(watched)).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
 impl Running {
     /// Removes the stamp seen in `mark`, conditionally, in the background; the outcome
     /// comes back as news.
@@ -279,6 +282,10 @@ pub struct Step {
     pub lines: Vec<String>,
     /// Stamps to remove now.
     pub rearm: Vec<(usize, Mark)>,
+    /// A re-arm ended: removed (true), or failed or given up (false). A re-arm refused
+    /// because the stamp was already gone (a drill removed it) or that is tried again is
+    /// neither.
+    pub rearmed: Option<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -288,6 +295,34 @@ struct Watching {
     bindings: BTreeSet<String>,
     secret_failing: bool,
     account_failing: bool,
+    /// Re-arms refused with 409 in a row while the stamp stayed.
+    rearm_conflicts: u32,
+}
+
+/// Says once that a watch fails, and once that it works again; the sighting, if any.
+fn watch_health(
+    failing: &mut bool,
+    what: &str,
+    watched: Watched,
+    lines: &mut Vec<String>,
+) -> Option<Sighting> {
+    match watched {
+        Watched::Failed(why) => {
+            if !std::mem::replace(failing, true) {
+                lines.push(format!(
+                    "watch: the watch of {what} failed ({}); retrying with back-off",
+                    printable(&why)
+                ));
+            }
+            None
+        }
+        Watched::Sighting(sighting) => {
+            if std::mem::take(failing) {
+                lines.push(format!("watch: watching {what} again"));
+            }
+            Some(sighting)
+        }
+    }
 }
 
 /// The tripwire's state: per decoy, what its watches last showed. Bounded by the number
@@ -298,14 +333,20 @@ pub struct Tripwire {
     rearm: bool,
     /// Whether an audit source is on, for the alert's text.
     audit_on: bool,
-    /// Drill stamps to remove if still there when their notice's window ends.
-    deferred: Vec<(Instant, usize, Mark)>,
+    /// Decoys whose stamp is to be removed at a time, if still there then: a drill's
+    /// when its notice's window ends, and a re-arm tried again after a conflict.
+    deferred: Vec<(Instant, usize)>,
     told_bindings_forbidden: bool,
     told_rearm_forbidden: bool,
 }
 
 /// How long after a drill's stamp the watcher removes it itself if the drill did not.
 pub const DRILL_REARM_AFTER: Duration = Duration::from_secs(30);
+
+/// How often a re-arm refused with 409 (the Secret changed since seen) is tried again, with
+/// the version seen last, while the stamp stays; the waits double from [`REARM_RETRY_AFTER`].
+pub const REARM_RETRIES: u32 = 3;
+pub const REARM_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl Tripwire {
     pub fn new(decoys: Vec<Decoy>, rearm: bool, audit_on: bool) -> Tripwire {
@@ -326,16 +367,24 @@ impl Tripwire {
 
     /// When a deferred re-arm is due.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deferred.iter().map(|(at, _, _)| *at).min()
+        self.deferred.iter().map(|(at, _)| *at).min()
     }
 
-    /// Re-arms due by `now`.
+    /// Re-arms due by `now`, with the Secret as last seen; none for a decoy whose Secret
+    /// no longer shows a stamp (a drill removed its own). A re-arm with the latest version
+    /// cannot remove an untold stamp: a use on another day shows as a new stamp and is
+    /// told, and one on the same day leaves the label as it is.
     pub fn due(&mut self, now: Instant) -> Vec<(usize, Mark)> {
         let (due, later): (Vec<_>, Vec<_>) =
-            self.deferred.drain(..).partition(|(at, _, _)| *at <= now);
+            self.deferred.drain(..).partition(|(at, _)| *at <= now);
         self.deferred = later;
-        due.into_iter()
-            .map(|(_, decoy, mark)| (decoy, mark))
+        let decoys: BTreeSet<usize> = due.into_iter().map(|(_, decoy)| decoy).collect();
+        decoys
+            .into_iter()
+            .filter_map(|decoy| {
+                let latest = self.watching.get(decoy)?.secret.latest()?;
+                latest.stamped().then(|| (decoy, latest.clone()))
+            })
             .collect()
     }
 
@@ -355,26 +404,14 @@ impl Tripwire {
                     return step;
                 };
                 let state = &mut self.watching[decoy];
-                let sighting = match watched {
-                    Watched::Failed(why) => {
-                        if !state.secret_failing {
-                            state.secret_failing = true;
-                            step.lines.push(format!(
-                                "watch: the watch of Secret {} failed ({}); retrying with back-off",
-                                target.secret_ref(),
-                                printable(&why)
-                            ));
-                        }
-                        return step;
-                    }
-                    Watched::Sighting(sighting) => sighting,
+                let Some(sighting) = watch_health(
+                    &mut state.secret_failing,
+                    &format!("Secret {}", target.secret_ref()),
+                    watched,
+                    &mut step.lines,
+                ) else {
+                    return step;
                 };
-                if std::mem::take(&mut state.secret_failing) {
-                    step.lines.push(format!(
-                        "watch: watching Secret {} again",
-                        target.secret_ref()
-                    ));
-                }
                 for finding in state.secret.sight(sighting) {
                     match finding {
                         Finding::Used { day, mark } => {
@@ -383,10 +420,11 @@ impl Tripwire {
                                 used_alert(&target, &day, seen, drill.as_deref(), self.audit_on),
                                 drill.clone(),
                             ));
+                            state.rearm_conflicts = 0;
                             match rearm_plan(self.rearm, drill.is_some()) {
                                 RearmPlan::Now => step.rearm.push((decoy, mark)),
                                 RearmPlan::AfterDrill => {
-                                    self.deferred.push((now + DRILL_REARM_AFTER, decoy, mark))
+                                    self.deferred.push((now + DRILL_REARM_AFTER, decoy))
                                 }
                                 RearmPlan::Never => {}
                             }
@@ -402,22 +440,14 @@ impl Tripwire {
                     return step;
                 };
                 let state = &mut self.watching[decoy];
-                let sighting = match watched {
-                    Watched::Failed(why) => {
-                        if !state.account_failing {
-                            state.account_failing = true;
-                            step.lines.push(format!(
-                                "watch: the watch of ServiceAccount {}/{} failed ({}); retrying with back-off",
-                                target.namespace,
-                                target.account,
-                                printable(&why)
-                            ));
-                        }
-                        return step;
-                    }
-                    Watched::Sighting(sighting) => sighting,
+                let Some(sighting) = watch_health(
+                    &mut state.account_failing,
+                    &format!("ServiceAccount {}/{}", target.namespace, target.account),
+                    watched,
+                    &mut step.lines,
+                ) else {
+                    return step;
                 };
-                state.account_failing = false;
                 for finding in state.account.sight(sighting) {
                     // An account carries no stamp; only its presence and identity count.
                     if let Finding::Broken(breakage) = finding {
@@ -475,15 +505,41 @@ impl Tripwire {
                 let Some(target) = self.decoys.get(decoy) else {
                     return step;
                 };
+                let state = &mut self.watching[decoy];
+                let conflicts = std::mem::take(&mut state.rearm_conflicts);
                 match outcome {
-                    Ok(Rearmed::Done(_)) => step.lines.push(format!(
-                        "watch: re-armed the tripwire of Secret {}",
-                        target.secret_ref()
-                    )),
-                    // Changed: a newer version will be (or was) seen and judged; NotStamped
-                    // or Gone: nothing to remove.
-                    Ok(Rearmed::Changed | Rearmed::NotStamped | Rearmed::Gone) => {}
+                    Ok(Rearmed::Done(_)) => {
+                        step.rearmed = Some(true);
+                        step.lines.push(format!(
+                            "watch: re-armed the tripwire of Secret {}",
+                            target.secret_ref()
+                        ))
+                    }
+                    // The Secret changed since it was seen (409). A new stamp is seen and
+                    // judged on its own; but a write that left the stamp (another label,
+                    // an annotation) leaves it, and while it holds today no use stamps
+                    // again: try again with the version seen last, a few times.
+                    Ok(Rearmed::Changed) => {
+                        if !state.secret.latest().is_some_and(Mark::stamped) {
+                            // Gone already (a drill removed its own stamp): nothing failed.
+                        } else if conflicts < REARM_RETRIES {
+                            state.rearm_conflicts = conflicts + 1;
+                            self.deferred
+                                .push((now + REARM_RETRY_AFTER * 2u32.pow(conflicts), decoy));
+                        } else {
+                            step.rearmed = Some(false);
+                            step.lines.push(format!(
+                                "watch: gave up re-arming the tripwire of Secret {}: it changed before each of {} tries; until its label {} is removed, further uses that day leave no new stamp",
+                                target.secret_ref(),
+                                conflicts + 1,
+                                crate::decoy::tripwire::LAST_USED_LABEL
+                            ));
+                        }
+                    }
+                    // Nothing to remove.
+                    Ok(Rearmed::NotStamped | Rearmed::Gone) => {}
                     Err(why) if forbidden => {
+                        step.rearmed = Some(false);
                         if !std::mem::replace(&mut self.told_rearm_forbidden, true) {
                             step.lines.push(format!(
                                 "watch: cannot re-arm the tripwire of Secret {} ({}): give the watcher patch on it, or run with --no-rearm; until the stamp is removed, further uses that day leave no new stamp",
@@ -492,11 +548,14 @@ impl Tripwire {
                             ));
                         }
                     }
-                    Err(why) => step.lines.push(format!(
-                        "watch: cannot re-arm the tripwire of Secret {}: {}",
-                        target.secret_ref(),
-                        printable(&why)
-                    )),
+                    Err(why) => {
+                        step.rearmed = Some(false);
+                        step.lines.push(format!(
+                            "watch: cannot re-arm the tripwire of Secret {}: {}",
+                            target.secret_ref(),
+                            printable(&why)
+                        ))
+                    }
                 }
             }
         }
@@ -818,14 +877,18 @@ mod tests {
         assert!(step.rearm.is_empty());
         assert_eq!(tripwire.next_deadline(), Some(now + DRILL_REARM_AFTER));
         assert!(tripwire.due(now).is_empty());
-        assert_eq!(tripwire.due(now + DRILL_REARM_AFTER).len(), 1);
 
-        tripwire.take(
+        // The drill removed its stamp: the watcher's later re-arm is not tried (it would
+        // only be refused, 409, and look like a failure).
+        let step = tripwire.take(
             secret(Sighting::Applied(mark("u", "3", None))),
             &mut book,
             at("2026-12-03T10:00:03Z"),
             now,
         );
+        assert!(step.alerts.is_empty() && step.rearm.is_empty());
+        assert!(tripwire.due(now + DRILL_REARM_AFTER).is_empty());
+        assert_eq!(tripwire.next_deadline(), None);
         let step = tripwire.take(
             secret(Sighting::Applied(mark("u", "4", Some("2026-12-03")))),
             &mut book,
@@ -1080,28 +1143,189 @@ mod tests {
             watched: Watched::Failed("gone".into()),
         });
         assert!(failed.failed && !failed.seen);
-        let rearm = |outcome| News::Rearm {
+        assert!(
+            failed.not_ready_now,
+            "a failed watch: the source is not ready"
+        );
+        let again = readiness.take(&News::Secret {
+            decoy: 0,
+            watched: Watched::Failed("gone".into()),
+        });
+        assert!(again.failed && !again.not_ready_now, "told once");
+        // Another watch listing does not make it ready; the failed one listing again does,
+        // or bringing a change.
+        assert!(!readiness.take(&account(1, Sighting::ListDone)).ready_now);
+        readiness.take(&News::Secret {
+            decoy: 0,
+            watched: Watched::Failed("gone".into()),
+        });
+        assert!(
+            readiness
+                .take(&secret(0, Sighting::Applied(Mark::default())))
+                .ready_now
+        );
+        assert!(
+            readiness
+                .take(&News::Secret {
+                    decoy: 0,
+                    watched: Watched::Failed("gone".into()),
+                })
+                .not_ready_now
+        );
+        assert!(readiness.take(&secret(0, Sighting::Relisting)).reconnected);
+        assert!(readiness.take(&secret(0, Sighting::ListDone)).ready_now);
+    }
+
+    #[test]
+    fn a_watch_failing_before_the_first_list_keeps_the_source_not_ready_without_telling() {
+        let mut readiness = Readiness::new(1);
+        let failed = readiness.take(&News::Account {
+            decoy: 0,
+            watched: Watched::Failed("forbidden".into()),
+        });
+        assert!(failed.failed && !failed.not_ready_now && !failed.ready_now);
+        for news in [
+            News::Secret {
+                decoy: 0,
+                watched: Watched::Sighting(Sighting::ListDone),
+            },
+            News::Account {
+                decoy: 0,
+                watched: Watched::Sighting(Sighting::Relisting),
+            },
+        ] {
+            let health = readiness.take(&news);
+            assert!(!health.ready_now && !health.reconnected);
+        }
+        assert!(
+            readiness
+                .take(&News::Account {
+                    decoy: 0,
+                    watched: Watched::Sighting(Sighting::ListDone),
+                })
+                .ready_now
+        );
+    }
+
+    fn rearmed(outcome: Result<Rearmed, String>) -> News {
+        News::Rearm {
             decoy: 0,
             outcome,
             forbidden: false,
-        };
-        assert_eq!(
-            readiness
-                .take(&rearm(Ok(Rearmed::Done(Mark::default()))))
-                .rearmed,
-            Some(true)
+        }
+    }
+
+    #[test]
+    fn a_conflicting_re_arm_is_tried_again_with_the_latest_version_while_the_stamp_stays() {
+        let mut tripwire = Tripwire::new(vec![decoy()], true, false);
+        let mut book = DrillBook::new(None);
+        let seen = at("2026-12-03T10:00:05Z");
+        let now = Instant::now();
+        started(&mut tripwire, &mut book, mark("u", "1", None));
+        let step = tripwire.take(
+            secret(Sighting::Applied(mark("u", "2", Some("2026-12-03")))),
+            &mut book,
+            seen,
+            now,
         );
-        assert_eq!(
-            readiness.take(&rearm(Err("forbidden".into()))).rearmed,
-            Some(false)
+        assert_eq!(step.rearm, vec![(0, mark("u", "2", Some("2026-12-03")))]);
+        // Someone labels the Secret: the re-arm of version 2 gets 409, the stamp stays.
+        tripwire.take(
+            secret(Sighting::Applied(mark("u", "3", Some("2026-12-03")))),
+            &mut book,
+            seen,
+            now,
         );
-        assert_eq!(
-            readiness.take(&rearm(Ok(Rearmed::Changed))).rearmed,
-            Some(false)
+        let mut at_time = now;
+        for tries in 0..REARM_RETRIES {
+            let step = tripwire.take(rearmed(Ok(Rearmed::Changed)), &mut book, seen, at_time);
+            assert_eq!(step.rearmed, None, "tried again: not a failure yet");
+            assert!(step.lines.is_empty(), "{:?}", step.lines);
+            let wait = REARM_RETRY_AFTER * 2u32.pow(tries);
+            assert_eq!(tripwire.next_deadline(), Some(at_time + wait));
+            assert!(tripwire.due(at_time + wait / 2).is_empty());
+            at_time += wait;
+            assert_eq!(
+                tripwire.due(at_time),
+                vec![(0, mark("u", "3", Some("2026-12-03")))],
+                "with the version seen last"
+            );
+        }
+        let step = tripwire.take(rearmed(Ok(Rearmed::Changed)), &mut book, seen, at_time);
+        assert_eq!(step.rearmed, Some(false));
+        assert!(step.lines[0].contains("gave up"), "{:?}", step.lines);
+        assert_eq!(tripwire.next_deadline(), None);
+
+        // A re-arm that works starts the count over.
+        tripwire.take(rearmed(Ok(Rearmed::Changed)), &mut book, seen, at_time);
+        let step = tripwire.take(
+            rearmed(Ok(Rearmed::Done(mark("u", "4", None)))),
+            &mut book,
+            seen,
+            at_time,
         );
+        assert_eq!(step.rearmed, Some(true));
+    }
+
+    #[test]
+    fn a_conflict_after_the_stamp_is_gone_is_no_failure_and_not_tried_again() {
+        let mut tripwire = Tripwire::new(vec![decoy()], true, false);
+        let mut book = DrillBook::new(None);
+        let seen = at("2026-12-03T10:00:05Z");
+        let now = Instant::now();
+        started(&mut tripwire, &mut book, mark("u", "1", None));
+        tripwire.take(
+            secret(Sighting::Applied(mark("u", "2", Some("2026-12-03")))),
+            &mut book,
+            seen,
+            now,
+        );
+        tripwire.take(
+            secret(Sighting::Applied(mark("u", "3", None))),
+            &mut book,
+            seen,
+            now,
+        );
+        let step = tripwire.take(rearmed(Ok(Rearmed::Changed)), &mut book, seen, now);
+        assert_eq!(step.rearmed, None);
+        assert!(step.lines.is_empty());
+        assert_eq!(tripwire.next_deadline(), None);
+        for (outcome, counted) in [
+            (Err("forbidden".to_string()), Some(false)),
+            (Ok(Rearmed::NotStamped), None),
+            (Ok(Rearmed::Gone), None),
+        ] {
+            let step = tripwire.take(rearmed(outcome), &mut book, seen, now);
+            assert_eq!(step.rearmed, counted);
+        }
+    }
+
+    #[test]
+    fn a_deferred_drill_re_arm_removes_a_stamp_the_drill_left() {
+        let key = Key::from_bytes([1; 32]);
+        let mut tripwire = Tripwire::new(vec![decoy()], true, false);
+        let mut book = DrillBook::new(Some(key.clone()));
+        started(&mut tripwire, &mut book, mark("u", "1", None));
+        let issued = at("2026-12-03T10:00:01Z");
+        let notice = notice_for(
+            "kube-system",
+            "tiller-token-abcde",
+            issued,
+            Duration::from_secs(60),
+        );
+        book.accept(&serde_json::to_vec(&sign(&key, notice)).unwrap(), issued)
+            .unwrap();
+        let now = Instant::now();
+        let step = tripwire.take(
+            secret(Sighting::Applied(mark("u", "2", Some("2026-12-03")))),
+            &mut book,
+            at("2026-12-03T10:00:02Z"),
+            now,
+        );
+        assert!(step.alerts[0].0.drill && step.rearm.is_empty());
         assert_eq!(
-            readiness.take(&rearm(Ok(Rearmed::NotStamped))).rearmed,
-            None
+            tripwire.due(now + DRILL_REARM_AFTER),
+            vec![(0, mark("u", "2", Some("2026-12-03")))]
         );
     }
 }

@@ -1,5 +1,5 @@
-//! A running `watch` for tests: its stdout lines (alerts) as they come, its stderr kept,
-//! and a plain HTTP GET for its health endpoints.
+//! A running `watch` for tests: its stdout lines (alerts) as they come, with when each
+//! came, its stdout and stderr kept, and a plain HTTP GET for its health endpoints.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -11,7 +11,9 @@ use serde_json::Value;
 
 pub struct Watcher {
     child: Child,
-    alerts: mpsc::Receiver<String>,
+    alerts: mpsc::Receiver<(Instant, String)>,
+    stdout: Arc<Mutex<String>>,
+    stdout_closed: mpsc::Receiver<()>,
     stderr: Arc<Mutex<String>>,
     stderr_closed: mpsc::Receiver<()>,
 }
@@ -25,14 +27,19 @@ impl Watcher {
             .spawn()
             .expect("start kubectl-honeytoken watch");
         let (sender, alerts) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
+        let pipe = child.stdout.take().unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let kept_out = stdout.clone();
+        let (out_closed, stdout_closed) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if sender.send(line).is_err() {
-                    return;
-                }
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                kept_out.lock().unwrap().push_str(&format!("{line}\n"));
+                // The receiver gone (the test stopped reading): keep reading, so the
+                // watcher never blocks on a full pipe and its stdout is kept whole.
+                let _ = sender.send((Instant::now(), line));
             }
+            let _ = out_closed.send(());
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let kept = stderr.clone();
@@ -53,6 +60,8 @@ impl Watcher {
         let watcher = Watcher {
             child,
             alerts,
+            stdout,
+            stdout_closed,
             stderr,
             stderr_closed,
         };
@@ -88,9 +97,18 @@ impl Watcher {
 
     #[track_caller]
     pub fn next_alert(&self, within: Duration) -> Value {
+        self.next_alert_at(within).1
+    }
+
+    /// The next alert, and when its line was read.
+    #[track_caller]
+    pub fn next_alert_at(&self, within: Duration) -> (Instant, Value) {
         match self.alerts.recv_timeout(within) {
-            Ok(line) => serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("an alert line is not JSON ({e}): {line}")),
+            Ok((at, line)) => (
+                at,
+                serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("an alert line is not JSON ({e}): {line}")),
+            ),
             Err(_) => panic!(
                 "no alert within {within:?}; watch's stderr:\n{}",
                 self.stderr()
@@ -98,8 +116,35 @@ impl Watcher {
         }
     }
 
+    /// Waits until its `/readyz` answers 200 (every source has started: a followed file
+    /// is open, every API watch has listed); it must run with `--metrics-address`.
+    #[track_caller]
+    pub fn wait_ready(&self, within: Duration) {
+        let address = self.health_address();
+        assert!(
+            wait_until(within, || http_get(&address, "/readyz").0 == 200),
+            "watch was not ready within {within:?}; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
     /// Stops it with SIGTERM, as a service manager would; its exit code and stderr.
     pub fn stop(mut self) -> (Option<i32>, String) {
+        let code = self.terminate();
+        (code, self.stderr())
+    }
+
+    /// Stops it with SIGTERM; its exit code, all it wrote to stdout, and its stderr.
+    pub fn stop_with_stdout(mut self) -> (Option<i32>, String, String) {
+        let code = self.terminate();
+        self.stdout_closed
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("watch's stdout stayed open"));
+        let stdout = self.stdout.lock().unwrap().clone();
+        (code, stdout, self.stderr())
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: signalling a child process this test started and has not reaped.
         unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -107,7 +152,7 @@ impl Watcher {
         self.stderr_closed
             .recv_timeout(Duration::from_secs(10))
             .unwrap_or_else(|_| panic!("watch's stderr stayed open; so far:\n{}", self.stderr()));
-        (status.code(), self.stderr())
+        status.code()
     }
 }
 
