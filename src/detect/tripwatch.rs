@@ -64,6 +64,9 @@ pub enum News {
         outcome: Result<Rearmed, String>,
         forbidden: bool,
     },
+    /// The API server answered the periodic look (at the bindings, or, where those may not
+    /// be listed, at a decoy Secret's metadata): the cluster is reachable.
+    Answered,
 }
 
 /// What a piece of news says about the tripwire source's health, for the metrics.
@@ -109,8 +112,25 @@ impl Readiness {
         let (watch, watched) = match news {
             News::Secret { decoy, watched } => ((true, *decoy), watched),
             News::Account { decoy, watched } => ((false, *decoy), watched),
+            // The API server answered the periodic look at bindings (allowed or not): a
+            // watch that failed and resumed without listing again brings nothing until
+            // its object changes, so this is what says the source works again.
+            News::Bindings { .. } | News::Answered => {
+                let answered = match news {
+                    News::Bindings {
+                        found, forbidden, ..
+                    } => found.is_ok() || *forbidden,
+                    _ => true,
+                };
+                if answered && self.was_ready && !self.ready {
+                    self.waiting.clear();
+                    self.ready = true;
+                    health.ready_now = true;
+                }
+                return health;
+            }
             // How a re-arm ended is the tripwire's to judge (see `Step::rearmed`).
-            News::Rearm { .. } | News::Bindings { .. } => return health,
+            News::Rearm { .. } => return health,
         };
         match watched {
             Watched::Failed(_) => {
@@ -195,8 +215,22 @@ pub fn start(
     tasks.push(tokio::spawn(async move {
         let mut every = tokio::time::interval(bindings_every);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut bindings_allowed = true;
         loop {
             every.tick().await;
+            if !bindings_allowed {
+                // Where bindings may not be listed, a GET the watcher's Role allows says
+                // whether the API server answers.
+                let first = &all[0];
+                if cluster::secret_mark(&watching, &first.namespace, &first.secret)
+                    .await
+                    .is_ok()
+                    && to.send(News::Answered).await.is_err()
+                {
+                    return;
+                }
+                continue;
+            }
             let result = watches::bindings_naming_accounts(&watching, &all).await;
             let forbidden = result.as_ref().err().is_some_and(watches::forbidden);
             let news: Vec<News> = match result {
@@ -220,9 +254,7 @@ pub fn start(
                     return;
                 }
             }
-            if forbidden {
-                return;
-            }
+            bindings_allowed = !forbidden;
         }
     }));
     Running {
@@ -497,6 +529,8 @@ impl Tripwire {
                     )),
                 }
             }
+            // Health only (see `Readiness`).
+            News::Answered => {}
             News::Rearm {
                 decoy,
                 outcome,
@@ -1327,5 +1361,50 @@ mod tests {
             tripwire.due(now + DRILL_REARM_AFTER),
             vec![(0, mark("u", "2", Some("2026-12-03")))]
         );
+    }
+
+    #[test]
+    fn a_source_that_failed_is_ready_again_once_the_api_server_answers_the_bindings_look() {
+        let mut readiness = Readiness::new(1);
+        for news in [
+            News::Secret {
+                decoy: 0,
+                watched: Watched::Sighting(Sighting::ListDone),
+            },
+            News::Account {
+                decoy: 0,
+                watched: Watched::Sighting(Sighting::ListDone),
+            },
+        ] {
+            readiness.take(&news);
+        }
+        let failed = readiness.take(&News::Secret {
+            decoy: 0,
+            watched: Watched::Failed("connection refused".into()),
+        });
+        assert!(failed.not_ready_now);
+        let unanswered = News::Bindings {
+            decoy: 0,
+            found: Err("connection refused".into()),
+            forbidden: false,
+        };
+        assert!(!readiness.take(&unanswered).ready_now);
+        let answered = News::Bindings {
+            decoy: 0,
+            found: Err("forbidden".into()),
+            forbidden: true,
+        };
+        assert!(readiness.take(&answered).ready_now);
+        assert!(!readiness.take(&answered).ready_now, "told once");
+        // Where bindings may not be listed, a plain GET that the API server answered.
+        assert!(
+            readiness
+                .take(&News::Account {
+                    decoy: 0,
+                    watched: Watched::Failed("connection refused".into()),
+                })
+                .not_ready_now
+        );
+        assert!(readiness.take(&News::Answered).ready_now);
     }
 }
