@@ -8,16 +8,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Api;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::Value;
+use support::watcher::Watcher;
 use support::{Plugin, cluster};
 
 const LAST_USED: &str = "kubernetes.io/legacy-token-last-used";
@@ -25,90 +22,6 @@ const LAST_USED: &str = "kubernetes.io/legacy-token-last-used";
 /// The API server forgets a token's successful authentication after 10 s; a use within
 /// that time of the previous one is not stamped again.
 const TOKEN_CACHE: Duration = Duration::from_secs(11);
-
-/// A running `watch`, its alerts (stdout lines) as they come and its stderr kept.
-struct Watcher {
-    child: Child,
-    alerts: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Watcher {
-    fn start(plugin: &Plugin, args: &[&str]) -> Watcher {
-        let mut child = plugin
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kubectl-honeytoken watch");
-        let (sender, alerts) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let kept = stderr.clone();
-        let mut pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                kept.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-        let watcher = Watcher {
-            child,
-            alerts,
-            stderr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !watcher.stderr().contains("watch: watching") {
-            assert!(
-                Instant::now() < deadline,
-                "watch did not start: {}",
-                watcher.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        watcher
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    #[track_caller]
-    fn next_alert(&self, within: Duration) -> Value {
-        match self.alerts.recv_timeout(within) {
-            Ok(line) => serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("an alert line is not JSON ({e}): {line}")),
-            Err(_) => panic!("no alert within {within:?}; stderr:\n{}", self.stderr()),
-        }
-    }
-
-    #[track_caller]
-    fn assert_quiet(&self, during: Duration, after_what: &str) {
-        if let Ok(line) = self.alerts.recv_timeout(during) {
-            panic!("an alert after {after_what}, which must raise none: {line}");
-        }
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The probe attackers start with: `GET /version` with the token.
 async fn probe_version(cluster: &support::Cluster, token: &str) {
@@ -248,20 +161,17 @@ async fn scan_and_watch_report_the_stamp_of_a_probe_the_policy_drops_and_not_the
     );
 
     // The watcher learns the decoy and its Secret from the cluster, with the key.
-    let watcher = Watcher::start(
-        &plugin,
-        &[
-            "--context",
-            "operator",
-            "-n",
-            &namespace,
-            "watch",
-            "--audit-log",
-            &audit_log,
-            "--group-window",
-            "1",
-        ],
-    );
+    let watcher = Watcher::start(plugin.command(&[
+        "--context",
+        "operator",
+        "-n",
+        &namespace,
+        "watch",
+        "--audit-log",
+        &audit_log,
+        "--group-window",
+        "1",
+    ]));
     assert!(
         watcher
             .stderr()

@@ -116,6 +116,14 @@ impl Watcher {
         }
     }
 
+    /// No alert within `during`, after something that must raise none.
+    #[track_caller]
+    pub fn assert_quiet(&self, during: Duration, after_what: &str) {
+        if let Ok((_, line)) = self.alerts.recv_timeout(during) {
+            panic!("an alert after {after_what}, which must raise none: {line}");
+        }
+    }
+
     /// Waits until its `/readyz` answers 200 (every source has started: a followed file
     /// is open, every API watch has listed); it must run with `--metrics-address`.
     #[track_caller]
