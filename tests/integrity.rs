@@ -117,7 +117,7 @@ where
 
 fn decoy_account(name: &str) -> ServiceAccount {
     serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "labels": {"app": "helm", "name": name}}
+        "metadata": {"name": name}
     }))
     .unwrap()
 }

@@ -10,7 +10,6 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use crate::cluster::connect::{self, Connection, Target};
 use crate::cluster::{self, ClusterError};
 use crate::decoy::profile::{self, Profile};
-use crate::decoy::tracking;
 use crate::decoy::{DecoySpec, Found};
 use crate::decoy::{bindings_naming, judge_identity};
 use crate::home::{DrillRecord, Home, PlantedRecord, State, drills_of};
@@ -18,23 +17,34 @@ use crate::home::{DrillRecord, Home, PlantedRecord, State, drills_of};
 /// `--profile`, or the default profile when none is named.
 pub fn profile_named(name: Option<&str>) -> Result<&'static Profile, ClusterError> {
     match name {
-        None => Ok(&profile::TILLER),
+        None => Ok(profile::default_profile()),
         Some(name) => profile::find(name).ok_or_else(|| ClusterError::UnknownProfile {
             name: name.to_string(),
-            known: profile::PROFILES
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: profile::names(),
         }),
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     pub profile: &'static Profile,
     pub namespace: String,
     pub account: String,
+}
+
+impl Selection {
+    /// A decoy of `profile`, in its namespace and under its account name unless given.
+    pub fn of(
+        profile: &'static Profile,
+        namespace: Option<&str>,
+        account: Option<&str>,
+    ) -> Selection {
+        Selection {
+            profile,
+            namespace: namespace.unwrap_or(&profile.namespace).to_string(),
+            account: account.unwrap_or(&profile.service_account.name).to_string(),
+        }
+    }
 }
 
 /// The decoy named by `--profile`, `-n` and `--name`, with the profile's defaults.
@@ -44,11 +54,7 @@ pub fn select(
     account: Option<&str>,
 ) -> Result<Selection, ClusterError> {
     let profile = profile_named(profile)?;
-    Ok(Selection {
-        profile,
-        namespace: namespace.unwrap_or(profile.default_namespace).to_string(),
-        account: account.unwrap_or(profile.default_account).to_string(),
-    })
+    Ok(Selection::of(profile, namespace, account))
 }
 
 pub struct Located {
@@ -133,7 +139,7 @@ fn namespaces(namespace: Option<&str>, state: &State, server: &str) -> Vec<Strin
         Some(ns) => vec![ns.to_string()],
         None => profile::PROFILES
             .iter()
-            .map(|p| p.default_namespace.to_string())
+            .map(|p| p.namespace.clone())
             .chain(
                 state
                     .planted
@@ -147,13 +153,10 @@ fn namespaces(namespace: Option<&str>, state: &State, server: &str) -> Vec<Strin
     }
 }
 
-/// The profile whose labels an account carries exactly, if any.
-fn profile_shaped(account: &ServiceAccount) -> Option<&'static Profile> {
-    let name = account.metadata.name.as_deref()?;
-    let labels = account.metadata.labels.as_ref()?;
-    profile::PROFILES
-        .iter()
-        .find(|p| p.labels_match(name, labels))
+/// The profile a record names (built-in, or the operator's own as recorded).
+fn recorded_profile(record: &PlantedRecord) -> &'static Profile {
+    profile::from_record(&record.profile, record.profile_definition.as_ref())
+        .unwrap_or_else(profile::default_profile)
 }
 
 /// A decoy that may be this key's, and why it is looked at.
@@ -189,9 +192,14 @@ async fn observe_namespace(
         return Ok(records
             .into_iter()
             .map(|record| {
-                let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
-                let mut spec = DecoySpec::new(profile, key, "", namespace, &record.account);
-                spec.secret = record.secret.clone();
+                let spec = DecoySpec::new(
+                    recorded_profile(record),
+                    key,
+                    "",
+                    namespace,
+                    &record.account,
+                )
+                .with_secret(&record.secret);
                 Observed {
                     drills: Vec::new(),
                     spec,
@@ -210,53 +218,73 @@ async fn observe_namespace(
     let accounts = cluster::accounts(client, namespace).await?;
     let token_secrets = cluster::token_secret_names(client, namespace).await?;
     let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
-    let keyed = |secret: &cluster::TokenSecretName| {
-        secret.name == tracking::secret_name(key, &namespace_uid, namespace, &secret.account)
-    };
-    let other_token = |account: &str| {
-        token_secrets
-            .iter()
-            .any(|secret| secret.account == account && !keyed(secret))
-    };
-    for account in &accounts {
-        if let Some(profile) = profile_shaped(account) {
-            let name = account.metadata.name.clone().unwrap_or_default();
-            candidates.insert(
-                name.clone(),
-                Candidate {
-                    profile,
-                    account: Some(account.clone()),
-                    keyed_secret: false,
-                    other_token: other_token(&name),
-                },
-            );
-        }
-    }
     let account_named = |name: &str| {
         accounts
             .iter()
             .find(|a| a.metadata.name.as_deref() == Some(name))
             .cloned()
     };
-    for secret in token_secrets.iter().filter(|s| keyed(s)) {
+    let spec_of = |profile: &'static Profile, account: &str| {
+        DecoySpec::new(profile, key, &namespace_uid, namespace, account)
+    };
+    // The profiles whose keyed Secret name this Secret has, best first: the one whose
+    // account shape the account has, then one whose account name it has.
+    let keyed_profiles = |secret: &cluster::TokenSecretName| -> Vec<&'static Profile> {
+        let account = account_named(&secret.account);
+        let mut matching: Vec<&'static Profile> = profile::all()
+            .into_iter()
+            .filter(|p| p.keyed_secret_name() && spec_of(p, &secret.account).secret == secret.name)
+            .collect();
+        matching.sort_by_key(|p| {
+            let shaped = account
+                .as_ref()
+                .is_some_and(|a| spec_of(p, &secret.account).shaped_like(a));
+            (!shaped, p.service_account.name != secret.account)
+        });
+        matching
+    };
+    let other_token = |account: &str| {
+        token_secrets
+            .iter()
+            .any(|secret| secret.account == account && keyed_profiles(secret).is_empty())
+    };
+    // Accounts of a profile's own name and exact shape: a decoy of this key that lost its
+    // Secret looks like this (the record, when there is one, says more below).
+    for account in &accounts {
+        let Some(name) = account.metadata.name.as_deref() else {
+            continue;
+        };
+        if let Some(profile) = profile::all()
+            .into_iter()
+            .find(|p| p.service_account.name == name && spec_of(p, name).shaped_like(account))
+        {
+            candidates.insert(
+                name.to_string(),
+                Candidate {
+                    profile,
+                    account: Some(account.clone()),
+                    keyed_secret: false,
+                    other_token: other_token(name),
+                },
+            );
+        }
+    }
+    for secret in &token_secrets {
+        let Some(profile) = keyed_profiles(secret).first().copied() else {
+            continue;
+        };
         let account_name = &secret.account;
-        let account = account_named(account_name);
-        let profile = account
-            .as_ref()
-            .and_then(profile_shaped)
-            .unwrap_or(&profile::TILLER);
-        candidates
-            .entry(account_name.clone())
-            .or_insert(Candidate {
-                profile,
-                account,
-                keyed_secret: true,
-                other_token: other_token(account_name),
-            })
-            .keyed_secret = true;
+        let candidate = candidates.entry(account_name.clone()).or_insert(Candidate {
+            profile,
+            account: account_named(account_name),
+            keyed_secret: true,
+            other_token: other_token(account_name),
+        });
+        candidate.keyed_secret = true;
+        candidate.profile = profile;
     }
     for record in &records {
-        let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
+        let profile = recorded_profile(record);
         candidates
             .entry(record.account.clone())
             .or_insert_with(|| Candidate {
@@ -269,19 +297,16 @@ async fn observe_namespace(
     }
     let mut observed = Vec::new();
     for (account_name, candidate) in candidates {
-        let spec = DecoySpec::new(
-            candidate.profile,
-            key,
-            &namespace_uid,
-            namespace,
-            &account_name,
-        );
+        let record = state.planted_record(server, namespace, &account_name);
+        let mut spec = spec_of(candidate.profile, &account_name);
+        if let Some(record) = record {
+            spec = spec.with_secret(&record.secret);
+        }
         let secret: Option<Secret> = cluster::get_secret(client, namespace, &spec.secret).await?;
         let found = Found {
             account: candidate.account,
             secret,
         };
-        let record = state.planted_record(server, namespace, &account_name);
         let Some(identity_problem) = judge_identity(
             &spec,
             &found,
@@ -328,6 +353,10 @@ pub async fn observe_all(
     let state = home.load()?;
     let client = &connection.client;
     let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
+    // The operator's own profiles of every record, before any Secret is judged by them.
+    for record in &state.planted {
+        recorded_profile(record);
+    }
     let namespaces = namespaces(namespace, &state, &connection.server);
     let mut observed = Vec::new();
     for namespace in &namespaces {
@@ -353,7 +382,7 @@ mod tests {
     #[test]
     fn recorded_namespaces_are_looked_in_and_n_narrows() {
         let spec = DecoySpec::new(
-            &profile::TILLER,
+            profile::default_profile(),
             &crate::home::Key::from_bytes([5; crate::home::KEY_LEN]),
             "nsuid",
             "kube-system",
@@ -368,10 +397,15 @@ mod tests {
             planted: vec![elsewhere, other_server],
             drills: vec![],
         };
-        assert_eq!(
-            namespaces(None, &state, "https://x"),
-            vec!["apps".to_string(), "kube-system".to_string()]
-        );
+        let mut expected: Vec<String> = profile::PROFILES
+            .iter()
+            .map(|p| p.namespace.clone())
+            .chain(["apps".to_string()])
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(namespaces(None, &state, "https://x"), expected);
+        assert!(expected.contains(&"cattle-system".to_string()));
         assert_eq!(
             namespaces(Some("ops"), &state, "https://x"),
             vec!["ops".to_string()]

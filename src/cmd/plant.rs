@@ -119,20 +119,51 @@ pub struct PlantReport {
     pub rules_tripped_by_planting: Vec<String>,
 }
 
+/// Labels, annotations and field manager in a few words (kubectl's record of an applied
+/// object is named, not shown).
+fn metadata_words(
+    labels: &std::collections::BTreeMap<String, String>,
+    annotations: &std::collections::BTreeMap<String, String>,
+    last_applied: bool,
+    field_manager: &str,
+) -> String {
+    let pairs = |map: &std::collections::BTreeMap<String, String>| {
+        map.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut words = Vec::new();
+    words.push(if labels.is_empty() {
+        "no labels".to_string()
+    } else {
+        format!("labels {}", pairs(labels))
+    });
+    if !annotations.is_empty() {
+        words.push(format!("annotations {}", pairs(annotations)));
+    }
+    if last_applied {
+        words.push("kubectl apply's last-applied-configuration".to_string());
+    }
+    words.push(format!("field manager {field_manager}"));
+    words.join("; ")
+}
+
 pub fn planned_objects(spec: &DecoySpec) -> Vec<PlannedObject> {
-    let labels = spec
-        .account_labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let shape = spec.shape;
     vec![
         PlannedObject {
             kind: "ServiceAccount",
             namespace: spec.namespace.clone(),
             name: spec.account.clone(),
             description: format!(
-                "labels {labels}; lists no Secrets, so the legacy token cleaner never removes its token"
+                "{}; lists no Secrets, so the legacy token cleaner never removes its token",
+                metadata_words(
+                    &spec.meta.account_labels,
+                    &spec.meta.account_annotations,
+                    shape.service_account.last_applied,
+                    spec.account_field_manager()
+                )
             ),
             uid: None,
         },
@@ -141,8 +172,19 @@ pub fn planned_objects(spec: &DecoySpec) -> Vec<PlannedObject> {
             namespace: spec.namespace.clone(),
             name: spec.secret.clone(),
             description: format!(
-                "type kubernetes.io/service-account-token for service account {}; the token controller fills in a long-lived token",
-                spec.account
+                "type kubernetes.io/service-account-token for service account {}{}; {}; the token controller fills in a long-lived token",
+                spec.account,
+                if shape.secret.owner_reference {
+                    ", which owns it"
+                } else {
+                    ""
+                },
+                metadata_words(
+                    &spec.meta.secret_labels,
+                    &spec.meta.secret_annotations,
+                    shape.secret.last_applied,
+                    spec.secret_field_manager()
+                )
             ),
             uid: None,
         },
@@ -265,11 +307,11 @@ fn choose(args: &PlantArgs, global: &GlobalArgs, ask: bool) -> Result<Selection,
     };
     let namespace = match &global.namespace {
         Some(ns) => ns.clone(),
-        None => prompt::text("Namespace", profile.default_namespace)?,
+        None => prompt::text("Namespace", &profile.namespace)?,
     };
     let account = match &args.select.name {
         Some(name) => name.clone(),
-        None => prompt::text("Service account name", profile.default_account)?,
+        None => prompt::text("Service account name", &profile.service_account.name)?,
     };
     Ok(Selection {
         profile,
@@ -338,7 +380,8 @@ pub async fn run(
                     "{}",
                     output::yaml_documents(&[
                         serde_json::to_value(spec.account_manifest()).expect("manifest"),
-                        serde_json::to_value(spec.secret_manifest()).expect("manifest"),
+                        serde_json::to_value(spec.secret_manifest(found.account.as_ref()))
+                            .expect("manifest"),
                     ])?
                 ),
                 OutputFormat::Json => print!(
@@ -448,6 +491,7 @@ fn planted_record(
             .map(|r| r.planted_at)
             .unwrap_or_else(jiff::Timestamp::now),
         complete,
+        profile_definition: crate::decoy::profile::definition_to_record(spec.shape),
     }
 }
 
@@ -552,7 +596,7 @@ async fn make_steps(
         made.account = Some(account);
     }
     if steps.create_secret {
-        let secret = cluster::create_secret(client, spec).await?;
+        let secret = cluster::create_secret(client, spec, made.account.as_ref()).await?;
         learnt.secret_uid = uid_of(&secret.metadata).unwrap_or_default().to_string();
         home.update(|state| state.record_planted(learnt.clone()))?;
         made.secret = Some(secret);
@@ -634,12 +678,12 @@ async fn rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoy::profile::TILLER;
+    use crate::decoy::profile::default_profile;
     use crate::home::Key;
 
     fn spec(namespace: &str) -> DecoySpec {
         DecoySpec::new(
-            &TILLER,
+            default_profile(),
             &Key::from_bytes([9; crate::home::KEY_LEN]),
             "u",
             namespace,
@@ -678,7 +722,7 @@ mod tests {
         let spec = spec("kube-system");
         let found = Found {
             account: Some(account(&spec, "a1")),
-            secret: Some(filled(spec.secret_manifest())),
+            secret: Some(filled(spec.secret_manifest(None))),
         };
         assert_eq!(decide(&spec, &found, None), Decision::AlreadyPlanted);
     }
@@ -688,7 +732,7 @@ mod tests {
         let spec = spec("kube-system");
         let found = Found {
             account: Some(account(&spec, "a1")),
-            secret: Some(spec.secret_manifest()),
+            secret: Some(spec.secret_manifest(None)),
         };
         assert_eq!(
             decide(&spec, &found, None),
@@ -728,7 +772,7 @@ mod tests {
     #[test]
     fn a_secret_left_without_its_account_is_replaced_with_both() {
         let spec = spec("kube-system");
-        let mut secret = spec.secret_manifest();
+        let mut secret = spec.secret_manifest(None);
         secret.metadata.uid = Some("s1".into());
         let found = Found {
             account: None,

@@ -348,7 +348,7 @@ pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoy::profile::TILLER;
+    use crate::decoy::profile::default_profile;
     use crate::decoy::{DecoySpec, Found, judge_identity};
     use crate::home::{DrillRecord, DrillTripwire, Key, PlantedRecord};
     use k8s_openapi::ByteString;
@@ -357,7 +357,7 @@ mod tests {
 
     fn spec() -> DecoySpec {
         DecoySpec::new(
-            &TILLER,
+            default_profile(),
             &Key::from_bytes([5; crate::home::KEY_LEN]),
             "nsuid",
             "kube-system",
@@ -369,7 +369,7 @@ mod tests {
         let spec = spec();
         let mut account = spec.account_manifest();
         account.metadata.uid = Some("a1".into());
-        let mut secret = spec.secret_manifest();
+        let mut secret = spec.secret_manifest(None);
         secret.metadata.uid = Some("s1".into());
         secret
             .metadata
