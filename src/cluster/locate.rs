@@ -375,6 +375,268 @@ pub async fn observe_all(
     Ok((connection, namespaces, observed))
 }
 
+/// Which decoys a command that acts on decoys (`remove`, `test-trigger`) acts on, from its
+/// command line: `--profile` or `--name` name exactly one; else `-n` means every decoy of
+/// this key in that namespace, and nothing means every decoy `status` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    One(Selection),
+    Namespace(String),
+    All,
+}
+
+impl Scope {
+    /// The namespace `observe_scope` is narrowed to, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Scope::One(selection) => Some(&selection.namespace),
+            Scope::Namespace(namespace) => Some(namespace),
+            Scope::All => None,
+        }
+    }
+}
+
+/// The scope a command line names (see [`Scope`]).
+pub fn scope(
+    profile: Option<&str>,
+    namespace: Option<&str>,
+    account: Option<&str>,
+) -> Result<Scope, ClusterError> {
+    if profile.is_some() || account.is_some() {
+        return select(profile, namespace, account).map(Scope::One);
+    }
+    Ok(match namespace {
+        Some(namespace) => Scope::Namespace(namespace.to_string()),
+        None => Scope::All,
+    })
+}
+
+/// The decoys this workstation recorded planting that a look at `looked_in` on `server`
+/// cannot have seen (another namespace, another server), as `namespace/account on server`,
+/// so a command that found nothing can say where this key's decoys are.
+pub fn recorded_elsewhere(state: &State, server: &str, looked_in: &[String]) -> Vec<String> {
+    let mut elsewhere: Vec<String> = state
+        .planted
+        .iter()
+        .filter(|r| r.server != server || !looked_in.contains(&r.namespace))
+        .map(|r| {
+            if r.server == server {
+                format!("{}/{} on this server", r.namespace, r.account)
+            } else {
+                format!("{}/{} on {}", r.namespace, r.account, r.server)
+            }
+        })
+        .collect();
+    elsewhere.sort();
+    elsewhere.dedup();
+    elsewhere
+}
+
+/// A namespace that could not be looked in, and why.
+#[derive(Debug)]
+pub struct NotLookedIn {
+    pub namespace: String,
+    pub error: ClusterError,
+    /// Whether the command must fail for it: the namespace was named (`-n`) or this
+    /// workstation recorded a decoy there. Otherwise it is only a profile's home
+    /// namespace that the operator may not read (see [`must_look_in`]).
+    pub required: bool,
+}
+
+/// Whether a namespace that could not be looked in fails the command: one that was named or
+/// holds a recorded decoy does; a profile's home namespace that merely refused us
+/// (`forbidden`: the operator's Role is only where its decoys are) is told and passed over.
+pub fn must_look_in(named: bool, recorded: bool, forbidden: bool) -> bool {
+    named || recorded || !forbidden
+}
+
+fn forbidden(error: &ClusterError) -> bool {
+    matches!(error, ClusterError::Api { source, .. }
+        if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 403))
+}
+
+/// What `observe_scope` saw: every decoy of this key in the namespaces looked in, and the
+/// namespaces it could not look in.
+pub struct Observation {
+    pub connection: Connection,
+    pub namespaces: Vec<String>,
+    pub observed: Vec<Observed>,
+    pub not_looked_in: Vec<NotLookedIn>,
+    /// The local state as it was read for the look (records, drills).
+    pub state: State,
+}
+
+/// Like [`observe_all`], for commands that act on each decoy on its own: a namespace that
+/// cannot be looked in is set aside with its error instead of ending the look, so the
+/// decoys elsewhere are still acted on.
+pub async fn observe_scope(
+    target: &Target,
+    namespace: Option<&str>,
+    home: &Home,
+) -> Result<Observation, ClusterError> {
+    let connection = connect::connect(target).await?;
+    let key = home.key()?;
+    let state = home.load()?;
+    let client = &connection.client;
+    let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
+    for record in &state.planted {
+        recorded_profile(record);
+    }
+    let namespaces = namespaces(namespace, &state, &connection.server);
+    let mut observed = Vec::new();
+    let mut not_looked_in = Vec::new();
+    for ns in &namespaces {
+        match observe_namespace(
+            client,
+            &connection.server,
+            &key,
+            &state,
+            ns,
+            &cluster_role_bindings,
+        )
+        .await
+        {
+            Ok(found) => observed.extend(found),
+            Err(error) => {
+                let recorded = state
+                    .planted
+                    .iter()
+                    .any(|r| r.server == connection.server && &r.namespace == ns);
+                not_looked_in.push(NotLookedIn {
+                    namespace: ns.clone(),
+                    required: must_look_in(namespace.is_some(), recorded, forbidden(&error)),
+                    error,
+                });
+            }
+        }
+    }
+    Ok(Observation {
+        connection,
+        namespaces,
+        observed,
+        not_looked_in,
+        state,
+    })
+}
+
+/// One decoy of an [`Observation`] as the one-decoy commands take it.
+pub fn located(connection: &Connection, observed: &Observed, state: &State) -> Located {
+    Located {
+        connection: Connection {
+            client: connection.client.clone(),
+            config: connection.config.clone(),
+            context: connection.context.clone(),
+            cluster: connection.cluster.clone(),
+            server: connection.server.clone(),
+        },
+        spec: observed.spec.clone(),
+        found: observed.found.clone(),
+        record: state
+            .planted_record(
+                &connection.server,
+                &observed.spec.namespace,
+                &observed.spec.account,
+            )
+            .cloned(),
+        ephemeral_key: false,
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn profile_or_name_names_one_decoy_n_alone_a_namespace_and_nothing_all() {
+        let one = scope(Some("tiller"), None, None).unwrap();
+        assert!(
+            matches!(&one, Scope::One(s) if s.namespace == "kube-system" && s.account == "tiller"),
+            "{one:?}"
+        );
+        let named = scope(None, Some("apps"), Some("helm-server")).unwrap();
+        assert!(
+            matches!(&named, Scope::One(s) if s.namespace == "apps" && s.account == "helm-server"),
+            "{named:?}"
+        );
+        assert_eq!(
+            scope(None, Some("apps"), None).unwrap(),
+            Scope::Namespace("apps".into())
+        );
+        assert_eq!(scope(None, None, None).unwrap(), Scope::All);
+        assert_eq!(scope(None, None, None).unwrap().namespace(), None);
+        assert_eq!(
+            scope(None, Some("apps"), None).unwrap().namespace(),
+            Some("apps")
+        );
+        assert!(scope(Some("no-such-profile"), None, None).is_err());
+    }
+
+    fn record(server: &str, namespace: &str, account: &str) -> PlantedRecord {
+        let spec = DecoySpec::new(
+            profile::default_profile(),
+            &crate::home::Key::from_bytes([6; crate::home::KEY_LEN]),
+            "nsuid",
+            namespace,
+            account,
+        );
+        let mut record = crate::decoy::test_record(&spec, "a1", "s1");
+        record.server = server.into();
+        record
+    }
+
+    #[test]
+    fn records_elsewhere_are_other_namespaces_and_other_servers() {
+        let state = State {
+            planted: vec![
+                record("https://x", "kube-system", "tiller"),
+                record("https://x", "apps", "helm-server"),
+                record("https://y", "kube-system", "tiller"),
+            ],
+            drills: vec![],
+        };
+        assert_eq!(
+            recorded_elsewhere(&state, "https://x", &["kube-system".to_string()]),
+            vec![
+                "apps/helm-server on this server".to_string(),
+                "kube-system/tiller on https://y".to_string(),
+            ]
+        );
+        assert_eq!(
+            recorded_elsewhere(
+                &state,
+                "https://x",
+                &["apps".to_string(), "kube-system".to_string()]
+            ),
+            vec!["kube-system/tiller on https://y".to_string()]
+        );
+        assert!(recorded_elsewhere(&State::default(), "https://x", &[]).is_empty());
+    }
+
+    #[test]
+    fn only_an_unrecorded_unnamed_namespace_that_refused_us_is_passed_over() {
+        assert!(!must_look_in(false, false, true));
+        assert!(must_look_in(true, false, true), "named with -n");
+        assert!(must_look_in(false, true, true), "a decoy is recorded there");
+        assert!(must_look_in(false, false, false), "not a refusal");
+    }
+
+    #[test]
+    fn a_forbidden_answer_is_told_apart_from_other_failures() {
+        let status = |code: u16| {
+            ClusterError::api(
+                "list RoleBindings in namespace default",
+                kube::Error::Api(Box::new(kube::core::Status {
+                    code,
+                    ..Default::default()
+                })),
+            )
+        };
+        assert!(forbidden(&status(403)));
+        assert!(!forbidden(&status(500)));
+        assert!(!forbidden(&ClusterError::NamespaceMissing("x".into())));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, TriggerArgs};
-use crate::cluster::locate;
+use serde::Serialize;
+
+use crate::cluster::locate::{self, Scope, Selection};
 use crate::detect::drill::{
     DrillPlan, DrillReport, Expect, Judgement, Sink, WatcherCheck, drill, drillable,
     missing_events, plan, wrong_answers,
@@ -122,13 +124,25 @@ pub fn plan_text(plan: &DrillPlan) -> String {
 }
 
 pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let selection = locate::select(
+    match locate::scope(
         args.select.profile.as_deref(),
         global.namespace.as_deref(),
         args.select.name.as_deref(),
-    )?;
+    )? {
+        Scope::One(selection) => drill_one(&selection, args, global, home).await,
+        scope => drill_several(&scope, args, global, home).await,
+    }
+}
+
+/// `--profile` or `--name`: a drill of exactly the decoy they name.
+async fn drill_one(
+    selection: &Selection,
+    args: &TriggerArgs,
+    global: &GlobalArgs,
+    home: &Home,
+) -> Result<Outcome, Error> {
     let located =
-        locate::locate(&selection, &global.target(), home, locate::KeyUse::Existing).await?;
+        locate::locate(selection, &global.target(), home, locate::KeyUse::Existing).await?;
     let secret = drillable(&located)?;
     if global.dry_run {
         let plan = plan(
@@ -144,30 +158,13 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         }
         return Ok(Outcome::Success);
     }
-    let mut sink = args.audit_log.as_deref().map(Sink::file).transpose()?;
     // The watcher learns of the drill right before its first request, or there is no drill.
     let watcher = args
         .watcher
         .as_deref()
         .map(notice::Watcher::new)
         .transpose()?;
-    let mut report = drill(
-        &located,
-        &secret,
-        home,
-        sink.as_mut(),
-        Duration::from_secs(args.timeout),
-        watcher.as_ref(),
-    )
-    .await?;
-    if let (Some(watcher), Some(id)) = (&watcher, &report.notice_id.clone()) {
-        let status = confirm(watcher, id).await?;
-        report.watcher = Some(WatcherCheck {
-            url: watcher.url().to_string(),
-            notice_id: id.clone(),
-            status,
-        });
-    }
+    let report = drill_step(&located, &secret, args, home, watcher.as_ref()).await?;
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
         None => {
@@ -177,51 +174,128 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
             }
         }
     }
+    match judge_report(&report, args.timeout) {
+        Drilled::Ok => Ok(Outcome::Success),
+        Drilled::Tripped { day } => {
+            eprintln!("{}", tripped_text(&day));
+            Ok(Outcome::Tripped)
+        }
+        Drilled::Danger => {
+            eprintln!("{}", danger_text(&report.username));
+            Ok(Outcome::Broken)
+        }
+        Drilled::Failed(why) => Err(Error::CheckFailed(why)),
+    }
+}
 
+/// One decoy's drill: the drill itself, then the watcher's word on it. The step a drill of
+/// one decoy and a drill of several take for each decoy.
+async fn drill_step(
+    located: &locate::Located,
+    secret: &k8s_openapi::api::core::v1::Secret,
+    args: &TriggerArgs,
+    home: &Home,
+    watcher: Option<&notice::Watcher>,
+) -> Result<DrillReport, Error> {
+    let mut sink = args.audit_log.as_deref().map(Sink::file).transpose()?;
+    let mut report = drill(
+        located,
+        secret,
+        home,
+        sink.as_mut(),
+        Duration::from_secs(args.timeout),
+        watcher,
+    )
+    .await?;
+    if let (Some(watcher), Some(id)) = (watcher, &report.notice_id.clone()) {
+        let status = confirm(watcher, id).await?;
+        report.watcher = Some(WatcherCheck {
+            url: watcher.url().to_string(),
+            notice_id: id.clone(),
+            status,
+        });
+    }
+    Ok(report)
+}
+
+fn tripped_text(day: &str) -> String {
+    format!(
+        "TRIPPED: the decoy's token was used on {day} before this drill, and no drill of this decoy explains it; the stamp was left as evidence. Run `kubectl honeytoken status`, and `kubectl honeytoken scan` on the audit log to learn who."
+    )
+}
+
+fn danger_text(username: &str) -> String {
+    format!(
+        "DANGER: the decoy token read Secrets. Something grants {username} permissions; run `kubectl honeytoken status` to find the binding and delete it."
+    )
+}
+
+/// How one decoy's drill ended. In order of seriousness: a drill of several exits with the
+/// most serious of its decoys' (see [`combined`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Drilled {
+    /// Stamped, re-armed, every answer as expected (and every event and the watcher, when
+    /// asked for).
+    Ok,
+    /// Could not be drilled, or did not prove what it should (exit 1); why.
+    Failed(String),
+    /// The decoy token read Secrets (exit 4).
+    Danger,
+    /// A use no drill explains stamped the tripwire before the drill (exit 3).
+    Tripped { day: String },
+}
+
+impl Drilled {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Drilled::Ok => "ok",
+            Drilled::Failed(_) => "failed",
+            Drilled::Danger => "DANGER",
+            Drilled::Tripped { .. } => "TRIPPED",
+        }
+    }
+}
+
+/// The verdict on one drill's report, in the order a drill of one decoy has always checked:
+/// a stamp left by a use, DANGER, wrong answers, the tripwire, the watcher, the audit log.
+pub fn judge_report(report: &DrillReport, timeout: u64) -> Drilled {
     if let DrillTripwire::AlreadyStamped { day } = &report.tripwire.outcome {
-        eprintln!(
-            "TRIPPED: the decoy's token was used on {day} before this drill, and no drill of this decoy explains it; the stamp was left as evidence. Run `kubectl honeytoken status`, and `kubectl honeytoken scan` on the audit log to learn who."
-        );
-        return Ok(Outcome::Tripped);
+        return Drilled::Tripped { day: day.clone() };
     }
     if report.danger {
-        eprintln!(
-            "DANGER: the decoy token read Secrets. Something grants {} permissions; run `kubectl honeytoken status` to find the binding and delete it.",
-            report.username
-        );
-        return Ok(Outcome::Broken);
+        return Drilled::Danger;
     }
-    if let Some(wrong) = wrong_answers(&report).first() {
-        return Err(Error::CheckFailed(format!("drill request {wrong}")));
+    if let Some(wrong) = wrong_answers(report).first() {
+        return Drilled::Failed(format!("drill request {wrong}"));
     }
     match &report.tripwire.outcome {
         DrillTripwire::Left { reason } => {
-            return Err(Error::CheckFailed(format!(
+            return Drilled::Failed(format!(
                 "the drill stamped the tripwire but could not re-arm it ({reason}); until it is re-armed a use on the same day leaves no new stamp, and status calls the decoy drilled. Run test-trigger again (it re-arms a stamp its drill left first); re-arming needs patch on the Secret"
-            )));
+            ));
         }
         DrillTripwire::NotStamped => {
-            return Err(Error::CheckFailed(format!(
+            return Drilled::Failed(format!(
                 "the tripwire did not fire: the drill's first request left no label {} on Secret {}/{} within 3s (a use of the token by anyone in the 10s before the drill is still in the API server's cache and is not stamped again: run the drill again in a minute)",
                 crate::decoy::tripwire::LAST_USED_LABEL,
                 report.namespace,
                 report.secret
-            )));
+            ));
         }
         DrillTripwire::Rearmed { .. } | DrillTripwire::AlreadyStamped { .. } => {}
     }
     if let Some(check) = &report.watcher
         && !matches!(check.status, NoticeStatus::Seen { .. })
     {
-        return Err(Error::CheckFailed(format!(
+        return Drilled::Failed(format!(
             "the watcher at {} {}: the path from the decoy's use to an alert is not proven",
             check.url,
             describe_check(check)
-        )));
+        ));
     }
-    let missing = missing_events(&report);
+    let missing = missing_events(report);
     if !missing.is_empty() {
-        return Err(Error::CheckFailed(format!(
+        return Drilled::Failed(format!(
             "the {} did not record {} of the drill's {} requests within {}s: {}. The audit policy or backend misses the decoy; run kubectl honeytoken verify",
             report.audit_log.as_deref().unwrap_or(""),
             missing.len(),
@@ -230,9 +304,475 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
                 .iter()
                 .filter(|o| o.request.audit_event_expected)
                 .count(),
-            args.timeout,
+            timeout,
             missing.join(", ")
-        )));
+        ));
     }
-    Ok(Outcome::Success)
+    Drilled::Ok
+}
+
+/// What a drill of several decoys ends with: the most serious of its decoys' results,
+/// TRIPPED (3) over DANGER (4) over a failed drill (1), as `status` puts TRIPPED over
+/// broken. None found is a failure: there was nothing to drill.
+pub fn combined(results: &[Drilled]) -> Drilled {
+    results.iter().max().cloned().unwrap_or_else(|| {
+        Drilled::Failed(
+            "no decoy of this key to drill; plant one first (kubectl honeytoken plant)".into(),
+        )
+    })
+}
+
+/// One decoy in the report of a drill of several.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecoyDrill {
+    pub namespace: String,
+    pub service_account: String,
+    pub secret: String,
+    pub profile: String,
+    /// ok | TRIPPED | DANGER | failed, or wouldDrill in a dry run.
+    pub result: &'static str,
+    /// Why it failed, or what its TRIPPED or DANGER means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The drill's report, as `test-trigger --profile P -o json` prints it for one decoy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillReport>,
+    /// In a dry run: the drill it would run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<DrillPlan>,
+}
+
+/// The `-o json|yaml` document of a drill of every decoy (or every decoy in `-n`'s
+/// namespace). Schema version 1; fields are only ever added.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeveralReport {
+    pub schema_version: u32,
+    pub server: String,
+    pub dry_run: bool,
+    /// Where decoys were looked for.
+    pub namespaces: Vec<String>,
+    pub decoys: Vec<DecoyDrill>,
+    pub not_looked_in: Vec<crate::cmd::remove::Unlooked>,
+    /// Decoys this workstation recorded planting where this run did not look.
+    pub recorded_elsewhere: Vec<String>,
+}
+
+/// The tripwire in a few words, for a row.
+fn tripwire_cell(report: &DrillReport) -> String {
+    match &report.tripwire.outcome {
+        DrillTripwire::Rearmed { .. } => match report.tripwire.stamped_after_ms {
+            Some(ms) => format!("fired ({ms} ms), re-armed"),
+            None => "re-armed".to_string(),
+        },
+        DrillTripwire::Left { .. } => "fired, NOT re-armed".to_string(),
+        DrillTripwire::AlreadyStamped { day } => format!("stamped {day} before the drill"),
+        DrillTripwire::NotStamped => "did NOT fire".to_string(),
+    }
+}
+
+fn audit_cell(report: &DrillReport) -> String {
+    if report.audit_log.is_none() {
+        return "not watched".to_string();
+    }
+    let expected = report
+        .requests
+        .iter()
+        .filter(|o| o.request.audit_event_expected)
+        .count();
+    let missing = missing_events(report).len();
+    if missing == 0 {
+        format!("{expected}/{expected} arrived")
+    } else {
+        format!(
+            "{}/{expected} arrived, {missing} MISSING",
+            expected - missing
+        )
+    }
+}
+
+fn several_table(report: &SeveralReport) -> String {
+    let mut table = output::table(&[
+        "decoy",
+        "profile",
+        "drill",
+        "tripwire",
+        "audit events",
+        "result",
+    ]);
+    for decoy in &report.decoys {
+        let result = match decoy.result {
+            "ok" => console::style(decoy.result).green().to_string(),
+            _ => console::style(decoy.result).red().bold().to_string(),
+        };
+        let (id, tripwire, audit) = match &decoy.drill {
+            Some(drill) => (
+                drill.drill_id.clone(),
+                tripwire_cell(drill),
+                audit_cell(drill),
+            ),
+            None => ("-".to_string(), "-".to_string(), "-".to_string()),
+        };
+        table.add_row(vec![
+            format!("{}/{}", decoy.namespace, decoy.service_account),
+            decoy.profile.clone(),
+            id,
+            tripwire,
+            audit,
+            result,
+        ]);
+    }
+    let mut text = format!("{table}\n");
+    for decoy in &report.decoys {
+        if let Some(check) = decoy.drill.as_ref().and_then(|d| d.watcher.as_ref()) {
+            text.push_str(&format!(
+                "{}/{}: Watcher: {}\n",
+                decoy.namespace,
+                decoy.service_account,
+                describe_check(check)
+            ));
+        }
+    }
+    let count = |result: &str| report.decoys.iter().filter(|d| d.result == result).count();
+    let mut parts = vec![format!("{} ok", count("ok"))];
+    for result in ["TRIPPED", "DANGER", "failed"] {
+        if count(result) > 0 {
+            parts.push(format!("{} {result}", count(result)));
+        }
+    }
+    text.push_str(&format!(
+        "Drilled {} decoys: {}.\n",
+        report.decoys.len(),
+        parts.join(", ")
+    ));
+    text
+}
+
+/// No `--profile` or `--name`: a drill of every decoy of this key `status` finds (in `-n`'s
+/// namespace only, when given), one after the other, each as a drill of one decoy.
+async fn drill_several(
+    scope: &Scope,
+    args: &TriggerArgs,
+    global: &GlobalArgs,
+    home: &Home,
+) -> Result<Outcome, Error> {
+    let observation = locate::observe_scope(&global.target(), scope.namespace(), home).await?;
+    let connection = &observation.connection;
+    let server = connection.server.as_str();
+    let not_looked_in = crate::cmd::remove::unlooked(&observation.not_looked_in);
+    for n in not_looked_in.iter().filter(|n| !n.required) {
+        eprintln!(
+            "note: could not look in namespace {} ({}); decoys there, if any, are not drilled",
+            n.namespace, n.error
+        );
+    }
+    let mut report = SeveralReport {
+        schema_version: 1,
+        server: server.to_string(),
+        dry_run: global.dry_run,
+        namespaces: observation.namespaces.clone(),
+        decoys: Vec::new(),
+        not_looked_in: not_looked_in.clone(),
+        recorded_elsewhere: locate::recorded_elsewhere(
+            &observation.state,
+            server,
+            &observation.namespaces,
+        ),
+    };
+    let watcher = args
+        .watcher
+        .as_deref()
+        .filter(|_| !global.dry_run)
+        .map(notice::Watcher::new)
+        .transpose()?;
+    let mut results = Vec::new();
+    for observed in &observation.observed {
+        let located = locate::located(connection, observed, &observation.state);
+        let mut entry = DecoyDrill {
+            namespace: observed.spec.namespace.clone(),
+            service_account: observed.spec.account.clone(),
+            secret: observed.spec.secret.clone(),
+            profile: observed.spec.profile.to_string(),
+            result: "ok",
+            message: None,
+            drill: None,
+            plan: None,
+        };
+        let secret = match drillable(&located) {
+            Ok(secret) => secret,
+            Err(error) => {
+                let result = Drilled::Failed(error.to_string());
+                entry.result = result.as_str();
+                entry.message = Some(error.to_string());
+                results.push(result);
+                report.decoys.push(entry);
+                continue;
+            }
+        };
+        if global.dry_run {
+            entry.result = "wouldDrill";
+            entry.plan = Some(plan(
+                &located,
+                args.audit_log
+                    .as_ref()
+                    .map(|path| format!("audit log {}", path.display())),
+                Duration::from_secs(args.timeout),
+            ));
+            results.push(Drilled::Ok);
+            report.decoys.push(entry);
+            continue;
+        }
+        let result = match drill_step(&located, &secret, args, home, watcher.as_ref()).await {
+            Ok(drilled) => {
+                let result = judge_report(&drilled, args.timeout);
+                entry.message = match &result {
+                    Drilled::Ok => None,
+                    Drilled::Failed(why) => Some(why.clone()),
+                    Drilled::Danger => Some(danger_text(&drilled.username)),
+                    Drilled::Tripped { day } => Some(tripped_text(day)),
+                };
+                entry.drill = Some(drilled);
+                result
+            }
+            Err(error) => {
+                entry.message = Some(error.to_string());
+                Drilled::Failed(error.to_string())
+            }
+        };
+        entry.result = result.as_str();
+        results.push(result);
+        report.decoys.push(entry);
+    }
+
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None if global.dry_run => {
+            for decoy in &report.decoys {
+                if let Some(plan) = &decoy.plan {
+                    print!("{}", plan_text(plan));
+                }
+            }
+        }
+        None if report.decoys.is_empty() => {}
+        None => print!("{}", several_table(&report)),
+    }
+    for decoy in &report.decoys {
+        if let Some(message) = &decoy.message {
+            eprintln!("{}/{}: {message}", decoy.namespace, decoy.service_account);
+        }
+    }
+    let required: Vec<String> = not_looked_in
+        .iter()
+        .filter(|n| n.required)
+        .map(|n| format!("could not look in namespace {}: {}", n.namespace, n.error))
+        .collect();
+    if report.decoys.is_empty() {
+        let mut why = format!(
+            "no decoy of this key in namespace(s) {} to drill; plant one first (kubectl honeytoken plant)",
+            report.namespaces.join(", ")
+        );
+        if !report.recorded_elsewhere.is_empty() {
+            why.push_str(&format!(
+                ". This workstation recorded decoys of this key elsewhere: {}; drill them there (-n NAMESPACE, and --context for another server)",
+                report.recorded_elsewhere.join(", ")
+            ));
+        }
+        for problem in &required {
+            why.push_str(&format!("; {problem}"));
+        }
+        return Err(Error::CheckFailed(why));
+    }
+    if !required.is_empty() {
+        results.push(Drilled::Failed(required.join("; ")));
+    }
+    match combined(&results) {
+        Drilled::Ok => Ok(Outcome::Success),
+        Drilled::Tripped { .. } => Ok(Outcome::Tripped),
+        Drilled::Danger => Ok(Outcome::Broken),
+        Drilled::Failed(_) => {
+            let mut failed: Vec<String> = report
+                .decoys
+                .iter()
+                .filter(|d| d.result == "failed")
+                .map(|d| format!("{}/{}", d.namespace, d.service_account))
+                .collect();
+            failed.extend(required);
+            Err(Error::CheckFailed(format!(
+                "{} of {} drills failed: {} (see above)",
+                report
+                    .decoys
+                    .iter()
+                    .filter(|d| d.result == "failed")
+                    .count(),
+                report.decoys.len(),
+                failed.join("; ")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::drill::{RequestOutcome, TripwireReport, drill_requests, judge};
+
+    /// A drill of `ns/tiller` whose requests got `codes` (in drill_requests' order).
+    fn report(codes: [u16; 7], tripwire: DrillTripwire) -> DrillReport {
+        let requests = drill_requests("ns")
+            .into_iter()
+            .zip(codes)
+            .map(|(request, code)| RequestOutcome {
+                judgement: judge(request.expect, code),
+                request,
+                code: Some(code),
+                error: None,
+                audit_latency_seconds: None,
+                audit_stage: None,
+            })
+            .collect::<Vec<_>>();
+        DrillReport {
+            danger: requests
+                .iter()
+                .any(|o| o.judgement == crate::detect::drill::Judgement::Danger),
+            drill_id: "d1".into(),
+            user_agent: "ua".into(),
+            namespace: "ns".into(),
+            service_account: "tiller".into(),
+            secret: "tiller-token-bcdfg".into(),
+            username: "system:serviceaccount:ns:tiller".into(),
+            started_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            audit_log: None,
+            requests,
+            all_events_arrived: None,
+            tripwire: TripwireReport {
+                label_before: None,
+                stamped: Some("2026-12-01".into()),
+                stamped_after_ms: Some(12),
+                outcome: tripwire,
+            },
+            watcher: None,
+            notice_id: None,
+        }
+    }
+
+    const GOOD: [u16; 7] = [200, 200, 200, 201, 201, 403, 403];
+    const READS_SECRETS: [u16; 7] = [200, 200, 200, 201, 201, 200, 403];
+
+    fn rearmed() -> DrillTripwire {
+        DrillTripwire::Rearmed {
+            at: "2026-12-01T00:00:01Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_drill_is_judged_as_a_drill_of_one_decoy_always_was() {
+        assert_eq!(judge_report(&report(GOOD, rearmed()), 30), Drilled::Ok);
+        assert_eq!(
+            judge_report(&report(READS_SECRETS, rearmed()), 30),
+            Drilled::Danger
+        );
+        // A use before the drill outranks DANGER, as it always did.
+        assert_eq!(
+            judge_report(
+                &report(
+                    READS_SECRETS,
+                    DrillTripwire::AlreadyStamped {
+                        day: "2026-11-30".into()
+                    }
+                ),
+                30
+            ),
+            Drilled::Tripped {
+                day: "2026-11-30".into()
+            }
+        );
+        let left = judge_report(
+            &report(
+                GOOD,
+                DrillTripwire::Left {
+                    reason: "forbidden".into(),
+                },
+            ),
+            30,
+        );
+        assert!(
+            matches!(&left, Drilled::Failed(why) if why.contains("could not re-arm it (forbidden)")),
+            "{left:?}"
+        );
+        assert!(matches!(
+            judge_report(&report(GOOD, DrillTripwire::NotStamped), 30),
+            Drilled::Failed(why) if why.contains("did not fire")
+        ));
+        let mut rejected = GOOD;
+        rejected[1] = 401;
+        assert!(matches!(
+            judge_report(&report(rejected, rearmed()), 30),
+            Drilled::Failed(why) if why.contains("/api got 401")
+        ));
+    }
+
+    #[test]
+    fn several_drills_end_with_the_most_serious_result() {
+        let failed = Drilled::Failed("x".into());
+        let tripped = Drilled::Tripped {
+            day: "2026-12-01".into(),
+        };
+        assert_eq!(combined(&[Drilled::Ok, Drilled::Ok]), Drilled::Ok);
+        assert_eq!(
+            combined(&[Drilled::Ok, failed.clone(), Drilled::Ok]),
+            failed,
+            "one failure among several fails the run"
+        );
+        assert_eq!(
+            combined(&[failed.clone(), Drilled::Danger, Drilled::Ok]),
+            Drilled::Danger
+        );
+        assert_eq!(
+            combined(&[Drilled::Danger, tripped.clone(), failed.clone()]),
+            tripped
+        );
+        assert!(matches!(combined(&[]), Drilled::Failed(why) if why.contains("no decoy")));
+    }
+
+    #[test]
+    fn the_rows_of_several_drills_say_each_result_and_count_them() {
+        let entry = |account: &str, result: &'static str, drill: Option<DrillReport>| DecoyDrill {
+            namespace: "ns".into(),
+            service_account: account.into(),
+            secret: format!("{account}-token-bcdfg"),
+            profile: "tiller".into(),
+            result,
+            message: None,
+            drill,
+            plan: None,
+        };
+        let report = SeveralReport {
+            schema_version: 1,
+            server: "https://x".into(),
+            dry_run: false,
+            namespaces: vec!["ns".into()],
+            decoys: vec![
+                entry("tiller", "ok", Some(report(GOOD, rearmed()))),
+                entry("argocd-manager", "failed", None),
+                entry(
+                    "headlamp-admin",
+                    "DANGER",
+                    Some(report(READS_SECRETS, rearmed())),
+                ),
+            ],
+            not_looked_in: vec![],
+            recorded_elsewhere: vec![],
+        };
+        let text = several_table(&report);
+        assert!(text.contains("ns/argocd-manager"), "{text}");
+        assert!(text.contains("fired (12 ms), re-armed"), "{text}");
+        assert!(
+            text.contains("Drilled 3 decoys: 1 ok, 1 DANGER, 1 failed."),
+            "{text}"
+        );
+        let json = crate::ui::output::json(&report, false).unwrap();
+        assert!(json.contains(r#""schemaVersion":1"#), "{json}");
+        assert!(json.contains(r#""result":"failed""#), "{json}");
+    }
 }
