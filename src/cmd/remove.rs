@@ -475,7 +475,7 @@ async fn remove_several(
             let (result, objects, reason) = match &p.decision {
                 Decision::Delete(deletions) => (Removal::WouldRemove, deletions.clone(), None),
                 Decision::Nothing => (Removal::NothingToRemove, Vec::new(), None),
-                Decision::Refuse(why) => (Removal::Refused, Vec::new(), Some(why.clone())),
+                Decision::Refuse(why) => (Removal::Refused, Vec::new(), Some(refusal(p, why))),
             };
             report.decoys.push(DecoyRemoval {
                 namespace: p.namespace.clone(),
@@ -526,14 +526,7 @@ async fn remove_several(
                     Some(format!("its record could not be forgotten: {error}")),
                 ),
             },
-            Decision::Refuse(why) => (
-                Removal::Refused,
-                Vec::new(),
-                Some(format!(
-                    "will not delete anything in {}/{}: {why}",
-                    p.namespace, p.account
-                )),
-            ),
+            Decision::Refuse(why) => (Removal::Refused, Vec::new(), Some(refusal(p, why))),
             Decision::Delete(deletions) => {
                 let (result, reason) =
                     remove_decoy(&connection.client, home, server, p, deletions).await;
@@ -562,6 +555,23 @@ async fn remove_several(
     finish(&report)
 }
 
+/// "1 decoy", "3 decoys".
+pub fn decoys(count: usize) -> String {
+    if count == 1 {
+        "1 decoy".to_string()
+    } else {
+        format!("{count} decoys")
+    }
+}
+
+/// Why a decoy is not deleted, in the words a remove of one decoy uses.
+fn refusal(planned: &Planned, why: &str) -> String {
+    format!(
+        "will not delete anything in {}/{}: {why}",
+        planned.namespace, planned.account
+    )
+}
+
 /// What a remove of several printed: each decoy's deleted objects, then one line per decoy
 /// and a summary.
 fn several_text(report: &SeveralReport) -> String {
@@ -577,7 +587,8 @@ fn several_text(report: &SeveralReport) -> String {
             text.push_str(&list_text(&decoy.objects, "deleted"));
         }
     }
-    let mut table = output::table(&["decoy", "profile", "result", "reason"]);
+    // The reasons are long: the error at the end tells each.
+    let mut table = output::table(&["decoy", "profile", "objects", "result"]);
     for decoy in &report.decoys {
         let result = if decoy.result.succeeded() {
             console::style(decoy.result.as_str()).green().to_string()
@@ -590,8 +601,8 @@ fn several_text(report: &SeveralReport) -> String {
         table.add_row(vec![
             format!("{}/{}", decoy.namespace, decoy.service_account),
             decoy.profile.clone(),
+            decoy.objects.len().to_string(),
             result,
-            decoy.reason.clone().unwrap_or_default(),
         ]);
     }
     let removed = report
@@ -600,8 +611,8 @@ fn several_text(report: &SeveralReport) -> String {
         .filter(|d| d.result == Removal::Removed)
         .count();
     text.push_str(&format!(
-        "{table}\nRemoved {removed} of {} decoys.\n",
-        report.decoys.len()
+        "{table}\nRemoved {removed} of {}.\n",
+        decoys(report.decoys.len())
     ));
     text
 }
@@ -640,9 +651,9 @@ fn finish(report: &SeveralReport) -> Result<Outcome, Error> {
     if !failed.is_empty() {
         let fine = report.decoys.len() - failed.len();
         parts.push(format!(
-            "{} of {} decoys {not}{}: {}",
+            "{} of {} {not}{}: {}",
             failed.len(),
-            report.decoys.len(),
+            decoys(report.decoys.len()),
             if fine > 0 {
                 format!(" (the other {fine} {done})")
             } else {

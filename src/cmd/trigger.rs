@@ -442,8 +442,8 @@ fn several_table(report: &SeveralReport) -> String {
         }
     }
     text.push_str(&format!(
-        "Drilled {} decoys: {}.\n",
-        report.decoys.len(),
+        "Drilled {}: {}.\n",
+        crate::cmd::remove::decoys(report.decoys.len()),
         parts.join(", ")
     ));
     text
@@ -599,13 +599,13 @@ async fn drill_several(
                 .collect();
             failed.extend(required);
             Err(Error::CheckFailed(format!(
-                "{} of {} drills failed: {} (see above)",
+                "the drill of {} of {} failed: {} (see above)",
                 report
                     .decoys
                     .iter()
                     .filter(|d| d.result == "failed")
                     .count(),
-                report.decoys.len(),
+                crate::cmd::remove::decoys(report.decoys.len()),
                 failed.join("; ")
             )))
         }
