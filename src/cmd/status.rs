@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::cluster::locate::{Observed, observe_all};
+use crate::cluster::locate::{Observed, observe_scope};
 use crate::decoy::tracking::ACCOUNT_UID_ANNOTATION;
 use crate::decoy::tripwire::{INVALID_SINCE_LABEL, LAST_USED_LABEL};
 use crate::decoy::{token_filled, uid_of};
@@ -324,8 +324,22 @@ pub fn table(decoys: &[DecoyStatus]) -> String {
 }
 
 pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let (connection, namespaces, observed) =
-        observe_all(&global.target(), global.namespace.as_deref(), home).await?;
+    let observation = observe_scope(&global.target(), global.namespace.as_deref(), home).await?;
+    let (connection, namespaces, observed) = (
+        observation.connection,
+        observation.namespaces,
+        observation.observed,
+    );
+    for not_looked_in in observation.not_looked_in {
+        // A namespace named with -n, or holding a recorded decoy, must be looked in.
+        if not_looked_in.required {
+            return Err(not_looked_in.error.into());
+        }
+        eprintln!(
+            "note: could not look in namespace {} ({}); decoys there, if any, are not reported",
+            not_looked_in.namespace, not_looked_in.error
+        );
+    }
     let decoys: Vec<DecoyStatus> = observed.iter().map(assess).collect();
     let report = StatusReport {
         schema_version: 1,
