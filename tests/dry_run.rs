@@ -66,7 +66,19 @@ async fn dry_runs_describe_the_drill_and_never_use_the_token() {
     }
     let json = op(&["test-trigger", "--dry-run", "-o", "json"]);
     json.assert_code(0);
-    let plan = json.json();
+    // Every decoy in -n's namespace, each with the plan of its drill.
+    let document = json.json();
+    assert_eq!(document["dryRun"], true, "{document:#}");
+    assert_eq!(
+        document["decoys"].as_array().unwrap().len(),
+        1,
+        "{document:#}"
+    );
+    assert_eq!(
+        document["decoys"][0]["result"], "wouldDrill",
+        "{document:#}"
+    );
+    let plan = &document["decoys"][0]["plan"];
     assert_eq!(plan["dryRun"], true, "{plan:#}");
     assert_eq!(plan["username"], user.as_str());
     assert_eq!(plan["secret"], secret_name.as_str());
@@ -139,7 +151,7 @@ async fn dry_runs_describe_the_drill_and_never_use_the_token() {
     // stamps the Secret (the API server's own patch is in the audit log), then re-arms it.
     let drill = op(&["test-trigger", "--audit-log", &audit_log, "-o", "json"]);
     drill.assert_code(0);
-    let tripwire = &drill.json()["tripwire"];
+    let tripwire = &drill.json()["decoys"][0]["drill"]["tripwire"];
     assert_eq!(tripwire["outcome"], "rearmed", "{tripwire:#}");
     assert!(tripwire["stamped"].is_string(), "{tripwire:#}");
     let rearmed = secrets.get(&secret_name).await.unwrap();

@@ -90,7 +90,14 @@ async fn plant_status_drill_status_remove_in_kube_system() {
         "json",
     ]);
     drill.assert_code(0);
-    let drill_report = drill.json();
+    // Without --profile or --name, every decoy of this key is drilled: one document with a
+    // result per decoy, here the one.
+    let document = drill.json();
+    assert_eq!(document["schemaVersion"], 1, "{document:#}");
+    let drilled = document["decoys"].as_array().unwrap();
+    assert_eq!(drilled.len(), 1, "{document:#}");
+    assert_eq!(drilled[0]["result"], "ok", "{document:#}");
+    let drill_report = &drilled[0]["drill"];
     assert_eq!(drill_report["allEventsArrived"], true);
     for request in drill_report["requests"].as_array().unwrap() {
         // The bed's policy drops /version, as common policies do: the tripwire sees it.

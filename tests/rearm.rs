@@ -39,7 +39,7 @@ async fn a_use_after_a_re_armed_drill_is_tripped_the_same_day() {
     for round in 0..2 {
         let drill = op(&["test-trigger", "-o", "json"]);
         drill.assert_code(0);
-        let tripwire = drill.json()["tripwire"].clone();
+        let tripwire = drill.json()["decoys"][0]["drill"]["tripwire"].clone();
         assert_eq!(
             tripwire["outcome"], "rearmed",
             "round {round}: {tripwire:#}"
@@ -91,7 +91,7 @@ async fn a_use_after_a_re_armed_drill_is_tripped_the_same_day() {
     drill.assert_code(3);
     assert!(drill.stderr.contains("TRIPPED"), "{}", drill.stderr);
     assert_eq!(
-        drill.json()["tripwire"]["outcome"],
+        drill.json()["decoys"][0]["drill"]["tripwire"]["outcome"],
         "alreadyStamped",
         "{}",
         drill.stdout
@@ -140,7 +140,7 @@ async fn a_decoy_planted_again_under_the_same_name_inherits_no_drill() {
     let drill = op(&["test-trigger", "-o", "json"]);
     drill.assert_code(1);
     assert_eq!(
-        drill.json()["tripwire"]["outcome"],
+        drill.json()["decoys"][0]["drill"]["tripwire"]["outcome"],
         "left",
         "{}",
         drill.stdout
