@@ -105,14 +105,18 @@ pub enum Command {
     },
 }
 
-/// Which decoy a command acts on.
+/// Which decoy a command acts on. `remove` and `test-trigger` act on one decoy only when
+/// `--profile` or `--name` is given; without either they act on every decoy of this key
+/// that `status` finds (in `-n`'s namespace only, when given).
 #[derive(Debug, Clone, Args)]
 pub struct SelectArgs {
-    /// Decoy profile (default: tiller).
+    /// Decoy profile (default: tiller). For remove and test-trigger: only this profile's
+    /// decoy (default: every decoy of this key).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
 
-    /// The decoy service account's name (default: the profile's, tiller).
+    /// The decoy service account's name (default: the profile's, tiller). For remove and
+    /// test-trigger: only the decoy of this name.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 }

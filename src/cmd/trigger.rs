@@ -393,7 +393,7 @@ fn audit_cell(report: &DrillReport) -> String {
 }
 
 fn several_table(report: &SeveralReport) -> String {
-    let mut table = output::table(&[
+    let mut rows = output::table(&[
         "decoy",
         "profile",
         "drill",
@@ -414,7 +414,7 @@ fn several_table(report: &SeveralReport) -> String {
             ),
             None => ("-".to_string(), "-".to_string(), "-".to_string()),
         };
-        table.add_row(vec![
+        rows.add_row(vec![
             format!("{}/{}", decoy.namespace, decoy.service_account),
             decoy.profile.clone(),
             id,
@@ -423,17 +423,16 @@ fn several_table(report: &SeveralReport) -> String {
             result,
         ]);
     }
-    let mut text = format!("{table}\n");
-    for decoy in &report.decoys {
-        if let Some(check) = decoy.drill.as_ref().and_then(|d| d.watcher.as_ref()) {
-            text.push_str(&format!(
-                "{}/{}: Watcher: {}\n",
-                decoy.namespace,
-                decoy.service_account,
-                describe_check(check)
-            ));
+    // Each drill as a drill of one decoy tells it, then one row per decoy.
+    let mut text = String::new();
+    for drill in report.decoys.iter().filter_map(|d| d.drill.as_ref()) {
+        text.push_str(&table(drill));
+        if let Some(check) = &drill.watcher {
+            text.push_str(&format!("Watcher: {}\n", describe_check(check)));
         }
+        text.push('\n');
     }
+    text.push_str(&format!("{rows}\n"));
     let count = |result: &str| report.decoys.iter().filter(|d| d.result == result).count();
     let mut parts = vec![format!("{} ok", count("ok"))];
     for result in ["TRIPPED", "DANGER", "failed"] {
