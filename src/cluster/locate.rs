@@ -443,6 +443,27 @@ pub struct NotLookedIn {
     pub required: bool,
 }
 
+/// A namespace not looked in, as the commands' documents tell it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unlooked {
+    pub namespace: String,
+    pub error: String,
+    /// Whether it fails the run (named with -n, or a decoy is recorded there).
+    pub required: bool,
+}
+
+pub fn unlooked(not_looked_in: &[NotLookedIn]) -> Vec<Unlooked> {
+    not_looked_in
+        .iter()
+        .map(|n| Unlooked {
+            namespace: n.namespace.clone(),
+            error: n.error.to_string(),
+            required: n.required,
+        })
+        .collect()
+}
+
 /// Whether a namespace that could not be looked in fails the command: one that was named or
 /// holds a recorded decoy does; a profile's home namespace that merely refused us
 /// (`forbidden`: the operator's Role is only where its decoys are) is told and passed over.

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
-use crate::cluster::locate::{self, NotLookedIn, Observed, Scope, Selection};
+use crate::cluster::locate::{self, Observed, Scope, Selection, Unlooked, unlooked};
 use crate::cluster::{ClusterError, Deleted};
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
@@ -322,27 +322,6 @@ pub struct DecoyRemoval {
     pub reason: Option<String>,
 }
 
-/// A namespace that could not be looked in.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Unlooked {
-    pub namespace: String,
-    pub error: String,
-    /// Whether it fails the run (named with -n, or a decoy is recorded there).
-    pub required: bool,
-}
-
-pub fn unlooked(not_looked_in: &[NotLookedIn]) -> Vec<Unlooked> {
-    not_looked_in
-        .iter()
-        .map(|n| Unlooked {
-            namespace: n.namespace.clone(),
-            error: n.error.to_string(),
-            required: n.required,
-        })
-        .collect()
-}
-
 /// The `-o json|yaml` document of a remove that looked for every decoy (or every decoy in
 /// `-n`'s namespace). Schema version 1; fields are only ever added.
 #[derive(Debug, Clone, Serialize)]
@@ -556,7 +535,7 @@ async fn remove_several(
 }
 
 /// "1 decoy", "3 decoys".
-pub fn decoys(count: usize) -> String {
+fn decoys(count: usize) -> String {
     if count == 1 {
         "1 decoy".to_string()
     } else {

@@ -218,6 +218,15 @@ async fn drill_step(
     Ok(report)
 }
 
+/// "1 decoy", "3 decoys".
+fn decoys(count: usize) -> String {
+    if count == 1 {
+        "1 decoy".to_string()
+    } else {
+        format!("{count} decoys")
+    }
+}
+
 fn tripped_text(day: &str) -> String {
     format!(
         "TRIPPED: the decoy's token was used on {day} before this drill, and no drill of this decoy explains it; the stamp was left as evidence. Run `kubectl honeytoken status`, and `kubectl honeytoken scan` on the audit log to learn who."
@@ -354,7 +363,7 @@ pub struct SeveralReport {
     /// Where decoys were looked for.
     pub namespaces: Vec<String>,
     pub decoys: Vec<DecoyDrill>,
-    pub not_looked_in: Vec<crate::cmd::remove::Unlooked>,
+    pub not_looked_in: Vec<locate::Unlooked>,
     /// Decoys this workstation recorded planting where this run did not look.
     pub recorded_elsewhere: Vec<String>,
 }
@@ -442,7 +451,7 @@ fn several_table(report: &SeveralReport) -> String {
     }
     text.push_str(&format!(
         "Drilled {}: {}.\n",
-        crate::cmd::remove::decoys(report.decoys.len()),
+        decoys(report.decoys.len()),
         parts.join(", ")
     ));
     text
@@ -459,7 +468,7 @@ async fn drill_several(
     let observation = locate::observe_scope(&global.target(), scope.namespace(), home).await?;
     let connection = &observation.connection;
     let server = connection.server.as_str();
-    let not_looked_in = crate::cmd::remove::unlooked(&observation.not_looked_in);
+    let not_looked_in = locate::unlooked(&observation.not_looked_in);
     for n in not_looked_in.iter().filter(|n| !n.required) {
         eprintln!(
             "note: could not look in namespace {} ({}); decoys there, if any, are not drilled",
@@ -604,7 +613,7 @@ async fn drill_several(
                     .iter()
                     .filter(|d| d.result == "failed")
                     .count(),
-                crate::cmd::remove::decoys(report.decoys.len()),
+                decoys(report.decoys.len()),
                 failed.join("; ")
             )))
         }
