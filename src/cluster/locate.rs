@@ -87,6 +87,16 @@ pub async fn locate(
     key_use: KeyUse,
 ) -> Result<Located, ClusterError> {
     let connection = connect::connect(target).await?;
+    locate_on(connection, selection, home, key_use).await
+}
+
+/// Looks the selected decoy up on a cluster already connected to.
+pub async fn locate_on(
+    connection: Connection,
+    selection: &Selection,
+    home: &Home,
+    key_use: KeyUse,
+) -> Result<Located, ClusterError> {
     let client = &connection.client;
     let namespace_uid = cluster::namespace_uid(client, &selection.namespace).await?;
     let (key, ephemeral_key) = match key_use {
@@ -248,16 +258,19 @@ async fn observe_namespace(
             .iter()
             .any(|secret| secret.account == account && keyed_profiles(secret).is_empty())
     };
-    // Accounts of a profile's own name and exact shape: a decoy of this key that lost its
-    // Secret looks like this (the record, when there is one, says more below).
+    // Accounts of a profile's own name and exact shape, where that shape says something
+    // (labels or annotations: a plain account is anyone's): a decoy of this key that lost
+    // its Secret looks like this (the record, when there is one, says more below).
     for account in &accounts {
         let Some(name) = account.metadata.name.as_deref() else {
             continue;
         };
-        if let Some(profile) = profile::all()
-            .into_iter()
-            .find(|p| p.service_account.name == name && spec_of(p, name).shaped_like(account))
-        {
+        if let Some(profile) = profile::all().into_iter().find(|p| {
+            let distinctive = !p.service_account.labels.is_empty()
+                || !p.service_account.annotations.is_empty()
+                || p.service_account.last_applied;
+            distinctive && p.service_account.name == name && spec_of(p, name).shaped_like(account)
+        }) {
             candidates.insert(
                 name.to_string(),
                 Candidate {
@@ -341,13 +354,24 @@ async fn observe_namespace(
     Ok(observed)
 }
 
+/// What `observe_all` found, and where it could not look.
+pub struct Observation {
+    pub connection: Connection,
+    /// The namespaces looked in.
+    pub namespaces: Vec<String>,
+    /// Profiles' namespaces the operator may not read (and where nothing was planted from
+    /// here), with the API server's words: decoys there are not shown.
+    pub not_looked_in: Vec<String>,
+    pub observed: Vec<Observed>,
+}
+
 /// Every decoy of this key in the namespaces `-n` names (or the profiles' own and the
 /// recorded ones), with what the cluster holds of it.
 pub async fn observe_all(
     target: &Target,
     namespace: Option<&str>,
     home: &Home,
-) -> Result<(connect::Connection, Vec<String>, Vec<Observed>), ClusterError> {
+) -> Result<Observation, ClusterError> {
     let connection = connect::connect(target).await?;
     let key = home.key()?;
     let state = home.load()?;
@@ -357,22 +381,38 @@ pub async fn observe_all(
     for record in &state.planted {
         recorded_profile(record);
     }
-    let namespaces = namespaces(namespace, &state, &connection.server);
-    let mut observed = Vec::new();
-    for namespace in &namespaces {
-        observed.extend(
-            observe_namespace(
-                client,
-                &connection.server,
-                &key,
-                &state,
-                namespace,
-                &cluster_role_bindings,
-            )
-            .await?,
-        );
+    let mut observation = Observation {
+        namespaces: Vec::new(),
+        not_looked_in: Vec::new(),
+        observed: Vec::new(),
+        connection: connection.clone(),
+    };
+    for name in namespaces(namespace, &state, &connection.server) {
+        let result = observe_namespace(
+            client,
+            &connection.server,
+            &key,
+            &state,
+            &name,
+            &cluster_role_bindings,
+        )
+        .await;
+        let recorded_here = state
+            .planted
+            .iter()
+            .any(|r| r.namespace == name && r.server == connection.server);
+        match result {
+            Ok(observed) => {
+                observation.observed.extend(observed);
+                observation.namespaces.push(name);
+            }
+            Err(error) if namespace.is_none() && !recorded_here && error.is_forbidden() => {
+                observation.not_looked_in.push(format!("{name} ({error})"));
+            }
+            Err(error) => return Err(error),
+        }
     }
-    Ok((connection, namespaces, observed))
+    Ok(observation)
 }
 
 #[cfg(test)]

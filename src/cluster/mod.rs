@@ -6,6 +6,7 @@ pub mod connect;
 mod error;
 pub mod locate;
 pub mod sought;
+pub mod survey;
 pub mod watches;
 
 use std::time::{Duration, Instant};
