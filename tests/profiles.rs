@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
-use support::{Plugin, cluster, operator_namespace};
+use support::{Cleanup, Plugin, cluster, operator_namespace};
 
 fn managers(meta: &kube::api::ObjectMeta) -> Vec<String> {
     meta.managed_fields
@@ -292,15 +292,14 @@ async fn the_fit_check_reads_the_cluster_and_refuses_a_real_installers_place() {
     }))
     .unwrap();
     let before = plugin.as_operator(&namespace, &["plant", "--list-profiles", "-o", "json"]);
-    deployments
+    // Deleted by UID at the end of the test, even when it fails.
+    let mut cleanup = Cleanup::new(cluster);
+    let made = deployments
         .create(&PostParams::default(), &headlamp)
         .await
         .unwrap();
+    cleanup.delete(&made);
     let after = plugin.as_operator(&namespace, &["plant", "--list-profiles", "-o", "json"]);
-    deployments
-        .delete("headlamp", &DeleteParams::default())
-        .await
-        .unwrap();
     let headlamp_grade = |run: &support::Run| {
         run.json()["profiles"]
             .as_array()
@@ -330,7 +329,8 @@ async fn the_fit_check_reads_the_cluster_and_refuses_a_real_installers_place() {
     let roles: Api<ClusterRole> = Api::all(admin.clone());
     let role: ClusterRole =
         serde_json::from_value(serde_json::json!({"metadata": {"name": role_name}})).unwrap();
-    roles.create(&PostParams::default(), &role).await.unwrap();
+    let made = roles.create(&PostParams::default(), &role).await.unwrap();
+    cleanup.delete(&made);
     let as_admin = |args: &[&str]| {
         let mut full = vec!["--context", "admin", "-n", namespace.as_str()];
         full.extend_from_slice(args);

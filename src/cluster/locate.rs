@@ -296,6 +296,29 @@ async fn observe_namespace(
         candidate.keyed_secret = true;
         candidate.profile = profile;
     }
+    // An account of a keyed profile's own name, whose keyed Secret name is taken by a
+    // Secret of another type (swapped for an Opaque one, say): one GET per keyed profile
+    // whose account is here, so the cost stays constant.
+    for profile in profile::all().into_iter().filter(|p| p.keyed_secret_name()) {
+        let name = &profile.service_account.name;
+        let Some(account) = account_named(name) else {
+            continue;
+        };
+        if candidates.contains_key(name) {
+            continue;
+        }
+        if cluster::secret_exists(client, namespace, &spec_of(profile, name).secret).await? {
+            candidates.insert(
+                name.clone(),
+                Candidate {
+                    profile,
+                    account: Some(account),
+                    keyed_secret: true,
+                    other_token: other_token(name),
+                },
+            );
+        }
+    }
     for record in &records {
         let profile = recorded_profile(record);
         candidates

@@ -459,11 +459,33 @@ async fn plan_one(
             ));
         } else {
             let client = &connection.client;
+            // Bindings the operator may not list cannot be checked here; `status` reports
+            // any that grant the decoy something (DANGER).
+            fn readable<T>(
+                listed: Result<Vec<T>, cluster::ClusterError>,
+                username: &str,
+            ) -> Result<Vec<T>, cluster::ClusterError> {
+                match listed {
+                    Ok(bindings) => Ok(bindings),
+                    Err(error) if error.is_forbidden() => {
+                        eprintln!(
+                            "warning: {error}; plant cannot check that nothing already grants \
+                             {username} something (status will)"
+                        );
+                        Ok(Vec::new())
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            let username = located.spec.username();
             let granted = bindings_naming(
                 &selection.namespace,
                 &selection.account,
-                &cluster::role_bindings(client, &selection.namespace).await?,
-                &cluster::cluster_role_bindings(client).await?,
+                &readable(
+                    cluster::role_bindings(client, &selection.namespace).await,
+                    &username,
+                )?,
+                &readable(cluster::cluster_role_bindings(client).await, &username)?,
             );
             if !granted.is_empty() {
                 decision = Decision::Refuse(format!(

@@ -319,7 +319,9 @@ pub fn ownership(spec: &DecoySpec, found: &Found, record: Option<&PlantedRecord>
         )
     {
         return Ownership::Foreign(format!(
-            "{secret_text} exists for {account_text}, and this workstation did not record              planting it: a Secret of a fixed name does not show whose it is, and a real              install makes the same one"
+            "{secret_text} exists for {account_text}, and this workstation did not record \
+             planting it: a Secret of a fixed name does not show whose it is, and a real \
+             install makes the same one"
         ));
     }
     match (account_uid, secret_identity) {
