@@ -122,8 +122,27 @@ pub struct SelectArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PlantArgs {
-    #[command(flatten)]
-    pub select: SelectArgs,
+    /// Decoy profile; repeat it to plant several (default: asked on a terminal, else
+    /// tiller). `kubectl honeytoken plant --list-profiles` shows them with their fit.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Vec<String>,
+
+    /// A profile of your own (YAML, the schema of profiles/*.yaml); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Vec<PathBuf>,
+
+    /// The decoy service account's name (default: the profile's); one decoy only.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// A list of decoys to plant (YAML: `decoys:` with profile or profileFile, and
+    /// optional namespace and name), for GitOps and CI.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Option<PathBuf>,
+
+    /// Show every profile with its fit to this cluster, and plant nothing.
+    #[arg(long)]
+    pub list_profiles: bool,
 
     /// Seconds to wait for the token controller to fill in the token.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]

@@ -100,6 +100,10 @@ pub struct PlantedRecord {
     /// were only written once a plant had finished.
     #[serde(default = "finished")]
     pub complete: bool,
+    /// The profile, when it was the operator's own (`plant --profile-file`), as planted:
+    /// the commands that find the decoy later need its shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_definition: Option<serde_json::Value>,
 }
 
 fn finished() -> bool {
@@ -516,6 +520,7 @@ mod tests {
             server: "https://127.0.0.1:6443".into(),
             planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
             complete: false,
+            profile_definition: None,
         }
     }
 

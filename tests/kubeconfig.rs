@@ -100,7 +100,7 @@ fn whoami(cluster: &Cluster, kubeconfig: &Path, extra: &[&str]) -> String {
 async fn the_exported_kubeconfig_signs_in_as_the_decoy_and_its_use_trips_the_alarm() {
     let cluster = cluster();
     let admin = cluster.client("admin").await;
-    let namespace = support::operator_namespace(&admin, "bait").await;
+    let namespace = support::operator_namespace(&admin, "kcout").await;
     let plugin = Plugin::new(cluster);
     let op = |args: &[&str]| plugin.as_operator(&namespace, args);
     let secret = plant_in(&plugin, &namespace);
@@ -361,7 +361,7 @@ fn added_lines(original: &str, merged: &str) -> Vec<String> {
 async fn a_merge_keeps_three_contexts_byte_for_byte_and_adds_a_fourth_that_works() {
     let cluster = cluster();
     let admin = cluster.client("admin").await;
-    let namespace = support::operator_namespace(&admin, "baitmerge").await;
+    let namespace = support::operator_namespace(&admin, "kcmerge").await;
     let plugin = Plugin::new(cluster);
     let op = |args: &[&str]| plugin.as_operator(&namespace, args);
     let secret = plant_in(&plugin, &namespace);

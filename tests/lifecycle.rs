@@ -59,10 +59,8 @@ async fn plant_status_drill_status_remove_in_kube_system() {
             .await
             .unwrap(),
     );
-    assert_eq!(
-        account.labels().get("app").map(String::as_str),
-        Some("helm")
-    );
+    // As the Helm v2 docs had people make it: `kubectl create serviceaccount tiller`.
+    assert!(account.metadata.labels.is_none(), "{:?}", account.metadata);
     assert!(
         account.secrets.is_none(),
         "the token must not be listed in .secrets"

@@ -10,7 +10,6 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use crate::cluster::connect::{self, Connection, Target};
 use crate::cluster::{self, ClusterError};
 use crate::decoy::profile::{self, Profile};
-use crate::decoy::tracking;
 use crate::decoy::{DecoySpec, Found};
 use crate::decoy::{bindings_naming, judge_identity};
 use crate::home::{DrillRecord, Home, PlantedRecord, State, drills_of};
@@ -18,23 +17,34 @@ use crate::home::{DrillRecord, Home, PlantedRecord, State, drills_of};
 /// `--profile`, or the default profile when none is named.
 pub fn profile_named(name: Option<&str>) -> Result<&'static Profile, ClusterError> {
     match name {
-        None => Ok(&profile::TILLER),
+        None => Ok(profile::default_profile()),
         Some(name) => profile::find(name).ok_or_else(|| ClusterError::UnknownProfile {
             name: name.to_string(),
-            known: profile::PROFILES
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: profile::names(),
         }),
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     pub profile: &'static Profile,
     pub namespace: String,
     pub account: String,
+}
+
+impl Selection {
+    /// A decoy of `profile`, in its namespace and under its account name unless given.
+    pub fn of(
+        profile: &'static Profile,
+        namespace: Option<&str>,
+        account: Option<&str>,
+    ) -> Selection {
+        Selection {
+            profile,
+            namespace: namespace.unwrap_or(&profile.namespace).to_string(),
+            account: account.unwrap_or(&profile.service_account.name).to_string(),
+        }
+    }
 }
 
 /// The decoy named by `--profile`, `-n` and `--name`, with the profile's defaults.
@@ -44,11 +54,7 @@ pub fn select(
     account: Option<&str>,
 ) -> Result<Selection, ClusterError> {
     let profile = profile_named(profile)?;
-    Ok(Selection {
-        profile,
-        namespace: namespace.unwrap_or(profile.default_namespace).to_string(),
-        account: account.unwrap_or(profile.default_account).to_string(),
-    })
+    Ok(Selection::of(profile, namespace, account))
 }
 
 pub struct Located {
@@ -81,6 +87,16 @@ pub async fn locate(
     key_use: KeyUse,
 ) -> Result<Located, ClusterError> {
     let connection = connect::connect(target).await?;
+    locate_on(connection, selection, home, key_use).await
+}
+
+/// Looks the selected decoy up on a cluster already connected to.
+pub async fn locate_on(
+    connection: Connection,
+    selection: &Selection,
+    home: &Home,
+    key_use: KeyUse,
+) -> Result<Located, ClusterError> {
     let client = &connection.client;
     let namespace_uid = cluster::namespace_uid(client, &selection.namespace).await?;
     let (key, ephemeral_key) = match key_use {
@@ -133,7 +149,7 @@ fn namespaces(namespace: Option<&str>, state: &State, server: &str) -> Vec<Strin
         Some(ns) => vec![ns.to_string()],
         None => profile::PROFILES
             .iter()
-            .map(|p| p.default_namespace.to_string())
+            .map(|p| p.namespace.clone())
             .chain(
                 state
                     .planted
@@ -147,13 +163,10 @@ fn namespaces(namespace: Option<&str>, state: &State, server: &str) -> Vec<Strin
     }
 }
 
-/// The profile whose labels an account carries exactly, if any.
-fn profile_shaped(account: &ServiceAccount) -> Option<&'static Profile> {
-    let name = account.metadata.name.as_deref()?;
-    let labels = account.metadata.labels.as_ref()?;
-    profile::PROFILES
-        .iter()
-        .find(|p| p.labels_match(name, labels))
+/// The profile a record names (built-in, or the operator's own as recorded).
+fn recorded_profile(record: &PlantedRecord) -> &'static Profile {
+    profile::from_record(&record.profile, record.profile_definition.as_ref())
+        .unwrap_or_else(profile::default_profile)
 }
 
 /// A decoy that may be this key's, and why it is looked at.
@@ -189,9 +202,14 @@ async fn observe_namespace(
         return Ok(records
             .into_iter()
             .map(|record| {
-                let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
-                let mut spec = DecoySpec::new(profile, key, "", namespace, &record.account);
-                spec.secret = record.secret.clone();
+                let spec = DecoySpec::new(
+                    recorded_profile(record),
+                    key,
+                    "",
+                    namespace,
+                    &record.account,
+                )
+                .with_secret(&record.secret);
                 Observed {
                     drills: Vec::new(),
                     spec,
@@ -210,53 +228,76 @@ async fn observe_namespace(
     let accounts = cluster::accounts(client, namespace).await?;
     let token_secrets = cluster::token_secret_names(client, namespace).await?;
     let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
-    let keyed = |secret: &cluster::TokenSecretName| {
-        secret.name == tracking::secret_name(key, &namespace_uid, namespace, &secret.account)
-    };
-    let other_token = |account: &str| {
-        token_secrets
-            .iter()
-            .any(|secret| secret.account == account && !keyed(secret))
-    };
-    for account in &accounts {
-        if let Some(profile) = profile_shaped(account) {
-            let name = account.metadata.name.clone().unwrap_or_default();
-            candidates.insert(
-                name.clone(),
-                Candidate {
-                    profile,
-                    account: Some(account.clone()),
-                    keyed_secret: false,
-                    other_token: other_token(&name),
-                },
-            );
-        }
-    }
     let account_named = |name: &str| {
         accounts
             .iter()
             .find(|a| a.metadata.name.as_deref() == Some(name))
             .cloned()
     };
-    for secret in token_secrets.iter().filter(|s| keyed(s)) {
+    let spec_of = |profile: &'static Profile, account: &str| {
+        DecoySpec::new(profile, key, &namespace_uid, namespace, account)
+    };
+    // The profiles whose keyed Secret name this Secret has, best first: the one whose
+    // account shape the account has, then one whose account name it has.
+    let keyed_profiles = |secret: &cluster::TokenSecretName| -> Vec<&'static Profile> {
+        let account = account_named(&secret.account);
+        let mut matching: Vec<&'static Profile> = profile::all()
+            .into_iter()
+            .filter(|p| p.keyed_secret_name() && spec_of(p, &secret.account).secret == secret.name)
+            .collect();
+        matching.sort_by_key(|p| {
+            let shaped = account
+                .as_ref()
+                .is_some_and(|a| spec_of(p, &secret.account).shaped_like(a));
+            (!shaped, p.service_account.name != secret.account)
+        });
+        matching
+    };
+    let other_token = |account: &str| {
+        token_secrets
+            .iter()
+            .any(|secret| secret.account == account && keyed_profiles(secret).is_empty())
+    };
+    // Accounts of a profile's own name and exact shape, where that shape says something
+    // (labels or annotations: a plain account is anyone's): a decoy of this key that lost
+    // its Secret looks like this (the record, when there is one, says more below).
+    for account in &accounts {
+        let Some(name) = account.metadata.name.as_deref() else {
+            continue;
+        };
+        if let Some(profile) = profile::all().into_iter().find(|p| {
+            let distinctive = !p.service_account.labels.is_empty()
+                || !p.service_account.annotations.is_empty()
+                || p.service_account.last_applied;
+            distinctive && p.service_account.name == name && spec_of(p, name).shaped_like(account)
+        }) {
+            candidates.insert(
+                name.to_string(),
+                Candidate {
+                    profile,
+                    account: Some(account.clone()),
+                    keyed_secret: false,
+                    other_token: other_token(name),
+                },
+            );
+        }
+    }
+    for secret in &token_secrets {
+        let Some(profile) = keyed_profiles(secret).first().copied() else {
+            continue;
+        };
         let account_name = &secret.account;
-        let account = account_named(account_name);
-        let profile = account
-            .as_ref()
-            .and_then(profile_shaped)
-            .unwrap_or(&profile::TILLER);
-        candidates
-            .entry(account_name.clone())
-            .or_insert(Candidate {
-                profile,
-                account,
-                keyed_secret: true,
-                other_token: other_token(account_name),
-            })
-            .keyed_secret = true;
+        let candidate = candidates.entry(account_name.clone()).or_insert(Candidate {
+            profile,
+            account: account_named(account_name),
+            keyed_secret: true,
+            other_token: other_token(account_name),
+        });
+        candidate.keyed_secret = true;
+        candidate.profile = profile;
     }
     for record in &records {
-        let profile = profile::find(&record.profile).unwrap_or(&profile::TILLER);
+        let profile = recorded_profile(record);
         candidates
             .entry(record.account.clone())
             .or_insert_with(|| Candidate {
@@ -269,19 +310,16 @@ async fn observe_namespace(
     }
     let mut observed = Vec::new();
     for (account_name, candidate) in candidates {
-        let spec = DecoySpec::new(
-            candidate.profile,
-            key,
-            &namespace_uid,
-            namespace,
-            &account_name,
-        );
+        let record = state.planted_record(server, namespace, &account_name);
+        let mut spec = spec_of(candidate.profile, &account_name);
+        if let Some(record) = record {
+            spec = spec.with_secret(&record.secret);
+        }
         let secret: Option<Secret> = cluster::get_secret(client, namespace, &spec.secret).await?;
         let found = Found {
             account: candidate.account,
             secret,
         };
-        let record = state.planted_record(server, namespace, &account_name);
         let Some(identity_problem) = judge_identity(
             &spec,
             &found,
@@ -316,34 +354,65 @@ async fn observe_namespace(
     Ok(observed)
 }
 
+/// What `observe_all` found, and where it could not look.
+pub struct Observation {
+    pub connection: Connection,
+    /// The namespaces looked in.
+    pub namespaces: Vec<String>,
+    /// Profiles' namespaces the operator may not read (and where nothing was planted from
+    /// here), with the API server's words: decoys there are not shown.
+    pub not_looked_in: Vec<String>,
+    pub observed: Vec<Observed>,
+}
+
 /// Every decoy of this key in the namespaces `-n` names (or the profiles' own and the
 /// recorded ones), with what the cluster holds of it.
 pub async fn observe_all(
     target: &Target,
     namespace: Option<&str>,
     home: &Home,
-) -> Result<(connect::Connection, Vec<String>, Vec<Observed>), ClusterError> {
+) -> Result<Observation, ClusterError> {
     let connection = connect::connect(target).await?;
     let key = home.key()?;
     let state = home.load()?;
     let client = &connection.client;
     let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
-    let namespaces = namespaces(namespace, &state, &connection.server);
-    let mut observed = Vec::new();
-    for namespace in &namespaces {
-        observed.extend(
-            observe_namespace(
-                client,
-                &connection.server,
-                &key,
-                &state,
-                namespace,
-                &cluster_role_bindings,
-            )
-            .await?,
-        );
+    // The operator's own profiles of every record, before any Secret is judged by them.
+    for record in &state.planted {
+        recorded_profile(record);
     }
-    Ok((connection, namespaces, observed))
+    let mut observation = Observation {
+        namespaces: Vec::new(),
+        not_looked_in: Vec::new(),
+        observed: Vec::new(),
+        connection: connection.clone(),
+    };
+    for name in namespaces(namespace, &state, &connection.server) {
+        let result = observe_namespace(
+            client,
+            &connection.server,
+            &key,
+            &state,
+            &name,
+            &cluster_role_bindings,
+        )
+        .await;
+        let recorded_here = state
+            .planted
+            .iter()
+            .any(|r| r.namespace == name && r.server == connection.server);
+        match result {
+            Ok(observed) => {
+                observation.observed.extend(observed);
+                observation.namespaces.push(name);
+            }
+            Err(error) if namespace.is_none() && !recorded_here && error.is_forbidden() => {
+                observation.not_looked_in.push(format!("{name} ({error})"));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(observation)
 }
 
 #[cfg(test)]
@@ -353,7 +422,7 @@ mod tests {
     #[test]
     fn recorded_namespaces_are_looked_in_and_n_narrows() {
         let spec = DecoySpec::new(
-            &profile::TILLER,
+            profile::default_profile(),
             &crate::home::Key::from_bytes([5; crate::home::KEY_LEN]),
             "nsuid",
             "kube-system",
@@ -368,10 +437,15 @@ mod tests {
             planted: vec![elsewhere, other_server],
             drills: vec![],
         };
-        assert_eq!(
-            namespaces(None, &state, "https://x"),
-            vec!["apps".to_string(), "kube-system".to_string()]
-        );
+        let mut expected: Vec<String> = profile::PROFILES
+            .iter()
+            .map(|p| p.namespace.clone())
+            .chain(["apps".to_string()])
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(namespaces(None, &state, "https://x"), expected);
+        assert!(expected.contains(&"cattle-system".to_string()));
         assert_eq!(
             namespaces(Some("ops"), &state, "https://x"),
             vec!["ops".to_string()]

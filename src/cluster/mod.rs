@@ -6,6 +6,7 @@ pub mod connect;
 mod error;
 pub mod locate;
 pub mod sought;
+pub mod survey;
 pub mod watches;
 
 use std::time::{Duration, Instant};
@@ -193,26 +194,38 @@ pub async fn create_account(
     spec: &DecoySpec,
 ) -> Result<ServiceAccount, ClusterError> {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), &spec.namespace);
-    api.create(&post_params(spec.field_manager), &spec.account_manifest())
-        .await
-        .map_err(|e| {
-            ClusterError::api(
-                format!("create ServiceAccount {}/{}", spec.namespace, spec.account),
-                e,
-            )
-        })
+    api.create(
+        &post_params(spec.account_field_manager()),
+        &spec.account_manifest(),
+    )
+    .await
+    .map_err(|e| {
+        ClusterError::api(
+            format!("create ServiceAccount {}/{}", spec.namespace, spec.account),
+            e,
+        )
+    })
 }
 
-pub async fn create_secret(client: &Client, spec: &DecoySpec) -> Result<Secret, ClusterError> {
+/// Creates the decoy's token Secret; `owner` is its account, for profiles whose Secret the
+/// account owns.
+pub async fn create_secret(
+    client: &Client,
+    spec: &DecoySpec,
+    owner: Option<&ServiceAccount>,
+) -> Result<Secret, ClusterError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
-    api.create(&post_params(spec.field_manager), &spec.secret_manifest())
-        .await
-        .map_err(|e| {
-            ClusterError::api(
-                format!("create Secret {}/{}", spec.namespace, spec.secret),
-                e,
-            )
-        })
+    api.create(
+        &post_params(spec.secret_field_manager()),
+        &spec.secret_manifest(owner),
+    )
+    .await
+    .map_err(|e| {
+        ClusterError::api(
+            format!("create Secret {}/{}", spec.namespace, spec.secret),
+            e,
+        )
+    })
 }
 
 /// Polls until the token controller has filled the Secret's token, or `timeout` passes.

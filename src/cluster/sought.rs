@@ -8,7 +8,7 @@ use crate::cluster::ClusterError;
 use crate::cluster::connect::Target;
 use crate::cluster::locate::observe_all;
 use crate::decoy::Decoy;
-use crate::decoy::tracking::SUFFIX_LEN;
+use crate::decoy::profile;
 use crate::home::Home;
 
 /// The decoys to look for.
@@ -28,7 +28,7 @@ pub async fn decoys_to_look_for(
     home: &Home,
 ) -> Result<Sought, ClusterError> {
     let sought = if given_users.is_empty() && given_secrets.is_empty() {
-        let (_, _, observed) = observe_all(target, namespace, home).await?;
+        let observed = observe_all(target, namespace, home).await?.observed;
         let mut sought = Sought::default();
         for decoy in &observed {
             sought.users.push(decoy.spec.username());
@@ -71,8 +71,10 @@ pub fn given(users: &[String], secrets: &[String]) -> Result<Sought, ClusterErro
     })
 }
 
-/// `NAMESPACE/NAME` of a decoy's token Secret, named `<account>-token-<suffix>` as every
-/// decoy's is: its account is the part before `-token-`.
+/// `NAMESPACE/NAME` of a decoy's token Secret, named as a profile names it
+/// (`<account>-token-<suffix>`, `<account>-long-lived-token`, ...): its account is read
+/// from the name. A Secret named like its account is taken only under a profile's own
+/// account name (`kube-system/headlamp-admin`), so that a typo is not a decoy.
 pub fn parse_secret(text: &str) -> Result<DecoySecret, ClusterError> {
     let invalid = |why: &str| ClusterError::SecretName {
         given: text.to_string(),
@@ -81,14 +83,30 @@ pub fn parse_secret(text: &str) -> Result<DecoySecret, ClusterError> {
     let (namespace, name) = text
         .split_once('/')
         .ok_or_else(|| invalid("give it as NAMESPACE/NAME"))?;
-    let account = name
-        .len()
-        .checked_sub(SUFFIX_LEN)
-        .filter(|&at| name.is_char_boundary(at))
-        .and_then(|at| name[..at].strip_suffix("-token-"))
-        .filter(|account| !account.is_empty())
+    let mut profiles = profile::all();
+    // The most specific form first: the keyed suffix, then the longest fixed words.
+    profiles.sort_by_key(|p| {
+        (
+            !p.keyed_secret_name(),
+            std::cmp::Reverse(p.secret.name.len()),
+        )
+    });
+    let account = profiles
+        .iter()
+        .find_map(|p| {
+            p.account_of_secret(name).filter(|account| {
+                p.secret.name != "{account}" || *account == p.service_account.name
+            })
+        })
         .ok_or_else(|| {
-            invalid("a decoy's token Secret is named <account>-token-<five characters>")
+            invalid(&format!(
+                "a decoy's token Secret is named as a profile names it: {}",
+                profiles
+                    .iter()
+                    .map(|p| p.fill(&p.service_account.name, "xxxxx").secret)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         })?;
     let user = format!("system:serviceaccount:{namespace}:{account}");
     Decoy::parse(&user)?;
@@ -135,5 +153,25 @@ mod tests {
             ]
         );
         assert!(given(&["admin".into()], &[]).is_err());
+        for (text, user) in [
+            (
+                "kube-system/argocd-manager-long-lived-token",
+                "system:serviceaccount:kube-system:argocd-manager",
+            ),
+            (
+                "kube-system/headlamp-admin",
+                "system:serviceaccount:kube-system:headlamp-admin",
+            ),
+            (
+                "default/gitlab-token",
+                "system:serviceaccount:default:gitlab",
+            ),
+            (
+                "cattle-system/kontainer-engine-token-x7k2p",
+                "system:serviceaccount:cattle-system:kontainer-engine",
+            ),
+        ] {
+            assert_eq!(parse_secret(text).unwrap().user, user, "{text}");
+        }
     }
 }

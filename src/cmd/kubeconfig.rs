@@ -312,12 +312,12 @@ fn write_stdout(content: &SecretString) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoy::profile::TILLER;
+    use crate::decoy::profile::find;
     use crate::home::{KEY_LEN, Key};
 
     fn spec() -> DecoySpec {
         DecoySpec::new(
-            &TILLER,
+            find("tiller").unwrap(),
             &Key::from_bytes([1; KEY_LEN]),
             "uid",
             "kube-system",

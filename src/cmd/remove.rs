@@ -239,12 +239,12 @@ fn forget(home: &Home, namespace: &str, account: &str, server: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoy::profile::TILLER;
+    use crate::decoy::profile::default_profile;
     use crate::home::Key;
 
     fn spec() -> DecoySpec {
         DecoySpec::new(
-            &TILLER,
+            default_profile(),
             &Key::from_bytes([4; crate::home::KEY_LEN]),
             "u",
             "kube-system",
@@ -260,7 +260,7 @@ mod tests {
                 a
             }),
             secret: secret_uid.map(|uid| {
-                let mut s = spec.secret_manifest();
+                let mut s = spec.secret_manifest(None);
                 s.metadata.uid = Some(uid.into());
                 s
             }),

@@ -1258,12 +1258,12 @@ fn tripwire_check(report: &DrillReport) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoy::profile::TILLER;
+    use crate::decoy::profile::default_profile;
     use crate::home::Key;
 
     fn spec() -> DecoySpec {
         DecoySpec::new(
-            &TILLER,
+            default_profile(),
             &Key::from_bytes([1; crate::home::KEY_LEN]),
             "u",
             "kube-system",

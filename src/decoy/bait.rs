@@ -760,7 +760,7 @@ pub fn entry_names(text: &str) -> Result<BTreeMap<&'static str, Vec<String>>, Me
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoy::profile::TILLER;
+    use crate::decoy::profile::find;
     use crate::home::{KEY_LEN, Key};
     use k8s_openapi::ByteString;
 
@@ -1280,7 +1280,7 @@ current-context: admin # the one in use
 
     fn decoy() -> (DecoySpec, Found) {
         let spec = DecoySpec::new(
-            &TILLER,
+            find("tiller").unwrap(),
             &Key::from_bytes([3; KEY_LEN]),
             "ns-uid",
             "kube-system",
@@ -1288,7 +1288,7 @@ current-context: admin # the one in use
         );
         let mut account = spec.account_manifest();
         account.metadata.uid = Some("a1".into());
-        let mut secret = spec.secret_manifest();
+        let mut secret = spec.secret_manifest(None);
         secret.metadata.annotations.as_mut().unwrap().insert(
             crate::decoy::tracking::ACCOUNT_UID_ANNOTATION.into(),
             "a1".into(),

@@ -1,10 +1,12 @@
 //! A decoy: which objects it is made of, what they look like, and what was found of them.
 
 pub mod bait;
+pub mod fit;
 pub(crate) mod profile;
 pub mod realism;
 pub(crate) mod tracking;
 pub mod tripwire;
+pub mod wanted;
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, Subject};
 use kube::api::ObjectMeta;
 use serde::Serialize;
 
-use crate::decoy::profile::Profile;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+use crate::decoy::profile::{Filled, LAST_APPLIED, ObjectsMetadata, Profile};
 use crate::home::{Key, PlantedRecord};
 use tracking::{ACCOUNT_NAME_ANNOTATION, TOKEN_SECRET_TYPE};
 
@@ -24,10 +28,11 @@ pub struct DecoySpec {
     pub namespace: String,
     pub account: String,
     pub secret: String,
+    /// The profile the objects copy.
     #[serde(skip)]
-    pub account_labels: BTreeMap<String, String>,
+    pub shape: &'static Profile,
     #[serde(skip)]
-    pub field_manager: &'static str,
+    pub meta: ObjectsMetadata,
 }
 
 impl DecoySpec {
@@ -38,19 +43,81 @@ impl DecoySpec {
         namespace: &str,
         account: &str,
     ) -> DecoySpec {
+        let suffix = tracking::secret_suffix(key, namespace_uid, namespace, account);
+        let mut names = profile.fill(account, &suffix);
+        names.namespace = namespace.to_string();
         DecoySpec {
-            profile: profile.name,
+            profile: &profile.name,
             namespace: namespace.to_string(),
             account: account.to_string(),
-            secret: tracking::secret_name(key, namespace_uid, namespace, account),
-            account_labels: profile.labels_for(account),
-            field_manager: profile.field_manager,
+            secret: names.secret.clone(),
+            meta: profile.metadata_for(&names),
+            shape: profile,
         }
+    }
+
+    /// The same decoy with its Secret under a recorded name.
+    pub fn with_secret(mut self, secret: &str) -> DecoySpec {
+        let names = Filled {
+            namespace: self.namespace.clone(),
+            account: self.account.clone(),
+            secret: secret.to_string(),
+        };
+        self.secret = secret.to_string();
+        self.meta = self.shape.metadata_for(&names);
+        self
     }
 
     /// The user name the API server gives requests made with the decoy's token.
     pub fn username(&self) -> String {
         format!("system:serviceaccount:{}:{}", self.namespace, self.account)
+    }
+
+    pub fn account_field_manager(&self) -> &str {
+        &self.shape.service_account.field_manager
+    }
+
+    pub fn secret_field_manager(&self) -> &str {
+        &self.shape.secret.field_manager
+    }
+
+    /// The account's annotations, kubectl's record of the applied object among them when
+    /// the profile's installer used `kubectl apply`.
+    fn account_annotations(&self) -> BTreeMap<String, String> {
+        let mut annotations = self.meta.account_annotations.clone();
+        if self.shape.service_account.last_applied {
+            annotations.insert(
+                LAST_APPLIED.to_string(),
+                last_applied(
+                    "ServiceAccount",
+                    &self.namespace,
+                    &self.account,
+                    &self.meta.account_labels,
+                    &self.meta.account_annotations,
+                    None,
+                ),
+            );
+        }
+        annotations
+    }
+
+    fn secret_annotations(&self) -> BTreeMap<String, String> {
+        let mut annotations = self.meta.secret_annotations.clone();
+        annotations.insert(ACCOUNT_NAME_ANNOTATION.to_string(), self.account.clone());
+        if self.shape.secret.last_applied {
+            annotations.insert(
+                LAST_APPLIED.to_string(),
+                last_applied(
+                    "Secret",
+                    &self.namespace,
+                    &self.secret,
+                    &self.meta.secret_labels,
+                    &annotations,
+                    Some(TOKEN_SECRET_TYPE),
+                ),
+            );
+        }
+        annotations
     }
 
     /// The service account, with no `secrets` list: the legacy token cleaner only removes
@@ -60,7 +127,8 @@ impl DecoySpec {
             metadata: ObjectMeta {
                 name: Some(self.account.clone()),
                 namespace: Some(self.namespace.clone()),
-                labels: Some(self.account_labels.clone()),
+                labels: non_empty(self.meta.account_labels.clone()),
+                annotations: non_empty(self.account_annotations()),
                 ..Default::default()
             },
             ..Default::default()
@@ -68,32 +136,97 @@ impl DecoySpec {
     }
 
     /// Whether an account is exactly what `plant` makes for this decoy: the profile's
-    /// labels, no annotations, no listed Secrets.
+    /// labels and annotations, no listed Secrets.
     pub fn shaped_like(&self, account: &ServiceAccount) -> bool {
-        account.metadata.labels.as_ref() == Some(&self.account_labels)
-            && account
-                .metadata
-                .annotations
-                .as_ref()
-                .is_none_or(|a| a.is_empty())
+        let empty = BTreeMap::new();
+        account.metadata.labels.as_ref().unwrap_or(&empty) == &self.meta.account_labels
+            && account.metadata.annotations.as_ref().unwrap_or(&empty)
+                == &self.account_annotations()
             && account.secrets.as_ref().is_none_or(|s| s.is_empty())
     }
 
-    /// The long-lived token Secret; the token controller fills in the token.
-    pub fn secret_manifest(&self) -> Secret {
+    /// The long-lived token Secret; the token controller fills in the token. `owner` is
+    /// the account, for profiles whose installer makes the account own its Secret.
+    pub fn secret_manifest(&self, owner: Option<&ServiceAccount>) -> Secret {
+        let owner_references = owner
+            .filter(|_| self.shape.secret.owner_reference)
+            .and_then(|account| {
+                Some(vec![OwnerReference {
+                    api_version: "v1".into(),
+                    kind: "ServiceAccount".into(),
+                    name: account.metadata.name.clone()?,
+                    uid: account.metadata.uid.clone()?,
+                    ..Default::default()
+                }])
+            });
         Secret {
             metadata: ObjectMeta {
                 name: Some(self.secret.clone()),
                 namespace: Some(self.namespace.clone()),
-                annotations: Some(BTreeMap::from([(
-                    ACCOUNT_NAME_ANNOTATION.to_string(),
-                    self.account.clone(),
-                )])),
+                labels: non_empty(self.meta.secret_labels.clone()),
+                annotations: Some(self.secret_annotations()),
+                owner_references,
                 ..Default::default()
             },
             type_: Some(TOKEN_SECRET_TYPE.to_string()),
             ..Default::default()
         }
+    }
+}
+
+fn non_empty(map: BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
+    (!map.is_empty()).then_some(map)
+}
+
+/// What `kubectl apply` records of the object it applied: the manifest as JSON with
+/// sorted keys, its annotations always present (emptied of this one), and a newline.
+pub fn last_applied(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    secret_type: Option<&str>,
+) -> String {
+    let mut annotations = annotations.clone();
+    annotations.remove(LAST_APPLIED);
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("annotations".into(), serde_json::json!(annotations));
+    if !labels.is_empty() {
+        metadata.insert("labels".into(), serde_json::json!(labels));
+    }
+    metadata.insert("name".into(), name.into());
+    metadata.insert("namespace".into(), namespace.into());
+    let mut object = serde_json::Map::new();
+    object.insert("apiVersion".into(), "v1".into());
+    object.insert("kind".into(), kind.into());
+    object.insert("metadata".into(), metadata.into());
+    if let Some(secret_type) = secret_type {
+        object.insert("type".into(), secret_type.into());
+    }
+    let mut text = sorted_json(&serde_json::Value::Object(object))
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    text.push('\n');
+    text
+}
+
+/// JSON with every object's keys in order, as Go's encoder writes maps.
+fn sorted_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<&String, String> =
+                map.iter().map(|(k, v)| (k, sorted_json(v))).collect();
+            let fields: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::Value::String(k.clone())))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -111,6 +244,7 @@ pub fn test_record(spec: &DecoySpec, account_uid: &str, secret_uid: &str) -> Pla
         server: "https://x".into(),
         planted_at: "2026-11-28T10:00:00Z".parse().unwrap(),
         complete: !account_uid.is_empty() && !secret_uid.is_empty(),
+        profile_definition: None,
     }
 }
 
@@ -176,6 +310,19 @@ pub fn ownership(spec: &DecoySpec, found: &Found, record: Option<&PlantedRecord>
              deleted and made again, and the decoy's token no longer authenticates"
         ))
     };
+    // A keyed name proves the Secret is this key's; a fixed name (argocd-manager-long-lived-
+    // token) is what the real installer makes too, so only the plant record proves it.
+    if record.is_none()
+        && !spec.shape.keyed_secret_name()
+        && matches!(
+            secret_identity,
+            Some(tracking::SecretIdentity::Decoy { .. })
+        )
+    {
+        return Ownership::Foreign(format!(
+            "{secret_text} exists for {account_text}, and this workstation did not record              planting it: a Secret of a fixed name does not show whose it is, and a real              install makes the same one"
+        ));
+    }
     match (account_uid, secret_identity) {
         (None, None) => Ownership::Absent,
         (_, Some(tracking::SecretIdentity::Foreign(why))) => {
@@ -384,12 +531,12 @@ fn is_dns_subdomain(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoy::profile::TILLER;
+    use crate::decoy::profile::find;
     use k8s_openapi::api::rbac::v1::RoleRef;
 
     fn spec() -> DecoySpec {
         DecoySpec::new(
-            &TILLER,
+            find("tiller").unwrap(),
             &Key::from_bytes([3; crate::home::KEY_LEN]),
             "ns-uid",
             "kube-system",
@@ -398,13 +545,11 @@ mod tests {
     }
 
     #[test]
-    fn the_account_carries_the_profile_labels_and_lists_no_secrets() {
+    fn the_account_carries_the_profile_metadata_and_lists_no_secrets() {
         let account = spec().account_manifest();
         assert_eq!(account.metadata.name.as_deref(), Some("tiller"));
         assert_eq!(account.metadata.namespace.as_deref(), Some("kube-system"));
-        let labels = account.metadata.labels.unwrap();
-        assert_eq!(labels.get("app").map(String::as_str), Some("helm"));
-        assert_eq!(labels.get("name").map(String::as_str), Some("tiller"));
+        assert!(account.metadata.labels.is_none());
         assert!(account.secrets.is_none());
         assert!(account.metadata.annotations.is_none());
     }
@@ -412,7 +557,7 @@ mod tests {
     #[test]
     fn the_secret_is_a_token_secret_for_the_account_and_holds_no_data() {
         let spec = spec();
-        let secret = spec.secret_manifest();
+        let secret = spec.secret_manifest(None);
         assert!(
             secret
                 .metadata
@@ -434,6 +579,116 @@ mod tests {
         assert!(secret.metadata.labels.is_none());
     }
 
+    fn spec_of(profile: &str, account: &str) -> DecoySpec {
+        DecoySpec::new(
+            find(profile).unwrap(),
+            &Key::from_bytes([3; crate::home::KEY_LEN]),
+            "ns-uid",
+            &find(profile).unwrap().namespace,
+            account,
+        )
+    }
+
+    #[test]
+    fn kubectl_apply_profiles_carry_what_kubectl_records() {
+        let spec = spec_of("dashboard-admin-user", "admin-user");
+        let account = spec.account_manifest();
+        let annotations = account.metadata.annotations.clone().unwrap();
+        // What `kubectl apply -f` of the Dashboard guide's manifest records, byte for byte.
+        assert_eq!(
+            annotations[LAST_APPLIED],
+            "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"annotations\":{},\"name\":\"admin-user\",\"namespace\":\"kubernetes-dashboard\"}}\n"
+        );
+        assert!(spec.shaped_like(&account));
+        let secret = spec.secret_manifest(None);
+        assert_eq!(secret.metadata.name.as_deref(), Some("admin-user"));
+        assert_eq!(
+            secret.metadata.annotations.unwrap()[LAST_APPLIED],
+            "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"annotations\":{\"kubernetes.io/service-account.name\":\"admin-user\"},\"name\":\"admin-user\",\"namespace\":\"kubernetes-dashboard\"},\"type\":\"kubernetes.io/service-account-token\"}\n"
+        );
+        let mut other = account.clone();
+        other.metadata.annotations = None;
+        assert!(!spec.shaped_like(&other));
+    }
+
+    #[test]
+    fn a_fixed_name_secret_is_ours_only_by_the_record() {
+        let spec = spec_of("argocd-manager", "argocd-manager");
+        let mut account = spec.account_manifest();
+        account.metadata.uid = Some("a1".into());
+        let mut secret = spec.secret_manifest(None);
+        secret.metadata.uid = Some("s1".into());
+        secret
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(tracking::ACCOUNT_UID_ANNOTATION.into(), "a1".into());
+        let found = Found {
+            account: Some(account),
+            secret: Some(secret),
+        };
+        // What a real `argocd cluster add` leaves looks the same: not ours.
+        assert!(matches!(
+            ownership(&spec, &found, None),
+            Ownership::Foreign(why) if why.contains("fixed name")
+        ));
+        assert_eq!(
+            ownership(&spec, &found, Some(&test_record(&spec, "a1", "s1"))),
+            Ownership::Ours
+        );
+        // A keyed name is proof enough without a record.
+        let keyed = spec_of("tiller", "tiller");
+        let mut found = found;
+        let secret = found.secret.as_mut().unwrap();
+        secret.metadata.name = Some(keyed.secret.clone());
+        secret
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(ACCOUNT_NAME_ANNOTATION.into(), "tiller".into());
+        found.account.as_mut().unwrap().metadata.name = Some("tiller".into());
+        assert_eq!(ownership(&keyed, &found, None), Ownership::Ours);
+    }
+
+    #[test]
+    fn last_applied_escapes_as_go_does() {
+        let labels = BTreeMap::from([("a".to_string(), "<&>".to_string())]);
+        let text = last_applied("ConfigMap", "ns", "n", &labels, &BTreeMap::new(), None);
+        assert!(text.contains("\\u003c\\u0026\\u003e"), "{text}");
+        assert!(text.ends_with("}\n"));
+    }
+
+    #[test]
+    fn rancher_secrets_are_owned_by_their_account_and_named_in_its_annotation() {
+        let spec = spec_of("rancher-kontainer-engine", "kontainer-engine");
+        let mut account = spec.account_manifest();
+        assert_eq!(
+            account.metadata.annotations.as_ref().unwrap()["rancher.io/service-account.secret-ref"],
+            format!("cattle-system/{}", spec.secret)
+        );
+        account.metadata.uid = Some("sa-uid".into());
+        let secret = spec.secret_manifest(Some(&account));
+        let owner = &secret.metadata.owner_references.unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+            ("ServiceAccount", "kontainer-engine", "sa-uid")
+        );
+        assert_eq!(
+            secret.metadata.labels.unwrap()["cattle.io/service-account.name"],
+            "kontainer-engine"
+        );
+        // A profile without the owner reference never gets one.
+        assert!(
+            spec_of("tiller", "tiller")
+                .secret_manifest(Some(&account))
+                .metadata
+                .owner_references
+                .is_none()
+        );
+    }
+
     #[test]
     fn the_username_is_the_service_account_user() {
         assert_eq!(
@@ -445,7 +700,7 @@ mod tests {
     #[test]
     fn a_token_is_filled_only_when_present_and_non_empty() {
         use k8s_openapi::ByteString;
-        let mut secret = spec().secret_manifest();
+        let mut secret = spec().secret_manifest(None);
         assert!(!token_filled(&secret));
         secret.data = Some(BTreeMap::from([("token".into(), ByteString(vec![]))]));
         assert!(!token_filled(&secret));
@@ -463,7 +718,7 @@ mod tests {
     }
 
     fn secret(bound_to: Option<&str>) -> Secret {
-        let mut secret = spec().secret_manifest();
+        let mut secret = spec().secret_manifest(None);
         if let Some(uid) = bound_to {
             secret
                 .metadata
@@ -579,12 +834,7 @@ mod tests {
         let f = found(Some(account("a1")), None);
         assert_eq!(ownership(&spec(), &f, Some(&intent)), Ownership::Ours);
         let mut other = account("a1");
-        other
-            .metadata
-            .labels
-            .as_mut()
-            .unwrap()
-            .insert("team".into(), "payments".into());
+        other.metadata.labels = Some(BTreeMap::from([("team".into(), "payments".into())]));
         assert!(matches!(
             ownership(&spec(), &found(Some(other), None), Some(&intent)),
             Ownership::Foreign(_)

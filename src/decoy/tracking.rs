@@ -1,11 +1,14 @@
 //! How decoys are recognised without anything in the cluster saying so.
 //!
-//! A decoy's token Secret is named `<account>-token-<suffix>`, like the Secrets Kubernetes
-//! generated for every service account before 1.24, with the same five-letter alphabet.
-//! The suffix is not random: it is an HMAC of the namespace's UID, the namespace and the
-//! account name under the operator's key. Whoever holds the key recomputes the name and
-//! finds the decoy with one GET; to anyone else the name is indistinguishable from a
-//! generated one. The token controller then writes the account's UID into the Secret's
+//! Where a profile's token Secret has a generated-looking name (`<account>-token-<suffix>`,
+//! like the Secrets Kubernetes generated for every service account before 1.24, or an
+//! installer's `generateName`), the five-letter suffix is not random: it is an HMAC of the
+//! namespace's UID, the namespace and the account name under the operator's key, in the
+//! same alphabet. Whoever holds the key recomputes the name and finds the decoy with one
+//! GET; to anyone else the name is indistinguishable from a generated one. Profiles whose
+//! installer gives the Secret a fixed name (`argocd-manager-long-lived-token`) carry no
+//! such mark: those decoys are proven by the UIDs this workstation recorded when it planted
+//! them. The token controller then writes the account's UID into the Secret's
 //! `kubernetes.io/service-account.uid` annotation, which ties the Secret to exactly one
 //! account: a same-named account made later (a real Tiller, say) does not match it.
 
@@ -25,8 +28,9 @@ pub const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
 /// The user-agent mark of `test-trigger` and `verify --e2e` drills.
 pub const DRILL_MARK: &str = "kubectl-honeytoken-drill/";
 
-/// The decoy Secret's name for an account, under a key.
-pub fn secret_name(key: &Key, namespace_uid: &str, namespace: &str, account: &str) -> String {
+/// The suffix of the decoy Secret's name for an account, under a key (profiles whose
+/// Secret name has `{suffix}`).
+pub fn secret_suffix(key: &Key, namespace_uid: &str, namespace: &str, account: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes any key length");
     for part in ["secret-name/v1", namespace_uid, namespace, account] {
         mac.update(part.as_bytes());
@@ -35,14 +39,23 @@ pub fn secret_name(key: &Key, namespace_uid: &str, namespace: &str, account: &st
     let digest = mac.finalize().into_bytes();
     let mut value = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
     let base = SUFFIX_ALPHABET.len() as u64;
-    let suffix: String = (0..SUFFIX_LEN)
+    (0..SUFFIX_LEN)
         .map(|_| {
             let c = SUFFIX_ALPHABET[(value % base) as usize] as char;
             value /= base;
             c
         })
-        .collect();
-    format!("{account}-token-{suffix}")
+        .collect()
+}
+
+/// The decoy Secret's name for an account under a key, in the generated form
+/// `<account>-token-<suffix>`.
+#[cfg(test)]
+pub fn secret_name(key: &Key, namespace_uid: &str, namespace: &str, account: &str) -> String {
+    format!(
+        "{account}-token-{}",
+        secret_suffix(key, namespace_uid, namespace, account)
+    )
 }
 
 /// A drill's ID: when it started (Unix seconds, hex), a random part, and a tag over both and
