@@ -324,6 +324,17 @@ fn follow_up_text(report: &PlantReport) -> String {
     text
 }
 
+/// How much of a profile or decoy list file is read: far more than any real one.
+const FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads and checks a profile of the operator's own.
+fn profile_file(path: &std::path::Path) -> Result<&'static Profile, String> {
+    let text = crate::input::read_text(path, FILE_LIMIT, "profile").map_err(|e| e.to_string())?;
+    profile::parse(&text)
+        .and_then(profile::adopt)
+        .map_err(|e| e.to_string())
+}
+
 /// What the command line asks to plant, checked before anything is read from the cluster.
 /// Empty when it names no profile (then the wizard asks, or the default is planted).
 fn requested(args: &PlantArgs, global: &GlobalArgs) -> Result<Vec<Selection>, Error> {
@@ -338,18 +349,19 @@ fn requested(args: &PlantArgs, global: &GlobalArgs) -> Result<Vec<Selection>, Er
         ));
     }
     for path in &args.profile_file {
-        let profile = profile::from_file(path)
+        let profile = profile_file(path)
             .map_err(|e| Error::Invalid(format!("--profile-file {}: {e}", path.display())))?;
         selections.push(Selection::of(profile, namespace, name));
     }
     if let Some(path) = &args.filename {
         let invalid = |why: String| Error::Invalid(format!("-f {}: {why}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+        let text = crate::input::read_text(path, FILE_LIMIT, "decoy list")
+            .map_err(|e| invalid(e.to_string()))?;
         let folder = path.parent().unwrap_or(std::path::Path::new("."));
         for wanted in wanted::parse_list(&text, folder).map_err(|e| invalid(e.to_string()))? {
             let profile = match (&wanted.profile, &wanted.profile_file) {
                 (Some(name), _) => locate::profile_named(Some(name))?,
-                (None, Some(file)) => profile::from_file(file)
+                (None, Some(file)) => profile_file(file)
                     .map_err(|e| invalid(format!("profile file {}: {e}", file.display())))?,
                 (None, None) => unreachable!("parse_list checks every entry"),
             };
@@ -621,11 +633,7 @@ pub async fn run(
             "plant creates objects in the cluster",
         )?;
     let connection = connect::connect(&global.target()).await?;
-    let facts = survey::cluster_facts(
-        &connection.client,
-        &fit::queries(profile::all().into_iter()),
-    )
-    .await;
+    let facts = survey::cluster_facts(&connection.client, &fit::queries(profile::all())).await;
     let fits = fits_of(&facts);
     if args.list_profiles {
         return list_profiles(global, &facts, &fits);
@@ -912,7 +920,7 @@ async fn plant_several(
         }
         if global.dry_run {
             match global.output {
-                OutputFormat::Table => print!("{text}(dry run: nothing was created)\n"),
+                OutputFormat::Table => println!("{text}(dry run: nothing was created)"),
                 OutputFormat::Yaml => {
                     let documents: Vec<serde_json::Value> = plans
                         .iter()

@@ -1,5 +1,6 @@
 //! A decoy: which objects it is made of, what they look like, and what was found of them.
 
+pub mod bait;
 pub mod fit;
 pub(crate) mod profile;
 pub mod realism;

@@ -221,13 +221,6 @@ pub fn adopt(profile: Profile) -> Result<&'static Profile, ProfileError> {
     Ok(leaked)
 }
 
-/// Reads `--profile-file`.
-pub fn from_file(path: &std::path::Path) -> Result<&'static Profile, ProfileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ProfileError::Syntax(format!("cannot read {}: {e}", path.display())))?;
-    adopt(parse(&text)?)
-}
-
 /// What a plant records of its profile: nothing for a built-in one (its name says all).
 pub fn definition_to_record(profile: &Profile) -> Option<serde_json::Value> {
     if PROFILES.iter().any(|p| p == profile) {
