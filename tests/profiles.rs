@@ -406,3 +406,76 @@ fn the_operator_rbac_covers_every_built_in_fit_signal() {
         }
     }
 }
+
+/// The wizard on a terminal: every profile with its fit, the best one preselected (here
+/// argocd-manager: the bed's kube-system is new), and a "no" that creates nothing.
+#[tokio::test]
+async fn the_wizard_shows_each_fit_and_preselects_the_best() {
+    let cluster = cluster();
+    let admin = cluster.client("admin").await;
+    let namespace = operator_namespace(&admin, "wizard").await;
+    let plugin = Plugin::new(cluster);
+    // A pseudo-terminal that answers each question once it is on the screen: Enter (the
+    // preselected profile), Enter (its account name), then "n".
+    let driver = r#"
+import os, pty, sys, time
+argv = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+screen = b""
+seen_up_to = 0
+answers = [(b"Decoy profile", b"\r"), (b"Service account name", b"\r"), (b"Plant this decoy?", b"n")]
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    screen += chunk
+    if answers and answers[0][0] in screen[seen_up_to:]:
+        seen_up_to = len(screen)
+        time.sleep(0.2)
+        os.write(fd, answers.pop(0)[1])
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(screen)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let run = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(driver)
+        .arg(env!("CARGO_BIN_EXE_kubectl-honeytoken"))
+        .args(["--context", "admin", "-n", &namespace, "plant"])
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("HONEYTOKEN_HOME", plugin.home.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .output()
+        .expect("run python3");
+    let screen = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{screen}");
+    for line in [
+        "argocd-manager            good",
+        "tiller                    poor",
+        "headlamp-admin            fair",
+    ] {
+        assert!(
+            screen.contains(line),
+            "{line:?} not on the screen:\n{screen}"
+        );
+    }
+    assert!(
+        screen.contains("out of its era: made until 2020"),
+        "{screen}"
+    );
+    // The preselected profile is the one planned.
+    assert!(
+        screen.contains("secret/argocd-manager-long-lived-token will be created"),
+        "{screen}"
+    );
+    assert!(screen.contains("aborted: nothing was created"), "{screen}");
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin, &namespace);
+    assert!(accounts.get_opt("argocd-manager").await.unwrap().is_none());
+}

@@ -409,15 +409,23 @@ fn ask(
     let best = fit::best(&fits.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>())
         .map(|b| b.profile.clone());
     let width = fits.iter().map(|(p, _)| p.name.len()).max().unwrap_or(0);
+    // The reasons first, wrapped, then a list short enough for one line a profile.
+    for (profile, fit) in fits {
+        eprintln!(
+            "  {:<width$}  {}: {}",
+            profile.name,
+            fit.grade,
+            fit.reasons.join("; ")
+        );
+    }
     let items: Vec<String> = fits
         .iter()
         .map(|(profile, fit)| {
             format!(
-                "{:<width$}  {:<8}  {} ({})",
+                "{:<width$}  {:<8}  {}",
                 profile.name,
                 fit.grade.to_string(),
-                profile.summary,
-                fit.reasons.join("; ")
+                profile.summary
             )
         })
         .collect();
