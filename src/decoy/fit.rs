@@ -146,6 +146,20 @@ pub fn judge(profile: &Profile, facts: &ClusterFacts) -> Fit {
         (None, _) => reasons.push("the cluster's age is unknown".to_string()),
     }
 
+    if profile.era.used_daily {
+        match facts.server_version.as_deref().and_then(minor_version) {
+            Some(minor) if minor >= LAST_USED_SINCE_MINOR => {
+                lower(Grade::Fair, &mut grade);
+                reasons.push(format!(
+                    "a real one is used all day, so on 1.{minor} it would carry a recent \
+                     legacy-token-last-used label; the decoy carries none until used (it \
+                     reads as a registration left behind)"
+                ));
+            }
+            Some(_) => {}
+            None => reasons.push("the server's version is unknown".to_string()),
+        }
+    }
     for query in &profile.fit.requires {
         match facts.presence(query) {
             Presence::Present => reasons.push(format!("{query} is here")),
@@ -191,6 +205,17 @@ pub fn judge(profile: &Profile, facts: &ClusterFacts) -> Fit {
         grade,
         reasons,
     }
+}
+
+/// The first minor version whose API server stamps `legacy-token-last-used` on each use
+/// of a Secret-based token (LegacyServiceAccountTokenTracking, GA in 1.28).
+const LAST_USED_SINCE_MINOR: u32 = 28;
+
+/// The minor version of a `gitVersion` such as `v1.36.3` or `v1.30.2-eks-1234`.
+fn minor_version(git_version: &str) -> Option<u32> {
+    let rest = git_version.strip_prefix('v')?.strip_prefix("1.")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 fn born_year(born: jiff::Timestamp) -> i16 {
@@ -287,7 +312,12 @@ mod tests {
             argocd,
             &facts("2026-01-01T00:00:00Z", &[], &all_absent(argocd)),
         );
-        assert_eq!(clean.grade, Grade::Good, "{}", clean.summary());
+        // A polled token without its last-used label on 1.36: a registration left behind.
+        assert_eq!(clean.grade, Grade::Fair, "{}", clean.summary());
+        assert!(clean.summary().contains("legacy-token-last-used"));
+        let mut older = facts("2022-01-01T00:00:00Z", &[], &all_absent(argocd));
+        older.server_version = Some("v1.27.9-eks-1234".into());
+        assert_eq!(judge(argocd, &older).grade, Grade::Good);
     }
 
     #[test]
@@ -326,13 +356,22 @@ mod tests {
     }
 
     #[test]
-    fn on_a_cluster_of_today_some_built_in_profile_fits_well() {
+    fn on_a_bare_cluster_of_today_tiller_is_never_the_best() {
         let profiles: Vec<&Profile> = crate::decoy::profile::PROFILES.iter().collect();
         let absent: Vec<ObjectQuery> = queries(profiles.iter().copied()).into_iter().collect();
         let today = facts("2026-12-01T00:00:00Z", &[], &absent);
         let fits: Vec<Fit> = profiles.iter().map(|p| judge(p, &today)).collect();
         let best = best(&fits).unwrap();
-        assert_eq!(best.grade, Grade::Good);
+        assert!(best.grade >= Grade::Fair, "{best:?}");
         assert_ne!(best.profile, "tiller");
+    }
+
+    #[test]
+    fn minor_versions_are_read_from_distribution_versions() {
+        assert_eq!(minor_version("v1.36.3"), Some(36));
+        assert_eq!(minor_version("v1.30.2-eks-1234"), Some(30));
+        assert_eq!(minor_version("v1.29.1-gke.1589000"), Some(29));
+        assert_eq!(minor_version("1.29"), None);
+        assert_eq!(minor_version("v2.0.0"), None);
     }
 }

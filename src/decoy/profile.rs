@@ -40,6 +40,11 @@ pub struct Era {
     pub until: Option<i16>,
     #[serde(default)]
     pub note: String,
+    /// The real token is used all day (a controller polls with it): from Kubernetes 1.28
+    /// on, a real one carries a recent `kubernetes.io/legacy-token-last-used` label, and a
+    /// decoy none.
+    #[serde(default)]
+    pub used_daily: bool,
 }
 
 /// The service account's metadata. Values may use `{account}`, `{namespace}` and
