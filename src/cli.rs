@@ -98,6 +98,9 @@ pub enum Command {
     Rules(RulesArgs),
     /// Print the least RBAC a tripwire watcher needs (YAML for `kubectl apply -f -`).
     Rbac(RbacArgs),
+    /// Write a kubeconfig that signs in as the decoy, named like an administrator's, to
+    /// leave as bait outside the cluster (a new file, or added to an existing kubeconfig).
+    Kubeconfig(KubeconfigArgs),
     /// Print a shell completion script, e.g. `source <(kubectl honeytoken completion bash)`.
     Completion {
         #[arg(value_enum)]
@@ -123,8 +126,27 @@ pub struct SelectArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PlantArgs {
-    #[command(flatten)]
-    pub select: SelectArgs,
+    /// Decoy profile; repeat it to plant several (default: asked on a terminal, else
+    /// tiller). `kubectl honeytoken plant --list-profiles` shows them with their fit.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Vec<String>,
+
+    /// A profile of your own (YAML, the schema of profiles/*.yaml); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Vec<PathBuf>,
+
+    /// The decoy service account's name (default: the profile's); one decoy only.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// A list of decoys to plant (YAML: `decoys:` with profile or profileFile, and
+    /// optional namespace and name), for GitOps and CI.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Option<PathBuf>,
+
+    /// Show every profile with its fit to this cluster, and plant nothing.
+    #[arg(long)]
+    pub list_profiles: bool,
 
     /// Seconds to wait for the token controller to fill in the token.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
@@ -338,6 +360,40 @@ pub enum Platform {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["out", "merge_into"])))]
+pub struct KubeconfigArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Write a new kubeconfig to this file, mode 0600 (`-`: to stdout, which may not be a
+    /// terminal: the file holds the decoy's live token).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Add the cluster, user and context to this existing kubeconfig; its other entries and
+    /// current-context stay as they are.
+    #[arg(long, value_name = "FILE")]
+    pub merge_into: Option<PathBuf>,
+
+    /// With --out: replace the file if it exists.
+    #[arg(long, requires = "out", conflicts_with = "merge_into")]
+    pub force: bool,
+
+    /// The cluster entry's name (default: the cluster of your current context, or
+    /// kubernetes if that name would give the decoy away).
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+
+    /// The user entry's name (default: <cluster>-admin).
+    #[arg(long, value_name = "NAME")]
+    pub user_name: Option<String>,
+
+    /// The context's name (default: <user>@<cluster>).
+    #[arg(long, value_name = "NAME")]
+    pub context_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct TriggerArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -368,6 +424,7 @@ impl Command {
             Command::Watch(_) => "watch",
             Command::Rules(_) => "rules",
             Command::Rbac(_) => "rbac",
+            Command::Kubeconfig(_) => "kubeconfig",
             Command::Completion { .. } => "completion",
         }
     }
@@ -458,6 +515,40 @@ mod tests {
         assert_eq!(args.user, vec!["system:serviceaccount:kube-system:tiller"]);
         assert_eq!(cli.global.output, OutputFormat::Json);
         assert!(parse(&["rules", "--for", "datadog"]).is_err());
+    }
+
+    #[test]
+    fn kubeconfig_needs_one_destination_and_keeps_kubectls_global_names() {
+        let cli = parse(&[
+            "kubeconfig",
+            "--out",
+            "bait.yaml",
+            "--cluster-name",
+            "prod",
+            "--user-name",
+            "prod-admin",
+            "--context-name",
+            "prod",
+            "--cluster",
+            "bed",
+            "--context",
+            "operator",
+        ])
+        .unwrap();
+        assert_eq!(cli.command.name(), "kubeconfig");
+        assert_eq!(cli.global.cluster.as_deref(), Some("bed"));
+        assert_eq!(cli.global.context.as_deref(), Some("operator"));
+        let Command::Kubeconfig(args) = cli.command else {
+            panic!("not the kubeconfig command");
+        };
+        assert_eq!(args.out, Some(PathBuf::from("bait.yaml")));
+        assert_eq!(args.cluster_name.as_deref(), Some("prod"));
+        assert_eq!(args.user_name.as_deref(), Some("prod-admin"));
+        assert_eq!(args.context_name.as_deref(), Some("prod"));
+        assert!(parse(&["kubeconfig"]).is_err());
+        assert!(parse(&["kubeconfig", "--out", "a", "--merge-into", "b"]).is_err());
+        assert!(parse(&["kubeconfig", "--merge-into", "b", "--force"]).is_err());
+        assert!(parse(&["kubeconfig", "--merge-into", "b", "--name", "helm"]).is_ok());
     }
 
     #[test]

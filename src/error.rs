@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::cluster::ClusterError;
 use crate::cluster::connect::ConnectError;
 use crate::decoy::UserNameError;
+use crate::decoy::bait::BaitError;
 use crate::detect::drill::DrillError;
 use crate::detect::metrics::MetricsServeError;
 use crate::detect::notice::NoticeError;
@@ -30,6 +31,8 @@ pub enum Error {
     UserName(#[from] UserNameError),
     #[error(transparent)]
     Drill(#[from] DrillError),
+    #[error(transparent)]
+    Bait(#[from] BaitError),
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error(transparent)]

@@ -10,6 +10,7 @@ mod error;
 mod exit;
 mod home;
 mod input;
+mod kubeconfig_file;
 
 // One module per command; nothing below imports them.
 pub mod cmd;
@@ -29,7 +30,7 @@ pub use exit::Outcome;
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<Outcome, Error> {
-    use cmd::{plant, rbac, remove, rules, scan, status, trigger, verify, watch};
+    use cmd::{kubeconfig, plant, rbac, remove, rules, scan, status, trigger, verify, watch};
     let terminal = ui::terminal::Terminal::detect();
     ui::terminal::configure_color(cli.global.color, terminal);
     let home = home::Home::from_env();
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Watch(args) => watch::run(args, global, terminal, &home).await,
         Command::Rules(args) => rules::run(args, global, &home).await,
         Command::Rbac(args) => rbac::run(args, global, &home).await,
+        Command::Kubeconfig(args) => kubeconfig::run(args, global, terminal, &home).await,
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

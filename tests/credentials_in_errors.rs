@@ -249,3 +249,25 @@ fn a_client_key_that_is_not_base64_is_not_quoted() {
         run.stderr
     );
 }
+
+#[test]
+fn a_kubeconfig_to_merge_into_is_told_by_line_without_its_content() {
+    let plugin = Plugin::offline();
+    let broken = kubeconfig(&format!("    token: {TOKEN}\n   client-key: [oops\n"));
+    let mistyped = kubeconfig("    token: x\n").replace(
+        "insecure-skip-tls-verify: true",
+        &format!("insecure-skip-tls-verify: {TOKEN}"),
+    );
+    for (name, text, told) in [
+        ("broken", broken, "not valid YAML at line 18"),
+        ("mistyped", mistyped, "a field of the wrong form at line 8"),
+    ] {
+        let path = write(plugin.home.path(), name, &text);
+        let run = plugin.run(&["kubeconfig", "--merge-into", &path]);
+        run.assert_code(1);
+        assert_secret_absent(&run, TOKEN);
+        assert!(run.stderr.contains(&path), "{}", run.stderr);
+        assert!(run.stderr.contains(told), "{told:?} not in: {}", run.stderr);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+}

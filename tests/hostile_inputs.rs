@@ -75,6 +75,36 @@ fn verify_refuses_special_and_oversized_policy_files_without_reading_them_whole(
 }
 
 #[test]
+fn kubeconfig_refuses_to_merge_into_special_or_oversized_files_before_asking_the_cluster() {
+    let files = Files::new();
+    let plugin = Plugin::offline();
+    let mut cases: Vec<(std::path::PathBuf, String)> = files
+        .special()
+        .into_iter()
+        .map(|(path, kind)| (path, format!("is {kind}, not a regular file")))
+        .collect();
+    cases.push((
+        files.large(5 << 20),
+        "is over 4 MiB, the most read as a kubeconfig".into(),
+    ));
+    for (path, expected) in cases {
+        let run = run_bounded(
+            &plugin,
+            &["kubeconfig", "--merge-into", path_str(&path)],
+            Duration::from_secs(20),
+            MEMORY,
+            None,
+        );
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains("cannot read kubeconfig") && run.stderr.contains(&expected),
+            "{path:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn watch_refuses_token_and_tls_files_that_are_no_such_thing() {
     let files = Files::new();
     let plugin = Plugin::offline();

@@ -186,12 +186,42 @@ async fn a_secret_swapped_for_an_opaque_one_is_broken_from_every_workstation() {
 }
 
 #[tokio::test]
-async fn a_deleted_secret_is_broken_even_for_a_workstation_with_only_the_key() {
+async fn a_deleted_secret_is_broken_for_the_planter_and_for_the_key_where_the_shape_tells() {
     let decoy = Planted::new("nosecret").await;
     decoy.delete_secret().await;
-    assert_broken_because(
-        &status(&key_only(&decoy.plugin), &decoy.namespace),
-        "cannot be proven",
+    assert_broken_because(&decoy.status(), "Secret");
+    // A workstation with only the key cannot tell tiller's plain account (as the Helm docs
+    // made it) from anyone's: it claims nothing rather than a stranger's account.
+    let elsewhere = status(&key_only(&decoy.plugin), &decoy.namespace);
+    elsewhere.assert_code(6);
+
+    // A profile whose account carries its installer's marks is recognised by them.
+    let rancher = decoy.plugin.as_operator(
+        &decoy.namespace,
+        &[
+            "plant",
+            "--yes",
+            "-o",
+            "json",
+            "--profile",
+            "rancher-kontainer-engine",
+        ],
+    );
+    rancher.assert_code(0);
+    let secret = rancher.json()["secret"].as_str().unwrap().to_string();
+    decoy
+        .secrets
+        .delete(&secret, &DeleteParams::default())
+        .await
+        .unwrap();
+    let elsewhere = status(&key_only(&decoy.plugin), &decoy.namespace);
+    elsewhere.assert_code(4);
+    let report = elsewhere.json();
+    let found = &report["decoys"][0];
+    assert_eq!(found["serviceAccount"], "kontainer-engine", "{report:#}");
+    assert!(
+        found["reasons"].to_string().contains("cannot be proven"),
+        "{report:#}"
     );
 }
 

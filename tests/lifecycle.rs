@@ -291,8 +291,13 @@ async fn an_attacker_sees_nothing_that_gives_the_decoy_away() {
         .chain(secrets.get(&secret_name).await.unwrap().managed_fields())
         .filter_map(|m| m.manager.clone())
         .collect();
+    // The tiller profile's managers: `kubectl create` for the account (which, holding
+    // nothing but its name, shows none) and the token controller for the Secret.
     assert!(
-        managers.contains(&"kubectl-create".to_string()),
+        managers.contains(&"kube-controller-manager".to_string())
+            && managers
+                .iter()
+                .all(|m| m == "kubectl-create" || m == "kube-controller-manager"),
         "{managers:?}"
     );
 
@@ -380,12 +385,29 @@ async fn an_existing_account_of_the_same_name_is_never_adopted_or_removed() {
         plant.stderr
     );
 
-    let remove = plugin.run(&["--context", OPERATOR, "-n", &namespace, "remove", "--yes"]);
+    // Named, it is refused; looked for among every decoy of this key, it is not one.
+    let remove = plugin.run(&[
+        "--context",
+        OPERATOR,
+        "-n",
+        &namespace,
+        "remove",
+        "--yes",
+        "--name",
+        "tiller",
+    ]);
     remove.assert_code(1);
     assert!(
         remove.stderr.contains("will not delete"),
         "{}",
         remove.stderr
+    );
+    let every = plugin.run(&["--context", OPERATOR, "-n", &namespace, "remove", "--yes"]);
+    every.assert_code(0);
+    assert!(
+        every.stdout.contains("nothing to remove"),
+        "{}",
+        every.stdout
     );
 
     let after = accounts.get("tiller").await.unwrap();

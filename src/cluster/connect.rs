@@ -69,6 +69,7 @@ pub enum ConnectError {
 }
 
 /// A client and the names a user needs to know which cluster it talks to.
+#[derive(Clone)]
 pub struct Connection {
     pub client: kube::Client,
     /// The configuration the client was made from (test-trigger reuses its TLS settings).

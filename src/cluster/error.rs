@@ -53,6 +53,12 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
+    /// The API server refused the call for want of permission.
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ClusterError::Api { source, .. }
+            if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 403))
+    }
+
     pub fn api(action: impl Into<String>, source: kube::Error) -> ClusterError {
         ClusterError::Api {
             action: action.into(),

@@ -87,6 +87,16 @@ pub async fn locate(
     key_use: KeyUse,
 ) -> Result<Located, ClusterError> {
     let connection = connect::connect(target).await?;
+    locate_on(connection, selection, home, key_use).await
+}
+
+/// Looks the selected decoy up on a cluster already connected to.
+pub async fn locate_on(
+    connection: Connection,
+    selection: &Selection,
+    home: &Home,
+    key_use: KeyUse,
+) -> Result<Located, ClusterError> {
     let client = &connection.client;
     let namespace_uid = cluster::namespace_uid(client, &selection.namespace).await?;
     let (key, ephemeral_key) = match key_use {
@@ -248,16 +258,19 @@ async fn observe_namespace(
             .iter()
             .any(|secret| secret.account == account && keyed_profiles(secret).is_empty())
     };
-    // Accounts of a profile's own name and exact shape: a decoy of this key that lost its
-    // Secret looks like this (the record, when there is one, says more below).
+    // Accounts of a profile's own name and exact shape, where that shape says something
+    // (labels or annotations: a plain account is anyone's): a decoy of this key that lost
+    // its Secret looks like this (the record, when there is one, says more below).
     for account in &accounts {
         let Some(name) = account.metadata.name.as_deref() else {
             continue;
         };
-        if let Some(profile) = profile::all()
-            .into_iter()
-            .find(|p| p.service_account.name == name && spec_of(p, name).shaped_like(account))
-        {
+        if let Some(profile) = profile::all().into_iter().find(|p| {
+            let distinctive = !p.service_account.labels.is_empty()
+                || !p.service_account.annotations.is_empty()
+                || p.service_account.last_applied;
+            distinctive && p.service_account.name == name && spec_of(p, name).shaped_like(account)
+        }) {
             candidates.insert(
                 name.to_string(),
                 Candidate {
@@ -282,6 +295,29 @@ async fn observe_namespace(
         });
         candidate.keyed_secret = true;
         candidate.profile = profile;
+    }
+    // An account of a keyed profile's own name, whose keyed Secret name is taken by a
+    // Secret of another type (swapped for an Opaque one, say): one GET per keyed profile
+    // whose account is here, so the cost stays constant.
+    for profile in profile::all().into_iter().filter(|p| p.keyed_secret_name()) {
+        let name = &profile.service_account.name;
+        let Some(account) = account_named(name) else {
+            continue;
+        };
+        if candidates.contains_key(name) {
+            continue;
+        }
+        if cluster::secret_exists(client, namespace, &spec_of(profile, name).secret).await? {
+            candidates.insert(
+                name.clone(),
+                Candidate {
+                    profile,
+                    account: Some(account),
+                    keyed_secret: true,
+                    other_token: other_token(name),
+                },
+            );
+        }
     }
     for record in &records {
         let profile = recorded_profile(record);
@@ -341,13 +377,24 @@ async fn observe_namespace(
     Ok(observed)
 }
 
+/// What `observe_all` found, and where it could not look.
+pub struct Observation {
+    pub connection: Connection,
+    /// The namespaces looked in.
+    pub namespaces: Vec<String>,
+    /// Profiles' namespaces the operator may not read (and where nothing was planted from
+    /// here), with the API server's words: decoys there are not shown.
+    pub not_looked_in: Vec<String>,
+    pub observed: Vec<Observed>,
+}
+
 /// Every decoy of this key in the namespaces `-n` names (or the profiles' own and the
 /// recorded ones), with what the cluster holds of it.
 pub async fn observe_all(
     target: &Target,
     namespace: Option<&str>,
     home: &Home,
-) -> Result<(connect::Connection, Vec<String>, Vec<Observed>), ClusterError> {
+) -> Result<Observation, ClusterError> {
     let connection = connect::connect(target).await?;
     let key = home.key()?;
     let state = home.load()?;
@@ -357,22 +404,38 @@ pub async fn observe_all(
     for record in &state.planted {
         recorded_profile(record);
     }
-    let namespaces = namespaces(namespace, &state, &connection.server);
-    let mut observed = Vec::new();
-    for namespace in &namespaces {
-        observed.extend(
-            observe_namespace(
-                client,
-                &connection.server,
-                &key,
-                &state,
-                namespace,
-                &cluster_role_bindings,
-            )
-            .await?,
-        );
+    let mut observation = Observation {
+        namespaces: Vec::new(),
+        not_looked_in: Vec::new(),
+        observed: Vec::new(),
+        connection: connection.clone(),
+    };
+    for name in namespaces(namespace, &state, &connection.server) {
+        let result = observe_namespace(
+            client,
+            &connection.server,
+            &key,
+            &state,
+            &name,
+            &cluster_role_bindings,
+        )
+        .await;
+        let recorded_here = state
+            .planted
+            .iter()
+            .any(|r| r.namespace == name && r.server == connection.server);
+        match result {
+            Ok(observed) => {
+                observation.observed.extend(observed);
+                observation.namespaces.push(name);
+            }
+            Err(error) if namespace.is_none() && !recorded_here && error.is_forbidden() => {
+                observation.not_looked_in.push(format!("{name} ({error})"));
+            }
+            Err(error) => return Err(error),
+        }
     }
-    Ok((connection, namespaces, observed))
+    Ok(observation)
 }
 
 /// Which decoys a command that acts on decoys (`remove`, `test-trigger`) acts on, from its
@@ -432,124 +495,10 @@ pub fn recorded_elsewhere(state: &State, server: &str, looked_in: &[String]) -> 
     elsewhere
 }
 
-/// A namespace that could not be looked in, and why.
-#[derive(Debug)]
-pub struct NotLookedIn {
-    pub namespace: String,
-    pub error: ClusterError,
-    /// Whether the command must fail for it: the namespace was named (`-n`) or this
-    /// workstation recorded a decoy there. Otherwise it is only a profile's home
-    /// namespace that the operator may not read (see [`must_look_in`]).
-    pub required: bool,
-}
-
-/// A namespace not looked in, as the commands' documents tell it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Unlooked {
-    pub namespace: String,
-    pub error: String,
-    /// Whether it fails the run (named with -n, or a decoy is recorded there).
-    pub required: bool,
-}
-
-pub fn unlooked(not_looked_in: &[NotLookedIn]) -> Vec<Unlooked> {
-    not_looked_in
-        .iter()
-        .map(|n| Unlooked {
-            namespace: n.namespace.clone(),
-            error: n.error.to_string(),
-            required: n.required,
-        })
-        .collect()
-}
-
-/// Whether a namespace that could not be looked in fails the command: one that was named or
-/// holds a recorded decoy does; a profile's home namespace that merely refused us
-/// (`forbidden`: the operator's Role is only where its decoys are) is told and passed over.
-pub fn must_look_in(named: bool, recorded: bool, forbidden: bool) -> bool {
-    named || recorded || !forbidden
-}
-
-fn forbidden(error: &ClusterError) -> bool {
-    matches!(error, ClusterError::Api { source, .. }
-        if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 403))
-}
-
-/// What `observe_scope` saw: every decoy of this key in the namespaces looked in, and the
-/// namespaces it could not look in.
-pub struct Observation {
-    pub connection: Connection,
-    pub namespaces: Vec<String>,
-    pub observed: Vec<Observed>,
-    pub not_looked_in: Vec<NotLookedIn>,
-    /// The local state as it was read for the look (records, drills).
-    pub state: State,
-}
-
-/// Like [`observe_all`], for commands that act on each decoy on its own: a namespace that
-/// cannot be looked in is set aside with its error instead of ending the look, so the
-/// decoys elsewhere are still acted on.
-pub async fn observe_scope(
-    target: &Target,
-    namespace: Option<&str>,
-    home: &Home,
-) -> Result<Observation, ClusterError> {
-    let connection = connect::connect(target).await?;
-    let key = home.key()?;
-    let state = home.load()?;
-    let client = &connection.client;
-    let cluster_role_bindings = cluster::cluster_role_bindings(client).await?;
-    for record in &state.planted {
-        recorded_profile(record);
-    }
-    let namespaces = namespaces(namespace, &state, &connection.server);
-    let mut observed = Vec::new();
-    let mut not_looked_in = Vec::new();
-    for ns in &namespaces {
-        match observe_namespace(
-            client,
-            &connection.server,
-            &key,
-            &state,
-            ns,
-            &cluster_role_bindings,
-        )
-        .await
-        {
-            Ok(found) => observed.extend(found),
-            Err(error) => {
-                let recorded = state
-                    .planted
-                    .iter()
-                    .any(|r| r.server == connection.server && &r.namespace == ns);
-                not_looked_in.push(NotLookedIn {
-                    namespace: ns.clone(),
-                    required: must_look_in(namespace.is_some(), recorded, forbidden(&error)),
-                    error,
-                });
-            }
-        }
-    }
-    Ok(Observation {
-        connection,
-        namespaces,
-        observed,
-        not_looked_in,
-        state,
-    })
-}
-
-/// One decoy of an [`Observation`] as the one-decoy commands take it.
+/// One decoy of an [`Observation`] as the commands that act on one decoy take it.
 pub fn located(connection: &Connection, observed: &Observed, state: &State) -> Located {
     Located {
-        connection: Connection {
-            client: connection.client.clone(),
-            config: connection.config.clone(),
-            context: connection.context.clone(),
-            cluster: connection.cluster.clone(),
-            server: connection.server.clone(),
-        },
+        connection: connection.clone(),
         spec: observed.spec.clone(),
         found: observed.found.clone(),
         record: state
@@ -631,30 +580,6 @@ mod scope_tests {
             vec!["kube-system/tiller on https://y".to_string()]
         );
         assert!(recorded_elsewhere(&State::default(), "https://x", &[]).is_empty());
-    }
-
-    #[test]
-    fn only_an_unrecorded_unnamed_namespace_that_refused_us_is_passed_over() {
-        assert!(!must_look_in(false, false, true));
-        assert!(must_look_in(true, false, true), "named with -n");
-        assert!(must_look_in(false, true, true), "a decoy is recorded there");
-        assert!(must_look_in(false, false, false), "not a refusal");
-    }
-
-    #[test]
-    fn a_forbidden_answer_is_told_apart_from_other_failures() {
-        let status = |code: u16| {
-            ClusterError::api(
-                "list RoleBindings in namespace default",
-                kube::Error::Api(Box::new(kube::core::Status {
-                    code,
-                    ..Default::default()
-                })),
-            )
-        };
-        assert!(forbidden(&status(403)));
-        assert!(!forbidden(&status(500)));
-        assert!(!forbidden(&ClusterError::NamespaceMissing("x".into())));
     }
 }
 

@@ -6,6 +6,7 @@ pub mod connect;
 mod error;
 pub mod locate;
 pub mod sought;
+pub mod survey;
 pub mod watches;
 
 use std::time::{Duration, Instant};
@@ -112,6 +113,19 @@ pub async fn find(client: &Client, spec: &DecoySpec) -> Result<Found, ClusterErr
         ClusterError::api(format!("get Secret {}/{}", spec.namespace, spec.secret), e)
     })?;
     Ok(Found { account, secret })
+}
+
+/// Whether a Secret of this name exists, of any type (its metadata only).
+pub async fn secret_exists(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<bool, ClusterError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    api.get_metadata_opt(name)
+        .await
+        .map(|found| found.is_some())
+        .map_err(|e| ClusterError::api(format!("get Secret {namespace}/{name}"), e))
 }
 
 pub async fn get_secret(

@@ -28,7 +28,7 @@ pub async fn decoys_to_look_for(
     home: &Home,
 ) -> Result<Sought, ClusterError> {
     let sought = if given_users.is_empty() && given_secrets.is_empty() {
-        let (_, _, observed) = observe_all(target, namespace, home).await?;
+        let observed = observe_all(target, namespace, home).await?.observed;
         let mut sought = Sought::default();
         for decoy in &observed {
             sought.users.push(decoy.spec.username());

@@ -1,6 +1,7 @@
 //! One module per command: each parses its flags into a plan, acts through the wings below,
 //! and shows the result. Nothing outside `lib.rs` imports a command.
 
+pub(crate) mod kubeconfig;
 pub(crate) mod plant;
 pub(crate) mod rbac;
 pub(crate) mod remove;

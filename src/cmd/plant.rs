@@ -6,10 +6,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, PlantArgs};
-use crate::cluster;
-use crate::cluster::locate::KeyUse;
-use crate::cluster::locate::{self, Selection};
-use crate::decoy::{DecoySpec, Found, Ownership, ownership, token_filled, uid_of};
+use crate::cluster::connect::{self, Connection};
+use crate::cluster::locate::{self, KeyUse, Located, Selection};
+use crate::cluster::{self, survey};
+use crate::decoy::fit::{self, Fit};
+use crate::decoy::profile::{self, Profile};
+use crate::decoy::wanted;
+use crate::decoy::{DecoySpec, Found, Ownership, bindings_naming, ownership, token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{Home, PlantedRecord};
@@ -117,6 +120,9 @@ pub struct PlantReport {
     pub rbac: &'static str,
     pub next_steps: Vec<String>,
     pub rules_tripped_by_planting: Vec<String>,
+    /// How well the profile fits this cluster, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit: Option<Fit>,
 }
 
 /// Labels, annotations and field manager in a few words (kubectl's record of an applied
@@ -205,15 +211,40 @@ pub fn rules_tripped_by_planting(spec: &DecoySpec) -> Vec<String> {
     rules
 }
 
-pub fn next_steps() -> Vec<String> {
+/// The flags that name this decoy to `verify` and `test-trigger`, beyond the profile's
+/// defaults.
+fn selection_flags(spec: &DecoySpec) -> String {
+    let shape = spec.shape;
+    let mut flags = String::new();
+    if shape.name != profile::default_profile().name {
+        flags.push_str(&format!(" --profile {}", shape.name));
+    }
+    if spec.namespace != shape.namespace {
+        flags.push_str(&format!(" -n {}", spec.namespace));
+    }
+    if spec.account != shape.service_account.name {
+        flags.push_str(&format!(" --name {}", spec.account));
+    }
+    flags
+}
+
+pub fn next_steps(spec: &DecoySpec) -> Vec<String> {
+    let flags = selection_flags(spec);
     vec![
-        "kubectl honeytoken verify                        # would the audit log record the token's use?".into(),
-        "kubectl honeytoken test-trigger --audit-log FILE  # use the token once, as a drill, and see its audit events arrive".into(),
-        "kubectl honeytoken status                        # armed, drilled, TRIPPED or broken; run it from cron".into(),
+        format!("kubectl honeytoken verify{flags}   # would the audit log record the token's use?"),
+        format!(
+            "kubectl honeytoken test-trigger{flags} --audit-log FILE   # use the token once, as a drill, and see its audit events arrive"
+        ),
+        "kubectl honeytoken status   # armed, drilled, TRIPPED or broken, for every decoy; run it from cron".into(),
     ]
 }
 
-pub fn report(spec: &DecoySpec, result: PlantResult, objects: Vec<PlannedObject>) -> PlantReport {
+pub fn report(
+    spec: &DecoySpec,
+    result: PlantResult,
+    objects: Vec<PlannedObject>,
+    fit: Fit,
+) -> PlantReport {
     PlantReport {
         result,
         profile: spec.profile,
@@ -223,8 +254,9 @@ pub fn report(spec: &DecoySpec, result: PlantResult, objects: Vec<PlannedObject>
         username: spec.username(),
         objects,
         rbac: "none",
-        next_steps: next_steps(),
+        next_steps: next_steps(spec),
         rules_tripped_by_planting: rules_tripped_by_planting(spec),
+        fit: Some(fit),
     }
 }
 
@@ -292,32 +324,306 @@ fn follow_up_text(report: &PlantReport) -> String {
     text
 }
 
-/// The decoy to plant: from the flags, asking on a terminal for what they leave out.
-fn choose(args: &PlantArgs, global: &GlobalArgs, ask: bool) -> Result<Selection, Error> {
-    if !ask {
-        return Ok(locate::select(
-            args.select.profile.as_deref(),
-            global.namespace.as_deref(),
-            args.select.name.as_deref(),
-        )?);
+/// How much of a profile or decoy list file is read: far more than any real one.
+const FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads and checks a profile of the operator's own.
+fn profile_file(path: &std::path::Path) -> Result<&'static Profile, String> {
+    let text = crate::input::read_text(path, FILE_LIMIT, "profile").map_err(|e| e.to_string())?;
+    profile::parse(&text)
+        .and_then(profile::adopt)
+        .map_err(|e| e.to_string())
+}
+
+/// What the command line asks to plant, checked before anything is read from the cluster.
+/// Empty when it names no profile (then the wizard asks, or the default is planted).
+fn requested(args: &PlantArgs, global: &GlobalArgs) -> Result<Vec<Selection>, Error> {
+    let namespace = global.namespace.as_deref();
+    let name = args.name.as_deref();
+    let mut selections = Vec::new();
+    for profile in &args.profile {
+        selections.push(Selection::of(
+            locate::profile_named(Some(profile))?,
+            namespace,
+            name,
+        ));
     }
-    let profile = match &args.select.profile {
-        Some(name) => locate::profile_named(Some(name))?,
-        None => prompt::profile()?,
-    };
+    for path in &args.profile_file {
+        let profile = profile_file(path)
+            .map_err(|e| Error::Invalid(format!("--profile-file {}: {e}", path.display())))?;
+        selections.push(Selection::of(profile, namespace, name));
+    }
+    if let Some(path) = &args.filename {
+        let invalid = |why: String| Error::Invalid(format!("-f {}: {why}", path.display()));
+        let text = crate::input::read_text(path, FILE_LIMIT, "decoy list")
+            .map_err(|e| invalid(e.to_string()))?;
+        let folder = path.parent().unwrap_or(std::path::Path::new("."));
+        for wanted in wanted::parse_list(&text, folder).map_err(|e| invalid(e.to_string()))? {
+            let profile = match (&wanted.profile, &wanted.profile_file) {
+                (Some(name), _) => locate::profile_named(Some(name))?,
+                (None, Some(file)) => profile_file(file)
+                    .map_err(|e| invalid(format!("profile file {}: {e}", file.display())))?,
+                (None, None) => unreachable!("parse_list checks every entry"),
+            };
+            selections.push(Selection::of(
+                profile,
+                wanted.namespace.as_deref().or(namespace),
+                wanted.name.as_deref().or(name),
+            ));
+        }
+    }
+    if name.is_some() && selections.len() > 1 {
+        return Err(Error::Invalid(
+            "--name names one decoy, and this plants several: give each its name in a list \
+             (-f), or plant them one at a time"
+                .into(),
+        ));
+    }
+    check_selections(&selections)?;
+    Ok(selections)
+}
+
+/// Names the API server would refuse, and one decoy asked for twice.
+fn check_selections(selections: &[Selection]) -> Result<(), Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    for selection in selections {
+        wanted::check_place(Some(&selection.namespace), Some(&selection.account))
+            .map_err(Error::Invalid)?;
+        if !seen.insert((&selection.namespace, &selection.account)) {
+            return Err(Error::Invalid(format!(
+                "decoy {}/{} is asked for twice",
+                selection.namespace, selection.account
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The wizard: the profiles with their fit, the best preselected, then where and under
+/// what name.
+fn ask(
+    fits: &[(&'static Profile, Fit)],
+    global: &GlobalArgs,
+    name: Option<&str>,
+) -> Result<Selection, Error> {
+    let best = fit::best(&fits.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>())
+        .map(|b| b.profile.clone());
+    let width = fits.iter().map(|(p, _)| p.name.len()).max().unwrap_or(0);
+    // The reasons first, wrapped, then a list short enough for one line a profile.
+    for (profile, fit) in fits {
+        eprintln!(
+            "  {:<width$}  {}: {}",
+            profile.name,
+            fit.grade,
+            fit.reasons.join("; ")
+        );
+    }
+    let items: Vec<String> = fits
+        .iter()
+        .map(|(profile, fit)| {
+            format!(
+                "{:<width$}  {:<8}  {}",
+                profile.name,
+                fit.grade.to_string(),
+                profile.summary
+            )
+        })
+        .collect();
+    let default = fits
+        .iter()
+        .position(|(p, _)| Some(&p.name) == best.as_ref())
+        .unwrap_or(0);
+    let index = prompt::choose("Decoy profile (fit to this cluster)", &items, default)?;
+    let profile = fits[index].0;
     let namespace = match &global.namespace {
         Some(ns) => ns.clone(),
         None => prompt::text("Namespace", &profile.namespace)?,
     };
-    let account = match &args.select.name {
-        Some(name) => name.clone(),
+    let account = match name {
+        Some(name) => name.to_string(),
         None => prompt::text("Service account name", &profile.service_account.name)?,
     };
-    Ok(Selection {
+    let selection = Selection {
         profile,
         namespace,
         account,
+    };
+    check_selections(std::slice::from_ref(&selection))?;
+    Ok(selection)
+}
+
+/// One decoy's plan: what the cluster holds under its names, what to do, and its fit.
+struct Planned {
+    located: Located,
+    decision: Decision,
+    fit: Fit,
+}
+
+/// Looks a decoy up and decides; a profile whose real installer is here, or an account
+/// someone already granted something, is refused before anything is made.
+async fn plan_one(
+    connection: &Connection,
+    selection: &Selection,
+    fit: Fit,
+    home: &Home,
+    key_use: KeyUse,
+) -> Result<Planned, Error> {
+    let located = locate::locate_on(connection.clone(), selection, home, key_use).await?;
+    let mut decision = decide(&located.spec, &located.found, located.record.as_ref());
+    if matches!(decision, Decision::Make(_)) {
+        if fit.grade == fit::Grade::Conflict {
+            decision = Decision::Refuse(format!(
+                "the {} profile conflicts with this cluster: {}",
+                selection.profile.name,
+                fit.reasons.join("; ")
+            ));
+        } else {
+            let client = &connection.client;
+            // Bindings the operator may not list cannot be checked here; `status` reports
+            // any that grant the decoy something (DANGER).
+            fn readable<T>(
+                listed: Result<Vec<T>, cluster::ClusterError>,
+                username: &str,
+            ) -> Result<Vec<T>, cluster::ClusterError> {
+                match listed {
+                    Ok(bindings) => Ok(bindings),
+                    Err(error) if error.is_forbidden() => {
+                        eprintln!(
+                            "warning: {error}; plant cannot check that nothing already grants \
+                             {username} something (status will)"
+                        );
+                        Ok(Vec::new())
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            let username = located.spec.username();
+            let granted = bindings_naming(
+                &selection.namespace,
+                &selection.account,
+                &readable(
+                    cluster::role_bindings(client, &selection.namespace).await,
+                    &username,
+                )?,
+                &readable(cluster::cluster_role_bindings(client).await, &username)?,
+            );
+            if !granted.is_empty() {
+                decision = Decision::Refuse(format!(
+                    "{} already grants {} something, so a decoy by that name would hold it",
+                    granted.join(", "),
+                    located.spec.username()
+                ));
+            }
+        }
+    }
+    Ok(Planned {
+        located,
+        decision,
+        fit,
     })
+}
+
+/// The fits of every known profile, in the order of preference.
+fn fits_of(facts: &fit::ClusterFacts) -> Vec<(&'static Profile, Fit)> {
+    profile::all()
+        .into_iter()
+        .map(|p| (p, fit::judge(p, facts)))
+        .collect()
+}
+
+fn fit_for(fits: &[(&'static Profile, Fit)], profile: &Profile) -> Fit {
+    fits.iter()
+        .find(|(p, _)| p.name == profile.name)
+        .map(|(_, f)| f.clone())
+        .expect("every known profile is judged")
+}
+
+/// Without a terminal nobody saw the fit: a poor one is said on stderr, with a better
+/// profile when there is one.
+fn warn_of_poor_fit(fits: &[(&'static Profile, Fit)], fit: &Fit) {
+    if fit.grade != fit::Grade::Poor {
+        return;
+    }
+    let all: Vec<Fit> = fits.iter().map(|(_, f)| f.clone()).collect();
+    let better = fit::best(&all)
+        .filter(|b| b.grade > fit.grade)
+        .map(|b| format!("; the {} profile fits better ({})", b.profile, b.summary()))
+        .unwrap_or_default();
+    eprintln!(
+        "warning: the {} profile fits this cluster poorly ({}){better}",
+        fit.profile,
+        fit.reasons.join("; ")
+    );
+}
+
+/// `plant --list-profiles`: every profile, its fit and where it comes from.
+fn list_profiles(
+    global: &GlobalArgs,
+    facts: &fit::ClusterFacts,
+    fits: &[(&'static Profile, Fit)],
+) -> Result<Outcome, Error> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Row<'a> {
+        name: &'a str,
+        namespace: &'a str,
+        service_account: &'a str,
+        secret: String,
+        summary: &'a str,
+        era: String,
+        fit: &'a Fit,
+        source: &'a str,
+        leaves_out: &'a str,
+    }
+    let rows: Vec<Row> = fits
+        .iter()
+        .map(|(p, fit)| Row {
+            name: &p.name,
+            namespace: &p.namespace,
+            service_account: &p.service_account.name,
+            secret: p.fill(&p.service_account.name, "xxxxx").secret,
+            summary: &p.summary,
+            era: match p.era.until {
+                Some(until) => format!("{}-{until}", p.era.from),
+                None => format!("{}-", p.era.from),
+            },
+            fit,
+            source: &p.source,
+            leaves_out: &p.leaves_out,
+        })
+        .collect();
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Document<'a> {
+        schema_version: u32,
+        cluster: String,
+        profiles: Vec<Row<'a>>,
+    }
+    let document = Document {
+        schema_version: 1,
+        cluster: facts.describe(),
+        profiles: rows,
+    };
+    match output::structured(global.output, &document)? {
+        Some(text) => print!("{text}"),
+        None => {
+            println!("Cluster: {}", document.cluster);
+            for row in &document.profiles {
+                println!(
+                    "\n{}  {}  {}/{} (Secret {}), era {}\n  {}\n  fit: {}",
+                    row.name,
+                    row.fit.grade,
+                    row.namespace,
+                    row.service_account,
+                    row.secret,
+                    row.era,
+                    row.summary,
+                    row.fit.reasons.join("; ")
+                );
+            }
+        }
+    }
+    Ok(Outcome::Success)
 }
 
 pub async fn run(
@@ -326,25 +632,86 @@ pub async fn run(
     terminal: Terminal,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let interactive = prompt::will_ask(
-        terminal,
-        global.yes,
-        global.dry_run,
-        "plant creates objects in the cluster",
-    )?;
-    let selection = choose(args, global, interactive && !global.dry_run)?;
+    let mut selections = requested(args, global)?;
+    let interactive = !args.list_profiles
+        && prompt::will_ask(
+            terminal,
+            global.yes,
+            global.dry_run,
+            "plant creates objects in the cluster",
+        )?;
+    let connection = connect::connect(&global.target()).await?;
+    let facts = survey::cluster_facts(&connection.client, &fit::queries(profile::all())).await;
+    let fits = fits_of(&facts);
+    if args.list_profiles {
+        return list_profiles(global, &facts, &fits);
+    }
+    if selections.is_empty() {
+        selections.push(if interactive && !global.dry_run {
+            eprintln!(
+                "Cluster: {} (context {}), {}",
+                connection.server,
+                connection.context,
+                facts.describe()
+            );
+            ask(&fits, global, args.name.as_deref())?
+        } else {
+            let selection = Selection::of(
+                profile::default_profile(),
+                global.namespace.as_deref(),
+                args.name.as_deref(),
+            );
+            check_selections(std::slice::from_ref(&selection))?;
+            selection
+        });
+    }
+    if !interactive {
+        for selection in &selections {
+            warn_of_poor_fit(&fits, &fit_for(&fits, selection.profile));
+        }
+    }
     // Only a real plant makes the key: a dry run shows names under a key of its own.
     let key_use = if global.dry_run {
         KeyUse::ExistingOrEphemeral
     } else {
         KeyUse::Create
     };
-    let located = locate::locate(&selection, &global.target(), home, key_use).await?;
+    if let [selection] = selections.as_slice() {
+        let fit = fit_for(&fits, selection.profile);
+        let planned = plan_one(&connection, selection, fit, home, key_use).await?;
+        return plant_one(args, global, interactive, home, planned).await;
+    }
+    plant_several(
+        args,
+        global,
+        interactive,
+        home,
+        &connection,
+        &fits,
+        &selections,
+        key_use,
+    )
+    .await
+}
+
+/// One decoy, as `plant` has always done it: refusals and failures are the command's.
+async fn plant_one(
+    args: &PlantArgs,
+    global: &GlobalArgs,
+    interactive: bool,
+    home: &Home,
+    planned: Planned,
+) -> Result<Outcome, Error> {
+    let Planned {
+        located,
+        decision,
+        fit,
+    } = planned;
     let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
     let client = &connection.client;
     let record = located.record.as_ref();
 
-    match decide(spec, found, record) {
+    match decision {
         Decision::Refuse(why) => Err(Error::Conflict(format!(
             "refusing to plant {}/{}: {why}. Nothing was changed; choose another name with --name or -n.",
             spec.namespace, spec.account
@@ -363,7 +730,7 @@ pub async fn run(
                     ))
                 })?;
             }
-            let report = report(spec, PlantResult::AlreadyPlanted, objects);
+            let report = report(spec, PlantResult::AlreadyPlanted, objects, fit);
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
                 None => println!(
@@ -374,16 +741,9 @@ pub async fn run(
             Ok(Outcome::Success)
         }
         Decision::Make(steps) if global.dry_run => {
-            let report = report(spec, PlantResult::Planned, planned_objects(spec));
+            let report = report(spec, PlantResult::Planned, planned_objects(spec), fit);
             match global.output {
-                OutputFormat::Yaml => print!(
-                    "{}",
-                    output::yaml_documents(&[
-                        serde_json::to_value(spec.account_manifest()).expect("manifest"),
-                        serde_json::to_value(spec.secret_manifest(found.account.as_ref()))
-                            .expect("manifest"),
-                    ])?
-                ),
+                OutputFormat::Yaml => print!("{}", output::yaml_documents(&manifests(&located))?),
                 OutputFormat::Json => print!(
                     "{}",
                     output::structured(OutputFormat::Json, &report)?.unwrap_or_default()
@@ -407,7 +767,12 @@ pub async fn run(
             Ok(Outcome::Success)
         }
         Decision::Make(steps) => {
-            let planned = report(spec, PlantResult::Planned, planned_objects(spec));
+            let planned = report(
+                spec,
+                PlantResult::Planned,
+                planned_objects(spec),
+                fit.clone(),
+            );
             if interactive {
                 eprintln!(
                     "Cluster: {} (context {})",
@@ -434,7 +799,12 @@ pub async fn run(
                 Duration::from_secs(args.timeout),
             )
             .await?;
-            let report = report(spec, PlantResult::Planted, objects_with_uids(spec, &made));
+            let report = report(
+                spec,
+                PlantResult::Planted,
+                objects_with_uids(spec, &made),
+                fit,
+            );
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
                 None => {
@@ -449,6 +819,236 @@ pub async fn run(
             }
             Ok(Outcome::Success)
         }
+    }
+}
+
+/// The manifests a decoy's plan would send (for `--dry-run -o yaml`).
+fn manifests(located: &Located) -> Vec<serde_json::Value> {
+    let spec = &located.spec;
+    vec![
+        serde_json::to_value(spec.account_manifest()).expect("manifest"),
+        serde_json::to_value(spec.secret_manifest(located.found.account.as_ref()))
+            .expect("manifest"),
+    ]
+}
+
+/// What happened to one decoy of several.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failure {
+    profile: String,
+    namespace: String,
+    service_account: String,
+    error: String,
+}
+
+/// `-o json|yaml` of a plant of several decoys.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlantList {
+    schema_version: u32,
+    kind: &'static str,
+    items: Vec<PlantReport>,
+    failures: Vec<Failure>,
+}
+
+/// Several decoys: one plan, asked once; each decoy made on its own, so that a failure
+/// leaves the others planted and is reported with them.
+#[allow(clippy::too_many_arguments)]
+async fn plant_several(
+    args: &PlantArgs,
+    global: &GlobalArgs,
+    interactive: bool,
+    home: &Home,
+    connection: &Connection,
+    fits: &[(&'static Profile, Fit)],
+    selections: &[Selection],
+    key_use: KeyUse,
+) -> Result<Outcome, Error> {
+    let mut plans = Vec::new();
+    let mut failures = Vec::new();
+    let failure = |selection: &Selection, error: String| Failure {
+        profile: selection.profile.name.clone(),
+        namespace: selection.namespace.clone(),
+        service_account: selection.account.clone(),
+        error,
+    };
+    for selection in selections {
+        let fit = fit_for(fits, selection.profile);
+        match plan_one(connection, selection, fit, home, key_use).await {
+            Ok(Planned {
+                decision: Decision::Refuse(why),
+                ..
+            }) => failures.push(failure(selection, format!("refused: {why}"))),
+            Ok(planned) => plans.push(planned),
+            Err(error) => failures.push(failure(selection, crate::ui::causes::chain(&error))),
+        }
+    }
+    let to_make = plans
+        .iter()
+        .filter(|p| matches!(p.decision, Decision::Make(_)))
+        .count();
+    let planned_report = |p: &Planned, result| {
+        let objects = match result {
+            PlantResult::AlreadyPlanted => objects_with_uids(&p.located.spec, &p.located.found),
+            _ => planned_objects(&p.located.spec),
+        };
+        report(&p.located.spec, result, objects, p.fit.clone())
+    };
+    let result_of = |p: &Planned| match p.decision {
+        Decision::AlreadyPlanted => PlantResult::AlreadyPlanted,
+        _ => PlantResult::Planned,
+    };
+
+    if global.dry_run || interactive {
+        let mut text = format!(
+            "Cluster: {} (context {})\n",
+            connection.server, connection.context
+        );
+        for planned in &plans {
+            let report = planned_report(planned, result_of(planned));
+            text.push_str(&format!(
+                "\n{} {}/{} (profile {}, fit {})\n",
+                match report.result {
+                    PlantResult::AlreadyPlanted => "Already planted:",
+                    _ => "Decoy",
+                },
+                report.namespace,
+                report.service_account,
+                report.profile,
+                planned.fit.summary()
+            ));
+            text.push_str(&plan_text(&report));
+        }
+        for failure in &failures {
+            text.push_str(&format!(
+                "\nNot planted: {}/{} (profile {}): {}\n",
+                failure.namespace, failure.service_account, failure.profile, failure.error
+            ));
+        }
+        if global.dry_run {
+            match global.output {
+                OutputFormat::Table => println!("{text}(dry run: nothing was created)"),
+                OutputFormat::Yaml => {
+                    let documents: Vec<serde_json::Value> = plans
+                        .iter()
+                        .filter(|p| matches!(p.decision, Decision::Make(_)))
+                        .flat_map(|p| manifests(&p.located))
+                        .collect();
+                    print!("{}", output::yaml_documents(&documents)?)
+                }
+                OutputFormat::Json => {
+                    let list = PlantList {
+                        schema_version: 1,
+                        kind: "PlantList",
+                        items: plans
+                            .iter()
+                            .map(|p| planned_report(p, result_of(p)))
+                            .collect(),
+                        failures: failures.clone(),
+                    };
+                    print!(
+                        "{}",
+                        output::structured(OutputFormat::Json, &list)?.unwrap_or_default()
+                    )
+                }
+            }
+            return finish(failures.len(), selections.len());
+        }
+        eprint!("{text}");
+        if to_make > 0 && !prompt::confirm(&format!("Plant these {to_make} decoys?"))? {
+            return Err(Error::Declined("nothing was created".into()));
+        }
+    }
+
+    let mut reports = Vec::new();
+    for planned in plans {
+        let spec = &planned.located.spec;
+        match planned.decision {
+            Decision::AlreadyPlanted | Decision::Refuse(_) => {
+                reports.push(planned_report(&planned, PlantResult::AlreadyPlanted));
+            }
+            Decision::Make(steps) => {
+                let made = make(
+                    &connection.client,
+                    home,
+                    &connection.server,
+                    spec,
+                    &planned.located.found,
+                    planned.located.record.as_ref(),
+                    steps,
+                    Duration::from_secs(args.timeout),
+                )
+                .await;
+                match made {
+                    Ok(made) => reports.push(report(
+                        spec,
+                        PlantResult::Planted,
+                        objects_with_uids(spec, &made),
+                        planned.fit.clone(),
+                    )),
+                    // A signal stops the whole run: the decoys made so far stay planted.
+                    Err(error @ Error::Interrupted { .. }) => return Err(error),
+                    Err(error) => failures.push(failure(
+                        &Selection {
+                            profile: spec.shape,
+                            namespace: spec.namespace.clone(),
+                            account: spec.account.clone(),
+                        },
+                        crate::ui::causes::chain(&error),
+                    )),
+                }
+            }
+        }
+    }
+    match output::structured(
+        global.output,
+        &PlantList {
+            schema_version: 1,
+            kind: "PlantList",
+            items: reports.clone(),
+            failures: failures.clone(),
+        },
+    )? {
+        Some(text) => print!("{text}"),
+        None => {
+            for report in &reports {
+                match report.result {
+                    PlantResult::AlreadyPlanted => println!(
+                        "decoy {}/{} is already planted (Secret {}); nothing changed",
+                        report.namespace, report.service_account, report.secret
+                    ),
+                    _ if interactive => print!("{}", created_text(report)),
+                    _ => print!("{}", plan_text(report)),
+                }
+            }
+            for failure in &failures {
+                println!(
+                    "NOT PLANTED {}/{} (profile {}): {}",
+                    failure.namespace, failure.service_account, failure.profile, failure.error
+                );
+            }
+            if let Some(first) = reports.iter().find(|r| r.result == PlantResult::Planted) {
+                print!("{}", follow_up_text(first));
+            }
+            println!(
+                "\n{} of {} decoys planted or already there; {} not planted",
+                reports.len(),
+                selections.len(),
+                failures.len()
+            );
+        }
+    }
+    finish(failures.len(), selections.len())
+}
+
+fn finish(failed: usize, of: usize) -> Result<Outcome, Error> {
+    if failed == 0 {
+        Ok(Outcome::Success)
+    } else {
+        Err(Error::CheckFailed(format!(
+            "{failed} of {of} decoys were not planted (see above); the others are planted"
+        )))
     }
 }
 
@@ -822,7 +1422,7 @@ mod tests {
         let mut objects = planned_objects(&spec);
         objects[0].uid = Some("a1".into());
         objects[1].uid = Some("s1".into());
-        let text = created_text(&report(&spec, PlantResult::Planted, objects));
+        let text = created_text(&report(&spec, PlantResult::Planted, objects, good()));
         assert!(
             text.contains("serviceaccount/tiller created in namespace kube-system (uid a1)"),
             "{text}"
@@ -840,7 +1440,12 @@ mod tests {
     #[test]
     fn the_plan_lists_both_objects_and_states_no_rbac() {
         let spec = spec("kube-system");
-        let text = plan_text(&report(&spec, PlantResult::Planned, planned_objects(&spec)));
+        let text = plan_text(&report(
+            &spec,
+            PlantResult::Planned,
+            planned_objects(&spec),
+            good(),
+        ));
         assert!(
             text.contains("serviceaccount/tiller will be created in namespace kube-system"),
             "{text}"
@@ -870,10 +1475,147 @@ mod tests {
     #[test]
     fn the_report_always_says_no_rbac_and_what_comes_next() {
         let spec = spec("kube-system");
-        let report = report(&spec, PlantResult::Planned, planned_objects(&spec));
+        let report = report(&spec, PlantResult::Planned, planned_objects(&spec), good());
         assert_eq!(report.rbac, "none");
         assert!(report.next_steps[0].contains("verify"));
         assert!(report.next_steps[1].contains("test-trigger"));
         assert!(report.next_steps[2].contains("status"));
+    }
+
+    fn good() -> Fit {
+        Fit {
+            profile: "tiller".into(),
+            grade: fit::Grade::Good,
+            reasons: vec![],
+        }
+    }
+
+    #[test]
+    fn next_steps_carry_the_flags_that_name_the_decoy() {
+        let plain = next_steps(&spec("kube-system")).join("\n");
+        assert!(
+            !plain.contains(" -n ") && !plain.contains("--name"),
+            "{plain}"
+        );
+        let elsewhere = DecoySpec::new(
+            profile::find("argocd-manager").unwrap(),
+            &crate::home::Key::from_bytes([1; crate::home::KEY_LEN]),
+            "uid",
+            "apps",
+            "helm-server",
+        );
+        let steps = next_steps(&elsewhere);
+        for step in &steps[..2] {
+            assert!(
+                step.contains("--profile argocd-manager -n apps --name helm-server"),
+                "{step}"
+            );
+        }
+    }
+
+    fn parsed(args: &[&str]) -> Result<Vec<Selection>, Error> {
+        use clap::Parser;
+        let cli =
+            crate::cli::Cli::try_parse_from(["kubectl-honeytoken"].iter().chain(args).copied())
+                .unwrap();
+        match &cli.command {
+            crate::cli::Command::Plant(plant) => requested(plant, &cli.global),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_names_the_decoys_before_anything_is_read() {
+        assert!(parsed(&["plant"]).unwrap().is_empty());
+        let two = parsed(&[
+            "plant",
+            "--profile",
+            "tiller",
+            "--profile",
+            "argocd-manager",
+        ])
+        .unwrap();
+        assert_eq!(
+            two.iter()
+                .map(|s| format!("{}/{}", s.namespace, s.account))
+                .collect::<Vec<_>>(),
+            ["kube-system/tiller", "kube-system/argocd-manager"]
+        );
+        let moved = parsed(&[
+            "plant",
+            "--profile",
+            "headlamp-admin",
+            "-n",
+            "ops",
+            "--name",
+            "ui",
+        ])
+        .unwrap();
+        assert_eq!(
+            (moved[0].namespace.as_str(), moved[0].account.as_str()),
+            ("ops", "ui")
+        );
+        for (args, expected) in [
+            (
+                &[
+                    "plant",
+                    "--profile",
+                    "tiller",
+                    "--profile",
+                    "gitlab",
+                    "--name",
+                    "x",
+                ][..],
+                "--name names one decoy",
+            ),
+            (
+                &["plant", "--profile", "tiller", "--profile", "tiller"][..],
+                "asked for twice",
+            ),
+            (
+                &["plant", "--name", "Bad_Name", "--profile", "tiller"][..],
+                "Bad_Name",
+            ),
+            (&["plant", "--profile", "nope"][..], "nope"),
+            (
+                &["plant", "--profile-file", "/nonexistent/p.yaml"][..],
+                "/nonexistent/p.yaml",
+            ),
+            (
+                &["plant", "-f", "/nonexistent/decoys.yaml"][..],
+                "/nonexistent/decoys.yaml",
+            ),
+        ] {
+            let error = crate::ui::causes::chain(&parsed(args).unwrap_err());
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_decoy_list_and_own_profiles_are_read_relative_to_the_list() {
+        let folder = std::env::temp_dir().join(format!("plant-list-{}", std::process::id()));
+        std::fs::create_dir_all(folder.join("own")).unwrap();
+        let own = include_str!("../../profiles/argocd-manager.yaml")
+            .replace("\nname: argocd-manager\n", "\nname: ci-deployer\n")
+            .replace("  name: argocd-manager\n", "  name: deployer\n");
+        std::fs::write(folder.join("own/ci.yaml"), own).unwrap();
+        std::fs::write(
+            folder.join("decoys.yaml"),
+            "decoys:\n  - profile: tiller\n    namespace: apps\n    name: helm-server\n  - profileFile: own/ci.yaml\n",
+        )
+        .unwrap();
+        let list = folder.join("decoys.yaml");
+        let selections = parsed(&["plant", "-f", list.to_str().unwrap()]).unwrap();
+        std::fs::remove_dir_all(&folder).unwrap();
+        assert_eq!(selections.len(), 2);
+        assert_eq!(selections[0].account, "helm-server");
+        assert_eq!(selections[1].profile.name, "ci-deployer");
+        assert_eq!(
+            (
+                selections[1].namespace.as_str(),
+                selections[1].account.as_str()
+            ),
+            ("kube-system", "deployer")
+        );
     }
 }

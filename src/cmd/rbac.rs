@@ -275,13 +275,9 @@ pub fn header(decoys: &[Watched], options: &Options) -> String {
 /// The watcher's decoys: those named by `--secret`, or those of this key the cluster holds.
 async fn watched(args: &RbacArgs, global: &GlobalArgs, home: &Home) -> Result<Vec<Watched>, Error> {
     let mut decoys: Vec<Watched> = if args.secret.is_empty() {
-        let (_, _, observed) = crate::cluster::locate::observe_all(
-            &global.target(),
-            global.namespace.as_deref(),
-            home,
-        )
-        .await?;
-        observed
+        crate::cluster::locate::observe_all(&global.target(), global.namespace.as_deref(), home)
+            .await?
+            .observed
             .into_iter()
             .map(|o| Watched {
                 namespace: o.spec.namespace,

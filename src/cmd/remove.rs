@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
-use crate::cluster::locate::{self, Observed, Scope, Selection, Unlooked, unlooked};
+use crate::cluster::locate::{self, Observed, Scope, Selection};
 use crate::cluster::{ClusterError, Deleted};
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
@@ -333,7 +333,10 @@ pub struct SeveralReport {
     /// Where decoys were looked for.
     pub namespaces: Vec<String>,
     pub decoys: Vec<DecoyRemoval>,
-    pub not_looked_in: Vec<Unlooked>,
+    /// Profiles' namespaces the operator may not read (and where nothing was planted from
+    /// here), as `status` tells them: decoys there are left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_looked_in: Vec<String>,
     /// Decoys this workstation recorded planting where this run did not look (another
     /// namespace than -n's, another server).
     pub recorded_elsewhere: Vec<String>,
@@ -424,17 +427,15 @@ async fn remove_several(
     ask: bool,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let observation = locate::observe_scope(&global.target(), scope.namespace(), home).await?;
+    let observation = locate::observe_all(&global.target(), scope.namespace(), home).await?;
+    let state = home.load()?;
     let connection = &observation.connection;
     let server = connection.server.as_str();
-    let planned = plan(&observation.observed, &observation.state, server);
-    let elsewhere = locate::recorded_elsewhere(&observation.state, server, &observation.namespaces);
-    let not_looked_in = unlooked(&observation.not_looked_in);
-    for n in not_looked_in.iter().filter(|n| !n.required) {
-        eprintln!(
-            "note: could not look in namespace {} ({}); decoys there, if any, are left alone",
-            n.namespace, n.error
-        );
+    let planned = plan(&observation.observed, &state, server);
+    let elsewhere = locate::recorded_elsewhere(&state, server, &observation.namespaces);
+    let not_looked_in = observation.not_looked_in.clone();
+    for place in &not_looked_in {
+        eprintln!("warning: not looked in namespace {place}; decoys there are left alone");
     }
     let mut report = SeveralReport {
         schema_version: 1,
@@ -525,7 +526,7 @@ async fn remove_several(
         Some(text) => print!("{text}"),
         None => print!("{}", several_text(&report)),
     }
-    if report.decoys.is_empty() && !not_looked_in.iter().any(|n| n.required) {
+    if report.decoys.is_empty() {
         tell_elsewhere(
             &elsewhere,
             &format!("namespace(s) {}", observation.namespaces.join(", ")),
@@ -596,14 +597,9 @@ fn several_text(report: &SeveralReport) -> String {
     text
 }
 
-/// The run's end: success, or an error naming every decoy not removed and every namespace
-/// that had to be looked in and could not be.
+/// The run's end: success, or an error naming every decoy not removed.
 fn finish(report: &SeveralReport) -> Result<Outcome, Error> {
-    let mut outcomes: Vec<Removal> = report.decoys.iter().map(|d| d.result).collect();
-    let required: Vec<&Unlooked> = report.not_looked_in.iter().filter(|n| n.required).collect();
-    if !required.is_empty() {
-        outcomes.push(Removal::Failed);
-    }
+    let outcomes: Vec<Removal> = report.decoys.iter().map(|d| d.result).collect();
     if exit_of(&outcomes).is_ok() {
         return Ok(Outcome::Success);
     }
@@ -626,27 +622,18 @@ fn finish(report: &SeveralReport) -> Result<Outcome, Error> {
             )
         })
         .collect();
-    let mut parts = Vec::new();
-    if !failed.is_empty() {
-        let fine = report.decoys.len() - failed.len();
-        parts.push(format!(
-            "{} of {} {not}{}: {}",
-            failed.len(),
-            decoys(report.decoys.len()),
-            if fine > 0 {
-                format!(" (the other {fine} {done})")
-            } else {
-                String::new()
-            },
-            failed.join("; ")
-        ));
-    }
-    parts.extend(
-        required
-            .iter()
-            .map(|n| format!("could not look in namespace {}: {}", n.namespace, n.error)),
-    );
-    Err(Error::CheckFailed(parts.join("; ")))
+    let fine = report.decoys.len() - failed.len();
+    Err(Error::CheckFailed(format!(
+        "{} of {} {not}{}: {}",
+        failed.len(),
+        decoys(report.decoys.len()),
+        if fine > 0 {
+            format!(" (the other {fine} {done})")
+        } else {
+            String::new()
+        },
+        failed.join("; ")
+    )))
 }
 
 /// The decoy's namespace is gone, and everything in it: forget the record, if any.
@@ -903,20 +890,6 @@ mod tests {
             message.contains("1 of 3 decoys not removed (the other 2 removed)")
                 && message.contains("apps/b REFUSED: will not delete"),
             "{message}"
-        );
-
-        // A namespace passed over because it refused us is no failure; one that holds a
-        // recorded decoy is.
-        let mut passed_over = empty.clone();
-        passed_over.not_looked_in = vec![Unlooked {
-            namespace: "default".into(),
-            error: "forbidden".into(),
-            required: false,
-        }];
-        assert!(matches!(finish(&passed_over), Ok(Outcome::Success)));
-        passed_over.not_looked_in[0].required = true;
-        assert!(
-            matches!(finish(&passed_over), Err(Error::CheckFailed(m)) if m.contains("could not look in namespace default"))
         );
     }
 }

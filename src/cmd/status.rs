@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::cluster::locate::{Observed, observe_scope};
+use crate::cluster::locate::{Observed, observe_all};
 use crate::decoy::tracking::ACCOUNT_UID_ANNOTATION;
 use crate::decoy::tripwire::{INVALID_SINCE_LABEL, LAST_USED_LABEL};
 use crate::decoy::{token_filled, uid_of};
@@ -72,17 +72,32 @@ pub struct StatusReport {
     pub schema_version: u32,
     pub server: String,
     pub namespaces: Vec<String>,
+    /// Namespaces of the profiles the operator may not read: decoys there are not shown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_looked_in: Vec<String>,
     pub decoys: Vec<DecoyStatus>,
 }
 
 /// Additions to one of the decoy's objects that decide its fate: an owner whose deletion
 /// deletes it, finalizers, a deletion under way.
-fn fate_problems(kind: &str, name: &str, meta: &kube::api::ObjectMeta) -> Vec<String> {
+/// `own_owner` is the UID of the decoy's account when the profile makes the account own its
+/// Secret, as its installer does: that owner is the decoy's own.
+fn fate_problems(
+    kind: &str,
+    name: &str,
+    meta: &kube::api::ObjectMeta,
+    own_owner: Option<&str>,
+) -> Vec<String> {
     let mut problems = Vec::new();
     if meta.deletion_timestamp.is_some() {
         problems.push(format!("{kind} {name} is being deleted"));
     }
-    for owner in meta.owner_references.iter().flatten() {
+    for owner in meta
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|o| !(o.kind == "ServiceAccount" && Some(o.uid.as_str()) == own_owner))
+    {
         problems.push(format!(
             "{kind} {name} has an ownerReference to {} {} (uid {}): the garbage collector \
              deletes it when that owner goes; remove the ownerReference",
@@ -126,10 +141,19 @@ pub fn assess(observed: &Observed) -> DecoyStatus {
             "service account",
             &spec.account,
             &account.metadata,
+            None,
         ));
     }
     if let Some(secret) = secret {
-        problems.extend(fate_problems("Secret", &spec.secret, &secret.metadata));
+        let own_owner = account
+            .filter(|_| spec.shape.secret.owner_reference)
+            .and_then(|a| a.metadata.uid.as_deref());
+        problems.extend(fate_problems(
+            "Secret",
+            &spec.secret,
+            &secret.metadata,
+            own_owner,
+        ));
     }
     if account.is_none() {
         problems.push(format!("service account {} is gone", spec.account));
@@ -324,29 +348,19 @@ pub fn table(decoys: &[DecoyStatus]) -> String {
 }
 
 pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let observation = observe_scope(&global.target(), global.namespace.as_deref(), home).await?;
-    let (connection, namespaces, observed) = (
-        observation.connection,
-        observation.namespaces,
-        observation.observed,
-    );
-    for not_looked_in in observation.not_looked_in {
-        // A namespace named with -n, or holding a recorded decoy, must be looked in.
-        if not_looked_in.required {
-            return Err(not_looked_in.error.into());
-        }
-        eprintln!(
-            "note: could not look in namespace {} ({}); decoys there, if any, are not reported",
-            not_looked_in.namespace, not_looked_in.error
-        );
-    }
-    let decoys: Vec<DecoyStatus> = observed.iter().map(assess).collect();
+    let observation = observe_all(&global.target(), global.namespace.as_deref(), home).await?;
+    let namespaces = &observation.namespaces;
+    let decoys: Vec<DecoyStatus> = observation.observed.iter().map(assess).collect();
     let report = StatusReport {
         schema_version: 1,
-        server: connection.server.clone(),
+        server: observation.connection.server.clone(),
         namespaces: namespaces.clone(),
+        not_looked_in: observation.not_looked_in.clone(),
         decoys,
     };
+    for place in &report.not_looked_in {
+        eprintln!("warning: not looked in namespace {place}; decoys there are not shown");
+    }
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
         None if report.decoys.is_empty() => println!(
@@ -723,6 +737,61 @@ mod tests {
         let status = judged(&observed, Some(&record), false).expect("reported");
         assert_eq!(status.verdict, Verdict::Broken);
         assert!(status.reasons[0].contains("uid s2"), "{:?}", status.reasons);
+    }
+
+    #[test]
+    fn a_profile_whose_account_owns_its_secret_is_armed_and_any_other_owner_is_not() {
+        let mut observed = healthy();
+        let rancher = crate::decoy::profile::find("rancher-kontainer-engine").unwrap();
+        observed.spec = DecoySpec::new(
+            rancher,
+            &crate::home::Key::from_bytes([1; crate::home::KEY_LEN]),
+            "uid",
+            "cattle-system",
+            "kontainer-engine",
+        );
+        let account = observed.found.account.clone().unwrap();
+        let mut secret = observed.spec.secret_manifest(Some(&account));
+        secret.metadata.uid = Some("s1".into());
+        secret
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(ACCOUNT_UID_ANNOTATION.into(), "a1".into());
+        secret.data = Some(BTreeMap::from([(
+            "token".into(),
+            ByteString(b"t".to_vec()),
+        )]));
+        let mut account = observed.spec.account_manifest();
+        account.metadata.uid = Some("a1".into());
+        observed.found = Found {
+            account: Some(account),
+            secret: Some(secret),
+        };
+        assert_eq!(
+            assess(&observed).verdict,
+            Verdict::Armed,
+            "{:?}",
+            assess(&observed).reasons
+        );
+        // The same owner reference on a tiller decoy is not its profile's: broken.
+        let mut tiller = healthy();
+        tiller
+            .found
+            .secret
+            .as_mut()
+            .unwrap()
+            .metadata
+            .owner_references = observed
+            .found
+            .secret
+            .as_ref()
+            .unwrap()
+            .metadata
+            .owner_references
+            .clone();
+        assert_eq!(assess(&tiller).verdict, Verdict::Broken);
     }
 
     #[test]

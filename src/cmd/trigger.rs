@@ -363,7 +363,10 @@ pub struct SeveralReport {
     /// Where decoys were looked for.
     pub namespaces: Vec<String>,
     pub decoys: Vec<DecoyDrill>,
-    pub not_looked_in: Vec<locate::Unlooked>,
+    /// Profiles' namespaces the operator may not read (and where nothing was planted from
+    /// here), as `status` tells them: decoys there are not drilled.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_looked_in: Vec<String>,
     /// Decoys this workstation recorded planting where this run did not look.
     pub recorded_elsewhere: Vec<String>,
 }
@@ -465,15 +468,13 @@ async fn drill_several(
     global: &GlobalArgs,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let observation = locate::observe_scope(&global.target(), scope.namespace(), home).await?;
+    let observation = locate::observe_all(&global.target(), scope.namespace(), home).await?;
+    let state = home.load()?;
     let connection = &observation.connection;
     let server = connection.server.as_str();
-    let not_looked_in = locate::unlooked(&observation.not_looked_in);
-    for n in not_looked_in.iter().filter(|n| !n.required) {
-        eprintln!(
-            "note: could not look in namespace {} ({}); decoys there, if any, are not drilled",
-            n.namespace, n.error
-        );
+    let not_looked_in = observation.not_looked_in.clone();
+    for place in &not_looked_in {
+        eprintln!("warning: not looked in namespace {place}; decoys there are not drilled");
     }
     let mut report = SeveralReport {
         schema_version: 1,
@@ -482,11 +483,7 @@ async fn drill_several(
         namespaces: observation.namespaces.clone(),
         decoys: Vec::new(),
         not_looked_in: not_looked_in.clone(),
-        recorded_elsewhere: locate::recorded_elsewhere(
-            &observation.state,
-            server,
-            &observation.namespaces,
-        ),
+        recorded_elsewhere: locate::recorded_elsewhere(&state, server, &observation.namespaces),
     };
     let watcher = args
         .watcher
@@ -496,7 +493,7 @@ async fn drill_several(
         .transpose()?;
     let mut results = Vec::new();
     for observed in &observation.observed {
-        let located = locate::located(connection, observed, &observation.state);
+        let located = locate::located(connection, observed, &state);
         let mut entry = DecoyDrill {
             namespace: observed.spec.namespace.clone(),
             service_account: observed.spec.account.clone(),
@@ -570,11 +567,6 @@ async fn drill_several(
             eprintln!("{}/{}: {message}", decoy.namespace, decoy.service_account);
         }
     }
-    let required: Vec<String> = not_looked_in
-        .iter()
-        .filter(|n| n.required)
-        .map(|n| format!("could not look in namespace {}: {}", n.namespace, n.error))
-        .collect();
     if report.decoys.is_empty() {
         let mut why = format!(
             "no decoy of this key in namespace(s) {} to drill; plant one first (kubectl honeytoken plant)",
@@ -586,26 +578,19 @@ async fn drill_several(
                 report.recorded_elsewhere.join(", ")
             ));
         }
-        for problem in &required {
-            why.push_str(&format!("; {problem}"));
-        }
         return Err(Error::CheckFailed(why));
-    }
-    if !required.is_empty() {
-        results.push(Drilled::Failed(required.join("; ")));
     }
     match combined(&results) {
         Drilled::Ok => Ok(Outcome::Success),
         Drilled::Tripped { .. } => Ok(Outcome::Tripped),
         Drilled::Danger => Ok(Outcome::Broken),
         Drilled::Failed(_) => {
-            let mut failed: Vec<String> = report
+            let failed: Vec<String> = report
                 .decoys
                 .iter()
                 .filter(|d| d.result == "failed")
                 .map(|d| format!("{}/{}", d.namespace, d.service_account))
                 .collect();
-            failed.extend(required);
             Err(Error::CheckFailed(format!(
                 "the drill of {} of {} failed: {} (see above)",
                 report

@@ -1,9 +1,12 @@
 //! A decoy: which objects it is made of, what they look like, and what was found of them.
 
+pub mod bait;
+pub mod fit;
 pub(crate) mod profile;
 pub mod realism;
 pub(crate) mod tracking;
 pub mod tripwire;
+pub mod wanted;
 
 use std::collections::BTreeMap;
 
@@ -307,6 +310,21 @@ pub fn ownership(spec: &DecoySpec, found: &Found, record: Option<&PlantedRecord>
              deleted and made again, and the decoy's token no longer authenticates"
         ))
     };
+    // A keyed name proves the Secret is this key's; a fixed name (argocd-manager-long-lived-
+    // token) is what the real installer makes too, so only the plant record proves it.
+    if record.is_none()
+        && !spec.shape.keyed_secret_name()
+        && matches!(
+            secret_identity,
+            Some(tracking::SecretIdentity::Decoy { .. })
+        )
+    {
+        return Ownership::Foreign(format!(
+            "{secret_text} exists for {account_text}, and this workstation did not record \
+             planting it: a Secret of a fixed name does not show whose it is, and a real \
+             install makes the same one"
+        ));
+    }
     match (account_uid, secret_identity) {
         (None, None) => Ownership::Absent,
         (_, Some(tracking::SecretIdentity::Foreign(why))) => {
@@ -593,6 +611,47 @@ mod tests {
         let mut other = account.clone();
         other.metadata.annotations = None;
         assert!(!spec.shaped_like(&other));
+    }
+
+    #[test]
+    fn a_fixed_name_secret_is_ours_only_by_the_record() {
+        let spec = spec_of("argocd-manager", "argocd-manager");
+        let mut account = spec.account_manifest();
+        account.metadata.uid = Some("a1".into());
+        let mut secret = spec.secret_manifest(None);
+        secret.metadata.uid = Some("s1".into());
+        secret
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(tracking::ACCOUNT_UID_ANNOTATION.into(), "a1".into());
+        let found = Found {
+            account: Some(account),
+            secret: Some(secret),
+        };
+        // What a real `argocd cluster add` leaves looks the same: not ours.
+        assert!(matches!(
+            ownership(&spec, &found, None),
+            Ownership::Foreign(why) if why.contains("fixed name")
+        ));
+        assert_eq!(
+            ownership(&spec, &found, Some(&test_record(&spec, "a1", "s1"))),
+            Ownership::Ours
+        );
+        // A keyed name is proof enough without a record.
+        let keyed = spec_of("tiller", "tiller");
+        let mut found = found;
+        let secret = found.secret.as_mut().unwrap();
+        secret.metadata.name = Some(keyed.secret.clone());
+        secret
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(ACCOUNT_NAME_ANNOTATION.into(), "tiller".into());
+        found.account.as_mut().unwrap().metadata.name = Some("tiller".into());
+        assert_eq!(ownership(&keyed, &found, None), Ownership::Ours);
     }
 
     #[test]

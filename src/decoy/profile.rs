@@ -40,6 +40,11 @@ pub struct Era {
     pub until: Option<i16>,
     #[serde(default)]
     pub note: String,
+    /// The real token is used all day (a controller polls with it): from Kubernetes 1.28
+    /// on, a real one carries a recent `kubernetes.io/legacy-token-last-used` label, and a
+    /// decoy none.
+    #[serde(default)]
+    pub used_daily: bool,
 }
 
 /// The service account's metadata. Values may use `{account}`, `{namespace}` and
@@ -219,13 +224,6 @@ pub fn adopt(profile: Profile) -> Result<&'static Profile, ProfileError> {
     let leaked: &'static Profile = Box::leak(Box::new(profile));
     OWN.lock().expect("profile registry").push(leaked);
     Ok(leaked)
-}
-
-/// Reads `--profile-file`.
-pub fn from_file(path: &std::path::Path) -> Result<&'static Profile, ProfileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ProfileError::Syntax(format!("cannot read {}: {e}", path.display())))?;
-    adopt(parse(&text)?)
 }
 
 /// What a plant records of its profile: nothing for a built-in one (its name says all).

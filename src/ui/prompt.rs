@@ -3,7 +3,6 @@
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Select};
 
-use crate::decoy::profile::{self, Profile};
 use crate::ui::terminal::Terminal;
 
 /// Why no answer was had.
@@ -37,18 +36,14 @@ pub fn will_ask(
     Ok(ask)
 }
 
-pub fn profile() -> Result<&'static Profile, PromptError> {
-    let items: Vec<String> = profile::PROFILES
-        .iter()
-        .map(|p| format!("{:<8} {}", p.name, p.summary))
-        .collect();
-    let index = Select::with_theme(&ColorfulTheme::default())
-        .with_prompt("Decoy profile")
-        .items(&items)
-        .default(0)
+/// One of `items`, `default` preselected.
+pub fn choose(question: &str, items: &[String], default: usize) -> Result<usize, PromptError> {
+    Select::with_theme(&ColorfulTheme::default())
+        .with_prompt(question)
+        .items(items)
+        .default(default)
         .interact()
-        .map_err(PromptError::Terminal)?;
-    Ok(&profile::PROFILES[index])
+        .map_err(PromptError::Terminal)
 }
 
 pub fn text(question: &str, default: &str) -> Result<String, PromptError> {
