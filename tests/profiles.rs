@@ -502,3 +502,76 @@ sys.exit(os.waitstatus_to_exitcode(status))
     let accounts: Api<ServiceAccount> = Api::namespaced(admin, &namespace);
     assert!(accounts.get_opt("argocd-manager").await.unwrap().is_none());
 }
+
+/// A signal while the second of two decoys is being made: that one is rolled back, the
+/// first stays planted and is named, and the exit code is the signal's.
+// The proxy runs on the test's runtime while the plugin runs as a child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_during_the_second_decoy_leaves_the_first_planted() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    use support::proxy::{Fault, Proxy, Rule};
+    let cluster = cluster();
+    let admin = cluster.client("admin").await;
+    let first = operator_namespace(&admin, "sigfirst").await;
+    let second = operator_namespace(&admin, "sigsecond").await;
+    // The API server creates the second account; its answer is held back long enough for
+    // the signal to arrive while plant waits for it.
+    let proxy = Proxy::start(
+        &cluster.kubeconfig,
+        "operator",
+        vec![Rule {
+            method: "POST",
+            path_suffix: format!("/namespaces/{second}/serviceaccounts"),
+            fault: Fault::Delay(Duration::from_secs(20)),
+            times: 1,
+        }],
+    )
+    .await;
+    let folder = tempfile::tempdir().unwrap();
+    let list = folder.path().join("decoys.yaml");
+    std::fs::write(
+        &list,
+        format!(
+            "decoys:\n  - profile: tiller\n    namespace: {first}\n  - profile: argocd-manager\n    namespace: {second}\n"
+        ),
+    )
+    .unwrap();
+    let plugin = Plugin::on(&proxy.kubeconfig);
+    let child = plugin
+        .command(&["plant", "--yes", "-f", list.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    support::eventually(Duration::from_secs(30), || async {
+        (!proxy.faulted.lock().unwrap().is_empty()).then_some(())
+    })
+    .await
+    .expect("the second account's creation never reached the API server");
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!("left planted: {first}/tiller")),
+        "{stderr}"
+    );
+    let second_accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &second);
+    assert!(
+        second_accounts
+            .get_opt("argocd-manager")
+            .await
+            .unwrap()
+            .is_none(),
+        "{stderr}"
+    );
+    let status = plugin.run(&["-n", &first, "status", "-o", "json"]);
+    status.assert_code(0);
+    assert_eq!(status.json()["decoys"][0]["verdict"], "armed");
+}

@@ -962,7 +962,16 @@ async fn plant_several(
     }
 
     let mut reports = Vec::new();
+    // A signal between two decoys stops the run there: those made stay planted.
+    let mut between = Interruption::listen()?;
     for planned in plans {
+        if let Some(signal) = futures::FutureExt::now_or_never(between.next()) {
+            say_what_stays(&reports);
+            return Err(Error::Interrupted {
+                signal,
+                leftovers: None,
+            });
+        }
         let spec = &planned.located.spec;
         match planned.decision {
             Decision::AlreadyPlanted | Decision::Refuse(_) => {
@@ -988,7 +997,10 @@ async fn plant_several(
                         planned.fit.clone(),
                     )),
                     // A signal stops the whole run: the decoys made so far stay planted.
-                    Err(error @ Error::Interrupted { .. }) => return Err(error),
+                    Err(error @ Error::Interrupted { .. }) => {
+                        say_what_stays(&reports);
+                        return Err(error);
+                    }
                     Err(error) => failures.push(failure(
                         &Selection {
                             profile: spec.shape,
@@ -1040,6 +1052,22 @@ async fn plant_several(
         }
     }
     finish(failures.len(), selections.len())
+}
+
+/// Before a signal's error (which speaks of the decoy being made): the decoys already
+/// made stay.
+fn say_what_stays(reports: &[PlantReport]) {
+    let planted: Vec<String> = reports
+        .iter()
+        .filter(|r| r.result == PlantResult::Planted)
+        .map(|r| format!("{}/{}", r.namespace, r.service_account))
+        .collect();
+    if !planted.is_empty() {
+        eprintln!(
+            "planted before the signal, and left planted: {}",
+            planted.join(", ")
+        );
+    }
 }
 
 fn finish(failed: usize, of: usize) -> Result<Outcome, Error> {

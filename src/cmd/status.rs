@@ -394,10 +394,15 @@ mod tests {
     }
 
     fn healthy() -> Observed {
-        let spec = spec();
+        healthy_of(spec())
+    }
+
+    /// A decoy as `plant` leaves it, its account (uid a1) owning its Secret (uid s1) where
+    /// the profile says so.
+    fn healthy_of(spec: DecoySpec) -> Observed {
         let mut account = spec.account_manifest();
         account.metadata.uid = Some("a1".into());
-        let mut secret = spec.secret_manifest(None);
+        let mut secret = spec.secret_manifest(Some(&account));
         secret.metadata.uid = Some("s1".into());
         secret
             .metadata
@@ -741,34 +746,13 @@ mod tests {
 
     #[test]
     fn a_profile_whose_account_owns_its_secret_is_armed_and_any_other_owner_is_not() {
-        let mut observed = healthy();
-        let rancher = crate::decoy::profile::find("rancher-kontainer-engine").unwrap();
-        observed.spec = DecoySpec::new(
-            rancher,
+        let observed = healthy_of(DecoySpec::new(
+            crate::decoy::profile::find("rancher-kontainer-engine").unwrap(),
             &crate::home::Key::from_bytes([1; crate::home::KEY_LEN]),
             "uid",
             "cattle-system",
             "kontainer-engine",
-        );
-        let account = observed.found.account.clone().unwrap();
-        let mut secret = observed.spec.secret_manifest(Some(&account));
-        secret.metadata.uid = Some("s1".into());
-        secret
-            .metadata
-            .annotations
-            .as_mut()
-            .unwrap()
-            .insert(ACCOUNT_UID_ANNOTATION.into(), "a1".into());
-        secret.data = Some(BTreeMap::from([(
-            "token".into(),
-            ByteString(b"t".to_vec()),
-        )]));
-        let mut account = observed.spec.account_manifest();
-        account.metadata.uid = Some("a1".into());
-        observed.found = Found {
-            account: Some(account),
-            secret: Some(secret),
-        };
+        ));
         assert_eq!(
             assess(&observed).verdict,
             Verdict::Armed,

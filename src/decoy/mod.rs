@@ -17,7 +17,9 @@ use serde::Serialize;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-use crate::decoy::profile::{Filled, LAST_APPLIED, ObjectsMetadata, Profile};
+use crate::decoy::profile::{
+    Filled, LAST_APPLIED, ObjectsMetadata, Profile, is_dns_label, is_dns_subdomain,
+};
 use crate::home::{Key, PlantedRecord};
 use tracking::{ACCOUNT_NAME_ANNOTATION, TOKEN_SECRET_TYPE};
 
@@ -512,22 +514,6 @@ impl Decoy {
             account: account.to_string(),
         })
     }
-}
-
-/// RFC 1123 label: 1 to 63 lowercase letters, digits and '-', starting and ending with a
-/// letter or digit.
-fn is_dns_label(text: &str) -> bool {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !text.is_empty()
-        && text.len() <= 63
-        && text.chars().all(|c| alnum(c) || c == '-')
-        && text.starts_with(alnum)
-        && text.ends_with(alnum)
-}
-
-/// RFC 1123 subdomain: labels joined by '.', 253 characters at most.
-fn is_dns_subdomain(text: &str) -> bool {
-    text.len() <= 253 && text.split('.').all(is_dns_label)
 }
 
 #[cfg(test)]

@@ -275,7 +275,8 @@ pub fn parse(text: &str) -> Result<Profile, ProfileError> {
 
 const PLACEHOLDERS: &[&str] = &["{account}", "{namespace}", "{secret}", "{suffix}"];
 
-/// Whether `text` is a DNS label (a namespace's name).
+/// RFC 1123 label (a namespace's name): 1 to 63 lowercase letters, digits and '-',
+/// starting and ending with a letter or digit.
 pub fn is_dns_label(text: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     !text.is_empty()
@@ -285,7 +286,7 @@ pub fn is_dns_label(text: &str) -> bool {
         && text.ends_with(alnum)
 }
 
-/// Whether `text` is a DNS subdomain (most objects' names).
+/// RFC 1123 subdomain (most objects' names): labels joined by '.', 253 characters at most.
 pub fn is_dns_subdomain(text: &str) -> bool {
     text.len() <= 253 && text.split('.').all(is_dns_label)
 }
