@@ -79,7 +79,7 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the decoy: a service account and its long-lived token Secret, with no RBAC.
+    /// Create decoys that copy real installers' accounts: an account and token Secret, no RBAC.
     Plant(PlantArgs),
     /// Check that the cluster's audit logging would record use of the decoy token.
     Verify(VerifyArgs),
