@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, PlantArgs};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+
 use crate::cluster::connect::{self, Connection};
 use crate::cluster::locate::{self, KeyUse, Located, Selection};
 use crate::cluster::{self, survey};
@@ -461,12 +463,15 @@ struct Planned {
 
 /// Looks a decoy up and decides; a profile whose real installer is here, or an account
 /// someone already granted something, is refused before anything is made.
+/// `cluster_bindings` holds the cluster role bindings once listed, so that several decoys
+/// cost one list.
 async fn plan_one(
     connection: &Connection,
     selection: &Selection,
     fit: Fit,
     home: &Home,
     key_use: KeyUse,
+    cluster_bindings: &mut Option<Vec<ClusterRoleBinding>>,
 ) -> Result<Planned, Error> {
     let located = locate::locate_on(connection.clone(), selection, home, key_use).await?;
     let mut decision = decide(&located.spec, &located.found, located.record.as_ref());
@@ -498,6 +503,12 @@ async fn plan_one(
                 }
             }
             let username = located.spec.username();
+            if cluster_bindings.is_none() {
+                *cluster_bindings = Some(readable(
+                    cluster::cluster_role_bindings(client).await,
+                    &username,
+                )?);
+            }
             let granted = bindings_naming(
                 &selection.namespace,
                 &selection.account,
@@ -505,7 +516,7 @@ async fn plan_one(
                     cluster::role_bindings(client, &selection.namespace).await,
                     &username,
                 )?,
-                &readable(cluster::cluster_role_bindings(client).await, &username)?,
+                cluster_bindings.as_deref().unwrap_or_default(),
             );
             if !granted.is_empty() {
                 decision = Decision::Refuse(format!(
@@ -678,7 +689,7 @@ pub async fn run(
     };
     if let [selection] = selections.as_slice() {
         let fit = fit_for(&fits, selection.profile);
-        let planned = plan_one(&connection, selection, fit, home, key_use).await?;
+        let planned = plan_one(&connection, selection, fit, home, key_use, &mut None).await?;
         return plant_one(args, global, interactive, home, planned).await;
     }
     plant_several(
@@ -873,9 +884,19 @@ async fn plant_several(
         service_account: selection.account.clone(),
         error,
     };
+    let mut cluster_bindings = None;
     for selection in selections {
         let fit = fit_for(fits, selection.profile);
-        match plan_one(connection, selection, fit, home, key_use).await {
+        match plan_one(
+            connection,
+            selection,
+            fit,
+            home,
+            key_use,
+            &mut cluster_bindings,
+        )
+        .await
+        {
             Ok(Planned {
                 decision: Decision::Refuse(why),
                 ..

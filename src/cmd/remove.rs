@@ -322,6 +322,22 @@ pub struct DecoyRemoval {
     pub reason: Option<String>,
 }
 
+fn row(
+    p: &Planned,
+    result: Removal,
+    objects: Vec<Deletion>,
+    reason: Option<String>,
+) -> DecoyRemoval {
+    DecoyRemoval {
+        namespace: p.namespace.clone(),
+        service_account: p.account.clone(),
+        profile: p.profile.clone(),
+        result,
+        objects,
+        reason,
+    }
+}
+
 /// The `-o json|yaml` document of a remove that looked for every decoy (or every decoy in
 /// `-n`'s namespace). Schema version 1; fields are only ever added.
 #[derive(Debug, Clone, Serialize)]
@@ -457,14 +473,7 @@ async fn remove_several(
                 Decision::Nothing => (Removal::NothingToRemove, Vec::new(), None),
                 Decision::Refuse(why) => (Removal::Refused, Vec::new(), Some(refusal(p, why))),
             };
-            report.decoys.push(DecoyRemoval {
-                namespace: p.namespace.clone(),
-                service_account: p.account.clone(),
-                profile: p.profile.clone(),
-                result,
-                objects,
-                reason,
-            });
+            report.decoys.push(row(p, result, objects, reason));
         }
         match output::structured(global.output, &report)? {
             Some(text) => print!("{text}"),
@@ -513,14 +522,7 @@ async fn remove_several(
                 (result, deletions.clone(), reason)
             }
         };
-        report.decoys.push(DecoyRemoval {
-            namespace: p.namespace.clone(),
-            service_account: p.account.clone(),
-            profile: p.profile.clone(),
-            result,
-            objects,
-            reason,
-        });
+        report.decoys.push(row(p, result, objects, reason));
     }
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
