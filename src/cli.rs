@@ -29,9 +29,30 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// The kubeconfig context to use.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
+    /// The kubeconfig context to use. Repeat it, or separate names with commas, to act on
+    /// several clusters at once: a fleet, with one table and one exit code.
+    #[arg(long, global = true, value_name = "NAME", value_delimiter = ',')]
+    pub context: Vec<String>,
+
+    /// Act on every context of the merged kubeconfig (a fleet), less --skip-context's.
+    #[arg(long, global = true)]
+    pub all_contexts: bool,
+
+    /// Leave out of a fleet the contexts whose name matches this glob (`*`, `?`, `[a-z]`);
+    /// repeatable.
+    #[arg(long, global = true, value_name = "GLOB")]
+    pub skip_context: Vec<String>,
+
+    /// How many clusters of a fleet to talk to at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+
+    /// Seconds one cluster of a fleet may take to answer before it is reported as timed
+    /// out (its neighbours go on).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub context_timeout: u64,
 
     /// The kubeconfig cluster to use.
     #[arg(long, global = true, value_name = "NAME")]
@@ -70,10 +91,16 @@ impl GlobalArgs {
     pub fn target(&self) -> crate::cluster::connect::Target {
         crate::cluster::connect::Target {
             kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
+            context: self.context.first().cloned(),
             cluster: self.cluster.clone(),
             user: self.user.clone(),
         }
+    }
+
+    /// Whether the command line names a fleet rather than kubectl's one context: more than
+    /// one `--context`, `--all-contexts`, or contexts to skip.
+    pub fn names_a_fleet(&self) -> bool {
+        self.context.len() > 1 || self.all_contexts || !self.skip_context.is_empty()
     }
 }
 
@@ -413,6 +440,19 @@ pub struct TriggerArgs {
 }
 
 impl Command {
+    /// Whether the command runs over several contexts at once (`--all-contexts`).
+    pub fn acts_on_a_fleet(&self) -> bool {
+        matches!(
+            self,
+            Command::Plant(_)
+                | Command::Verify(_)
+                | Command::TestTrigger(_)
+                | Command::Status
+                | Command::Remove(_)
+                | Command::Watch(_)
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Command::Plant(_) => "plant",
@@ -468,7 +508,8 @@ mod tests {
         .unwrap();
         assert_eq!(cli.command.name(), "status");
         assert_eq!(cli.global.kubeconfig, Some(PathBuf::from("/tmp/k")));
-        assert_eq!(cli.global.context.as_deref(), Some("prod"));
+        assert_eq!(cli.global.context, vec!["prod"]);
+        assert!(!cli.global.names_a_fleet());
         assert_eq!(cli.global.cluster.as_deref(), Some("c1"));
         assert_eq!(cli.global.user.as_deref(), Some("u1"));
         assert_eq!(cli.global.namespace.as_deref(), Some("ops"));
@@ -537,7 +578,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.command.name(), "kubeconfig");
         assert_eq!(cli.global.cluster.as_deref(), Some("bed"));
-        assert_eq!(cli.global.context.as_deref(), Some("operator"));
+        assert_eq!(cli.global.context, vec!["operator"]);
         let Command::Kubeconfig(args) = cli.command else {
             panic!("not the kubeconfig command");
         };
@@ -549,6 +590,21 @@ mod tests {
         assert!(parse(&["kubeconfig", "--out", "a", "--merge-into", "b"]).is_err());
         assert!(parse(&["kubeconfig", "--merge-into", "b", "--force"]).is_err());
         assert!(parse(&["kubeconfig", "--merge-into", "b", "--name", "helm"]).is_ok());
+    }
+
+    #[test]
+    fn contexts_repeat_or_split_at_commas_and_name_a_fleet() {
+        let cli = parse(&["status", "--context", "a,b", "--context", "c"]).unwrap();
+        assert_eq!(cli.global.context, vec!["a", "b", "c"]);
+        assert!(cli.global.names_a_fleet());
+        assert_eq!(cli.global.target().context.as_deref(), Some("a"));
+        let cli = parse(&["remove", "--all-contexts", "--skip-context", "prod-*"]).unwrap();
+        assert!(cli.global.all_contexts && cli.global.names_a_fleet());
+        assert_eq!(cli.global.skip_context, vec!["prod-*"]);
+        assert_eq!((cli.global.parallel, cli.global.context_timeout), (16, 30));
+        assert!(parse(&["status", "--parallel", "0"]).is_err());
+        assert!(parse(&["status", "--context-timeout", "0"]).is_err());
+        assert!(!parse(&["status"]).unwrap().global.names_a_fleet());
     }
 
     #[test]

@@ -95,7 +95,18 @@ impl std::fmt::Display for Signal {
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
+        ExitCode::from(self.code())
+    }
+
+    /// The API server could not be reached or broke off: no answer, as opposed to an
+    /// answer that refused.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Cluster(error) if error.is_unreachable())
+    }
+
+    /// The exit code as a number (README, "Exit codes").
+    pub fn code(&self) -> u8 {
+        match self {
             Error::Interrupted {
                 signal: Signal::Interrupt,
                 ..
@@ -105,6 +116,6 @@ impl Error {
                 ..
             } => exit::TERMINATED,
             _ => exit::FAILED,
-        })
+        }
     }
 }

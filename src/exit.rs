@@ -40,6 +40,8 @@ pub enum Outcome {
     Incomplete,
     /// `status`: no decoy of this key where it looked.
     NoDecoys,
+    /// A fleet: the most serious exit code of its contexts ([`crate::fleet::worst`]).
+    Fleet(u8),
 }
 
 impl Outcome {
@@ -51,6 +53,7 @@ impl Outcome {
             Outcome::VerifyFailed => VERIFY_FAILED,
             Outcome::Incomplete => FAILED,
             Outcome::NoDecoys => NO_DECOYS,
+            Outcome::Fleet(code) => code,
         }
     }
 

@@ -8,6 +8,7 @@
 mod cli;
 mod error;
 mod exit;
+mod fleet;
 mod home;
 mod input;
 mod kubeconfig_file;
@@ -35,6 +36,13 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
     ui::terminal::configure_color(cli.global.color, terminal);
     let home = home::Home::from_env();
     let global = &cli.global;
+    if global.names_a_fleet() && !cli.command.acts_on_a_fleet() {
+        return Err(Error::Invalid(format!(
+            "{} works with one context; pass one --context (status, plant, verify, \
+             test-trigger, remove and watch take several)",
+            cli.command.name()
+        )));
+    }
     match &cli.command {
         Command::Plant(args) => plant::run(args, global, terminal, &home).await,
         Command::Status => status::run(global, &home).await,

@@ -57,6 +57,11 @@ pub enum ConnectError {
     UnknownUser(String),
     #[error("the kubeconfig has no current context; pass --context")]
     NoCurrentContext,
+    #[error(
+        "a fleet is chosen among a kubeconfig's contexts, and inside a cluster there is no \
+         kubeconfig; pass --kubeconfig"
+    )]
+    NoContexts,
     #[error("cannot use the kubeconfig: {0}")]
     Config(Box<kube::config::KubeconfigError>),
     #[error("cannot use the in-cluster service account: {0}")]
@@ -163,7 +168,9 @@ pub fn check_names(kubeconfig: &Kubeconfig, global: &Target) -> Result<String, C
     Ok(context)
 }
 
-pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
+/// The merged kubeconfig kubectl would read for `global`; None in a pod without one, where
+/// the in-cluster service account is used.
+pub fn load(global: &Target) -> Result<Option<Kubeconfig>, ConnectError> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let env_value = std::env::var_os("KUBECONFIG");
     let source = kubeconfig_source(
@@ -172,10 +179,8 @@ pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
         home.as_deref(),
         |p| p.is_file(),
     );
-    let (mut config, context, cluster) = match source {
-        Some(KubeconfigSource::Explicit(path)) => {
-            from_kubeconfig(read_kubeconfig(&path)?, global).await?
-        }
+    match source {
+        Some(KubeconfigSource::Explicit(path)) => read_kubeconfig(&path).map(Some),
         Some(KubeconfigSource::Merged(paths)) => {
             let mut merged = Kubeconfig::default();
             for path in &paths {
@@ -186,7 +191,7 @@ pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
                     }
                 })?;
             }
-            from_kubeconfig(merged, global).await?
+            Ok(Some(merged))
         }
         Some(KubeconfigSource::InCluster) | None => {
             if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
@@ -196,12 +201,30 @@ pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
                         .unwrap_or_else(|| "~/.kube/config".into()),
                 });
             }
-            (
-                kube::Config::incluster()?,
-                "in-cluster".to_string(),
-                String::new(),
-            )
+            Ok(None)
         }
+    }
+}
+
+/// The names of the merged kubeconfig's contexts, in its order, and its current context.
+pub fn contexts(global: &Target) -> Result<(Vec<String>, Option<String>), ConnectError> {
+    match load(global)? {
+        Some(kubeconfig) => Ok((
+            kubeconfig.contexts.into_iter().map(|c| c.name).collect(),
+            kubeconfig.current_context.filter(|c| !c.is_empty()),
+        )),
+        None => Err(ConnectError::NoContexts),
+    }
+}
+
+pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
+    let (mut config, context, cluster) = match load(global)? {
+        Some(kubeconfig) => from_kubeconfig(kubeconfig, global).await?,
+        None => (
+            kube::Config::incluster()?,
+            "in-cluster".to_string(),
+            String::new(),
+        ),
     };
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(REQUEST_TIMEOUT);

@@ -59,6 +59,12 @@ impl ClusterError {
             if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 403))
     }
 
+    /// The call never got an answer: no connection, a TLS failure, or a broken-off one.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClusterError::Api { source, .. }
+            if matches!(source.as_ref(), kube::Error::HyperError(_) | kube::Error::Service(_)))
+    }
+
     pub fn api(action: impl Into<String>, source: kube::Error) -> ClusterError {
         ClusterError::Api {
             action: action.into(),

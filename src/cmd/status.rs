@@ -5,12 +5,14 @@
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
+use crate::cluster::connect::Target;
 use crate::cluster::locate::{Observed, observe_all};
 use crate::decoy::tracking::ACCOUNT_UID_ANNOTATION;
 use crate::decoy::tripwire::{INVALID_SINCE_LABEL, LAST_USED_LABEL};
 use crate::decoy::{token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::fleet::{self, ContextResult, Fleet, FleetReport};
 use crate::home::Home;
 use crate::ui::output;
 
@@ -292,7 +294,6 @@ pub fn outcome(decoys: &[DecoyStatus]) -> Outcome {
 }
 
 pub fn table(decoys: &[DecoyStatus]) -> String {
-    let yes_no = |b: bool| if b { "yes" } else { "NO" };
     let mut table = output::table(&[
         "decoy",
         "profile",
@@ -307,57 +308,69 @@ pub fn table(decoys: &[DecoyStatus]) -> String {
         "reason",
     ]);
     for decoy in decoys {
-        let verdict = match decoy.verdict {
-            Verdict::Armed => console::style(decoy.verdict.as_str()).green(),
-            Verdict::Drilled => console::style(decoy.verdict.as_str()).cyan(),
-            Verdict::Broken => console::style(decoy.verdict.as_str()).yellow().bold(),
-            Verdict::Tripped => console::style(decoy.verdict.as_str()).red().bold(),
-        };
-        table.add_row(vec![
-            format!("{}/{}", decoy.namespace, decoy.service_account),
-            decoy.profile.clone(),
-            decoy
-                .planted_at
-                .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_else(|| "-".into()),
-            yes_no(decoy.account_present).into(),
-            yes_no(decoy.secret_present).into(),
-            if decoy.token_filled {
-                "filled"
-            } else {
-                "EMPTY"
-            }
-            .into(),
-            if decoy.invalid_since.is_some() {
-                "NO"
-            } else {
-                "yes"
-            }
-            .into(),
-            if decoy.rbac_bindings.is_empty() {
-                "none".into()
-            } else {
-                console::style("DANGER").red().bold().to_string()
-            },
-            decoy.last_used.clone().unwrap_or_else(|| "never".into()),
-            verdict.to_string(),
-            decoy.reasons.join("; "),
-        ]);
+        table.add_row(decoy_cells(decoy));
     }
     format!("{table}\n")
 }
 
-pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let observation = observe_all(&global.target(), global.namespace.as_deref(), home).await?;
-    let namespaces = &observation.namespaces;
-    let decoys: Vec<DecoyStatus> = observation.observed.iter().map(assess).collect();
-    let report = StatusReport {
+/// One decoy's cells, from `decoy` to `reason`.
+fn decoy_cells(decoy: &DecoyStatus) -> Vec<String> {
+    let yes_no = |b: bool| if b { "yes" } else { "NO" };
+    let verdict = match decoy.verdict {
+        Verdict::Armed => console::style(decoy.verdict.as_str()).green(),
+        Verdict::Drilled => console::style(decoy.verdict.as_str()).cyan(),
+        Verdict::Broken => console::style(decoy.verdict.as_str()).yellow().bold(),
+        Verdict::Tripped => console::style(decoy.verdict.as_str()).red().bold(),
+    };
+    vec![
+        format!("{}/{}", decoy.namespace, decoy.service_account),
+        decoy.profile.clone(),
+        decoy
+            .planted_at
+            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "-".into()),
+        yes_no(decoy.account_present).into(),
+        yes_no(decoy.secret_present).into(),
+        if decoy.token_filled {
+            "filled"
+        } else {
+            "EMPTY"
+        }
+        .into(),
+        if decoy.invalid_since.is_some() {
+            "NO"
+        } else {
+            "yes"
+        }
+        .into(),
+        if decoy.rbac_bindings.is_empty() {
+            "none".into()
+        } else {
+            console::style("DANGER").red().bold().to_string()
+        },
+        decoy.last_used.clone().unwrap_or_else(|| "never".into()),
+        verdict.to_string(),
+        decoy.reasons.join("; "),
+    ]
+}
+
+/// What `status` finds in one cluster, and the namespaces it could not look in.
+async fn gather(target: &Target, global: &GlobalArgs, home: &Home) -> Result<StatusReport, Error> {
+    let observation = observe_all(target, global.namespace.as_deref(), home).await?;
+    Ok(StatusReport {
         schema_version: 1,
         server: observation.connection.server.clone(),
-        namespaces: namespaces.clone(),
+        namespaces: observation.namespaces.clone(),
         not_looked_in: observation.not_looked_in.clone(),
-        decoys,
-    };
+        decoys: observation.observed.iter().map(assess).collect(),
+    })
+}
+
+pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    if let Some(fleet) = Fleet::from_args(global)? {
+        return run_fleet(&fleet, global, home).await;
+    }
+    let report = gather(&global.target(), global, home).await?;
     for place in &report.not_looked_in {
         eprintln!("warning: not looked in namespace {place}; decoys there are not shown");
     }
@@ -365,12 +378,97 @@ pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
         Some(text) => print!("{text}"),
         None if report.decoys.is_empty() => println!(
             "No decoys of this key in namespace(s) {} (key: {}).",
-            namespaces.join(", "),
+            report.namespaces.join(", "),
             home.dir().display()
         ),
         None => print!("{}", table(&report.decoys)),
     }
     Ok(outcome(&report.decoys))
+}
+
+/// `status` of a fleet: every context at once, one table with a context column (or one
+/// document), and the most serious exit code of any context.
+async fn run_fleet(fleet: &Fleet, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    // A missing key is this workstation's problem, to be told once, not once a context.
+    home.key()?;
+    let runs = fleet::each(fleet, true, |target| async move {
+        gather(&target, global, home).await
+    })
+    .await;
+    let report = FleetReport::new("status", runs, |r| outcome(&r.decoys).code());
+    for context in &report.contexts {
+        for place in context.report.iter().flat_map(|r| &r.not_looked_in) {
+            eprintln!(
+                "warning: {}: not looked in namespace {place}; decoys there are not shown",
+                context.context
+            );
+        }
+    }
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None => print!("{}", fleet_table(&report, home)),
+    }
+    Ok(Outcome::Fleet(report.exit_code))
+}
+
+/// What one context of a fleet came to, in a word: its most serious decoy, or why it has
+/// none to show.
+fn context_state(context: &ContextResult<StatusReport>) -> String {
+    match &context.report {
+        None => context.result.as_str().to_string(),
+        Some(report) => match report.decoys.iter().map(|d| d.verdict).max() {
+            Some(verdict) => verdict.as_str().to_string(),
+            None => "no decoys".to_string(),
+        },
+    }
+}
+
+/// The table of a fleet: a row per decoy with its context first, a row for each context
+/// with no decoy or no answer, then one summary line.
+pub fn fleet_table(report: &FleetReport<StatusReport>, home: &Home) -> String {
+    let mut table = output::table(&[
+        "context",
+        "decoy",
+        "profile",
+        "planted",
+        "account",
+        "secret",
+        "token",
+        "valid",
+        "rbac",
+        "last used",
+        "verdict",
+        "reason",
+    ]);
+    for context in &report.contexts {
+        let decoys = context.report.as_ref().map_or(&[][..], |r| &r.decoys[..]);
+        for decoy in decoys {
+            let mut row = vec![context.context.clone()];
+            row.extend(decoy_cells(decoy));
+            table.add_row(row);
+        }
+        if decoys.is_empty() {
+            let why = match &context.report {
+                Some(status) => format!(
+                    "no decoys of this key in namespace(s) {} (key: {})",
+                    status.namespaces.join(", "),
+                    home.dir().display()
+                ),
+                None => context.error.clone().unwrap_or_default(),
+            };
+            let mut row = vec![context.context.clone()];
+            row.extend(std::iter::repeat_n("-".to_string(), 9));
+            row.push(
+                console::style(context_state(context).to_uppercase())
+                    .yellow()
+                    .bold()
+                    .to_string(),
+            );
+            row.push(why);
+            table.add_row(row);
+        }
+    }
+    format!("{table}\n{}\n", report.summary(context_state))
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@ impl Spinner {
         });
         Spinner { bar, reveal }
     }
+
+    pub fn set_message(&self, message: impl Into<String>) {
+        self.bar.set_message(message.into());
+    }
 }
 
 impl Drop for Spinner {

@@ -1,0 +1,520 @@
+//! A fleet: one command over several kubeconfig contexts at once. The contexts are chosen
+//! from the merged kubeconfig (pure, [`choose`]), each context's work runs concurrently
+//! with a bound and a deadline of its own ([`each`]), and the results become one report
+//! with one exit code, the most serious of any context ([`worst`]).
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::cli::GlobalArgs;
+use crate::cluster::connect::Target;
+use crate::error::Error;
+use crate::exit;
+
+/// The contexts a command line chose, and how to talk to them.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    pub contexts: Vec<String>,
+    pub parallel: usize,
+    pub timeout: Duration,
+    kubeconfig: Option<std::path::PathBuf>,
+}
+
+impl Fleet {
+    /// The fleet a command line names, or None for kubectl's one context.
+    pub fn from_args(global: &GlobalArgs) -> Result<Option<Fleet>, Error> {
+        if !global.names_a_fleet() {
+            return Ok(None);
+        }
+        if global.cluster.is_some() || global.user.is_some() {
+            return Err(Error::Invalid(
+                "--cluster and --user pick one cluster and user, which a fleet of contexts \
+                 cannot share; leave them out and name contexts instead"
+                    .into(),
+            ));
+        }
+        let (available, _current) = crate::cluster::connect::contexts(&global.target())?;
+        let contexts = choose(
+            &global.context,
+            global.all_contexts,
+            &global.skip_context,
+            &available,
+        )?;
+        Ok(Some(Fleet {
+            contexts,
+            parallel: usize::from(global.parallel),
+            timeout: Duration::from_secs(global.context_timeout),
+            kubeconfig: global.kubeconfig.clone(),
+        }))
+    }
+
+    /// How to connect to one context of the fleet.
+    pub fn target(&self, context: &str) -> Target {
+        Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: Some(context.to_string()),
+            cluster: None,
+            user: None,
+        }
+    }
+}
+
+/// The contexts a command line names: `--context`'s in the order given, or with
+/// `--all-contexts` every context of the kubeconfig in its order; each once, less those a
+/// `--skip-context` glob matches. A named context the kubeconfig lacks is an error, as it
+/// is for one context, and so is a fleet of none. Pure.
+pub fn choose(
+    named: &[String],
+    all: bool,
+    skip: &[String],
+    available: &[String],
+) -> Result<Vec<String>, Error> {
+    let mut skipping = globset::GlobSetBuilder::new();
+    for pattern in skip {
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| Error::Invalid(format!("--skip-context {pattern:?}: {e}")))?;
+        skipping.add(glob);
+    }
+    let skipping = skipping
+        .build()
+        .map_err(|e| Error::Invalid(format!("--skip-context: {e}")))?;
+    if !all && named.is_empty() {
+        return Err(Error::Invalid(
+            "--skip-context leaves contexts out of a fleet: name the fleet with --all-contexts \
+             or several --context"
+                .into(),
+        ));
+    }
+    let unknown: Vec<&str> = named
+        .iter()
+        .filter(|n| !available.contains(n))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Invalid(format!(
+            "context(s) {} do not exist in the kubeconfig (it has: {})",
+            unknown.join(", "),
+            if available.is_empty() {
+                "none".to_string()
+            } else {
+                available.join(", ")
+            }
+        )));
+    }
+    let mut chosen: Vec<String> = Vec::new();
+    let candidates = if all { available } else { named };
+    for name in candidates {
+        if !chosen.contains(name) && !skipping.is_match(name) {
+            chosen.push(name.clone());
+        }
+    }
+    if chosen.is_empty() {
+        return Err(Error::Invalid(format!(
+            "no context left to act on: --skip-context {} leaves out every one of {}",
+            skip.join(", "),
+            candidates.join(", ")
+        )));
+    }
+    Ok(chosen)
+}
+
+/// How one context's work ended.
+pub enum Ran<T> {
+    Done(T),
+    Failed(Error),
+    /// It took longer than the fleet's per-context timeout and was abandoned.
+    TimedOut(Duration),
+}
+
+/// One context's work and its end.
+pub struct ContextRun<T> {
+    pub context: String,
+    pub ran: Ran<T>,
+}
+
+/// Runs `work` for every context of the fleet, at most `parallel` at once, each cut off
+/// after the fleet's timeout when `deadline` is set; the results come back in the fleet's
+/// order. Changing commands act without a deadline: cutting a change off midway is what
+/// would leave a cluster half-done, and each API call has its own timeout anyway.
+pub async fn each<T, F, Fut>(fleet: &Fleet, deadline: bool, work: F) -> Vec<ContextRun<T>>
+where
+    F: Fn(Target) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let total = fleet.contexts.len();
+    let spinner = crate::ui::progress::Spinner::start(format!("0 of {total} clusters done"));
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    futures::stream::iter(fleet.contexts.iter())
+        .map(|context| {
+            let work = work(fleet.target(context));
+            let (spinner, done) = (&spinner, &done);
+            async move {
+                let ran = if deadline {
+                    match tokio::time::timeout(fleet.timeout, work).await {
+                        Ok(Ok(value)) => Ran::Done(value),
+                        Ok(Err(error)) => Ran::Failed(error),
+                        Err(_) => Ran::TimedOut(fleet.timeout),
+                    }
+                } else {
+                    match work.await {
+                        Ok(value) => Ran::Done(value),
+                        Err(error) => Ran::Failed(error),
+                    }
+                };
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                spinner.set_message(format!("{finished} of {total} clusters done"));
+                ContextRun {
+                    context: context.clone(),
+                    ran,
+                }
+            }
+        })
+        .buffered(fleet.parallel)
+        .collect()
+        .await
+}
+
+/// How serious an exit code is across a fleet, most serious highest: an interrupted run,
+/// then TRIPPED, broken or DANGER, a failed verify, a context that failed or could not be
+/// reached, no decoys, and success last. README, "Exit codes", documents the order.
+pub fn severity(code: u8) -> u8 {
+    match code {
+        exit::INTERRUPTED | exit::TERMINATED => 7,
+        exit::TRIPPED => 6,
+        exit::BROKEN => 5,
+        exit::VERIFY_FAILED => 4,
+        exit::FAILED => 3,
+        exit::NO_DECOYS => 2,
+        exit::OK => 0,
+        _ => 1,
+    }
+}
+
+/// The exit code of a fleet: the most serious of its contexts' (success for none).
+pub fn worst(codes: impl IntoIterator<Item = u8>) -> u8 {
+    codes
+        .into_iter()
+        .max_by_key(|code| severity(*code))
+        .unwrap_or(exit::OK)
+}
+
+/// How a context's run ended, as JSON and YAML name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Ending {
+    Ok,
+    /// The API server did not answer: no connection, or it broke off.
+    Unreachable,
+    Failed,
+    TimedOut,
+}
+
+impl Ending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Ok => "ok",
+            Ending::Unreachable => "unreachable",
+            Ending::Failed => "failed",
+            Ending::TimedOut => "timed out",
+        }
+    }
+}
+
+/// One context of a fleet report. The field names are a stable interface (README, "Fleet
+/// output"): add fields, never rename or remove them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextResult<R> {
+    pub context: String,
+    pub result: Ending,
+    pub exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The command's own report for this context, in the schema it has for one context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<R>,
+}
+
+/// What a command did across a fleet: one document with a result per context.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetReport<R> {
+    pub schema_version: u32,
+    pub kind: &'static str,
+    pub command: &'static str,
+    pub exit_code: u8,
+    pub contexts: Vec<ContextResult<R>>,
+}
+
+impl<R> FleetReport<R> {
+    /// Turns the runs into a report; `code` is the exit code one context's report earns.
+    pub fn new(
+        command: &'static str,
+        runs: Vec<ContextRun<R>>,
+        code: impl Fn(&R) -> u8,
+    ) -> FleetReport<R> {
+        let contexts: Vec<ContextResult<R>> = runs
+            .into_iter()
+            .map(|run| match run.ran {
+                Ran::Done(report) => ContextResult {
+                    context: run.context,
+                    result: Ending::Ok,
+                    exit_code: code(&report),
+                    error: None,
+                    report: Some(report),
+                },
+                Ran::Failed(error) => ContextResult {
+                    context: run.context,
+                    result: if error.is_unreachable() {
+                        Ending::Unreachable
+                    } else {
+                        Ending::Failed
+                    },
+                    exit_code: error.code(),
+                    error: Some(error.to_string()),
+                    report: None,
+                },
+                Ran::TimedOut(after) => ContextResult {
+                    context: run.context,
+                    result: Ending::TimedOut,
+                    exit_code: exit::FAILED,
+                    error: Some(format!(
+                        "no answer within {}s (--context-timeout); the cluster may be \
+                         unreachable or overloaded",
+                        after.as_secs()
+                    )),
+                    report: None,
+                },
+            })
+            .collect();
+        FleetReport {
+            schema_version: 1,
+            kind: "FleetReport",
+            command,
+            exit_code: worst(contexts.iter().map(|c| c.exit_code)),
+            contexts,
+        }
+    }
+
+    /// "3 contexts: 1 TRIPPED, 1 failed, 1 fine" style counts by what each context ended in.
+    pub fn summary(&self, label: impl Fn(&ContextResult<R>) -> String) -> String {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for context in &self.contexts {
+            let label = label(context);
+            match counts.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((label, 1)),
+            }
+        }
+        let n = self.contexts.len();
+        format!(
+            "{n} context{}: {}.",
+            if n == 1 { "" } else { "s" },
+            counts
+                .iter()
+                .map(|(label, count)| format!("{count} {label}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn named_contexts_keep_their_order_once_each() {
+        let available = names(&["a", "b", "c"]);
+        assert_eq!(
+            choose(&names(&["c", "a", "c"]), false, &[], &available).unwrap(),
+            names(&["c", "a"])
+        );
+    }
+
+    #[test]
+    fn all_contexts_follow_the_kubeconfig_less_the_skipped() {
+        let available = names(&["dev-eu", "prod-eu", "prod-us", "kind-kind"]);
+        assert_eq!(
+            choose(&[], true, &names(&["prod-*"]), &available).unwrap(),
+            names(&["dev-eu", "kind-kind"])
+        );
+        assert_eq!(
+            choose(&[], true, &names(&["*-eu", "kind-?ind"]), &available).unwrap(),
+            names(&["prod-us"])
+        );
+    }
+
+    #[test]
+    fn globs_span_slashes_and_colons_as_eks_context_names_have_them() {
+        let available = names(&[
+            "arn:aws:eks:eu-west-1:123456789012:cluster/prod",
+            "arn:aws:eks:eu-west-1:123456789012:cluster/dev",
+        ]);
+        assert_eq!(
+            choose(&[], true, &names(&["*prod"]), &available).unwrap(),
+            names(&["arn:aws:eks:eu-west-1:123456789012:cluster/dev"])
+        );
+    }
+
+    #[test]
+    fn skipping_applies_to_named_contexts_too() {
+        let available = names(&["a", "b"]);
+        assert_eq!(
+            choose(&names(&["a", "b"]), false, &names(&["b"]), &available).unwrap(),
+            names(&["a"])
+        );
+    }
+
+    #[test]
+    fn unknown_names_bad_globs_and_empty_fleets_are_errors() {
+        let available = names(&["a", "b"]);
+        let error = choose(&names(&["a", "x", "y"]), false, &[], &available).unwrap_err();
+        assert!(
+            error.to_string().contains("x, y do not exist")
+                && error.to_string().contains("it has: a, b"),
+            "{error}"
+        );
+        let error = choose(&[], true, &names(&["["]), &available).unwrap_err();
+        assert!(
+            error.to_string().contains("--skip-context \"[\""),
+            "{error}"
+        );
+        let error = choose(&[], true, &names(&["*"]), &available).unwrap_err();
+        assert!(error.to_string().contains("no context left"), "{error}");
+        let error = choose(&[], false, &names(&["a"]), &available).unwrap_err();
+        assert!(error.to_string().contains("--all-contexts"), "{error}");
+        assert!(choose(&[], true, &[], &[]).is_err());
+    }
+
+    #[test]
+    fn the_fleet_exits_with_its_most_serious_context() {
+        use exit::*;
+        assert_eq!(worst([OK, NO_DECOYS, FAILED, BROKEN, TRIPPED]), TRIPPED);
+        assert_eq!(worst([OK, FAILED, BROKEN]), BROKEN);
+        assert_eq!(worst([OK, VERIFY_FAILED, FAILED]), VERIFY_FAILED);
+        assert_eq!(worst([NO_DECOYS, FAILED, OK]), FAILED);
+        assert_eq!(worst([OK, NO_DECOYS]), NO_DECOYS);
+        assert_eq!(worst([TRIPPED, INTERRUPTED]), INTERRUPTED);
+        assert_eq!(worst([OK, OK]), OK);
+        assert_eq!(worst([]), OK);
+    }
+
+    fn runs() -> Vec<ContextRun<u8>> {
+        vec![
+            ContextRun {
+                context: "a".into(),
+                ran: Ran::Done(exit::OK),
+            },
+            ContextRun {
+                context: "b".into(),
+                ran: Ran::TimedOut(Duration::from_secs(7)),
+            },
+            ContextRun {
+                context: "c".into(),
+                ran: Ran::Failed(Error::Invalid("nope".into())),
+            },
+            ContextRun {
+                context: "d".into(),
+                ran: Ran::Done(exit::TRIPPED),
+            },
+        ]
+    }
+
+    #[test]
+    fn a_report_keeps_every_context_its_error_and_the_worst_code() {
+        let report = FleetReport::new("status", runs(), |code| *code);
+        assert_eq!(report.exit_code, exit::TRIPPED);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["schemaVersion"], 1);
+        assert_eq!(json["kind"], "FleetReport");
+        assert_eq!(json["command"], "status");
+        let contexts = json["contexts"].as_array().unwrap();
+        assert_eq!(contexts.len(), 4);
+        assert_eq!(contexts[0]["result"], "ok");
+        assert_eq!(contexts[0]["report"], 0);
+        assert!(contexts[0].get("error").is_none());
+        assert_eq!(contexts[1]["result"], "timedOut");
+        assert_eq!(contexts[1]["exitCode"], exit::FAILED);
+        assert!(contexts[1]["error"].as_str().unwrap().contains("7s"));
+        assert_eq!(contexts[2]["result"], "failed");
+        assert_eq!(contexts[2]["error"], "nope");
+        assert_eq!(contexts[3]["exitCode"], exit::TRIPPED);
+        assert_eq!(
+            report.summary(|c| if c.result == Ending::Ok {
+                "reached".into()
+            } else {
+                "not reached".into()
+            }),
+            "4 contexts: 2 reached, 2 not reached."
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_silent_cluster_costs_one_timeout_and_the_rest_go_on() {
+        let fleet = Fleet {
+            contexts: names(&["fast", "silent", "fast-too"]),
+            parallel: 2,
+            timeout: Duration::from_secs(30),
+            kubeconfig: None,
+        };
+        let started = tokio::time::Instant::now();
+        let runs = each(&fleet, true, |target| async move {
+            if target.context.as_deref() == Some("silent") {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, Error>(target.context.unwrap())
+        })
+        .await;
+        let ends: Vec<(&str, Option<&str>)> = runs
+            .iter()
+            .map(|r| {
+                (
+                    r.context.as_str(),
+                    match &r.ran {
+                        Ran::Done(name) => Some(name.as_str()),
+                        _ => None,
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                ("fast", Some("fast")),
+                ("silent", None),
+                ("fast-too", Some("fast-too"))
+            ]
+        );
+        assert!(matches!(runs[1].ran, Ran::TimedOut(_)));
+        // The clock is paused and only moves when every task waits: the fleet took one
+        // timeout, not one per context.
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_deadline_slow_work_is_waited_for() {
+        let fleet = Fleet {
+            contexts: names(&["slow"]),
+            parallel: 1,
+            timeout: Duration::from_secs(1),
+            kubeconfig: None,
+        };
+        let runs = each(&fleet, false, |_| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<_, Error>(())
+        })
+        .await;
+        assert!(matches!(runs[0].ran, Ran::Done(())));
+    }
+}
