@@ -1,0 +1,198 @@
+//! A fleet on the bed: two beds of their own and two contexts that never answer, in one
+//! kubeconfig; every context at once, one table or document, one exit code.
+
+mod support;
+
+use std::time::Duration;
+
+use support::fleet::FleetBeds;
+
+/// The decoy Secret's name in a bed, from the plugin's own status of that one context.
+fn secret_of(plugin: &support::Plugin, context: &str) -> String {
+    let status = plugin.run(&["--context", context, "status", "-o", "json"]);
+    status.assert_code(0);
+    status.json()["decoys"][0]["secret"]
+        .as_str()
+        .expect("a decoy")
+        .to_string()
+}
+
+#[tokio::test]
+async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
+    let fleet = FleetBeds::start("fleet-status");
+    let plugin = fleet.plugin();
+    for context in ["one", "two"] {
+        plugin
+            .run(&[
+                "--context",
+                context,
+                "plant",
+                "--yes",
+                "--profile",
+                "tiller",
+            ])
+            .assert_code(0);
+    }
+
+    // Only the reachable beds: both armed, exit 0, a row each, context first.
+    let both = plugin.run(&["--context", "one,two", "status"]);
+    both.assert_code(0);
+    let rows: Vec<&str> = both.stdout.lines().collect();
+    assert!(
+        rows[0].split_whitespace().next() == Some("CONTEXT"),
+        "{}",
+        both.stdout
+    );
+    for context in ["one", "two"] {
+        assert!(
+            rows.iter()
+                .any(|r| r.trim_start().starts_with(&format!("{context} "))
+                    && r.contains("kube-system/tiller")
+                    && r.contains("armed")),
+            "no armed row for {context}:\n{}",
+            both.stdout
+        );
+    }
+    assert!(
+        both.stdout.contains("2 contexts: 2 armed."),
+        "{}",
+        both.stdout
+    );
+
+    // Every context: the refused one and the silent one are rows of their own, each costing
+    // no more than its own timeout, and the run exits 1 (not reached beats fine).
+    let all = plugin.run(&[
+        "--all-contexts",
+        "--context-timeout",
+        "3",
+        "status",
+        "-o",
+        "json",
+    ]);
+    all.assert_code(1);
+    let report = all.json();
+    assert_eq!(report["kind"], "FleetReport");
+    assert_eq!(report["schemaVersion"], 1);
+    assert_eq!(report["command"], "status");
+    assert_eq!(report["exitCode"], 1);
+    let contexts = report["contexts"].as_array().unwrap();
+    let names: Vec<&str> = contexts
+        .iter()
+        .map(|c| c["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["one", "two", "gone", "silent"]);
+    for armed in &contexts[..2] {
+        assert_eq!(armed["result"], "ok");
+        assert_eq!(armed["exitCode"], 0);
+        assert_eq!(armed["report"]["decoys"][0]["verdict"], "armed");
+        assert_eq!(armed["report"]["schemaVersion"], 1);
+    }
+    assert_eq!(contexts[2]["result"], "unreachable");
+    assert!(
+        contexts[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{}",
+        contexts[2]
+    );
+    assert_eq!(contexts[3]["result"], "timedOut");
+    assert!(
+        contexts[3]["error"].as_str().unwrap().contains("3s"),
+        "{}",
+        contexts[3]
+    );
+
+    // The attacker uses the decoy of bed two: the fleet is TRIPPED, and the table says where.
+    let admin = fleet.two.cluster().client("admin").await;
+    let secret = secret_of(&plugin, "two");
+    let token = support::token_of(&admin, "kube-system", &secret).await;
+    let attack = fleet
+        .two
+        .cluster()
+        .list_secrets_with_token(&token, "kube-system");
+    assert!(!attack.status.success());
+    let tripped = support::eventually(Duration::from_secs(10), || async {
+        let run = plugin.run(&["--all-contexts", "--skip-context", "s*", "status"]);
+        (run.code == Some(3)).then_some(run)
+    })
+    .await
+    .expect("the fleet's status did not exit 3 (TRIPPED) within 10s of the token's use");
+    let row_of = |context: &str| {
+        tripped
+            .stdout
+            .lines()
+            .find(|r| r.trim_start().starts_with(&format!("{context} ")))
+            .unwrap_or_else(|| panic!("no row for {context}:\n{}", tripped.stdout))
+            .to_string()
+    };
+    assert!(row_of("two").contains("TRIPPED"), "{}", tripped.stdout);
+    assert!(row_of("one").contains("armed"), "{}", tripped.stdout);
+    assert!(row_of("gone").contains("UNREACHABLE"), "{}", tripped.stdout);
+    assert!(!tripped.stdout.contains("silent"), "{}", tripped.stdout);
+    assert!(
+        tripped
+            .stdout
+            .contains("3 contexts: 1 armed, 1 TRIPPED, 1 unreachable."),
+        "{}",
+        tripped.stdout
+    );
+
+    // A context of the fleet where the key finds nothing is a row saying so.
+    plugin
+        .run(&["--context", "one", "remove", "--yes"])
+        .assert_code(0);
+    let partial = plugin.run(&[
+        "--context",
+        "one",
+        "--context",
+        "two",
+        "status",
+        "-o",
+        "json",
+    ]);
+    partial.assert_code(3);
+    let contexts = partial.json()["contexts"].clone();
+    assert_eq!(contexts[0]["exitCode"], 6);
+    assert_eq!(contexts[0]["report"]["decoys"], serde_json::json!([]));
+    assert_eq!(contexts[1]["exitCode"], 3);
+    assert!(!plugin.transcript.borrow().contains(&token));
+}
+
+#[test]
+fn a_fleet_is_refused_where_a_command_speaks_to_one_cluster_and_names_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\n\
+         clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: t}}]\n\
+         contexts: [{name: a, context: {cluster: c, user: u}}, {name: b, context: {cluster: c, user: u}}]\n",
+    )
+    .unwrap();
+    let plugin = support::Plugin::on(&kubeconfig);
+    let rules = plugin.run(&["--all-contexts", "rules"]);
+    rules.assert_code(1);
+    assert!(
+        rules.stderr.contains("rules works with one context"),
+        "{}",
+        rules.stderr
+    );
+    let unknown = plugin.run(&["--context", "a,nope", "status"]);
+    unknown.assert_code(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("nope do not exist in the kubeconfig (it has: a, b)"),
+        "{}",
+        unknown.stderr
+    );
+    let shared = plugin.run(&["--all-contexts", "--user", "u", "status"]);
+    shared.assert_code(1);
+    assert!(
+        shared.stderr.contains("--cluster and --user"),
+        "{}",
+        shared.stderr
+    );
+}
