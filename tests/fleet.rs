@@ -59,6 +59,56 @@ async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
         both.stdout
     );
 
+    // verify of both beds with their audit policy: each passes, one row each says so.
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/controlplane/audit-policy.yaml"
+    );
+    let verified = plugin.run(&[
+        "--context",
+        "one,two",
+        "verify",
+        "--policy",
+        policy,
+        "-o",
+        "json",
+    ]);
+    verified.assert_code(0);
+    let report = verified.json();
+    assert_eq!(report["command"], "verify");
+    for context in report["contexts"].as_array().unwrap() {
+        assert_eq!(context["report"]["passed"], true, "{context}");
+        assert_eq!(
+            context["report"]["username"],
+            "system:serviceaccount:kube-system:tiller"
+        );
+    }
+    // Without the policy, the critical policy check cannot pass anywhere: exit 5 beats the
+    // unreachable context's 1, and the table marks the critical rows.
+    let unknown = plugin.run(&["--context", "one,gone", "verify"]);
+    unknown.assert_code(5);
+    assert!(
+        unknown.stdout.contains("audit policy (critical)"),
+        "{}",
+        unknown.stdout
+    );
+    assert!(unknown.stdout.contains("UNREACHABLE"), "{}", unknown.stdout);
+    assert!(
+        unknown
+            .stdout
+            .contains("2 contexts: 1 did not pass, 1 unreachable."),
+        "{}",
+        unknown.stdout
+    );
+    let sink = plugin.run(&["--all-contexts", "verify", "--e2e", "--audit-log", policy]);
+    sink.assert_code(1);
+    assert!(
+        sink.stderr
+            .contains("which a fleet's clusters do not share"),
+        "{}",
+        sink.stderr
+    );
+
     // Every context: the refused one and the silent one are rows of their own, each costing
     // no more than its own timeout, and the run exits 1 (not reached beats fine).
     let all = plugin.run(&[

@@ -25,6 +25,7 @@ use crate::detect::drill::{self, DrillError, DrillPlan, DrillReport, Judgement, 
 use crate::detect::webhook::Receiver;
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::fleet::{self, ContextResult, Fleet, FleetReport};
 use crate::home::Home;
 use crate::ui::output;
 
@@ -579,15 +580,9 @@ pub struct VerifyReport {
 fn table(report: &VerifyReport) -> String {
     let mut table = output::table(&["check", "result", "caught by", "reason", "fix"]);
     for check in &report.checks {
-        let status = match check.status {
-            CheckStatus::Pass => console::style(check.status.as_str()).green(),
-            CheckStatus::Warn => console::style(check.status.as_str()).yellow(),
-            CheckStatus::Fail => console::style(check.status.as_str()).red().bold(),
-            CheckStatus::Unknown => console::style(check.status.as_str()).magenta(),
-        };
         table.add_row(vec![
             check.title.clone(),
-            status.to_string(),
+            status_cell(check.status),
             check
                 .caught_by
                 .as_deref()
@@ -947,13 +942,168 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
         global.namespace.as_deref(),
         args.select.name.as_deref(),
     )?;
-    let located = locate::locate(
-        &selection,
-        &global.target(),
+    if let Some(fleet) = Fleet::from_args(global)? {
+        return run_fleet(&fleet, args, global, home, &selection, given_policy).await;
+    }
+    let report = gather(
+        args,
+        global,
         home,
-        locate::KeyUse::ExistingOrEphemeral,
+        &selection,
+        given_policy,
+        &global.target(),
     )
     .await?;
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None => {
+            print!("{}", table(&report));
+            if args.e2e && global.dry_run {
+                println!("(dry run: the drill was described, not run; no token was used)");
+            }
+        }
+    }
+    Ok(if report.passed {
+        Outcome::Success
+    } else {
+        Outcome::VerifyFailed
+    })
+}
+
+/// `verify` of a fleet: each context checked at once, one table of what did not pass in
+/// each (or one document of every check), and the most serious exit code of any context.
+async fn run_fleet(
+    fleet: &Fleet,
+    args: &VerifyArgs,
+    global: &GlobalArgs,
+    home: &Home,
+    selection: &locate::Selection,
+    given_policy: Option<Policy>,
+) -> Result<Outcome, Error> {
+    if args.audit_log.is_some() || args.listen.is_some() || args.workspace.is_some() {
+        return Err(Error::Invalid(
+            "--audit-log, --listen and --workspace name one cluster's audit sink, which a \
+             fleet's clusters do not share: verify --e2e over a fleet reads each provider's \
+             log service (EKS, GKE, AKS), or run verify --e2e once a context"
+                .into(),
+        ));
+    }
+    // An --e2e drill waits for its events up to its own --timeout (minutes with a provider's
+    // log service): the per-context deadline would cut it short and call it unreachable.
+    let deadline = !args.e2e;
+    let runs = fleet::each(fleet, deadline, |target| {
+        let policy = given_policy.clone();
+        async move { gather(args, global, home, selection, policy, &target).await }
+    })
+    .await;
+    let report = FleetReport::new("verify", runs, |r| {
+        if r.passed {
+            crate::exit::OK
+        } else {
+            crate::exit::VERIFY_FAILED
+        }
+    });
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None => print!("{}", fleet_table(&report)),
+    }
+    Ok(Outcome::Fleet(report.exit_code))
+}
+
+/// The table of a fleet: for each context, its critical checks that did not pass and any
+/// failed one, a row counting the advisory checks that only warned or could not tell, or one
+/// row saying every check passed; or why the context has no checks.
+fn fleet_table(report: &FleetReport<VerifyReport>) -> String {
+    let mut table = output::table(&["context", "check", "result", "reason"]);
+    let state = |context: &ContextResult<VerifyReport>| match &context.report {
+        Some(r) if r.passed => "passed".to_string(),
+        Some(_) => "did not pass".to_string(),
+        None => context.result.as_str().to_string(),
+    };
+    for context in &report.contexts {
+        let Some(verify) = &context.report else {
+            table.add_row(vec![
+                context.context.clone(),
+                "-".into(),
+                console::style(state(context).to_uppercase())
+                    .yellow()
+                    .bold()
+                    .to_string(),
+                context.error.clone().unwrap_or_default(),
+            ]);
+            continue;
+        };
+        let (shown, advisory): (Vec<&Check>, Vec<&Check>) = verify
+            .checks
+            .iter()
+            .filter(|c| c.status != CheckStatus::Pass)
+            .partition(|c| c.critical || c.status == CheckStatus::Fail);
+        for check in &shown {
+            let title = if check.critical {
+                format!("{} (critical)", check.title)
+            } else {
+                check.title.clone()
+            };
+            let reason = match &check.fix {
+                Some(fix) => format!("{}; fix: {fix}", check.reason),
+                None => check.reason.clone(),
+            };
+            table.add_row(vec![
+                context.context.clone(),
+                title,
+                status_cell(check.status),
+                reason,
+            ]);
+        }
+        if !advisory.is_empty() {
+            table.add_row(vec![
+                context.context.clone(),
+                format!("{} advisory checks", advisory.len()),
+                status_cell(CheckStatus::Warn),
+                format!(
+                    "warned or could not tell: {}; verify --context {} shows each",
+                    advisory
+                        .iter()
+                        .map(|c| c.title.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    context.context
+                ),
+            ]);
+        }
+        if shown.is_empty() && advisory.is_empty() {
+            table.add_row(vec![
+                context.context.clone(),
+                format!("all {} checks", verify.checks.len()),
+                status_cell(CheckStatus::Pass),
+                format!("decoy user {}", verify.username),
+            ]);
+        }
+    }
+    format!("{table}\n{}\n", report.summary(state))
+}
+
+fn status_cell(status: CheckStatus) -> String {
+    match status {
+        CheckStatus::Pass => console::style(status.as_str()).green(),
+        CheckStatus::Warn => console::style(status.as_str()).yellow(),
+        CheckStatus::Fail => console::style(status.as_str()).red().bold(),
+        CheckStatus::Unknown => console::style(status.as_str()).magenta(),
+    }
+    .to_string()
+}
+
+/// Every check of one cluster.
+async fn gather(
+    args: &VerifyArgs,
+    global: &GlobalArgs,
+    home: &Home,
+    selection: &locate::Selection,
+    given_policy: Option<Policy>,
+    target: &crate::cluster::connect::Target,
+) -> Result<VerifyReport, Error> {
+    let located =
+        locate::locate(selection, target, home, locate::KeyUse::ExistingOrEphemeral).await?;
     let client = located.connection.client.clone();
     let decoy = decoy_check(&located);
 
@@ -999,7 +1149,7 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
     };
     let checks = assemble(&findings);
     let passed = all_critical_pass(&checks);
-    let report = VerifyReport {
+    Ok(VerifyReport {
         schema_version: 1,
         server: located.connection.server.clone(),
         provider: findings.detection.provider,
@@ -1007,20 +1157,6 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
         policy_source: findings.policy_source,
         checks,
         passed,
-    };
-    match output::structured(global.output, &report)? {
-        Some(text) => print!("{text}"),
-        None => {
-            print!("{}", table(&report));
-            if args.e2e && global.dry_run {
-                println!("(dry run: the drill was described, not run; no token was used)");
-            }
-        }
-    }
-    Ok(if passed {
-        Outcome::Success
-    } else {
-        Outcome::VerifyFailed
     })
 }
 
