@@ -44,7 +44,7 @@ pub struct GlobalArgs {
     pub skip_context: Vec<String>,
 
     /// How many clusters of a fleet to talk to at once.
-    #[arg(long, global = true, value_name = "N", default_value_t = 16,
+    #[arg(long, global = true, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: u16,
 
@@ -601,7 +601,7 @@ mod tests {
         let cli = parse(&["remove", "--all-contexts", "--skip-context", "prod-*"]).unwrap();
         assert!(cli.global.all_contexts && cli.global.names_a_fleet());
         assert_eq!(cli.global.skip_context, vec!["prod-*"]);
-        assert_eq!((cli.global.parallel, cli.global.context_timeout), (16, 30));
+        assert_eq!((cli.global.parallel, cli.global.context_timeout), (64, 30));
         assert!(parse(&["status", "--parallel", "0"]).is_err());
         assert!(parse(&["status", "--context-timeout", "0"]).is_err());
         assert!(!parse(&["status"]).unwrap().global.names_a_fleet());

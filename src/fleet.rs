@@ -149,8 +149,10 @@ where
     let total = fleet.contexts.len();
     let spinner = crate::ui::progress::Spinner::start(format!("0 of {total} clusters done"));
     let done = std::sync::atomic::AtomicUsize::new(0);
-    futures::stream::iter(fleet.contexts.iter())
-        .map(|context| {
+    // Unordered, so that a silent context holds only its own slot, not every slot after it;
+    // the fleet's order is restored at the end.
+    let mut runs: Vec<(usize, ContextRun<T>)> = futures::stream::iter(fleet.contexts.iter().enumerate())
+        .map(|(index, context)| {
             let work = work(fleet.target(context));
             let (spinner, done) = (&spinner, &done);
             async move {
@@ -168,15 +170,20 @@ where
                 };
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 spinner.set_message(format!("{finished} of {total} clusters done"));
-                ContextRun {
-                    context: context.clone(),
-                    ran,
-                }
+                (
+                    index,
+                    ContextRun {
+                        context: context.clone(),
+                        ran,
+                    },
+                )
             }
         })
-        .buffered(fleet.parallel)
+        .buffer_unordered(fleet.parallel)
         .collect()
-        .await
+        .await;
+    runs.sort_by_key(|(index, _)| *index);
+    runs.into_iter().map(|(_, run)| run).collect()
 }
 
 /// How serious an exit code is across a fleet, most serious highest: an interrupted run,
@@ -462,7 +469,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn one_silent_cluster_costs_one_timeout_and_the_rest_go_on() {
         let fleet = Fleet {
-            contexts: names(&["fast", "silent", "fast-too"]),
+            contexts: names(&["fast", "silent", "fast-too", "fast-three"]),
             parallel: 2,
             timeout: Duration::from_secs(30),
             kubeconfig: None,
@@ -493,12 +500,14 @@ mod tests {
             [
                 ("fast", Some("fast")),
                 ("silent", None),
-                ("fast-too", Some("fast-too"))
+                ("fast-too", Some("fast-too")),
+                ("fast-three", Some("fast-three"))
             ]
         );
         assert!(matches!(runs[1].ran, Ran::TimedOut(_)));
         // The clock is paused and only moves when every task waits: the fleet took one
-        // timeout, not one per context.
+        // timeout, not one per context, and the contexts after the silent one went on in
+        // the other slot meanwhile instead of queueing behind it.
         assert_eq!(started.elapsed(), Duration::from_secs(30));
     }
 
