@@ -97,6 +97,26 @@ impl GlobalArgs {
         }
     }
 
+    /// The fleet the command line names (its contexts read from the kubeconfig), or None
+    /// for kubectl's one context.
+    pub fn fleet(
+        &self,
+    ) -> Result<Option<crate::cluster::fleet::Fleet>, crate::cluster::fleet::FleetError> {
+        if !self.names_a_fleet() {
+            return Ok(None);
+        }
+        let flags = crate::cluster::fleet::FleetFlags {
+            kubeconfig: self.kubeconfig.clone(),
+            contexts: self.context.clone(),
+            all: self.all_contexts,
+            skip: self.skip_context.clone(),
+            parallel: usize::from(self.parallel),
+            timeout: std::time::Duration::from_secs(self.context_timeout),
+            picks_cluster_or_user: self.cluster.is_some() || self.user.is_some(),
+        };
+        crate::cluster::fleet::Fleet::of(&flags).map(Some)
+    }
+
     /// Whether the command line names a fleet rather than kubectl's one context: more than
     /// one `--context`, `--all-contexts`, or contexts to skip.
     pub fn names_a_fleet(&self) -> bool {

@@ -28,6 +28,8 @@ pub enum Error {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error(transparent)]
+    Fleet(#[from] crate::cluster::fleet::FleetError),
+    #[error(transparent)]
     UserName(#[from] UserNameError),
     #[error(transparent)]
     Drill(#[from] DrillError),
@@ -75,6 +77,16 @@ pub enum Error {
         signal: Signal,
         leftovers: Option<String>,
     },
+}
+
+impl crate::cluster::fleet::Failure for Error {
+    fn code(&self) -> u8 {
+        Error::code(self)
+    }
+
+    fn unreachable(&self) -> bool {
+        self.is_unreachable()
+    }
 }
 
 /// The signals that stop a command that changes the cluster.

@@ -40,7 +40,7 @@ pub enum Outcome {
     Incomplete,
     /// `status`: no decoy of this key where it looked.
     NoDecoys,
-    /// A fleet: the most serious exit code of its contexts ([`crate::fleet::worst`]).
+    /// A fleet: the most serious exit code of its contexts ([`crate::cluster::fleet::worst`]).
     Fleet(u8),
 }
 

@@ -8,7 +8,6 @@
 mod cli;
 mod error;
 mod exit;
-mod fleet;
 mod home;
 mod input;
 mod kubeconfig_file;

@@ -4,6 +4,7 @@
 
 pub mod connect;
 mod error;
+pub mod fleet;
 pub mod locate;
 pub mod sought;
 pub mod survey;

@@ -6,13 +6,13 @@ use serde::Serialize;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::connect::Target;
+use crate::cluster::fleet::{self, ContextResult, Fleet, FleetReport};
 use crate::cluster::locate::{Observed, observe_all};
 use crate::decoy::tracking::ACCOUNT_UID_ANNOTATION;
 use crate::decoy::tripwire::{INVALID_SINCE_LABEL, LAST_USED_LABEL};
 use crate::decoy::{token_filled, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::fleet::{self, ContextResult, Fleet, FleetReport};
 use crate::home::Home;
 use crate::ui::output;
 
@@ -367,7 +367,7 @@ async fn gather(target: &Target, global: &GlobalArgs, home: &Home) -> Result<Sta
 }
 
 pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    if let Some(fleet) = Fleet::from_args(global)? {
+    if let Some(fleet) = global.fleet()? {
         return run_fleet(&fleet, global, home).await;
     }
     let report = gather(&global.target(), global, home).await?;

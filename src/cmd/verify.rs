@@ -18,6 +18,7 @@ use crate::cloud::{
     self, CheckOutcome, ClusterHint, Detection, Evidence, LogQuery, NodeFacts, PodFacts, Provider,
 };
 use crate::cluster;
+use crate::cluster::fleet::{self, ContextResult, Fleet, FleetReport};
 use crate::cluster::locate::{self, Located};
 use crate::cluster::{ClusterError, describe_kube_error};
 use crate::decoy::{DecoySpec, Ownership, ownership, token_filled};
@@ -25,7 +26,6 @@ use crate::detect::drill::{self, DrillError, DrillPlan, DrillReport, Judgement, 
 use crate::detect::webhook::Receiver;
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::fleet::{self, ContextResult, Fleet, FleetReport};
 use crate::home::Home;
 use crate::ui::output;
 
@@ -942,7 +942,7 @@ pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<
         global.namespace.as_deref(),
         args.select.name.as_deref(),
     )?;
-    if let Some(fleet) = Fleet::from_args(global)? {
+    if let Some(fleet) = global.fleet()? {
         return run_fleet(&fleet, args, global, home, &selection, given_policy).await;
     }
     let report = gather(

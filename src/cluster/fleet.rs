@@ -9,10 +9,30 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::cli::GlobalArgs;
-use crate::cluster::connect::Target;
-use crate::error::Error;
+use crate::cluster::connect::{self, ConnectError, Target};
 use crate::exit;
+
+/// Why a fleet cannot be formed from the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("{0}")]
+    Choice(String),
+}
+
+/// What a command line says about the contexts to act on.
+#[derive(Debug, Clone, Default)]
+pub struct FleetFlags {
+    pub kubeconfig: Option<std::path::PathBuf>,
+    pub contexts: Vec<String>,
+    pub all: bool,
+    pub skip: Vec<String>,
+    pub parallel: usize,
+    pub timeout: Duration,
+    /// `--cluster` or `--user` was given: one cluster and user, which contexts cannot share.
+    pub picks_cluster_or_user: bool,
+}
 
 /// The contexts a command line chose, and how to talk to them.
 #[derive(Debug, Clone)]
@@ -24,31 +44,26 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// The fleet a command line names, or None for kubectl's one context.
-    pub fn from_args(global: &GlobalArgs) -> Result<Option<Fleet>, Error> {
-        if !global.names_a_fleet() {
-            return Ok(None);
-        }
-        if global.cluster.is_some() || global.user.is_some() {
-            return Err(Error::Invalid(
+    /// The fleet the flags name, its contexts read from the merged kubeconfig.
+    pub fn of(flags: &FleetFlags) -> Result<Fleet, FleetError> {
+        if flags.picks_cluster_or_user {
+            return Err(FleetError::Choice(
                 "--cluster and --user pick one cluster and user, which a fleet of contexts \
                  cannot share; leave them out and name contexts instead"
                     .into(),
             ));
         }
-        let (available, _current) = crate::cluster::connect::contexts(&global.target())?;
-        let contexts = choose(
-            &global.context,
-            global.all_contexts,
-            &global.skip_context,
-            &available,
-        )?;
-        Ok(Some(Fleet {
-            contexts,
-            parallel: usize::from(global.parallel),
-            timeout: Duration::from_secs(global.context_timeout),
-            kubeconfig: global.kubeconfig.clone(),
-        }))
+        let (available, _current) = connect::contexts(&Target {
+            kubeconfig: flags.kubeconfig.clone(),
+            ..Target::default()
+        })?;
+        Ok(Fleet {
+            contexts: choose(&flags.contexts, flags.all, &flags.skip, &available)
+                .map_err(FleetError::Choice)?,
+            parallel: flags.parallel.max(1),
+            timeout: flags.timeout,
+            kubeconfig: flags.kubeconfig.clone(),
+        })
     }
 
     /// How to connect to one context of the fleet.
@@ -62,6 +77,14 @@ impl Fleet {
     }
 }
 
+/// A failure of one context's work, as a fleet report tells it.
+pub trait Failure: std::fmt::Display {
+    /// Its exit code (README, "Exit codes").
+    fn code(&self) -> u8;
+    /// The API server never answered, as opposed to an answer that refused.
+    fn unreachable(&self) -> bool;
+}
+
 /// The contexts a command line names: `--context`'s in the order given, or with
 /// `--all-contexts` every context of the kubeconfig in its order; each once, less those a
 /// `--skip-context` glob matches. A named context the kubeconfig lacks is an error, as it
@@ -71,24 +94,24 @@ pub fn choose(
     all: bool,
     skip: &[String],
     available: &[String],
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<String>, String> {
     let mut skipping = globset::GlobSetBuilder::new();
     for pattern in skip {
         let glob = globset::GlobBuilder::new(pattern)
             .literal_separator(false)
             .build()
-            .map_err(|e| Error::Invalid(format!("--skip-context {pattern:?}: {e}")))?;
+            .map_err(|e| format!("--skip-context {pattern:?}: {e}"))?;
         skipping.add(glob);
     }
     let skipping = skipping
         .build()
-        .map_err(|e| Error::Invalid(format!("--skip-context: {e}")))?;
+        .map_err(|e| format!("--skip-context: {e}"))?;
     if !all && named.is_empty() {
-        return Err(Error::Invalid(
-            "--skip-context leaves contexts out of a fleet: name the fleet with --all-contexts \
-             or several --context"
+        return Err(
+            "--skip-context leaves contexts out of a fleet: name the fleet with \
+                    --all-contexts or several --context"
                 .into(),
-        ));
+        );
     }
     let unknown: Vec<&str> = named
         .iter()
@@ -96,7 +119,7 @@ pub fn choose(
         .map(String::as_str)
         .collect();
     if !unknown.is_empty() {
-        return Err(Error::Invalid(format!(
+        return Err(format!(
             "context(s) {} do not exist in the kubeconfig (it has: {})",
             unknown.join(", "),
             if available.is_empty() {
@@ -104,7 +127,7 @@ pub fn choose(
             } else {
                 available.join(", ")
             }
-        )));
+        ));
     }
     let mut chosen: Vec<String> = Vec::new();
     let candidates = if all { available } else { named };
@@ -114,74 +137,75 @@ pub fn choose(
         }
     }
     if chosen.is_empty() {
-        return Err(Error::Invalid(format!(
+        return Err(format!(
             "no context left to act on: --skip-context {} leaves out every one of {}",
             skip.join(", "),
             candidates.join(", ")
-        )));
+        ));
     }
     Ok(chosen)
 }
 
 /// How one context's work ended.
-pub enum Ran<T> {
+pub enum Ran<T, E> {
     Done(T),
-    Failed(Error),
+    Failed(E),
     /// It took longer than the fleet's per-context timeout and was abandoned.
     TimedOut(Duration),
 }
 
 /// One context's work and its end.
-pub struct ContextRun<T> {
+pub struct ContextRun<T, E> {
     pub context: String,
-    pub ran: Ran<T>,
+    pub ran: Ran<T, E>,
 }
 
 /// Runs `work` for every context of the fleet, at most `parallel` at once, each cut off
 /// after the fleet's timeout when `deadline` is set; the results come back in the fleet's
 /// order. Changing commands act without a deadline: cutting a change off midway is what
 /// would leave a cluster half-done, and each API call has its own timeout anyway.
-pub async fn each<T, F, Fut>(fleet: &Fleet, deadline: bool, work: F) -> Vec<ContextRun<T>>
+pub async fn each<T, E, F, Fut>(fleet: &Fleet, deadline: bool, work: F) -> Vec<ContextRun<T, E>>
 where
     F: Fn(Target) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let total = fleet.contexts.len();
     let spinner = crate::ui::progress::Spinner::start(format!("0 of {total} clusters done"));
     let done = std::sync::atomic::AtomicUsize::new(0);
     // Unordered, so that a silent context holds only its own slot, not every slot after it;
     // the fleet's order is restored at the end.
-    let mut runs: Vec<(usize, ContextRun<T>)> = futures::stream::iter(fleet.contexts.iter().enumerate())
-        .map(|(index, context)| {
-            let work = work(fleet.target(context));
-            let (spinner, done) = (&spinner, &done);
-            async move {
-                let ran = if deadline {
-                    match tokio::time::timeout(fleet.timeout, work).await {
-                        Ok(Ok(value)) => Ran::Done(value),
-                        Ok(Err(error)) => Ran::Failed(error),
-                        Err(_) => Ran::TimedOut(fleet.timeout),
-                    }
-                } else {
-                    match work.await {
-                        Ok(value) => Ran::Done(value),
-                        Err(error) => Ran::Failed(error),
-                    }
-                };
-                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                spinner.set_message(format!("{finished} of {total} clusters done"));
-                (
-                    index,
-                    ContextRun {
-                        context: context.clone(),
-                        ran,
-                    },
-                )
-            }
-        })
-        .buffer_unordered(fleet.parallel)
-        .collect()
-        .await;
+    let mut runs: Vec<(usize, ContextRun<T, E>)> =
+        futures::stream::iter(fleet.contexts.iter().enumerate())
+            .map(|(index, context)| {
+                let work = work(fleet.target(context));
+                let (spinner, done) = (&spinner, &done);
+                async move {
+                    let ran = if deadline {
+                        match tokio::time::timeout(fleet.timeout, work).await {
+                            Ok(Ok(value)) => Ran::Done(value),
+                            Ok(Err(error)) => Ran::Failed(error),
+                            Err(_) => Ran::TimedOut(fleet.timeout),
+                        }
+                    } else {
+                        match work.await {
+                            Ok(value) => Ran::Done(value),
+                            Err(error) => Ran::Failed(error),
+                        }
+                    };
+                    let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    spinner.set_message(format!("{finished} of {total} clusters done"));
+                    (
+                        index,
+                        ContextRun {
+                            context: context.clone(),
+                            ran,
+                        },
+                    )
+                }
+            })
+            .buffer_unordered(fleet.parallel)
+            .collect()
+            .await;
     runs.sort_by_key(|(index, _)| *index);
     runs.into_iter().map(|(_, run)| run).collect()
 }
@@ -260,9 +284,9 @@ pub struct FleetReport<R> {
 
 impl<R> FleetReport<R> {
     /// Turns the runs into a report; `code` is the exit code one context's report earns.
-    pub fn new(
+    pub fn new<E: Failure>(
         command: &'static str,
-        runs: Vec<ContextRun<R>>,
+        runs: Vec<ContextRun<R, E>>,
         code: impl Fn(&R) -> u8,
     ) -> FleetReport<R> {
         let contexts: Vec<ContextResult<R>> = runs
@@ -277,7 +301,7 @@ impl<R> FleetReport<R> {
                 },
                 Ran::Failed(error) => ContextResult {
                     context: run.context,
-                    result: if error.is_unreachable() {
+                    result: if error.unreachable() {
                         Ending::Unreachable
                     } else {
                         Ending::Failed
@@ -416,7 +440,24 @@ mod tests {
         assert_eq!(worst([]), OK);
     }
 
-    fn runs() -> Vec<ContextRun<u8>> {
+    struct Refused(&'static str);
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl Failure for Refused {
+        fn code(&self) -> u8 {
+            exit::FAILED
+        }
+        fn unreachable(&self) -> bool {
+            self.0 == "no answer"
+        }
+    }
+
+    fn runs() -> Vec<ContextRun<u8, Refused>> {
         vec![
             ContextRun {
                 context: "a".into(),
@@ -428,11 +469,15 @@ mod tests {
             },
             ContextRun {
                 context: "c".into(),
-                ran: Ran::Failed(Error::Invalid("nope".into())),
+                ran: Ran::Failed(Refused("nope")),
             },
             ContextRun {
                 context: "d".into(),
                 ran: Ran::Done(exit::TRIPPED),
+            },
+            ContextRun {
+                context: "e".into(),
+                ran: Ran::Failed(Refused("no answer")),
             },
         ]
     }
@@ -446,7 +491,7 @@ mod tests {
         assert_eq!(json["kind"], "FleetReport");
         assert_eq!(json["command"], "status");
         let contexts = json["contexts"].as_array().unwrap();
-        assert_eq!(contexts.len(), 4);
+        assert_eq!(contexts.len(), 5);
         assert_eq!(contexts[0]["result"], "ok");
         assert_eq!(contexts[0]["report"], 0);
         assert!(contexts[0].get("error").is_none());
@@ -456,13 +501,15 @@ mod tests {
         assert_eq!(contexts[2]["result"], "failed");
         assert_eq!(contexts[2]["error"], "nope");
         assert_eq!(contexts[3]["exitCode"], exit::TRIPPED);
+        assert_eq!(contexts[4]["result"], "unreachable");
+        assert_eq!(contexts[4]["error"], "no answer");
         assert_eq!(
             report.summary(|c| if c.result == Ending::Ok {
                 "reached".into()
             } else {
                 "not reached".into()
             }),
-            "4 contexts: 2 reached, 2 not reached."
+            "5 contexts: 2 reached, 3 not reached."
         );
     }
 
@@ -480,7 +527,7 @@ mod tests {
                 std::future::pending::<()>().await;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            Ok::<_, Error>(target.context.unwrap())
+            Ok::<_, Refused>(target.context.unwrap())
         })
         .await;
         let ends: Vec<(&str, Option<&str>)> = runs
@@ -521,7 +568,7 @@ mod tests {
         };
         let runs = each(&fleet, false, |_| async {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            Ok::<_, Error>(())
+            Ok::<_, Refused>(())
         })
         .await;
         assert!(matches!(runs[0].ran, Ran::Done(())));
