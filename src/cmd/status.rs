@@ -921,4 +921,63 @@ mod tests {
             status.reasons
         );
     }
+
+    fn status_of(decoys: Vec<DecoyStatus>) -> StatusReport {
+        StatusReport {
+            schema_version: 1,
+            server: "https://a".into(),
+            namespaces: vec!["kube-system".into()],
+            not_looked_in: Vec::new(),
+            decoys,
+        }
+    }
+
+    #[test]
+    fn a_fleet_table_has_a_row_per_decoy_and_per_context_without_one() {
+        use crate::cluster::fleet::{ContextRun, Ran};
+        let armed = assess(&healthy());
+        let tripped = assess(&with_label(healthy(), LAST_USED_LABEL, "2026-11-21"));
+        let run = |context: &str, ran| ContextRun {
+            context: context.into(),
+            ran,
+        };
+        let runs = vec![
+            run("prod", Ran::Done(status_of(vec![armed.clone(), tripped]))),
+            run("dev", Ran::Done(status_of(Vec::new()))),
+            run(
+                "edge",
+                Ran::Failed(Error::Invalid("cannot reach it".into())),
+            ),
+            run("far", Ran::TimedOut(std::time::Duration::from_secs(9))),
+        ];
+        let report = FleetReport::new("status", runs, |r| outcome(&r.decoys).code());
+        assert_eq!(report.exit_code, crate::exit::TRIPPED);
+        let home = Home::at("/nonexistent/home");
+        let text = console::strip_ansi_codes(&fleet_table(&report, &home)).to_string();
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(rows[0][0], "CONTEXT");
+        let of = |context: &str| -> Vec<&Vec<&str>> {
+            rows.iter()
+                .filter(|r| r.first() == Some(&context))
+                .collect()
+        };
+        assert_eq!(of("prod").len(), 2);
+        assert!(of("prod").iter().any(|r| r.contains(&"armed")));
+        assert!(of("prod").iter().any(|r| r.contains(&"TRIPPED")));
+        assert_eq!(of("dev").len(), 1);
+        assert!(
+            text.contains("NO DECOYS")
+                && text.contains("no decoys of this key in namespace(s) kube-system")
+        );
+        assert!(of("edge")[0].contains(&"FAILED") && text.contains("cannot reach it"));
+        assert!(of("far")[0].join(" ").contains("TIMED OUT"));
+        assert!(
+            text.trim_end()
+                .ends_with("4 contexts: 1 TRIPPED, 1 no decoys, 1 failed, 1 timed out."),
+            "{text}"
+        );
+    }
 }

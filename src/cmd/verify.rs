@@ -1774,4 +1774,94 @@ mod tests {
         assert!(rest.iter().all(|id| *id == "policy-exposure"));
         assert_eq!(rest.len(), attack_requests(&spec()).len());
     }
+
+    fn verified(checks: Vec<Check>) -> VerifyReport {
+        VerifyReport {
+            schema_version: 1,
+            server: "https://a".into(),
+            provider: Provider::Kubeadm,
+            username: "system:serviceaccount:kube-system:tiller".into(),
+            policy_source: None,
+            passed: all_critical_pass(&checks),
+            checks,
+        }
+    }
+
+    #[test]
+    fn a_fleet_table_shows_what_did_not_pass_with_critical_checks_marked() {
+        use crate::cluster::fleet::{ContextRun, Ran};
+        let pass = Check::critical("decoy", "decoy planted", CheckStatus::Pass, "ok");
+        let failing = verified(vec![
+            pass.clone(),
+            Check::critical(
+                "audit-policy",
+                "audit policy",
+                CheckStatus::Fail,
+                "nothing logged",
+            )
+            .with_fix("log the decoy user"),
+            Check::advisory(
+                "probe-version",
+                "probe: GET /version",
+                CheckStatus::Warn,
+                "w",
+            ),
+            Check::advisory("probe-api", "probe: GET /api", CheckStatus::Unknown, "u"),
+        ]);
+        let runs = vec![
+            ContextRun {
+                context: "prod".to_string(),
+                ran: Ran::Done(failing),
+            },
+            ContextRun {
+                context: "dev".to_string(),
+                ran: Ran::Done(verified(vec![pass])),
+            },
+            ContextRun {
+                context: "edge".to_string(),
+                ran: Ran::Failed(Error::Invalid("refused".into())),
+            },
+        ];
+        let report = FleetReport::new("verify", runs, |r| {
+            if r.passed {
+                crate::exit::OK
+            } else {
+                crate::exit::VERIFY_FAILED
+            }
+        });
+        assert_eq!(report.exit_code, crate::exit::VERIFY_FAILED);
+        let text = console::strip_ansi_codes(&fleet_table(&report)).to_string();
+        let rows_of = |context: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.trim_start().starts_with(&format!("{context} ")))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        let prod = rows_of("prod");
+        assert_eq!(prod.len(), 2, "{text}");
+        assert!(
+            prod[0].starts_with(
+                "prod audit policy (critical) FAIL nothing logged; fix: log the decoy user"
+            ),
+            "{text}"
+        );
+        assert!(prod[1].starts_with("prod 2 advisory checks WARN warned or could not tell: probe: GET /version, probe: GET /api"), "{text}");
+        assert_eq!(
+            rows_of("dev"),
+            ["dev all 1 checks PASS decoy user system:serviceaccount:kube-system:tiller"]
+        );
+        assert!(
+            rows_of("edge")[0].starts_with("edge - FAILED refused"),
+            "{text}"
+        );
+        assert!(
+            text.trim_end()
+                .ends_with("3 contexts: 1 did not pass, 1 passed, 1 failed."),
+            "{text}"
+        );
+        assert!(
+            !text.contains("decoy planted"),
+            "a passing check is not listed:\n{text}"
+        );
+    }
 }
