@@ -23,6 +23,8 @@ use crate::ui::output;
 use crate::ui::prompt;
 use crate::ui::terminal::Terminal;
 
+mod fleet;
+
 /// What `plant` will do about one decoy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -552,19 +554,34 @@ fn fit_for(fits: &[(&'static Profile, Fit)], profile: &Profile) -> Fit {
 /// Without a terminal nobody saw the fit: a poor one is said on stderr, with a better
 /// profile when there is one.
 fn warn_of_poor_fit(fits: &[(&'static Profile, Fit)], fit: &Fit) {
+    if let Some(warning) = poor_fit_warning(fits, fit) {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// What to say of a poor fit, naming a better profile when there is one. Pure.
+fn poor_fit_warning(fits: &[(&'static Profile, Fit)], fit: &Fit) -> Option<String> {
     if fit.grade != fit::Grade::Poor {
-        return;
+        return None;
     }
     let all: Vec<Fit> = fits.iter().map(|(_, f)| f.clone()).collect();
     let better = fit::best(&all)
         .filter(|b| b.grade > fit.grade)
         .map(|b| format!("; the {} profile fits better ({})", b.profile, b.summary()))
         .unwrap_or_default();
-    eprintln!(
-        "warning: the {} profile fits this cluster poorly ({}){better}",
+    Some(format!(
+        "the {} profile fits this cluster poorly ({}){better}",
         fit.profile,
         fit.reasons.join("; ")
-    );
+    ))
+}
+
+/// The profile the wizard preselects: the best fit, or the default when none fits.
+fn best_profile(fits: &[(&'static Profile, Fit)]) -> &'static Profile {
+    let all: Vec<Fit> = fits.iter().map(|(_, f)| f.clone()).collect();
+    fit::best(&all)
+        .and_then(|best| fits.iter().find(|(p, _)| p.name == best.profile))
+        .map_or_else(profile::default_profile, |(p, _)| *p)
 }
 
 /// `plant --list-profiles`: every profile, its fit and where it comes from.
@@ -644,6 +661,14 @@ pub async fn run(
     home: &Home,
 ) -> Result<Outcome, Error> {
     let mut selections = requested(args, global)?;
+    if let Some(fleet) = crate::fleet::Fleet::from_args(global)? {
+        if args.list_profiles {
+            return Err(Error::Invalid(
+                "--list-profiles shows the fit to one cluster; pass one --context".into(),
+            ));
+        }
+        return fleet::run(args, global, terminal, home, &fleet, selections).await;
+    }
     let interactive = !args.list_profiles
         && prompt::will_ask(
             terminal,
@@ -723,24 +748,10 @@ async fn plant_one(
     let record = located.record.as_ref();
 
     match decision {
-        Decision::Refuse(why) => Err(Error::Conflict(format!(
-            "refusing to plant {}/{}: {why}. Nothing was changed; choose another name with --name or -n.",
-            spec.namespace, spec.account
-        ))),
+        Decision::Refuse(why) => Err(refusal(spec, &why)),
         Decision::AlreadyPlanted => {
             let objects = objects_with_uids(spec, found);
-            // A run interrupted after the token was filled left its record unfinished.
-            if record.is_some_and(|r| !r.complete) {
-                home.update(|state| {
-                    state.record_planted(planted_record(
-                        spec,
-                        &connection.server,
-                        found,
-                        record,
-                        true,
-                    ))
-                })?;
-            }
+            complete_record(home, &located)?;
             let report = report(spec, PlantResult::AlreadyPlanted, objects, fit);
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
@@ -831,6 +842,32 @@ async fn plant_one(
             Ok(Outcome::Success)
         }
     }
+}
+
+/// A decoy `plant` will not make, as the command's error.
+fn refusal(spec: &DecoySpec, why: &str) -> Error {
+    Error::Conflict(format!(
+        "refusing to plant {}/{}: {why}. Nothing was changed; choose another name with --name or -n.",
+        spec.namespace, spec.account
+    ))
+}
+
+/// A run interrupted after the token was filled left its record unfinished: a complete
+/// decoy found again completes it.
+fn complete_record(home: &Home, located: &Located) -> Result<(), Error> {
+    let record = located.record.as_ref();
+    if record.is_some_and(|r| !r.complete) {
+        home.update(|state| {
+            state.record_planted(planted_record(
+                &located.spec,
+                &located.connection.server,
+                &located.found,
+                record,
+                true,
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// The manifests a decoy's plan would send (for `--dry-run -o yaml`).
