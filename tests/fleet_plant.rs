@@ -72,6 +72,61 @@ fn row<'a>(stdout: &'a str, context: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Runs the plugin on a pseudo-terminal that answers `question` with `answer` once it is
+/// on the screen: the exit code and the screen.
+fn on_terminal(
+    fleet: &FleetBeds,
+    plugin: &support::Plugin,
+    args: &[&str],
+    question: &str,
+    answer: &str,
+) -> (Option<i32>, String) {
+    let driver = r#"
+import os, pty, sys, time
+question, answer = sys.argv[1].encode(), sys.argv[2].encode()
+argv = sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+screen = b""
+answered = False
+deadline = time.time() + 120
+while time.time() < deadline:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    screen += chunk
+    if not answered and question in screen:
+        answered = True
+        time.sleep(0.2)
+        os.write(fd, answer)
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(screen)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let run = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(driver)
+        .args([question, answer, env!("CARGO_BIN_EXE_kubectl-honeytoken")])
+        .args(args)
+        .env("KUBECONFIG", &fleet.kubeconfig)
+        .env("HONEYTOKEN_HOME", plugin.home.path())
+        .env_remove("HONEYTOKEN_KEY")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .output()
+        .expect("run python3");
+    let screen = String::from_utf8_lossy(&run.stdout).into_owned();
+    plugin.transcript.borrow_mut().push_str(&format!(
+        "$ kubectl honeytoken {}\n{screen}",
+        args.join(" ")
+    ));
+    (run.status.code(), screen)
+}
+
 #[tokio::test]
 async fn plant_over_a_fleet_plans_every_context_then_plants_each_on_its_own() {
     let fleet = FleetBeds::start("fleet-plant");
@@ -319,6 +374,37 @@ async fn plant_over_a_fleet_plans_every_context_then_plants_each_on_its_own() {
         "{}",
         again.stdout
     );
+
+    // On a terminal: every context's plan, then one question for the fleet. "n" makes
+    // nothing anywhere; "y" plants in both.
+    let args = ["--context", "one,two", "plant", "--profile", "gitlab"];
+    let question = "Plant 2 decoys in 2 contexts (one, two)?";
+    let (code, screen) = on_terminal(&fleet, &plugin, &args, question, "n");
+    assert_eq!(code, Some(1), "{screen}");
+    let asked = screen.find(question).expect("the question was asked");
+    for context in ["one", "two"] {
+        let plan = screen
+            .find(&format!("== Context {context}: https://"))
+            .unwrap_or_else(|| panic!("no plan for {context}:\n{screen}"));
+        assert!(plan < asked, "{screen}");
+    }
+    assert!(screen.contains("aborted: nothing was created"), "{screen}");
+    for admin in [&one, &two] {
+        let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), "default");
+        assert!(
+            accounts.get_opt("gitlab").await.unwrap().is_none(),
+            "{screen}"
+        );
+    }
+    let (code, screen) = on_terminal(&fleet, &plugin, &args, question, "y");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("2 contexts: 2 planted."), "{screen}");
+    for admin in [&one, &two] {
+        assert!(
+            complete(admin, "default", "gitlab", "gitlab-token").await,
+            "{screen}"
+        );
+    }
 
     let (namespace, secret) = &secrets[0];
     let token = support::token_of(&one, namespace, secret).await;

@@ -466,7 +466,7 @@ struct Planned {
 /// Looks a decoy up and decides; a profile whose real installer is here, or an account
 /// someone already granted something, is refused before anything is made.
 /// `cluster_bindings` holds the cluster role bindings once listed, so that several decoys
-/// cost one list.
+/// cost one list. What could not be checked is added to `warnings`.
 async fn plan_one(
     connection: &Connection,
     selection: &Selection,
@@ -474,6 +474,7 @@ async fn plan_one(
     home: &Home,
     key_use: KeyUse,
     cluster_bindings: &mut Option<Vec<ClusterRoleBinding>>,
+    warnings: &mut Vec<String>,
 ) -> Result<Planned, Error> {
     let located = locate::locate_on(connection.clone(), selection, home, key_use).await?;
     let mut decision = decide(&located.spec, &located.found, located.record.as_ref());
@@ -491,14 +492,15 @@ async fn plan_one(
             fn readable<T>(
                 listed: Result<Vec<T>, cluster::ClusterError>,
                 username: &str,
+                warnings: &mut Vec<String>,
             ) -> Result<Vec<T>, cluster::ClusterError> {
                 match listed {
                     Ok(bindings) => Ok(bindings),
                     Err(error) if error.is_forbidden() => {
-                        eprintln!(
-                            "warning: {error}; plant cannot check that nothing already grants \
+                        warnings.push(format!(
+                            "{error}; plant cannot check that nothing already grants \
                              {username} something (status will)"
-                        );
+                        ));
                         Ok(Vec::new())
                     }
                     Err(error) => Err(error),
@@ -509,6 +511,7 @@ async fn plan_one(
                 *cluster_bindings = Some(readable(
                     cluster::cluster_role_bindings(client).await,
                     &username,
+                    warnings,
                 )?);
             }
             let granted = bindings_naming(
@@ -517,6 +520,7 @@ async fn plan_one(
                 &readable(
                     cluster::role_bindings(client, &selection.namespace).await,
                     &username,
+                    warnings,
                 )?,
                 cluster_bindings.as_deref().unwrap_or_default(),
             );
@@ -714,8 +718,19 @@ pub async fn run(
     };
     if let [selection] = selections.as_slice() {
         let fit = fit_for(&fits, selection.profile);
-        let planned = plan_one(&connection, selection, fit, home, key_use, &mut None).await?;
-        return plant_one(args, global, interactive, home, planned).await;
+        let mut warnings = Vec::new();
+        let planned = plan_one(
+            &connection,
+            selection,
+            fit,
+            home,
+            key_use,
+            &mut None,
+            &mut warnings,
+        )
+        .await;
+        say_warnings(&warnings);
+        return plant_one(args, global, interactive, home, planned?).await;
     }
     plant_several(
         args,
@@ -924,16 +939,19 @@ async fn plant_several(
     let mut cluster_bindings = None;
     for selection in selections {
         let fit = fit_for(fits, selection.profile);
-        match plan_one(
+        let mut warnings = Vec::new();
+        let planned = plan_one(
             connection,
             selection,
             fit,
             home,
             key_use,
             &mut cluster_bindings,
+            &mut warnings,
         )
-        .await
-        {
+        .await;
+        say_warnings(&warnings);
+        match planned {
             Ok(Planned {
                 decision: Decision::Refuse(why),
                 ..
@@ -1110,6 +1128,12 @@ async fn plant_several(
         }
     }
     finish(failures.len(), selections.len())
+}
+
+fn say_warnings(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// Before a signal's error (which speaks of the decoy being made): the decoys already

@@ -169,6 +169,18 @@ pub(super) async fn run(
         .collect();
     let plan = fleet_plan_text(&views);
     let making = to_make(&views);
+    // The plan is shown (with each context's warnings) in a table's output and before the
+    // question; otherwise the warnings alone go to stderr.
+    let plan_shown = global.output == OutputFormat::Table || (interactive && !global.dry_run);
+    if !plan_shown {
+        for view in &views {
+            if let PlanView::Planned(view) = view {
+                for warning in &view.warnings {
+                    eprintln!("warning: {}: {warning}", view.context);
+                }
+            }
+        }
+    }
 
     if global.dry_run {
         let runs = planned
@@ -196,16 +208,8 @@ pub(super) async fn run(
         return Ok(Outcome::Fleet(report.exit_code));
     }
 
-    if interactive || global.output == OutputFormat::Table {
+    if plan_shown {
         eprint!("{plan}");
-    } else {
-        for view in &views {
-            if let PlanView::Planned(view) = view {
-                for warning in &view.warnings {
-                    eprintln!("warning: {}: {warning}", view.context);
-                }
-            }
-        }
     }
     if interactive && making.decoys > 0 && !prompt::confirm(&question(&making))? {
         return Err(Error::Declined("nothing was created".into()));
@@ -315,6 +319,7 @@ async fn plan_context(
             home,
             key_use,
             &mut cluster_bindings,
+            &mut plan.warnings,
         )
         .await
         {
