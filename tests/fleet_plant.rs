@@ -366,6 +366,48 @@ async fn plant_over_a_fleet_plans_every_context_then_plants_each_on_its_own() {
         );
     }
 
+    // Several decoys a context, from a list: each context reports as plant of several
+    // does (a PlantList), a decoy that fails there is a failure beside the others, and
+    // tiller, refused in bed two before, is planted there now its name is free.
+    let list = fleet.dir().join("decoys.yaml");
+    std::fs::write(
+        &list,
+        "decoys:\n  - profile: tiller\n  - profile: gitlab\n    namespace: nowhere\n",
+    )
+    .unwrap();
+    let several = plugin.run(&[
+        "--context",
+        "one,two",
+        "plant",
+        "--yes",
+        "-f",
+        list.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    several.assert_code(1);
+    let several = several.json();
+    for (context, tiller) in several["contexts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(["alreadyPlanted", "planted"])
+    {
+        assert_eq!(context["result"], "ok", "{context:#}");
+        assert_eq!(context["exitCode"], 1, "{context:#}");
+        let list = &context["report"];
+        assert_eq!(list["kind"], "PlantList", "{context:#}");
+        assert_eq!(list["items"].as_array().unwrap().len(), 1, "{context:#}");
+        assert_eq!(list["items"][0]["serviceAccount"], "tiller", "{context:#}");
+        assert_eq!(list["items"][0]["result"], tiller, "{context:#}");
+        assert_eq!(list["failures"][0]["namespace"], "nowhere", "{context:#}");
+    }
+    let tiller_two = several["contexts"][1]["report"]["items"][0]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(complete(&two, "kube-system", "tiller", &tiller_two).await);
+
     // Again: already planted in both, nothing changed, nothing asked.
     let again = plugin.run(&["--context", "one,two", "plant", "--yes", "--profile", other]);
     again.assert_code(0);
