@@ -243,6 +243,9 @@ pub enum Ending {
     Unreachable,
     Failed,
     TimedOut,
+    /// SIGINT or SIGTERM stopped the context's work (a changing command: what it was
+    /// making was rolled back, or the error says what is left).
+    Interrupted,
 }
 
 impl Ending {
@@ -252,6 +255,7 @@ impl Ending {
             Ending::Unreachable => "unreachable",
             Ending::Failed => "failed",
             Ending::TimedOut => "timed out",
+            Ending::Interrupted => "interrupted",
         }
     }
 }

@@ -23,6 +23,8 @@ use crate::ui::output;
 use crate::ui::prompt;
 use crate::ui::terminal::Terminal;
 
+mod fleet;
+
 /// What `plant` will do about one decoy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -464,7 +466,7 @@ struct Planned {
 /// Looks a decoy up and decides; a profile whose real installer is here, or an account
 /// someone already granted something, is refused before anything is made.
 /// `cluster_bindings` holds the cluster role bindings once listed, so that several decoys
-/// cost one list.
+/// cost one list. What could not be checked is added to `warnings`.
 async fn plan_one(
     connection: &Connection,
     selection: &Selection,
@@ -472,6 +474,7 @@ async fn plan_one(
     home: &Home,
     key_use: KeyUse,
     cluster_bindings: &mut Option<Vec<ClusterRoleBinding>>,
+    warnings: &mut Vec<String>,
 ) -> Result<Planned, Error> {
     let located = locate::locate_on(connection.clone(), selection, home, key_use).await?;
     let mut decision = decide(&located.spec, &located.found, located.record.as_ref());
@@ -489,14 +492,15 @@ async fn plan_one(
             fn readable<T>(
                 listed: Result<Vec<T>, cluster::ClusterError>,
                 username: &str,
+                warnings: &mut Vec<String>,
             ) -> Result<Vec<T>, cluster::ClusterError> {
                 match listed {
                     Ok(bindings) => Ok(bindings),
                     Err(error) if error.is_forbidden() => {
-                        eprintln!(
-                            "warning: {error}; plant cannot check that nothing already grants \
+                        warnings.push(format!(
+                            "{error}; plant cannot check that nothing already grants \
                              {username} something (status will)"
-                        );
+                        ));
                         Ok(Vec::new())
                     }
                     Err(error) => Err(error),
@@ -507,6 +511,7 @@ async fn plan_one(
                 *cluster_bindings = Some(readable(
                     cluster::cluster_role_bindings(client).await,
                     &username,
+                    warnings,
                 )?);
             }
             let granted = bindings_naming(
@@ -515,6 +520,7 @@ async fn plan_one(
                 &readable(
                     cluster::role_bindings(client, &selection.namespace).await,
                     &username,
+                    warnings,
                 )?,
                 cluster_bindings.as_deref().unwrap_or_default(),
             );
@@ -552,19 +558,34 @@ fn fit_for(fits: &[(&'static Profile, Fit)], profile: &Profile) -> Fit {
 /// Without a terminal nobody saw the fit: a poor one is said on stderr, with a better
 /// profile when there is one.
 fn warn_of_poor_fit(fits: &[(&'static Profile, Fit)], fit: &Fit) {
+    if let Some(warning) = poor_fit_warning(fits, fit) {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// What to say of a poor fit, naming a better profile when there is one. Pure.
+fn poor_fit_warning(fits: &[(&'static Profile, Fit)], fit: &Fit) -> Option<String> {
     if fit.grade != fit::Grade::Poor {
-        return;
+        return None;
     }
     let all: Vec<Fit> = fits.iter().map(|(_, f)| f.clone()).collect();
     let better = fit::best(&all)
         .filter(|b| b.grade > fit.grade)
         .map(|b| format!("; the {} profile fits better ({})", b.profile, b.summary()))
         .unwrap_or_default();
-    eprintln!(
-        "warning: the {} profile fits this cluster poorly ({}){better}",
+    Some(format!(
+        "the {} profile fits this cluster poorly ({}){better}",
         fit.profile,
         fit.reasons.join("; ")
-    );
+    ))
+}
+
+/// The profile the wizard preselects: the best fit, or the default when none fits.
+fn best_profile(fits: &[(&'static Profile, Fit)]) -> &'static Profile {
+    let all: Vec<Fit> = fits.iter().map(|(_, f)| f.clone()).collect();
+    fit::best(&all)
+        .and_then(|best| fits.iter().find(|(p, _)| p.name == best.profile))
+        .map_or_else(profile::default_profile, |(p, _)| *p)
 }
 
 /// `plant --list-profiles`: every profile, its fit and where it comes from.
@@ -644,6 +665,14 @@ pub async fn run(
     home: &Home,
 ) -> Result<Outcome, Error> {
     let mut selections = requested(args, global)?;
+    if let Some(fleet) = crate::fleet::Fleet::from_args(global)? {
+        if args.list_profiles {
+            return Err(Error::Invalid(
+                "--list-profiles shows the fit to one cluster; pass one --context".into(),
+            ));
+        }
+        return fleet::run(args, global, terminal, home, &fleet, selections).await;
+    }
     let interactive = !args.list_profiles
         && prompt::will_ask(
             terminal,
@@ -689,8 +718,19 @@ pub async fn run(
     };
     if let [selection] = selections.as_slice() {
         let fit = fit_for(&fits, selection.profile);
-        let planned = plan_one(&connection, selection, fit, home, key_use, &mut None).await?;
-        return plant_one(args, global, interactive, home, planned).await;
+        let mut warnings = Vec::new();
+        let planned = plan_one(
+            &connection,
+            selection,
+            fit,
+            home,
+            key_use,
+            &mut None,
+            &mut warnings,
+        )
+        .await;
+        say_warnings(&warnings);
+        return plant_one(args, global, interactive, home, planned?).await;
     }
     plant_several(
         args,
@@ -723,24 +763,10 @@ async fn plant_one(
     let record = located.record.as_ref();
 
     match decision {
-        Decision::Refuse(why) => Err(Error::Conflict(format!(
-            "refusing to plant {}/{}: {why}. Nothing was changed; choose another name with --name or -n.",
-            spec.namespace, spec.account
-        ))),
+        Decision::Refuse(why) => Err(refusal(spec, &why)),
         Decision::AlreadyPlanted => {
             let objects = objects_with_uids(spec, found);
-            // A run interrupted after the token was filled left its record unfinished.
-            if record.is_some_and(|r| !r.complete) {
-                home.update(|state| {
-                    state.record_planted(planted_record(
-                        spec,
-                        &connection.server,
-                        found,
-                        record,
-                        true,
-                    ))
-                })?;
-            }
+            complete_record(home, &located)?;
             let report = report(spec, PlantResult::AlreadyPlanted, objects, fit);
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
@@ -833,6 +859,32 @@ async fn plant_one(
     }
 }
 
+/// A decoy `plant` will not make, as the command's error.
+fn refusal(spec: &DecoySpec, why: &str) -> Error {
+    Error::Conflict(format!(
+        "refusing to plant {}/{}: {why}. Nothing was changed; choose another name with --name or -n.",
+        spec.namespace, spec.account
+    ))
+}
+
+/// A run interrupted after the token was filled left its record unfinished: a complete
+/// decoy found again completes it.
+fn complete_record(home: &Home, located: &Located) -> Result<(), Error> {
+    let record = located.record.as_ref();
+    if record.is_some_and(|r| !r.complete) {
+        home.update(|state| {
+            state.record_planted(planted_record(
+                &located.spec,
+                &located.connection.server,
+                &located.found,
+                record,
+                true,
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// The manifests a decoy's plan would send (for `--dry-run -o yaml`).
 fn manifests(located: &Located) -> Vec<serde_json::Value> {
     let spec = &located.spec;
@@ -887,16 +939,19 @@ async fn plant_several(
     let mut cluster_bindings = None;
     for selection in selections {
         let fit = fit_for(fits, selection.profile);
-        match plan_one(
+        let mut warnings = Vec::new();
+        let planned = plan_one(
             connection,
             selection,
             fit,
             home,
             key_use,
             &mut cluster_bindings,
+            &mut warnings,
         )
-        .await
-        {
+        .await;
+        say_warnings(&warnings);
+        match planned {
             Ok(Planned {
                 decision: Decision::Refuse(why),
                 ..
@@ -1073,6 +1128,12 @@ async fn plant_several(
         }
     }
     finish(failures.len(), selections.len())
+}
+
+fn say_warnings(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// Before a signal's error (which speaks of the decoy being made): the decoys already
