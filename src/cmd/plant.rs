@@ -665,7 +665,7 @@ pub async fn run(
     home: &Home,
 ) -> Result<Outcome, Error> {
     let mut selections = requested(args, global)?;
-    if let Some(fleet) = crate::fleet::Fleet::from_args(global)? {
+    if let Some(fleet) = global.fleet()? {
         if args.list_profiles {
             return Err(Error::Invalid(
                 "--list-profiles shows the fit to one cluster; pass one --context".into(),

@@ -14,13 +14,13 @@ use super::{
 };
 use crate::cli::{GlobalArgs, OutputFormat, PlantArgs};
 use crate::cluster::connect::{self, Connection, Target};
+use crate::cluster::fleet::{self, ContextResult, ContextRun, Ending, Fleet, FleetReport, Ran};
 use crate::cluster::locate::{KeyUse, Selection};
 use crate::cluster::survey;
 use crate::decoy::fit::{self, Fit};
 use crate::decoy::profile;
 use crate::error::Error;
 use crate::exit::{self, Outcome};
-use crate::fleet::{self, ContextResult, ContextRun, Ending, Fleet, FleetReport, Ran};
 use crate::home::Home;
 use crate::ui::output;
 use crate::ui::prompt;
@@ -133,7 +133,7 @@ pub(super) async fn run(
     .await;
     let order: Vec<String> = runs.iter().map(|r| r.context.clone()).collect();
     let mut planned: Vec<(String, ContextPlan)> = Vec::new();
-    let mut unplanned: Vec<ContextRun<Acted>> = Vec::new();
+    let mut unplanned: Vec<ContextRun<Acted, Error>> = Vec::new();
     for run in runs {
         match run.ran {
             Ran::Done(plan) => planned.push((run.context, plan)),
@@ -919,7 +919,7 @@ mod tests {
         );
     }
 
-    fn run(context: &str, ran: Ran<Acted>) -> ContextRun<Acted> {
+    fn run(context: &str, ran: Ran<Acted, Error>) -> ContextRun<Acted, Error> {
         ContextRun {
             context: context.into(),
             ran,
