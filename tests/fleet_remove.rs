@@ -52,6 +52,68 @@ fn plan_of(stdout: &str, context: &str) -> String {
         .join("\n")
 }
 
+/// Runs `command` over the fleet's `one`, `two` and `gone` contexts on a terminal (`script`
+/// gives the plugin one), answers `answer` once the question is asked, and returns all it
+/// printed (the terminal merges stdout and stderr).
+fn on_a_terminal(
+    fleet: &FleetBeds,
+    plugin: &support::Plugin,
+    command: &str,
+    answer: &str,
+) -> String {
+    use std::io::{Read, Write};
+    let mut child = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} --context one,two,gone {command}",
+            env!("CARGO_BIN_EXE_kubectl-honeytoken")
+        ))
+        .arg("/dev/null")
+        .env("KUBECONFIG", &fleet.kubeconfig)
+        .env("HONEYTOKEN_HOME", plugin.home.path())
+        .env_remove("HONEYTOKEN_KEY")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run script");
+    let mut stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = Vec::new();
+    let mut answered = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        match receiver.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(bytes) => text.extend(bytes),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if !answered && String::from_utf8_lossy(&text).contains("clusters?") {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(answer.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            answered = true;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&text).replace('\r', "");
+    plugin
+        .transcript
+        .borrow_mut()
+        .push_str(&format!("$ (on a terminal) {command}\n{text}"));
+    assert!(answered, "the question was never asked:\n{text}");
+    text
+}
+
 #[tokio::test]
 async fn a_fleet_is_drilled_then_removed_each_cluster_on_its_own() {
     let fleet = FleetBeds::start("fleet-remove");
@@ -210,6 +272,33 @@ async fn a_fleet_is_drilled_then_removed_each_cluster_on_its_own() {
         assert_eq!(report["serviceAccount"], "tiller", "{report:#}");
         assert_eq!(report["objects"][0]["name"], secret.as_str(), "{report:#}");
         assert!(report.get("decoys").is_none(), "{report:#}");
+    }
+    // On a terminal every context's plan is shown and one question asked (dialoguer draws
+    // it again with the answer); no is no everywhere.
+    let declined = on_a_terminal(&fleet, &plugin, "remove", "n");
+    assert!(
+        declined.contains("Remove these 2 decoys in 2 clusters?")
+            && declined.matches("(y/n)").count() == 1,
+        "{declined}"
+    );
+    for (context, secret) in ["one", "two"].iter().zip(&secrets) {
+        assert!(
+            plan_of(&declined, context).contains(&format!(
+                "secret/{secret} will be deleted in namespace kube-system"
+            )),
+            "{declined}"
+        );
+    }
+    assert!(
+        declined.contains("gone: unreachable, nothing is done there"),
+        "{declined}"
+    );
+    assert!(
+        declined.contains("aborted: nothing was deleted in any cluster"),
+        "{declined}"
+    );
+    for (admin, secret) in admins.iter().zip(&secrets) {
+        assert_eq!(present(admin, secret).await, (true, true));
     }
     // Without a terminal and without --yes, nothing is touched anywhere.
     let refused = plugin.run(&["--context", "one,two", "remove"]);
