@@ -162,7 +162,29 @@ async fn a_fleet_is_drilled_then_removed_each_cluster_on_its_own() {
         "{}",
         drill.stdout
     );
-    // Each bed's status knows of its drill.
+    // A dry run tells each context's drill and sends nothing.
+    let plans = plugin.run(&["--context", "one,two", "test-trigger", "--dry-run"]);
+    plans.assert_code(0);
+    for context in ["one", "two"] {
+        assert!(
+            plans
+                .stdout
+                .contains(&format!("{context}: A drill would send these requests")),
+            "{}",
+            plans.stdout
+        );
+        assert!(
+            row_of(&plans.stdout, context).ends_with("would drill"),
+            "{}",
+            plans.stdout
+        );
+    }
+    assert!(
+        plans.stdout.contains("2 contexts: 2 would drill."),
+        "{}",
+        plans.stdout
+    );
+    // Each bed's status knows of its one drill.
     let status = plugin.run(&["--context", "one,two", "status", "-o", "json"]);
     status.assert_code(0);
     for context in status.json()["contexts"].as_array().unwrap() {

@@ -1,4 +1,6 @@
-//! `remove`: delete exactly what `plant` created, checked by UID, and nothing else.
+//! `remove`: delete exactly what `plant` created, checked by UID, and nothing else. It
+//! decides, then acts: a survey of the cluster (of every context of a fleet, at once) and a
+//! decision for each decoy, one question, then the deletions.
 
 use serde::Serialize;
 

@@ -1,5 +1,6 @@
 //! `test-trigger`: runs a drill (see [`crate::detect::drill`]) and reports, per request, its
-//! answer and whether its audit event arrived; `--dry-run` tells what it would send.
+//! answer and whether its audit event arrived; `--dry-run` tells what it would send. Over a
+//! fleet, every context's decoys are drilled at once, in one table or one `FleetReport`.
 
 use std::time::Duration;
 
@@ -762,7 +763,8 @@ pub fn fleet_table(report: &FleetReport<ContextDrill>) -> String {
             .map_or(&[][..], |r| &r.report.decoys);
         for decoy in decoys {
             let result = match decoy.result {
-                "ok" | "wouldDrill" => console::style(decoy.result).green().to_string(),
+                "ok" => console::style("ok").green().to_string(),
+                "wouldDrill" => console::style("would drill").green().to_string(),
                 _ => console::style(decoy.result).red().bold().to_string(),
             };
             let (id, tripwire, audit) = match &decoy.drill {
