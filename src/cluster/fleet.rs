@@ -210,6 +210,96 @@ where
     runs.into_iter().map(|(_, run)| run).collect()
 }
 
+/// The next step of every context whose last step ended [`Ran::Done`], with what that step
+/// gave, at most `parallel` at once and without a deadline; a context whose last step
+/// failed or timed out keeps that end and is not worked on. A command that decides, then
+/// acts, surveys with [`each`] (a deadline: looking is safe to abandon) and acts with this
+/// (none: a change or a drill cut off midway is what would leave a cluster half-done; each
+/// API call has its own timeout, and a drill's waits their own bounds).
+pub async fn then<S, T, F, Fut>(
+    fleet: &Fleet,
+    runs: Vec<ContextRun<S>>,
+    work: F,
+) -> Vec<ContextRun<T>>
+where
+    F: Fn(&str, S) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let total = runs
+        .iter()
+        .filter(|run| matches!(run.ran, Ran::Done(_)))
+        .count();
+    let spinner = crate::ui::progress::Spinner::start(format!("0 of {total} clusters done"));
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    futures::stream::iter(runs)
+        .map(|run| {
+            let (spinner, done) = (&spinner, &done);
+            let (context, ran) = (run.context, run.ran);
+            let work = match ran {
+                Ran::Done(value) => Ok(work(&context, value)),
+                Ran::Failed(error) => Err(Ran::Failed(error)),
+                Ran::TimedOut(after) => Err(Ran::TimedOut(after)),
+            };
+            async move {
+                let ran = match work {
+                    Ok(work) => {
+                        let ran = match work.await {
+                            Ok(value) => Ran::Done(value),
+                            Err(error) => Ran::Failed(error),
+                        };
+                        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        spinner.set_message(format!("{finished} of {total} clusters done"));
+                        ran
+                    }
+                    Err(ended) => ended,
+                };
+                ContextRun { context, ran }
+            }
+        })
+        .buffered(fleet.parallel)
+        .collect()
+        .await
+}
+
+impl<T> Ran<T> {
+    /// The same end, its value turned into another (a dry run's report from its survey).
+    pub fn map<U>(self, change: impl FnOnce(T) -> U) -> Ran<U> {
+        match self {
+            Ran::Done(value) => Ran::Done(change(value)),
+            Ran::Failed(error) => Ran::Failed(error),
+            Ran::TimedOut(after) => Ran::TimedOut(after),
+        }
+    }
+
+    /// How it ended, as a report names it.
+    pub fn ending(&self) -> Ending {
+        match self {
+            Ran::Done(_) => Ending::Ok,
+            Ran::Failed(error) if error.is_unreachable() => Ending::Unreachable,
+            Ran::Failed(_) => Ending::Failed,
+            Ran::TimedOut(_) => Ending::TimedOut,
+        }
+    }
+
+    /// Why it has no value, in a report's words; None when done.
+    pub fn why_not(&self) -> Option<String> {
+        match self {
+            Ran::Done(_) => None,
+            Ran::Failed(error) => Some(error.to_string()),
+            Ran::TimedOut(after) => Some(timed_out(*after)),
+        }
+    }
+}
+
+/// What a context that took longer than the fleet's timeout is told with.
+fn timed_out(after: Duration) -> String {
+    format!(
+        "no answer within {}s (--context-timeout); the cluster may be unreachable or \
+         overloaded",
+        after.as_secs()
+    )
+}
+
 /// How serious an exit code is across a fleet, most serious highest: an interrupted run,
 /// then TRIPPED, broken or DANGER, a failed verify, a context that failed or could not be
 /// reached, no decoys, and success last. README, "Exit codes", documents the order.
@@ -318,11 +408,7 @@ impl<R> FleetReport<R> {
                     context: run.context,
                     result: Ending::TimedOut,
                     exit_code: exit::FAILED,
-                    error: Some(format!(
-                        "no answer within {}s (--context-timeout); the cluster may be \
-                         unreachable or overloaded",
-                        after.as_secs()
-                    )),
+                    error: Some(timed_out(after)),
                     report: None,
                 },
             })
@@ -560,6 +646,41 @@ mod tests {
         // timeout, not one per context, and the contexts after the silent one went on in
         // the other slot meanwhile instead of queueing behind it.
         assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_next_step_works_on_the_done_only_and_is_never_cut_off() {
+        let fleet = Fleet {
+            contexts: names(&["a", "b", "c", "d"]),
+            parallel: 2,
+            timeout: Duration::from_secs(1),
+            kubeconfig: None,
+        };
+        let worked = std::cell::RefCell::new(Vec::new());
+        let next = then(&fleet, runs(), |context, code| {
+            worked.borrow_mut().push(context.to_string());
+            let context = context.to_string();
+            async move {
+                // Longer than the fleet's timeout: a next step has none.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                if context == "d" {
+                    Err(Error::Invalid("the change failed".into()))
+                } else {
+                    Ok(format!("{context} {code}"))
+                }
+            }
+        })
+        .await;
+        assert_eq!(*worked.borrow(), ["a", "d"], "only the done are worked on");
+        let names: Vec<&str> = next.iter().map(|r| r.context.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "d"], "in the fleet's order");
+        assert!(matches!(&next[0].ran, Ran::Done(text) if text == "a 0"));
+        assert_eq!(next[1].ran.ending(), Ending::TimedOut);
+        assert!(next[1].ran.why_not().unwrap().contains("within 7s"));
+        assert_eq!(next[2].ran.ending(), Ending::Failed);
+        assert_eq!(next[2].ran.why_not().unwrap(), "nope");
+        assert_eq!(next[3].ran.why_not().unwrap(), "the change failed");
+        assert!(next[0].ran.why_not().is_none());
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,14 +1,18 @@
-//! `remove`: delete exactly what `plant` created, checked by UID, and nothing else.
+//! `remove`: delete exactly what `plant` created, checked by UID, and nothing else. It
+//! decides, then acts: a survey of the cluster (of every context of a fleet, at once) and a
+//! decision for each decoy, one question, then the deletions.
 
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
+use crate::cluster::connect::{self, Connection, Target};
 use crate::cluster::locate::{self, Observed, Scope, Selection};
 use crate::cluster::{ClusterError, Deleted};
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::fleet::{self, ContextResult, ContextRun, Ending, Fleet, FleetReport, Ran};
 use crate::home::{Home, PlantedRecord, State};
 use crate::ui::output;
 use crate::ui::prompt;
@@ -100,13 +104,90 @@ pub async fn run(
         global.dry_run,
         "remove deletes objects in the cluster",
     )?;
-    match locate::scope(
+    let scope = locate::scope(
         args.profile.as_deref(),
         global.namespace.as_deref(),
         args.name.as_deref(),
-    )? {
+    )?;
+    if let Some(fleet) = Fleet::from_args(global)? {
+        return remove_fleet(&fleet, &scope, global, ask, home).await;
+    }
+    match scope {
         Scope::One(selection) => remove_one(&selection, global, ask, home).await,
         scope => remove_several(&scope, global, ask, home).await,
+    }
+}
+
+/// What remove found in one cluster and decided for each decoy, before it asks or acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Survey {
+    pub server: String,
+    pub context: String,
+    /// `--profile` or `--name`: the one decoy they name (reported as a [`RemoveReport`]);
+    /// else every decoy of this key found (a [`SeveralReport`]).
+    pub one: bool,
+    /// `--profile` or `--name`, and the decoy's namespace does not exist.
+    pub namespace_missing: bool,
+    /// Where decoys were looked for.
+    pub namespaces: Vec<String>,
+    pub not_looked_in: Vec<String>,
+    pub recorded_elsewhere: Vec<String>,
+    pub planned: Vec<Planned>,
+}
+
+/// A survey and the connection to act on it with.
+struct Surveyed {
+    connection: Connection,
+    survey: Survey,
+}
+
+/// Looks in one cluster for the decoys the command line names and decides for each. A
+/// decoy named by `--profile` or `--name` that is not provably the one planted is an error,
+/// as it always was; among several, it is a decoy refused.
+async fn survey(target: &Target, scope: &Scope, home: &Home) -> Result<Surveyed, Error> {
+    match scope {
+        Scope::One(selection) => survey_one(target, selection, home).await,
+        scope => survey_several(target, scope.namespace(), home).await,
+    }
+}
+
+async fn survey_one(
+    target: &Target,
+    selection: &Selection,
+    home: &Home,
+) -> Result<Surveyed, Error> {
+    let (namespace, account) = (&selection.namespace, &selection.account);
+    let surveyed = |connection: Connection, namespace_missing: bool, decision: Decision| {
+        let survey = Survey {
+            server: connection.server.clone(),
+            context: connection.context.clone(),
+            one: true,
+            namespace_missing,
+            namespaces: vec![namespace.clone()],
+            not_looked_in: Vec::new(),
+            recorded_elsewhere: Vec::new(),
+            planned: vec![Planned {
+                namespace: namespace.clone(),
+                account: account.clone(),
+                profile: selection.profile.name.clone(),
+                decision,
+            }],
+        };
+        Surveyed { connection, survey }
+    };
+    match locate::locate(selection, target, home, locate::KeyUse::Existing).await {
+        // The decoy's namespace is gone, and everything in it.
+        Err(ClusterError::NamespaceMissing(_)) => {
+            let connection = connect::connect(target).await?;
+            Ok(surveyed(connection, true, Decision::Nothing))
+        }
+        Err(error) => Err(error.into()),
+        Ok(located) => match decide(&located.spec, &located.found, located.record.as_ref()) {
+            Decision::Refuse(why) => Err(Error::Conflict(format!(
+                "will not delete anything in {namespace}/{account}: {why}"
+            ))),
+            decision => Ok(surveyed(located.connection, false, decision)),
+        },
     }
 }
 
@@ -117,34 +198,24 @@ async fn remove_one(
     ask: bool,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let (namespace, account) = (selection.namespace.clone(), selection.account.clone());
-    let located =
-        match locate::locate(selection, &global.target(), home, locate::KeyUse::Existing).await {
-            Err(ClusterError::NamespaceMissing(_)) => {
-                return namespace_gone(global, home, &namespace, &account).await;
-            }
-            other => other?,
-        };
-    let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
-    let client = &connection.client;
-
-    let deletions = match decide(spec, found, located.record.as_ref()) {
-        Decision::Refuse(why) => {
-            return Err(Error::Conflict(format!(
-                "will not delete anything in {namespace}/{account}: {why}"
-            )));
+    let Surveyed { connection, survey } = survey_one(&global.target(), selection, home).await?;
+    let (namespace, account) = (&selection.namespace, &selection.account);
+    if survey.namespace_missing {
+        let report = remove_named(&connection, &survey, home).await?;
+        match output::structured(global.output, &report)? {
+            Some(text) => print!("{text}"),
+            None => println!(
+                "namespace {namespace} does not exist, so neither does decoy {namespace}/{account}; nothing to remove"
+            ),
         }
-        Decision::Nothing => Vec::new(),
-        Decision::Delete(deletions) => deletions,
-    };
-    let mut report = RemoveReport {
-        result: "nothingToRemove",
-        namespace: namespace.clone(),
-        service_account: account.clone(),
-        objects: deletions.clone(),
+        return Ok(Outcome::Success);
+    }
+    let deletions = match &survey.planned[0].decision {
+        Decision::Delete(deletions) => deletions.clone(),
+        Decision::Nothing | Decision::Refuse(_) => Vec::new(),
     };
     if deletions.is_empty() {
-        forget(home, &namespace, &account, &connection.server)?;
+        let report = remove_named(&connection, &survey, home).await?;
         match output::structured(global.output, &report)? {
             Some(text) => print!("{text}"),
             None => println!("no decoy {namespace}/{account} found; nothing to remove"),
@@ -156,8 +227,7 @@ async fn remove_one(
         return Ok(Outcome::Success);
     }
     if global.dry_run {
-        report.result = "wouldRemove";
-        match output::structured(global.output, &report)? {
+        match output::structured(global.output, &would_remove_named(&survey))? {
             Some(text) => print!("{text}"),
             None => {
                 print!("{}", list_text(&deletions, "would be deleted"));
@@ -176,8 +246,80 @@ async fn remove_one(
             return Err(Error::Declined("nothing was deleted".into()));
         }
     }
+    let report = remove_named(&connection, &survey, home).await?;
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None => print!("{}", list_text(&report.objects, "deleted")),
+    }
+    Ok(Outcome::Success)
+}
+
+/// What a dry run of `--profile` or `--name` reports: what would be deleted. Pure.
+fn would_remove_named(survey: &Survey) -> RemoveReport {
+    let planned = &survey.planned[0];
+    let objects = match &planned.decision {
+        Decision::Delete(deletions) => deletions.clone(),
+        Decision::Nothing | Decision::Refuse(_) => Vec::new(),
+    };
+    RemoveReport {
+        result: if objects.is_empty() {
+            "nothingToRemove"
+        } else {
+            "wouldRemove"
+        },
+        namespace: planned.namespace.clone(),
+        service_account: planned.account.clone(),
+        objects,
+    }
+}
+
+/// Removes the decoy `--profile` or `--name` named, as surveyed: its objects by UID (the
+/// Secret first), then its record. Anything that stays is an error, and the record stays.
+async fn remove_named(
+    connection: &Connection,
+    survey: &Survey,
+    home: &Home,
+) -> Result<RemoveReport, Error> {
+    let mut report = would_remove_named(survey);
+    let (namespace, account) = (&report.namespace, &report.service_account);
+    let pending = delete_in_order(&connection.client, &report.objects).await?;
+    if !pending.is_empty() {
+        // The record stays, so status keeps reporting the decoy until it is really gone.
+        let pending: Vec<String> = pending
+            .iter()
+            .map(|(deletion, finalizers)| {
+                format!(
+                    "{}/{} in namespace {} (uid {}) is marked for deletion but stays until its \
+                     finalizers are removed: {}",
+                    deletion.kind.to_lowercase(),
+                    deletion.name,
+                    deletion.namespace,
+                    deletion.uid,
+                    finalizers.join(", ")
+                )
+            })
+            .collect();
+        return Err(Error::CheckFailed(format!(
+            "deletion pending: {}; whoever added the finalizers must remove them (or remove \
+             them by hand), then run remove again",
+            pending.join("; ")
+        )));
+    }
+    forget(home, namespace, account, &connection.server)?;
+    if !report.objects.is_empty() {
+        report.result = "removed";
+    }
+    Ok(report)
+}
+
+/// Deletes objects in order (the Secret first: it is the credential), each by its UID,
+/// stopping at the first failure; returns those that stay until their finalizers go.
+async fn delete_in_order<'a>(
+    client: &kube::Client,
+    deletions: &'a [Deletion],
+) -> Result<Vec<(&'a Deletion, Vec<String>)>, ClusterError> {
     let mut pending = Vec::new();
-    for deletion in &deletions {
+    for deletion in deletions {
         let deleted = match deletion.kind {
             "Secret" => {
                 cluster::delete_secret(client, &deletion.namespace, &deletion.name, &deletion.uid)
@@ -189,34 +331,11 @@ async fn remove_one(
             }
         };
         if let Deleted::Pending { finalizers } = deleted {
-            pending.push(format!(
-                "{}/{} in namespace {} (uid {}) is marked for deletion but stays until its \
-                 finalizers are removed: {}",
-                deletion.kind.to_lowercase(),
-                deletion.name,
-                deletion.namespace,
-                deletion.uid,
-                finalizers.join(", ")
-            ));
+            pending.push((deletion, finalizers));
         }
     }
-    if !pending.is_empty() {
-        // The record stays, so status keeps reporting the decoy until it is really gone.
-        return Err(Error::CheckFailed(format!(
-            "deletion pending: {}; whoever added the finalizers must remove them (or remove \
-             them by hand), then run remove again",
-            pending.join("; ")
-        )));
-    }
-    forget(home, &namespace, &account, &connection.server)?;
-    report.result = "removed";
-    match output::structured(global.output, &report)? {
-        Some(text) => print!("{text}"),
-        None => print!("{}", list_text(&deletions, "deleted")),
-    }
-    Ok(Outcome::Success)
+    Ok(pending)
 }
-
 /// Says where this workstation recorded decoys of this key that a remove which found
 /// nothing did not look at (on stderr: stdout keeps its one line).
 fn tell_elsewhere(elsewhere: &[String], looked: &str) {
@@ -389,31 +508,22 @@ async fn remove_decoy(
     planned: &Planned,
     deletions: &[Deletion],
 ) -> (Removal, Option<String>) {
-    let mut pending = Vec::new();
-    for deletion in deletions {
-        let deleted = match deletion.kind {
-            "Secret" => {
-                cluster::delete_secret(client, &deletion.namespace, &deletion.name, &deletion.uid)
-                    .await
-            }
-            _ => {
-                cluster::delete_account(client, &deletion.namespace, &deletion.name, &deletion.uid)
-                    .await
-            }
-        };
-        match deleted {
-            Err(error) => return (Removal::Failed, Some(error.to_string())),
-            Ok(Deleted::Gone) => {}
-            Ok(Deleted::Pending { finalizers }) => pending.push(format!(
-                "{}/{} (uid {}) is marked for deletion but stays until its finalizers are \
-                 removed: {}",
-                deletion.kind.to_lowercase(),
-                deletion.name,
-                deletion.uid,
-                finalizers.join(", ")
-            )),
-        }
-    }
+    let pending: Vec<String> = match delete_in_order(client, deletions).await {
+        Err(error) => return (Removal::Failed, Some(error.to_string())),
+        Ok(pending) => pending
+            .iter()
+            .map(|(deletion, finalizers)| {
+                format!(
+                    "{}/{} (uid {}) is marked for deletion but stays until its finalizers are \
+                     removed: {}",
+                    deletion.kind.to_lowercase(),
+                    deletion.name,
+                    deletion.uid,
+                    finalizers.join(", ")
+                )
+            })
+            .collect(),
+    };
     if !pending.is_empty() {
         return (
             Removal::Pending,
@@ -435,77 +545,78 @@ async fn remove_decoy(
     }
 }
 
-/// No `--profile` or `--name`: every decoy of this key `status` finds (in `-n`'s namespace
-/// only, when given), each removed on its own.
-async fn remove_several(
-    scope: &Scope,
-    global: &GlobalArgs,
-    ask: bool,
+/// Every decoy of this key `status` finds in one cluster (in `namespace` only, when
+/// given), and what remove decides for each.
+async fn survey_several(
+    target: &Target,
+    namespace: Option<&str>,
     home: &Home,
-) -> Result<Outcome, Error> {
-    let observation = locate::observe_all(&global.target(), scope.namespace(), home).await?;
+) -> Result<Surveyed, Error> {
+    let observation = locate::observe_all(target, namespace, home).await?;
     let state = home.load()?;
-    let connection = &observation.connection;
-    let server = connection.server.as_str();
-    let planned = plan(&observation.observed, &state, server);
-    let elsewhere = locate::recorded_elsewhere(&state, server, &observation.namespaces);
-    let not_looked_in = observation.not_looked_in.clone();
-    for place in &not_looked_in {
-        eprintln!("warning: not looked in namespace {place}; decoys there are left alone");
-    }
-    let mut report = SeveralReport {
-        schema_version: 1,
-        server: server.to_string(),
-        dry_run: global.dry_run,
-        namespaces: observation.namespaces.clone(),
-        decoys: Vec::new(),
-        not_looked_in: not_looked_in.clone(),
-        recorded_elsewhere: elsewhere.clone(),
+    let connection = observation.connection;
+    let server = connection.server.clone();
+    let survey = Survey {
+        context: connection.context.clone(),
+        one: false,
+        namespace_missing: false,
+        planned: plan(&observation.observed, &state, &server),
+        recorded_elsewhere: locate::recorded_elsewhere(&state, &server, &observation.namespaces),
+        namespaces: observation.namespaces,
+        not_looked_in: observation.not_looked_in,
+        server,
     };
-    let deleting = planned
+    Ok(Surveyed { connection, survey })
+}
+
+/// The report of a remove of several before it acts: no decoy yet, or in a dry run each
+/// decoy as it would end. Pure.
+fn several_report(survey: &Survey, dry_run: bool) -> SeveralReport {
+    SeveralReport {
+        schema_version: 1,
+        server: survey.server.clone(),
+        dry_run,
+        namespaces: survey.namespaces.clone(),
+        decoys: if dry_run {
+            survey
+                .planned
+                .iter()
+                .map(|p| {
+                    let (result, objects, reason) = match &p.decision {
+                        Decision::Delete(deletions) => {
+                            (Removal::WouldRemove, deletions.clone(), None)
+                        }
+                        Decision::Nothing => (Removal::NothingToRemove, Vec::new(), None),
+                        Decision::Refuse(why) => {
+                            (Removal::Refused, Vec::new(), Some(refusal(p, why)))
+                        }
+                    };
+                    row(p, result, objects, reason)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        not_looked_in: survey.not_looked_in.clone(),
+        recorded_elsewhere: survey.recorded_elsewhere.clone(),
+    }
+}
+
+/// How many decoys a survey deletes.
+fn deleting(survey: &Survey) -> usize {
+    survey
+        .planned
         .iter()
         .filter(|p| matches!(p.decision, Decision::Delete(_)))
-        .count();
-    if global.dry_run {
-        for p in &planned {
-            let (result, objects, reason) = match &p.decision {
-                Decision::Delete(deletions) => (Removal::WouldRemove, deletions.clone(), None),
-                Decision::Nothing => (Removal::NothingToRemove, Vec::new(), None),
-                Decision::Refuse(why) => (Removal::Refused, Vec::new(), Some(refusal(p, why))),
-            };
-            report.decoys.push(row(p, result, objects, reason));
-        }
-        match output::structured(global.output, &report)? {
-            Some(text) => print!("{text}"),
-            None => {
-                print!("{}", plan_text(&planned, "would be deleted"));
-                if planned.is_empty() {
-                    println!(
-                        "no decoy of this key in namespace(s) {}; nothing to remove",
-                        observation.namespaces.join(", ")
-                    );
-                }
-                println!("(dry run: nothing was deleted)");
-            }
-        }
-        return finish(&report);
-    }
-    if ask && deleting > 0 {
-        eprintln!(
-            "Cluster: {} (context {})",
-            connection.server, connection.context
-        );
-        eprint!("{}", plan_text(&planned, "will be deleted"));
-        let question = if deleting == 1 {
-            "Remove this decoy?".to_string()
-        } else {
-            format!("Remove these {deleting} decoys?")
-        };
-        if !prompt::confirm(&question)? {
-            return Err(Error::Declined("nothing was deleted".into()));
-        }
-    }
-    for p in &planned {
+        .count()
+}
+
+/// Acts on a survey of several, each decoy on its own: one that fails or is refused never
+/// stops the others.
+async fn remove_surveyed(connection: &Connection, survey: &Survey, home: &Home) -> SeveralReport {
+    let server = connection.server.as_str();
+    let mut report = several_report(survey, false);
+    for p in &survey.planned {
         let (result, objects, reason) = match &p.decision {
             Decision::Nothing => match forget(home, &p.namespace, &p.account, server) {
                 Ok(()) => (Removal::NothingToRemove, Vec::new(), None),
@@ -524,14 +635,65 @@ async fn remove_several(
         };
         report.decoys.push(row(p, result, objects, reason));
     }
+    report
+}
+
+/// No `--profile` or `--name`: every decoy of this key `status` finds (in `-n`'s namespace
+/// only, when given), each removed on its own.
+async fn remove_several(
+    scope: &Scope,
+    global: &GlobalArgs,
+    ask: bool,
+    home: &Home,
+) -> Result<Outcome, Error> {
+    let Surveyed { connection, survey } =
+        survey_several(&global.target(), scope.namespace(), home).await?;
+    for place in &survey.not_looked_in {
+        eprintln!("warning: not looked in namespace {place}; decoys there are left alone");
+    }
+    let planned = &survey.planned;
+    if global.dry_run {
+        let report = several_report(&survey, true);
+        match output::structured(global.output, &report)? {
+            Some(text) => print!("{text}"),
+            None => {
+                print!("{}", plan_text(planned, "would be deleted"));
+                if planned.is_empty() {
+                    println!(
+                        "no decoy of this key in namespace(s) {}; nothing to remove",
+                        survey.namespaces.join(", ")
+                    );
+                }
+                println!("(dry run: nothing was deleted)");
+            }
+        }
+        return finish(&report);
+    }
+    let deleting = deleting(&survey);
+    if ask && deleting > 0 {
+        eprintln!(
+            "Cluster: {} (context {})",
+            connection.server, connection.context
+        );
+        eprint!("{}", plan_text(planned, "will be deleted"));
+        let question = if deleting == 1 {
+            "Remove this decoy?".to_string()
+        } else {
+            format!("Remove these {deleting} decoys?")
+        };
+        if !prompt::confirm(&question)? {
+            return Err(Error::Declined("nothing was deleted".into()));
+        }
+    }
+    let report = remove_surveyed(&connection, &survey, home).await;
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
         None => print!("{}", several_text(&report)),
     }
     if report.decoys.is_empty() {
         tell_elsewhere(
-            &elsewhere,
-            &format!("namespace(s) {}", observation.namespaces.join(", ")),
+            &survey.recorded_elsewhere,
+            &format!("namespace(s) {}", survey.namespaces.join(", ")),
         );
     }
     finish(&report)
@@ -638,28 +800,322 @@ fn finish(report: &SeveralReport) -> Result<Outcome, Error> {
     )))
 }
 
-/// The decoy's namespace is gone, and everything in it: forget the record, if any.
-async fn namespace_gone(
-    global: &GlobalArgs,
-    home: &Home,
-    namespace: &str,
-    account: &str,
-) -> Result<Outcome, Error> {
-    let connection = crate::cluster::connect::connect(&global.target()).await?;
-    forget(home, namespace, account, &connection.server)?;
-    let report = RemoveReport {
-        result: "nothingToRemove",
-        namespace: namespace.to_string(),
-        service_account: account.to_string(),
-        objects: Vec::new(),
+/// One context's report in a remove over a fleet: the document remove prints for that one
+/// context, a [`RemoveReport`] for `--profile` or `--name`, else a [`SeveralReport`].
+#[derive(Debug, Clone)]
+pub enum ContextRemoval {
+    One {
+        report: RemoveReport,
+        /// For the table; the document has no profile, as for one context.
+        profile: String,
+    },
+    Several(SeveralReport),
+}
+
+impl Serialize for ContextRemoval {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ContextRemoval::One { report, .. } => report.serialize(serializer),
+            ContextRemoval::Several(report) => report.serialize(serializer),
+        }
+    }
+}
+
+impl ContextRemoval {
+    /// Its decoys as a remove of several tells them, whichever report it is.
+    fn decoys(&self) -> Vec<DecoyRemoval> {
+        match self {
+            ContextRemoval::One { report, profile } => vec![DecoyRemoval {
+                namespace: report.namespace.clone(),
+                service_account: report.service_account.clone(),
+                profile: profile.clone(),
+                result: match report.result {
+                    "removed" => Removal::Removed,
+                    "wouldRemove" => Removal::WouldRemove,
+                    _ => Removal::NothingToRemove,
+                },
+                objects: report.objects.clone(),
+                reason: None,
+            }],
+            ContextRemoval::Several(report) => report.decoys.clone(),
+        }
+    }
+
+    /// The exit code of this context alone, as a remove of it alone would exit: a decoy
+    /// not removed (or that would not be) fails it.
+    pub fn code(&self) -> u8 {
+        let outcomes: Vec<Removal> = self.decoys().iter().map(|d| d.result).collect();
+        match exit_of(&outcomes) {
+            Ok(outcome) => outcome.code(),
+            Err(_) => crate::exit::FAILED,
+        }
+    }
+
+    /// What became of this context in a word: its most serious decoy's end.
+    fn state(&self) -> &'static str {
+        let results: Vec<Removal> = self.decoys().iter().map(|d| d.result).collect();
+        match results.iter().copied().max() {
+            Some(worst) if !worst.succeeded() => worst.as_str(),
+            _ if results.contains(&Removal::Removed) => Removal::Removed.as_str(),
+            _ if results.contains(&Removal::WouldRemove) => Removal::WouldRemove.as_str(),
+            _ => Removal::NothingToRemove.as_str(),
+        }
+    }
+}
+
+/// A context of a fleet as its plan tells it: its survey, or how it ended without one.
+pub type ContextPlan<'a> = (&'a str, Result<&'a Survey, (Ending, String)>);
+
+/// The plans of a remove over a fleet, a block per context: what will be deleted there (or
+/// refused), or why nothing is done there. Pure.
+pub fn fleet_plan_text(contexts: &[ContextPlan], verb: &str) -> String {
+    let mut text = String::new();
+    for (context, survey) in contexts {
+        let survey = match survey {
+            Ok(survey) => survey,
+            Err((ending, why)) => {
+                text.push_str(&format!(
+                    "{context}: {}, nothing is done there: {why}\n",
+                    ending.as_str()
+                ));
+                continue;
+            }
+        };
+        text.push_str(&format!("{context} ({}):\n", survey.server));
+        let body = match survey.planned.first() {
+            None => format!(
+                "no decoy of this key in namespace(s) {}; nothing to remove\n",
+                survey.namespaces.join(", ")
+            ),
+            Some(p) if survey.one && p.decision == Decision::Nothing => format!(
+                "no decoy {}/{} found; nothing to remove\n",
+                p.namespace, p.account
+            ),
+            Some(_) => plan_text(&survey.planned, verb),
+        };
+        for line in body.lines() {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    text
+}
+
+/// The one question a remove over a fleet asks before it deletes anything anywhere. Pure.
+pub fn fleet_question(deleting: usize, clusters: usize) -> String {
+    format!(
+        "Remove {} in {}?",
+        if deleting == 1 {
+            "this decoy".to_string()
+        } else {
+            format!("these {deleting} decoys")
+        },
+        if clusters == 1 {
+            "1 cluster".to_string()
+        } else {
+            format!("{clusters} clusters")
+        }
+    )
+}
+
+/// What one context of a fleet came to, in a word.
+fn context_state(context: &ContextResult<ContextRemoval>) -> String {
+    match &context.report {
+        Some(report) => report.state().to_string(),
+        None => context.result.as_str().to_string(),
+    }
+}
+
+/// A remove over a fleet as a table: a row per decoy with its context first, a row for each
+/// context with no decoy or no answer, then one summary line. Pure.
+pub fn fleet_table(report: &FleetReport<ContextRemoval>) -> String {
+    let mut table = output::table(&["context", "decoy", "profile", "objects", "result"]);
+    let styled = |text: &str, fine: bool| {
+        if fine {
+            console::style(text).green().to_string()
+        } else {
+            console::style(text).red().bold().to_string()
+        }
     };
+    for context in &report.contexts {
+        let decoys = context
+            .report
+            .as_ref()
+            .map(ContextRemoval::decoys)
+            .unwrap_or_default();
+        for decoy in &decoys {
+            table.add_row(vec![
+                context.context.clone(),
+                format!("{}/{}", decoy.namespace, decoy.service_account),
+                decoy.profile.clone(),
+                decoy.objects.len().to_string(),
+                styled(decoy.result.as_str(), decoy.result.succeeded()),
+            ]);
+        }
+        if decoys.is_empty() {
+            let fine = context.report.is_some();
+            let state = context_state(context);
+            table.add_row(vec![
+                context.context.clone(),
+                "-".to_string(),
+                "-".to_string(),
+                "-".to_string(),
+                if fine {
+                    styled(&state, true)
+                } else {
+                    styled(&state.to_uppercase(), false)
+                },
+            ]);
+        }
+    }
+    format!("{table}\n{}\n", report.summary(context_state))
+}
+
+/// What a remove over a fleet printed: each context's deleted objects, then the table.
+pub fn fleet_text(report: &FleetReport<ContextRemoval>) -> String {
+    let mut text = String::new();
+    for context in &report.contexts {
+        for decoy in context.report.iter().flat_map(ContextRemoval::decoys) {
+            if decoy.result == Removal::Removed {
+                for line in list_text(&decoy.objects, "deleted").lines() {
+                    text.push_str(&format!("{}: {line}\n", context.context));
+                }
+            }
+        }
+    }
+    text.push_str(&fleet_table(report));
+    text
+}
+
+/// Why each context or decoy of a fleet that was not removed (or would not be) was not, a
+/// line each, the context first. Pure.
+pub fn fleet_reasons(report: &FleetReport<ContextRemoval>) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for context in &report.contexts {
+        if let Some(error) = &context.error {
+            reasons.push(format!("{}: {error}", context.context));
+        }
+        for decoy in context.report.iter().flat_map(ContextRemoval::decoys) {
+            if !decoy.result.succeeded() {
+                reasons.push(format!(
+                    "{}: {}/{} {}: {}",
+                    context.context,
+                    decoy.namespace,
+                    decoy.service_account,
+                    decoy.result.as_str(),
+                    decoy.reason.as_deref().unwrap_or("")
+                ));
+            }
+        }
+    }
+    reasons
+}
+
+/// A remove over a fleet: decide, then act. Every context is surveyed at once (a context
+/// that does not answer in time is a row, and nothing is done there), every plan is shown
+/// and the question asked once, then each context deletes its own decoys without a
+/// deadline; a failure in one never stops or half-does another.
+async fn remove_fleet(
+    fleet: &Fleet,
+    scope: &Scope,
+    global: &GlobalArgs,
+    ask: bool,
+    home: &Home,
+) -> Result<Outcome, Error> {
+    // A missing key is this workstation's problem, to be told once, not once a context.
+    home.key()?;
+    let surveys = fleet::each(fleet, true, |target| async move {
+        survey(&target, scope, home).await
+    })
+    .await;
+    for run in &surveys {
+        if let Ran::Done(surveyed) = &run.ran {
+            for place in &surveyed.survey.not_looked_in {
+                eprintln!(
+                    "warning: {}: not looked in namespace {place}; decoys there are left alone",
+                    run.context
+                );
+            }
+        }
+    }
+    let plans = |verb: &str| {
+        let contexts: Vec<ContextPlan> = surveys
+            .iter()
+            .map(|run| {
+                let survey = match &run.ran {
+                    Ran::Done(surveyed) => Ok(&surveyed.survey),
+                    other => Err((other.ending(), other.why_not().unwrap_or_default())),
+                };
+                (run.context.as_str(), survey)
+            })
+            .collect();
+        fleet_plan_text(&contexts, verb)
+    };
+    if global.dry_run {
+        let plans = plans("would be deleted");
+        let runs = surveys
+            .into_iter()
+            .map(|run| ContextRun {
+                context: run.context,
+                ran: run.ran.map(|Surveyed { survey, .. }| {
+                    if survey.one {
+                        ContextRemoval::One {
+                            report: would_remove_named(&survey),
+                            profile: survey.planned[0].profile.clone(),
+                        }
+                    } else {
+                        ContextRemoval::Several(several_report(&survey, true))
+                    }
+                }),
+            })
+            .collect();
+        let report = FleetReport::new("remove", runs, ContextRemoval::code);
+        match output::structured(global.output, &report)? {
+            Some(text) => print!("{text}"),
+            None => {
+                print!("{plans}\n{}", fleet_table(&report));
+                println!("(dry run: nothing was deleted in any cluster)");
+            }
+        }
+        return Ok(Outcome::Fleet(report.exit_code));
+    }
+    let counts: Vec<usize> = surveys
+        .iter()
+        .filter_map(|run| match &run.ran {
+            Ran::Done(surveyed) => Some(deleting(&surveyed.survey)),
+            _ => None,
+        })
+        .filter(|count| *count > 0)
+        .collect();
+    if ask && !counts.is_empty() {
+        eprint!("{}", plans("will be deleted"));
+        if !prompt::confirm(&fleet_question(counts.iter().sum(), counts.len()))? {
+            return Err(Error::Declined("nothing was deleted in any cluster".into()));
+        }
+    }
+    let runs = fleet::then(fleet, surveys, |_, surveyed: Surveyed| async move {
+        let Surveyed { connection, survey } = surveyed;
+        if survey.one {
+            let report = remove_named(&connection, &survey, home).await?;
+            Ok(ContextRemoval::One {
+                report,
+                profile: survey.planned[0].profile.clone(),
+            })
+        } else {
+            Ok(ContextRemoval::Several(
+                remove_surveyed(&connection, &survey, home).await,
+            ))
+        }
+    })
+    .await;
+    let report = FleetReport::new("remove", runs, ContextRemoval::code);
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
-        None => println!(
-            "namespace {namespace} does not exist, so neither does decoy {namespace}/{account}; nothing to remove"
-        ),
+        None => print!("{}", fleet_text(&report)),
     }
-    Ok(Outcome::Success)
+    for reason in fleet_reasons(&report) {
+        eprintln!("{reason}");
+    }
+    Ok(Outcome::Fleet(report.exit_code))
 }
 
 fn forget(home: &Home, namespace: &str, account: &str, server: &str) -> Result<(), Error> {
@@ -893,5 +1349,186 @@ mod tests {
                 && message.contains("apps/b REFUSED: will not delete"),
             "{message}"
         );
+    }
+
+    fn planned(account: &str, decision: Decision) -> Planned {
+        Planned {
+            namespace: "kube-system".into(),
+            account: account.into(),
+            profile: "tiller".into(),
+            decision,
+        }
+    }
+
+    fn deletion(kind: &'static str, name: &str, uid: &str) -> Deletion {
+        Deletion {
+            kind,
+            namespace: "kube-system".into(),
+            name: name.into(),
+            uid: uid.into(),
+        }
+    }
+
+    fn survey(one: bool, planned: Vec<Planned>) -> Survey {
+        Survey {
+            server: "https://x".into(),
+            context: "a".into(),
+            one,
+            namespace_missing: false,
+            namespaces: vec!["kube-system".into()],
+            not_looked_in: vec![],
+            recorded_elsewhere: vec![],
+            planned,
+        }
+    }
+
+    #[test]
+    fn a_fleet_plan_tells_every_context_what_is_deleted_or_why_nothing_is() {
+        let several = survey(
+            false,
+            vec![
+                planned(
+                    "tiller",
+                    Decision::Delete(vec![
+                        deletion("Secret", "tiller-token-bcdfg", "s1"),
+                        deletion("ServiceAccount", "tiller", "a1"),
+                    ]),
+                ),
+                planned("helm", Decision::Refuse("made again".into())),
+            ],
+        );
+        let empty = survey(false, vec![]);
+        let named_absent = survey(true, vec![planned("tiller", Decision::Nothing)]);
+        let text = fleet_plan_text(
+            &[
+                ("prod", Ok(&several)),
+                (
+                    "gone",
+                    Err((Ending::Unreachable, "connection refused".into())),
+                ),
+                ("dev", Ok(&empty)),
+                ("test", Ok(&named_absent)),
+            ],
+            "will be deleted",
+        );
+        assert_eq!(
+            text,
+            "prod (https://x):\n\
+             \x20 kube-system/tiller (tiller):\n\
+             \x20   secret/tiller-token-bcdfg will be deleted in namespace kube-system (uid s1)\n\
+             \x20   serviceaccount/tiller will be deleted in namespace kube-system (uid a1)\n\
+             \x20 kube-system/helm (tiller): will NOT be deleted: made again\n\
+             gone: unreachable, nothing is done there: connection refused\n\
+             dev (https://x):\n\
+             \x20 no decoy of this key in namespace(s) kube-system; nothing to remove\n\
+             test (https://x):\n\
+             \x20 no decoy kube-system/tiller found; nothing to remove\n"
+        );
+        assert_eq!(fleet_question(1, 1), "Remove this decoy in 1 cluster?");
+        assert_eq!(fleet_question(3, 2), "Remove these 3 decoys in 2 clusters?");
+        assert_eq!(deleting(&several), 1);
+    }
+
+    #[test]
+    fn a_fleet_report_rows_each_context_and_exits_with_the_worst() {
+        let objects = vec![deletion("Secret", "tiller-token-bcdfg", "s1")];
+        let decoy = |account: &str, result: Removal, reason: Option<&str>| DecoyRemoval {
+            namespace: "kube-system".into(),
+            service_account: account.into(),
+            profile: "tiller".into(),
+            result,
+            objects: objects.clone(),
+            reason: reason.map(String::from),
+        };
+        let mut mixed = several_report(&survey(false, vec![]), false);
+        mixed.decoys = vec![
+            decoy("tiller", Removal::Removed, None),
+            decoy(
+                "helm",
+                Removal::Refused,
+                Some("will not delete: made again"),
+            ),
+        ];
+        let named = RemoveReport {
+            result: "removed",
+            namespace: "kube-system".into(),
+            service_account: "tiller".into(),
+            objects: objects.clone(),
+        };
+        let runs = vec![
+            ContextRun {
+                context: "prod".into(),
+                ran: Ran::Done(ContextRemoval::Several(mixed)),
+            },
+            ContextRun {
+                context: "stage".into(),
+                ran: Ran::Done(ContextRemoval::One {
+                    report: named.clone(),
+                    profile: "tiller".into(),
+                }),
+            },
+            ContextRun {
+                context: "silent".into(),
+                ran: Ran::TimedOut(std::time::Duration::from_secs(3)),
+            },
+            ContextRun {
+                context: "dev".into(),
+                ran: Ran::Done(ContextRemoval::Several(several_report(
+                    &survey(false, vec![]),
+                    false,
+                ))),
+            },
+        ];
+        let report = FleetReport::new("remove", runs, ContextRemoval::code);
+        assert_eq!(report.exit_code, crate::exit::FAILED);
+        let codes: Vec<u8> = report.contexts.iter().map(|c| c.exit_code).collect();
+        assert_eq!(codes, [1, 0, 1, 0]);
+
+        let text = fleet_text(&report);
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            rows[0],
+            "prod: secret/tiller-token-bcdfg deleted in namespace kube-system (uid s1)"
+        );
+        assert_eq!(
+            rows[1],
+            "stage: secret/tiller-token-bcdfg deleted in namespace kube-system (uid s1)"
+        );
+        assert_eq!(
+            rows[2].split_whitespace().collect::<Vec<_>>(),
+            ["CONTEXT", "DECOY", "PROFILE", "OBJECTS", "RESULT"]
+        );
+        let cells = |row: &str| row.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(cells(rows[3]), "prod kube-system/tiller tiller 1 removed");
+        assert_eq!(cells(rows[4]), "prod kube-system/helm tiller 1 REFUSED");
+        assert_eq!(cells(rows[5]), "stage kube-system/tiller tiller 1 removed");
+        assert_eq!(cells(rows[6]), "silent - - - TIMED OUT");
+        assert_eq!(cells(rows[7]), "dev - - - nothing to remove");
+        assert!(
+            text.ends_with("4 contexts: 1 REFUSED, 1 removed, 1 timed out, 1 nothing to remove.\n"),
+            "{text}"
+        );
+        assert_eq!(
+            fleet_reasons(&report),
+            [
+                "prod: kube-system/helm REFUSED: will not delete: made again".to_string(),
+                "silent: no answer within 3s (--context-timeout); the cluster may be \
+                 unreachable or overloaded"
+                    .to_string(),
+            ]
+        );
+
+        // Each context's document is remove's own for that context.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["contexts"][0]["report"]["decoys"][1]["result"],
+            "refused"
+        );
+        assert_eq!(
+            json["contexts"][1]["report"],
+            serde_json::to_value(&named).unwrap(),
+            "no profile or other field is added to a report of one decoy"
+        );
+        assert!(json["contexts"][2].get("report").is_none());
     }
 }

@@ -1,11 +1,13 @@
 //! `test-trigger`: runs a drill (see [`crate::detect::drill`]) and reports, per request, its
-//! answer and whether its audit event arrived; `--dry-run` tells what it would send.
+//! answer and whether its audit event arrived; `--dry-run` tells what it would send. Over a
+//! fleet, every context's decoys are drilled at once, in one table or one `FleetReport`.
 
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, TriggerArgs};
 use serde::Serialize;
 
+use crate::cluster::connect::{Connection, Target};
 use crate::cluster::locate::{self, Scope, Selection};
 use crate::detect::drill::{
     DrillPlan, DrillReport, Expect, Judgement, Sink, WatcherCheck, drill, drillable,
@@ -14,6 +16,7 @@ use crate::detect::drill::{
 use crate::detect::notice::{self, NoticeStatus};
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::fleet::{self, ContextResult, Fleet, FleetReport, Ran};
 use crate::home::{DrillTripwire, Home};
 use crate::ui::output;
 
@@ -124,11 +127,15 @@ pub fn plan_text(plan: &DrillPlan) -> String {
 }
 
 pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    match locate::scope(
+    let scope = locate::scope(
         args.select.profile.as_deref(),
         global.namespace.as_deref(),
         args.select.name.as_deref(),
-    )? {
+    )?;
+    if let Some(fleet) = Fleet::from_args(global)? {
+        return drill_fleet(&fleet, &scope, args, global, home).await;
+    }
+    match scope {
         Scope::One(selection) => drill_one(&selection, args, global, home).await,
         scope => drill_several(&scope, args, global, home).await,
     }
@@ -460,51 +467,95 @@ fn several_table(report: &SeveralReport) -> String {
     text
 }
 
-/// No `--profile` or `--name`: a drill of every decoy of this key `status` finds (in `-n`'s
-/// namespace only, when given), one after the other, each as a drill of one decoy.
-async fn drill_several(
-    scope: &Scope,
-    args: &TriggerArgs,
-    global: &GlobalArgs,
+/// What test-trigger found to drill in one cluster, before it drills.
+struct Survey {
+    connection: Connection,
+    /// `--profile` or `--name`: the one decoy they name, reported as a drill of one decoy.
+    one: bool,
+    namespaces: Vec<String>,
+    not_looked_in: Vec<String>,
+    recorded_elsewhere: Vec<String>,
+    located: Vec<locate::Located>,
+}
+
+/// Looks in one cluster for the decoys the command line names. A decoy named by
+/// `--profile` or `--name` that cannot be drilled is an error, as it always was; among
+/// several, it is a failed drill.
+async fn survey(target: &Target, scope: &Scope, home: &Home) -> Result<Survey, Error> {
+    let Scope::One(selection) = scope else {
+        return survey_several(target, scope.namespace(), home).await;
+    };
+    let located = locate::locate(selection, target, home, locate::KeyUse::Existing).await?;
+    drillable(&located)?;
+    Ok(Survey {
+        connection: located.connection.clone(),
+        one: true,
+        namespaces: vec![selection.namespace.clone()],
+        not_looked_in: Vec::new(),
+        recorded_elsewhere: Vec::new(),
+        located: vec![located],
+    })
+}
+
+/// Every decoy of this key `status` finds in one cluster (in `namespace` only, when given).
+async fn survey_several(
+    target: &Target,
+    namespace: Option<&str>,
     home: &Home,
-) -> Result<Outcome, Error> {
-    let observation = locate::observe_all(&global.target(), scope.namespace(), home).await?;
+) -> Result<Survey, Error> {
+    let observation = locate::observe_all(target, namespace, home).await?;
     let state = home.load()?;
-    let connection = &observation.connection;
-    let server = connection.server.as_str();
-    let not_looked_in = observation.not_looked_in.clone();
-    for place in &not_looked_in {
-        eprintln!("warning: not looked in namespace {place}; decoys there are not drilled");
-    }
+    let connection = observation.connection;
+    Ok(Survey {
+        one: false,
+        located: observation
+            .observed
+            .iter()
+            .map(|observed| locate::located(&connection, observed, &state))
+            .collect(),
+        recorded_elsewhere: locate::recorded_elsewhere(
+            &state,
+            &connection.server,
+            &observation.namespaces,
+        ),
+        namespaces: observation.namespaces,
+        not_looked_in: observation.not_looked_in,
+        connection,
+    })
+}
+
+/// Drills each decoy of a survey, one after the other, each as a drill of one decoy (or,
+/// in a dry run, tells the drill it would run); one that fails never stops the next.
+async fn drill_surveyed(
+    survey: &Survey,
+    args: &TriggerArgs,
+    dry_run: bool,
+    home: &Home,
+    watcher: Option<&notice::Watcher>,
+) -> (SeveralReport, Vec<Drilled>) {
     let mut report = SeveralReport {
         schema_version: 1,
-        server: server.to_string(),
-        dry_run: global.dry_run,
-        namespaces: observation.namespaces.clone(),
+        server: survey.connection.server.clone(),
+        dry_run,
+        namespaces: survey.namespaces.clone(),
         decoys: Vec::new(),
-        not_looked_in: not_looked_in.clone(),
-        recorded_elsewhere: locate::recorded_elsewhere(&state, server, &observation.namespaces),
+        not_looked_in: survey.not_looked_in.clone(),
+        recorded_elsewhere: survey.recorded_elsewhere.clone(),
     };
-    let watcher = args
-        .watcher
-        .as_deref()
-        .filter(|_| !global.dry_run)
-        .map(notice::Watcher::new)
-        .transpose()?;
     let mut results = Vec::new();
-    for observed in &observation.observed {
-        let located = locate::located(connection, observed, &state);
+    for located in &survey.located {
+        let spec = &located.spec;
         let mut entry = DecoyDrill {
-            namespace: observed.spec.namespace.clone(),
-            service_account: observed.spec.account.clone(),
-            secret: observed.spec.secret.clone(),
-            profile: observed.spec.profile.to_string(),
+            namespace: spec.namespace.clone(),
+            service_account: spec.account.clone(),
+            secret: spec.secret.clone(),
+            profile: spec.profile.to_string(),
             result: "ok",
             message: None,
             drill: None,
             plan: None,
         };
-        let secret = match drillable(&located) {
+        let secret = match drillable(located) {
             Ok(secret) => secret,
             Err(error) => {
                 let result = Drilled::Failed(error.to_string());
@@ -515,10 +566,10 @@ async fn drill_several(
                 continue;
             }
         };
-        if global.dry_run {
+        if dry_run {
             entry.result = "wouldDrill";
             entry.plan = Some(plan(
-                &located,
+                located,
                 args.audit_log
                     .as_ref()
                     .map(|path| format!("audit log {}", path.display())),
@@ -528,7 +579,7 @@ async fn drill_several(
             report.decoys.push(entry);
             continue;
         }
-        let result = match drill_step(&located, &secret, args, home, watcher.as_ref()).await {
+        let result = match drill_step(located, &secret, args, home, watcher).await {
             Ok(drilled) => {
                 let result = judge_report(&drilled, args.timeout);
                 entry.message = match &result {
@@ -549,7 +600,29 @@ async fn drill_several(
         results.push(result);
         report.decoys.push(entry);
     }
+    (report, results)
+}
 
+/// No `--profile` or `--name`: a drill of every decoy of this key `status` finds (in `-n`'s
+/// namespace only, when given), one after the other, each as a drill of one decoy.
+async fn drill_several(
+    scope: &Scope,
+    args: &TriggerArgs,
+    global: &GlobalArgs,
+    home: &Home,
+) -> Result<Outcome, Error> {
+    let survey = survey_several(&global.target(), scope.namespace(), home).await?;
+    for place in &survey.not_looked_in {
+        eprintln!("warning: not looked in namespace {place}; decoys there are not drilled");
+    }
+    let watcher = args
+        .watcher
+        .as_deref()
+        .filter(|_| !global.dry_run)
+        .map(notice::Watcher::new)
+        .transpose()?;
+    let (report, results) =
+        drill_surveyed(&survey, args, global.dry_run, home, watcher.as_ref()).await;
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
         None if global.dry_run => {
@@ -603,6 +676,232 @@ async fn drill_several(
             )))
         }
     }
+}
+
+/// One context's report in a drill over a fleet: the document test-trigger prints for that
+/// one context, a drill's report (its plan in a dry run) for `--profile` or `--name`, else a
+/// [`SeveralReport`].
+#[derive(Debug, Clone)]
+pub struct ContextDrill {
+    pub one: bool,
+    /// Its drills as a drill of several tells them, whichever document it prints.
+    pub report: SeveralReport,
+}
+
+impl Serialize for ContextDrill {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.report.decoys.first() {
+            Some(decoy) if self.one => match (&decoy.drill, &decoy.plan) {
+                (Some(drill), _) => drill.serialize(serializer),
+                (None, Some(plan)) => plan.serialize(serializer),
+                (None, None) => self.report.serialize(serializer),
+            },
+            _ => self.report.serialize(serializer),
+        }
+    }
+}
+
+/// The exit code one decoy's drill result earns, as a drill of it alone would exit.
+fn result_code(result: &str) -> u8 {
+    match result {
+        "TRIPPED" => crate::exit::TRIPPED,
+        "DANGER" => crate::exit::BROKEN,
+        "failed" => crate::exit::FAILED,
+        _ => crate::exit::OK,
+    }
+}
+
+impl ContextDrill {
+    /// The exit code of this context alone: its most serious drill's, and a failure when it
+    /// has no decoy to drill.
+    pub fn code(&self) -> u8 {
+        if self.report.decoys.is_empty() {
+            return crate::exit::FAILED;
+        }
+        fleet::worst(self.report.decoys.iter().map(|d| result_code(d.result)))
+    }
+
+    /// What became of this context in a word: its most serious drill's result.
+    fn state(&self) -> &'static str {
+        match self
+            .report
+            .decoys
+            .iter()
+            .map(|d| d.result)
+            .max_by_key(|result| fleet::severity(result_code(result)))
+        {
+            None => "no decoys",
+            Some("wouldDrill") => "would drill",
+            Some(result) => result,
+        }
+    }
+}
+
+fn context_state(context: &ContextResult<ContextDrill>) -> String {
+    match &context.report {
+        Some(report) => report.state().to_string(),
+        None => context.result.as_str().to_string(),
+    }
+}
+
+/// A drill over a fleet as one table: the table of several drills with the context first,
+/// a row for each context with no decoy or no answer, then one summary line. Pure.
+pub fn fleet_table(report: &FleetReport<ContextDrill>) -> String {
+    let mut rows = output::table(&[
+        "context",
+        "decoy",
+        "profile",
+        "drill",
+        "tripwire",
+        "audit events",
+        "result",
+    ]);
+    for context in &report.contexts {
+        let decoys = context
+            .report
+            .as_ref()
+            .map_or(&[][..], |r| &r.report.decoys);
+        for decoy in decoys {
+            let result = match decoy.result {
+                "ok" => console::style("ok").green().to_string(),
+                "wouldDrill" => console::style("would drill").green().to_string(),
+                _ => console::style(decoy.result).red().bold().to_string(),
+            };
+            let (id, tripwire, audit) = match &decoy.drill {
+                Some(drill) => (
+                    drill.drill_id.clone(),
+                    tripwire_cell(drill),
+                    audit_cell(drill),
+                ),
+                None => ("-".to_string(), "-".to_string(), "-".to_string()),
+            };
+            rows.add_row(vec![
+                context.context.clone(),
+                format!("{}/{}", decoy.namespace, decoy.service_account),
+                decoy.profile.clone(),
+                id,
+                tripwire,
+                audit,
+                result,
+            ]);
+        }
+        if decoys.is_empty() {
+            let mut row = vec![context.context.clone()];
+            row.extend(std::iter::repeat_n("-".to_string(), 5));
+            row.push(
+                console::style(context_state(context).to_uppercase())
+                    .red()
+                    .bold()
+                    .to_string(),
+            );
+            rows.add_row(row);
+        }
+    }
+    format!("{rows}\n{}\n", report.summary(context_state))
+}
+
+/// What each context or drill of a fleet that did not end well must tell, a line each, the
+/// context first: why it failed, or what its TRIPPED or DANGER means. Pure.
+pub fn fleet_messages(report: &FleetReport<ContextDrill>) -> Vec<String> {
+    let mut messages = Vec::new();
+    for context in &report.contexts {
+        if let Some(error) = &context.error {
+            messages.push(format!("{}: {error}", context.context));
+        }
+        let Some(drills) = &context.report else {
+            continue;
+        };
+        if drills.report.decoys.is_empty() {
+            messages.push(format!(
+                "{}: no decoy of this key in namespace(s) {} to drill; plant one first (kubectl honeytoken plant)",
+                context.context,
+                drills.report.namespaces.join(", ")
+            ));
+        }
+        for decoy in &drills.report.decoys {
+            if let Some(message) = &decoy.message {
+                messages.push(format!(
+                    "{}: {}/{}: {message}",
+                    context.context, decoy.namespace, decoy.service_account
+                ));
+            }
+        }
+    }
+    messages
+}
+
+/// A drill over a fleet: every context's decoys drilled at once, a context's own one after
+/// the other, each as a drill of one decoy (its drill lock and its watcher announcement
+/// included). The fleet's per-context timeout bounds reaching a cluster and finding its
+/// decoys, never a drill once started: a drill cut off between its first request and its
+/// re-arm would leave the tripwire stamped and its record open, and a drill's waits are
+/// bounded on their own (each request's timeout, `--timeout` for its audit events, 10s for
+/// the watcher).
+async fn drill_fleet(
+    fleet: &Fleet,
+    scope: &Scope,
+    args: &TriggerArgs,
+    global: &GlobalArgs,
+    home: &Home,
+) -> Result<Outcome, Error> {
+    // A missing key or a bad watcher URL is this workstation's problem, told once.
+    home.key()?;
+    let watcher = args
+        .watcher
+        .as_deref()
+        .filter(|_| !global.dry_run)
+        .map(notice::Watcher::new)
+        .transpose()?;
+    let surveys = fleet::each(fleet, true, |target| async move {
+        survey(&target, scope, home).await
+    })
+    .await;
+    for run in &surveys {
+        if let Ran::Done(survey) = &run.ran {
+            for place in &survey.not_looked_in {
+                eprintln!(
+                    "warning: {}: not looked in namespace {place}; decoys there are not drilled",
+                    run.context
+                );
+            }
+        }
+    }
+    let (dry_run, watcher) = (global.dry_run, watcher.as_ref());
+    let runs = fleet::then(fleet, surveys, |_, survey: Survey| async move {
+        let (report, _) = drill_surveyed(&survey, args, dry_run, home, watcher).await;
+        match report.decoys.first() {
+            // A drill of the one decoy named that could not run fails its context, as it
+            // fails a drill of one context.
+            Some(decoy) if survey.one && decoy.drill.is_none() && decoy.plan.is_none() => Err(
+                Error::CheckFailed(decoy.message.clone().unwrap_or_default()),
+            ),
+            _ => Ok(ContextDrill {
+                one: survey.one,
+                report,
+            }),
+        }
+    })
+    .await;
+    let report = FleetReport::new("test-trigger", runs, ContextDrill::code);
+    match output::structured(global.output, &report)? {
+        Some(text) => print!("{text}"),
+        None => {
+            if dry_run {
+                for context in &report.contexts {
+                    for decoy in context.report.iter().flat_map(|r| &r.report.decoys) {
+                        if let Some(plan) = &decoy.plan {
+                            print!("{}: {}", context.context, plan_text(plan));
+                        }
+                    }
+                }
+            }
+            print!("{}", fleet_table(&report));
+        }
+    }
+    for message in fleet_messages(&report) {
+        eprintln!("{message}");
+    }
+    Ok(Outcome::Fleet(report.exit_code))
 }
 
 #[cfg(test)]
@@ -767,5 +1066,128 @@ mod tests {
         let json = crate::ui::output::json(&report, false).unwrap();
         assert!(json.contains(r#""schemaVersion":1"#), "{json}");
         assert!(json.contains(r#""result":"failed""#), "{json}");
+    }
+
+    fn decoy(account: &str, result: &'static str, drill: Option<DrillReport>) -> DecoyDrill {
+        DecoyDrill {
+            namespace: "ns".into(),
+            service_account: account.into(),
+            secret: format!("{account}-token-bcdfg"),
+            profile: "tiller".into(),
+            result,
+            message: (result != "ok").then(|| format!("why {account}")),
+            drill,
+            plan: None,
+        }
+    }
+
+    fn drills(one: bool, decoys: Vec<DecoyDrill>) -> ContextDrill {
+        ContextDrill {
+            one,
+            report: SeveralReport {
+                schema_version: 1,
+                server: "https://x".into(),
+                dry_run: false,
+                namespaces: vec!["ns".into()],
+                decoys,
+                not_looked_in: vec![],
+                recorded_elsewhere: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn a_context_of_a_fleet_exits_as_its_drills_alone_would() {
+        let codes = |results: &[&'static str]| {
+            let context = drills(false, results.iter().map(|r| decoy("a", r, None)).collect());
+            (context.code(), context.state())
+        };
+        assert_eq!(codes(&["ok", "ok"]), (0, "ok"));
+        assert_eq!(codes(&["ok", "failed"]), (1, "failed"));
+        assert_eq!(codes(&["failed", "DANGER", "ok"]), (4, "DANGER"));
+        assert_eq!(codes(&["DANGER", "TRIPPED"]), (3, "TRIPPED"));
+        assert_eq!(codes(&["wouldDrill"]), (0, "would drill"));
+        assert_eq!(
+            codes(&[]),
+            (1, "no decoys"),
+            "nothing to drill fails, as for one context"
+        );
+    }
+
+    #[test]
+    fn a_fleet_of_drills_is_one_table_and_each_context_keeps_its_document() {
+        use crate::fleet::ContextRun;
+        let runs = vec![
+            ContextRun {
+                context: "prod".into(),
+                ran: Ran::Done(drills(
+                    false,
+                    vec![
+                        decoy("tiller", "ok", Some(report(GOOD, rearmed()))),
+                        decoy("argocd-manager", "failed", None),
+                    ],
+                )),
+            },
+            ContextRun {
+                context: "silent".into(),
+                ran: Ran::TimedOut(Duration::from_secs(3)),
+            },
+            ContextRun {
+                context: "dev".into(),
+                ran: Ran::Done(drills(false, vec![])),
+            },
+            ContextRun {
+                context: "stage".into(),
+                ran: Ran::Done(drills(
+                    true,
+                    vec![decoy(
+                        "tiller",
+                        "DANGER",
+                        Some(report(READS_SECRETS, rearmed())),
+                    )],
+                )),
+            },
+        ];
+        let fleet = FleetReport::new("test-trigger", runs, ContextDrill::code);
+        assert_eq!(fleet.exit_code, crate::exit::BROKEN);
+        let text = fleet_table(&fleet);
+        let rows: Vec<String> = text
+            .lines()
+            .map(|row| row.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(
+            rows[0],
+            "CONTEXT DECOY PROFILE DRILL TRIPWIRE AUDIT EVENTS RESULT"
+        );
+        assert_eq!(
+            rows[1],
+            "prod ns/tiller tiller d1 fired (12 ms), re-armed not watched ok"
+        );
+        assert_eq!(rows[2], "prod ns/argocd-manager tiller - - - failed");
+        assert_eq!(rows[3], "silent - - - - - TIMED OUT");
+        assert_eq!(rows[4], "dev - - - - - NO DECOYS");
+        assert!(rows[5].starts_with("stage ns/tiller") && rows[5].ends_with("DANGER"));
+        assert_eq!(
+            rows[6],
+            "4 contexts: 1 failed, 1 timed out, 1 no decoys, 1 DANGER."
+        );
+        let messages = fleet_messages(&fleet);
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert_eq!(messages[0], "prod: ns/argocd-manager: why argocd-manager");
+        assert!(messages[1].starts_with("silent: no answer within 3s"));
+        assert!(messages[2].starts_with("dev: no decoy of this key in namespace(s) ns to drill"));
+        assert_eq!(messages[3], "stage: ns/tiller: why tiller");
+
+        // A context of several keeps the document of several; a drill of one decoy named by
+        // --profile or --name keeps the drill's own report.
+        let json = serde_json::to_value(&fleet).unwrap();
+        let contexts = &json["contexts"];
+        assert_eq!(contexts[0]["report"]["decoys"][0]["result"], "ok");
+        assert_eq!(contexts[0]["exitCode"], 1);
+        assert_eq!(contexts[1]["result"], "timedOut");
+        assert_eq!(contexts[2]["exitCode"], 1);
+        assert_eq!(contexts[3]["exitCode"], 4);
+        assert_eq!(contexts[3]["report"]["drillId"], "d1");
+        assert!(contexts[3]["report"].get("decoys").is_none());
     }
 }
