@@ -216,14 +216,14 @@ where
 /// acts, surveys with [`each`] (a deadline: looking is safe to abandon) and acts with this
 /// (none: a change or a drill cut off midway is what would leave a cluster half-done; each
 /// API call has its own timeout, and a drill's waits their own bounds).
-pub async fn then<S, T, F, Fut>(
+pub async fn then<S, T, E, F, Fut>(
     fleet: &Fleet,
-    runs: Vec<ContextRun<S>>,
+    runs: Vec<ContextRun<S, E>>,
     work: F,
-) -> Vec<ContextRun<T>>
+) -> Vec<ContextRun<T, E>>
 where
     F: Fn(&str, S) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let total = runs
         .iter()
@@ -231,39 +231,43 @@ where
         .count();
     let spinner = crate::ui::progress::Spinner::start(format!("0 of {total} clusters done"));
     let done = std::sync::atomic::AtomicUsize::new(0);
-    futures::stream::iter(runs)
-        .map(|run| {
-            let (spinner, done) = (&spinner, &done);
-            let (context, ran) = (run.context, run.ran);
-            let work = match ran {
-                Ran::Done(value) => Ok(work(&context, value)),
-                Ran::Failed(error) => Err(Ran::Failed(error)),
-                Ran::TimedOut(after) => Err(Ran::TimedOut(after)),
-            };
-            async move {
-                let ran = match work {
-                    Ok(work) => {
-                        let ran = match work.await {
-                            Ok(value) => Ran::Done(value),
-                            Err(error) => Ran::Failed(error),
-                        };
-                        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        spinner.set_message(format!("{finished} of {total} clusters done"));
-                        ran
-                    }
-                    Err(ended) => ended,
+    let mut after: Vec<(usize, ContextRun<T, E>)> =
+        futures::stream::iter(runs.into_iter().enumerate())
+            .map(|(index, run)| {
+                let (spinner, done) = (&spinner, &done);
+                let (context, ran) = (run.context, run.ran);
+                let work = match ran {
+                    Ran::Done(value) => Ok(work(&context, value)),
+                    Ran::Failed(error) => Err(Ran::Failed(error)),
+                    Ran::TimedOut(after) => Err(Ran::TimedOut(after)),
                 };
-                ContextRun { context, ran }
-            }
-        })
-        .buffered(fleet.parallel)
-        .collect()
-        .await
+                async move {
+                    let ran = match work {
+                        Ok(work) => {
+                            let ran = match work.await {
+                                Ok(value) => Ran::Done(value),
+                                Err(error) => Ran::Failed(error),
+                            };
+                            let finished =
+                                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            spinner.set_message(format!("{finished} of {total} clusters done"));
+                            ran
+                        }
+                        Err(ended) => ended,
+                    };
+                    (index, ContextRun { context, ran })
+                }
+            })
+            .buffer_unordered(fleet.parallel)
+            .collect()
+            .await;
+    after.sort_by_key(|(index, _)| *index);
+    after.into_iter().map(|(_, run)| run).collect()
 }
 
-impl<T> Ran<T> {
+impl<T, E: Failure> Ran<T, E> {
     /// The same end, its value turned into another (a dry run's report from its survey).
-    pub fn map<U>(self, change: impl FnOnce(T) -> U) -> Ran<U> {
+    pub fn map<U>(self, change: impl FnOnce(T) -> U) -> Ran<U, E> {
         match self {
             Ran::Done(value) => Ran::Done(change(value)),
             Ran::Failed(error) => Ran::Failed(error),
@@ -275,7 +279,7 @@ impl<T> Ran<T> {
     pub fn ending(&self) -> Ending {
         match self {
             Ran::Done(_) => Ending::Ok,
-            Ran::Failed(error) if error.is_unreachable() => Ending::Unreachable,
+            Ran::Failed(error) if error.unreachable() => Ending::Unreachable,
             Ran::Failed(_) => Ending::Failed,
             Ran::TimedOut(_) => Ending::TimedOut,
         }
@@ -385,32 +389,20 @@ impl<R> FleetReport<R> {
     ) -> FleetReport<R> {
         let contexts: Vec<ContextResult<R>> = runs
             .into_iter()
-            .map(|run| match run.ran {
-                Ran::Done(report) => ContextResult {
+            .map(|run| {
+                let (result, error) = (run.ran.ending(), run.ran.why_not());
+                let (exit_code, report) = match run.ran {
+                    Ran::Done(report) => (code(&report), Some(report)),
+                    Ran::Failed(failure) => (failure.code(), None),
+                    Ran::TimedOut(_) => (exit::FAILED, None),
+                };
+                ContextResult {
                     context: run.context,
-                    result: Ending::Ok,
-                    exit_code: code(&report),
-                    error: None,
-                    report: Some(report),
-                },
-                Ran::Failed(error) => ContextResult {
-                    context: run.context,
-                    result: if error.unreachable() {
-                        Ending::Unreachable
-                    } else {
-                        Ending::Failed
-                    },
-                    exit_code: error.code(),
-                    error: Some(error.to_string()),
-                    report: None,
-                },
-                Ran::TimedOut(after) => ContextResult {
-                    context: run.context,
-                    result: Ending::TimedOut,
-                    exit_code: exit::FAILED,
-                    error: Some(timed_out(after)),
-                    report: None,
-                },
+                    result,
+                    exit_code,
+                    error,
+                    report,
+                }
             })
             .collect();
         FleetReport {
@@ -651,7 +643,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_next_step_works_on_the_done_only_and_is_never_cut_off() {
         let fleet = Fleet {
-            contexts: names(&["a", "b", "c", "d"]),
+            contexts: names(&["a", "b", "c", "d", "e"]),
             parallel: 2,
             timeout: Duration::from_secs(1),
             kubeconfig: None,
@@ -664,7 +656,7 @@ mod tests {
                 // Longer than the fleet's timeout: a next step has none.
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 if context == "d" {
-                    Err(Error::Invalid("the change failed".into()))
+                    Err(Refused("the change failed"))
                 } else {
                     Ok(format!("{context} {code}"))
                 }
@@ -673,7 +665,7 @@ mod tests {
         .await;
         assert_eq!(*worked.borrow(), ["a", "d"], "only the done are worked on");
         let names: Vec<&str> = next.iter().map(|r| r.context.as_str()).collect();
-        assert_eq!(names, ["a", "b", "c", "d"], "in the fleet's order");
+        assert_eq!(names, ["a", "b", "c", "d", "e"], "in the fleet's order");
         assert!(matches!(&next[0].ran, Ran::Done(text) if text == "a 0"));
         assert_eq!(next[1].ran.ending(), Ending::TimedOut);
         assert!(next[1].ran.why_not().unwrap().contains("within 7s"));
@@ -681,6 +673,7 @@ mod tests {
         assert_eq!(next[2].ran.why_not().unwrap(), "nope");
         assert_eq!(next[3].ran.why_not().unwrap(), "the change failed");
         assert!(next[0].ran.why_not().is_none());
+        assert_eq!(next[4].ran.ending(), Ending::Unreachable);
     }
 
     #[tokio::test(start_paused = true)]

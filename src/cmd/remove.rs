@@ -7,12 +7,12 @@ use serde::Serialize;
 use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
 use crate::cluster::connect::{self, Connection, Target};
+use crate::cluster::fleet::{self, ContextResult, ContextRun, Ending, Fleet, FleetReport, Ran};
 use crate::cluster::locate::{self, Observed, Scope, Selection};
 use crate::cluster::{ClusterError, Deleted};
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::fleet::{self, ContextResult, ContextRun, Ending, Fleet, FleetReport, Ran};
 use crate::home::{Home, PlantedRecord, State};
 use crate::ui::output;
 use crate::ui::prompt;
@@ -109,7 +109,7 @@ pub async fn run(
         global.namespace.as_deref(),
         args.name.as_deref(),
     )?;
-    if let Some(fleet) = Fleet::from_args(global)? {
+    if let Some(fleet) = global.fleet()? {
         return remove_fleet(&fleet, &scope, global, ask, home).await;
     }
     match scope {
@@ -1455,7 +1455,7 @@ mod tests {
             service_account: "tiller".into(),
             objects: objects.clone(),
         };
-        let runs = vec![
+        let runs: Vec<ContextRun<_, Error>> = vec![
             ContextRun {
                 context: "prod".into(),
                 ran: Ran::Done(ContextRemoval::Several(mixed)),

@@ -8,6 +8,7 @@ use crate::cli::{GlobalArgs, TriggerArgs};
 use serde::Serialize;
 
 use crate::cluster::connect::{Connection, Target};
+use crate::cluster::fleet::{self, ContextResult, Fleet, FleetReport, Ran};
 use crate::cluster::locate::{self, Scope, Selection};
 use crate::detect::drill::{
     DrillPlan, DrillReport, Expect, Judgement, Sink, WatcherCheck, drill, drillable,
@@ -16,7 +17,6 @@ use crate::detect::drill::{
 use crate::detect::notice::{self, NoticeStatus};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::fleet::{self, ContextResult, Fleet, FleetReport, Ran};
 use crate::home::{DrillTripwire, Home};
 use crate::ui::output;
 
@@ -132,7 +132,7 @@ pub async fn run(args: &TriggerArgs, global: &GlobalArgs, home: &Home) -> Result
         global.namespace.as_deref(),
         args.select.name.as_deref(),
     )?;
-    if let Some(fleet) = Fleet::from_args(global)? {
+    if let Some(fleet) = global.fleet()? {
         return drill_fleet(&fleet, &scope, args, global, home).await;
     }
     match scope {
@@ -1116,8 +1116,8 @@ mod tests {
 
     #[test]
     fn a_fleet_of_drills_is_one_table_and_each_context_keeps_its_document() {
-        use crate::fleet::ContextRun;
-        let runs = vec![
+        use crate::cluster::fleet::ContextRun;
+        let runs: Vec<ContextRun<_, Error>> = vec![
             ContextRun {
                 context: "prod".into(),
                 ran: Ran::Done(drills(
