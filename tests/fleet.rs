@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use support::fleet::FleetBeds;
 
 /// The decoy Secret's name in a bed, from the plugin's own status of that one context.
@@ -21,18 +22,26 @@ fn secret_of(plugin: &support::Plugin, context: &str) -> String {
 async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
     let fleet = FleetBeds::start("fleet-status");
     let plugin = fleet.plugin();
-    for context in ["one", "two"] {
-        plugin
-            .run(&[
-                "--context",
-                context,
-                "plant",
-                "--yes",
-                "--profile",
-                "tiller",
-            ])
-            .assert_code(0);
-    }
+    // Plant on every context: the two beds get a decoy each, the others are rows saying why
+    // not, and the run exits 1 for them.
+    let planted = plugin.run(&[
+        "--all-contexts",
+        "--context-timeout",
+        "3",
+        "plant",
+        "--yes",
+        "--profile",
+        "tiller",
+    ]);
+    planted.assert_code(1);
+    assert!(
+        planted
+            .stdout
+            .contains("4 contexts: 2 planted, 1 unreachable, 1 timed out."),
+        "{}",
+        planted.stdout
+    );
+    let secrets = [secret_of(&plugin, "one"), secret_of(&plugin, "two")];
 
     // Only the reachable beds: both armed, exit 0, a row each, context first.
     let both = plugin.run(&["--context", "one,two", "status"]);
@@ -155,8 +164,7 @@ async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
 
     // The attacker uses the decoy of bed two: the fleet is TRIPPED, and the table says where.
     let admin = fleet.two.cluster().client("admin").await;
-    let secret = secret_of(&plugin, "two");
-    let token = support::token_of(&admin, "kube-system", &secret).await;
+    let token = support::token_of(&admin, "kube-system", &secrets[1]).await;
     let attack = fleet
         .two
         .cluster()
@@ -188,11 +196,24 @@ async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
         tripped.stdout
     );
 
-    // A context of the fleet where the key finds nothing is a row saying so.
-    plugin
-        .run(&["--context", "one", "remove", "--yes"])
-        .assert_code(0);
-    let partial = plugin.run(&[
+    // Remove on every context leaves both beds clean; the fleet then has no decoys, each
+    // context a row saying so, and exits 6.
+    let removed = plugin.run(&[
+        "--all-contexts",
+        "--context-timeout",
+        "3",
+        "remove",
+        "--yes",
+    ]);
+    removed.assert_code(1);
+    for (bed, secret) in [&fleet.one, &fleet.two].into_iter().zip(&secrets) {
+        let admin = bed.cluster().client("admin").await;
+        let accounts = kube::Api::<ServiceAccount>::namespaced(admin.clone(), "kube-system");
+        assert!(accounts.get_opt("tiller").await.unwrap().is_none());
+        let in_kube_system = kube::Api::<Secret>::namespaced(admin, "kube-system");
+        assert!(in_kube_system.get_opt(secret).await.unwrap().is_none());
+    }
+    let empty = plugin.run(&[
         "--context",
         "one",
         "--context",
@@ -201,11 +222,18 @@ async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
         "-o",
         "json",
     ]);
-    partial.assert_code(3);
-    let contexts = partial.json()["contexts"].clone();
-    assert_eq!(contexts[0]["exitCode"], 6);
-    assert_eq!(contexts[0]["report"]["decoys"], serde_json::json!([]));
-    assert_eq!(contexts[1]["exitCode"], 3);
+    empty.assert_code(6);
+    for context in empty.json()["contexts"].as_array().unwrap() {
+        assert_eq!(context["exitCode"], 6);
+        assert_eq!(context["report"]["decoys"], serde_json::json!([]));
+    }
+    let table = plugin.run(&["--context", "one,two", "status"]);
+    table.assert_code(6);
+    assert!(
+        table.stdout.contains("2 contexts: 2 no decoys."),
+        "{}",
+        table.stdout
+    );
     assert!(!plugin.transcript.borrow().contains(&token));
 }
 
