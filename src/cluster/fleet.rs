@@ -179,9 +179,12 @@ where
             .map(|(index, context)| {
                 let work = work(fleet.target(context));
                 let (spinner, done) = (&spinner, &done);
+                // From when the context's turn comes, not from its first poll, which waits
+                // behind the other contexts' first steps on this one task.
+                let due = tokio::time::Instant::now() + fleet.timeout;
                 async move {
                     let ran = if deadline {
-                        match tokio::time::timeout(fleet.timeout, work).await {
+                        match tokio::time::timeout_at(due, work).await {
                             Ok(Ok(value)) => Ran::Done(value),
                             Ok(Err(error)) => Ran::Failed(error),
                             Err(_) => Ran::TimedOut(fleet.timeout),
