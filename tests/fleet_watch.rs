@@ -1,0 +1,221 @@
+//! `watch` over a fleet on the bed: one process follows the decoys of two beds of its own
+//! (and a context that never answers), each alert naming the context it came from; bed
+//! two's audit webhook posts to the watcher's path for its context.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::fleet::FleetBeds;
+use support::watcher::{Watcher, http_get, sample, wait_until};
+
+/// The decoy Secret's name in a bed, from the plugin's own status of that one context.
+fn secret_of(plugin: &support::Plugin, context: &str) -> String {
+    let status = plugin.run(&["--context", context, "status", "-o", "json"]);
+    status.assert_code(0);
+    status.json()["decoys"][0]["secret"]
+        .as_str()
+        .expect("a decoy")
+        .to_string()
+}
+
+/// The API server of a bed, as the watcher names it (no trailing slash).
+fn server_of(bed: &support::ExtraBed) -> String {
+    let config = kube::config::Kubeconfig::read_from(&bed.kubeconfig).expect("the kubeconfig");
+    config.clusters[0]
+        .cluster
+        .as_ref()
+        .and_then(|c| c.server.clone())
+        .expect("a server")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+#[track_caller]
+fn assert_from(alert: &Value, context: &str, server: &str) {
+    assert_eq!(alert["context"], context, "{alert}");
+    assert_eq!(alert["server"], server, "{alert}");
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("[{context}] ")),
+        "{alert}"
+    );
+}
+
+#[tokio::test]
+async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_unreachable() {
+    support::require_bed();
+    let port = support::free_port();
+    let hook = format!("http://127.0.0.1:{port}/contexts/two");
+    let fleet = FleetBeds::start_with("fleet-watch", &[("HONEYTOKEN_AUDIT_WEBHOOK_URL", &hook)]);
+    let plugin = fleet.plugin();
+    for context in ["one", "two"] {
+        plugin
+            .run(&[
+                "--context",
+                context,
+                "plant",
+                "--yes",
+                "--profile",
+                "tiller",
+            ])
+            .assert_code(0);
+    }
+    let (server_one, server_two) = (server_of(&fleet.one), server_of(&fleet.two));
+    let (secret_one, secret_two) = (secret_of(&plugin, "one"), secret_of(&plugin, "two"));
+    assert_ne!(
+        secret_one, secret_two,
+        "each cluster's decoy has its own name"
+    );
+    let admin_one = fleet.one.cluster().client("admin").await;
+    let admin_two = fleet.two.cluster().client("admin").await;
+    let token_one = support::token_of(&admin_one, "kube-system", &secret_one).await;
+    let token_two = support::token_of(&admin_two, "kube-system", &secret_two).await;
+
+    // The tripwire of both beds in one process.
+    let watcher = Watcher::start(plugin.command(&[
+        "--context",
+        "one,two",
+        "watch",
+        "--tripwire",
+        "-o",
+        "json",
+        "--metrics-address",
+        "127.0.0.1:0",
+    ]));
+    watcher.wait_ready(Duration::from_secs(30));
+    let attack = fleet
+        .two
+        .cluster()
+        .list_secrets_with_token(&token_two, "kube-system");
+    assert!(!attack.status.success());
+    let two_used = Instant::now();
+    let alert = watcher.next_alert(Duration::from_secs(15));
+    assert_eq!(alert["signal"], "tripwire", "{alert}");
+    assert_from(&alert, "two", &server_two);
+    assert_eq!(
+        alert["secret"],
+        format!("kube-system/{secret_two}"),
+        "{alert}"
+    );
+    watcher.assert_quiet(Duration::from_secs(3), "the one use of bed two's decoy");
+    let attack = fleet
+        .one
+        .cluster()
+        .list_secrets_with_token(&token_one, "kube-system");
+    assert!(!attack.status.success());
+    let alert = watcher.next_alert(Duration::from_secs(15));
+    assert_eq!(alert["signal"], "tripwire", "{alert}");
+    assert_from(&alert, "one", &server_one);
+    assert_eq!(
+        alert["secret"],
+        format!("kube-system/{secret_one}"),
+        "{alert}"
+    );
+    let (code, stdout, stderr) = watcher.stop_with_stdout();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("watch: context one: "), "{stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(&token_one) && !text.contains(&token_two));
+    }
+
+    // With a context that refuses connections, and bed two's audit webhook: the others are
+    // watched, the refused one is told as not started, and /readyz names it.
+    let listen = format!("127.0.0.1:{port}");
+    let watcher = Watcher::start(plugin.command(&[
+        "--context",
+        "one,two,gone",
+        "watch",
+        "--tripwire",
+        "--listen",
+        &listen,
+        "--group-window",
+        "1",
+        "-o",
+        "json",
+        "--metrics-address",
+        "127.0.0.1:0",
+    ]));
+    let stderr = watcher.stderr();
+    assert!(
+        stderr.contains("watch: context gone not started: ")
+            && stderr.contains("trying again with back-off"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not started yet: gone"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("http://{listen}/contexts/two")),
+        "{stderr}"
+    );
+    let address = watcher.health_address();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let scrape = http_get(&address, "/metrics").1;
+            sample(&scrape, "token_watch_context_ready{context=\"one\"}") == Some(1.0)
+                && sample(&scrape, "token_watch_context_ready{context=\"two\"}") == Some(1.0)
+        }),
+        "contexts one and two were not watched within 30s; stderr:\n{}",
+        watcher.stderr()
+    );
+    let scrape = http_get(&address, "/metrics").1;
+    assert_eq!(
+        sample(&scrape, "token_watch_context_ready{context=\"gone\"}"),
+        Some(0.0),
+        "{scrape}"
+    );
+    let (status, body) = http_get(&address, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("context gone")
+            && !body.contains("context one")
+            && !body.contains("context two"),
+        "{body}"
+    );
+
+    // The API server stamps a token once per 10 s at most.
+    if let Some(wait) = (two_used + Duration::from_secs(11)).checked_duration_since(Instant::now())
+    {
+        std::thread::sleep(wait);
+    }
+    let attack = fleet
+        .two
+        .cluster()
+        .list_secrets_with_token(&token_two, "kube-system");
+    assert!(!attack.status.success());
+    // The tripwire tells the use, and the audit events posted to /contexts/two tell who:
+    // both name context two, and the later one is an update of the first.
+    let first = watcher.next_alert(Duration::from_secs(15));
+    let second = watcher.next_alert(Duration::from_secs(15));
+    for alert in [&first, &second] {
+        assert_from(alert, "two", &server_two);
+    }
+    let (tripwire, audit) = if first["signal"] == "tripwire" {
+        (&first, &second)
+    } else {
+        (&second, &first)
+    };
+    assert_eq!(tripwire["signal"], "tripwire", "{tripwire}");
+    assert_eq!(audit["source"], "webhook", "{audit}");
+    assert_eq!(audit["signal"], "request", "{audit}");
+    assert_eq!(audit["alertID"], tripwire["alertID"], "{first}\n{second}");
+    assert_eq!(second["update"], true, "{second}");
+    assert!(
+        audit["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["requestURI"]
+                .as_str()
+                .unwrap()
+                .starts_with("/api/v1/namespaces/kube-system/secrets")),
+        "{audit}"
+    );
+    let (code, stdout, stderr) = watcher.stop_with_stdout();
+    assert_eq!(code, Some(0), "{stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(&token_one) && !text.contains(&token_two));
+    }
+}
