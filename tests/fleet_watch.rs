@@ -32,6 +32,58 @@ fn server_of(bed: &support::ExtraBed) -> String {
         .to_string()
 }
 
+/// Relays every connection made to `listener` to `to`, byte for byte (TLS passes through),
+/// on threads of its own: a cluster that becomes reachable once this starts.
+fn relay(listener: std::net::TcpListener, to: String) {
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = std::net::TcpStream::connect(&to) else {
+                continue;
+            };
+            for (mut from, mut into) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut into);
+                    let _ = into.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+/// A kubeconfig of one more context, `late`: bed one's admin at a loopback port where
+/// nothing listens yet.
+fn late_kubeconfig(fleet: &FleetBeds, port: u16) -> std::path::PathBuf {
+    let config = kube::config::Kubeconfig::read_from(&fleet.kubeconfig).expect("the kubeconfig");
+    let cluster = config
+        .clusters
+        .iter()
+        .find(|c| c.name == "one")
+        .and_then(|c| c.cluster.clone())
+        .expect("cluster one");
+    let token = config
+        .auth_infos
+        .iter()
+        .find(|u| u.name == "one-admin")
+        .and_then(|u| u.auth_info.as_ref())
+        .and_then(|u| u.token.as_ref())
+        .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string())
+        .expect("one's admin token");
+    let path = fleet.dir().join("late-kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n  - name: late\n    cluster: {{server: 'https://127.0.0.1:{port}', certificate-authority: '{}'}}\nusers:\n  - name: late-admin\n    user: {{token: '{token}'}}\ncontexts:\n  - name: late\n    context: {{cluster: late, user: late-admin}}\n",
+            cluster.certificate_authority.expect("a CA file")
+        ),
+    )
+    .unwrap();
+    path
+}
+
 #[track_caller]
 fn assert_from(alert: &Value, context: &str, server: &str) {
     assert_eq!(alert["context"], context, "{alert}");
@@ -212,6 +264,49 @@ async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_un
                 .unwrap()
                 .starts_with("/api/v1/namespaces/kube-system/secrets")),
         "{audit}"
+    );
+    let (code, stdout, stderr) = watcher.stop_with_stdout();
+    assert_eq!(code, Some(0), "{stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(&token_one) && !text.contains(&token_two));
+    }
+
+    // A context unreachable at start is tried again with back-off, and watched once it
+    // answers: `late` reaches bed one only once the relay listens.
+    let late_port = support::free_port();
+    let late = late_kubeconfig(&fleet, late_port);
+    let mut command =
+        plugin.command(&["--context", "two,late", "watch", "--tripwire", "-o", "json"]);
+    command.env(
+        "KUBECONFIG",
+        format!("{}:{}", fleet.kubeconfig.display(), late.display()),
+    );
+    let watcher = Watcher::start(command);
+    assert!(
+        watcher
+            .stderr()
+            .contains("watch: context late not started: "),
+        "{}",
+        watcher.stderr()
+    );
+    let listener = std::net::TcpListener::bind(("127.0.0.1", late_port)).unwrap();
+    relay(
+        listener,
+        server_one.trim_start_matches("https://").to_string(),
+    );
+    watcher.wait_for_stderr("watch: context late started: ", Duration::from_secs(90));
+    let attack = fleet
+        .one
+        .cluster()
+        .list_secrets_with_token(&token_one, "kube-system");
+    assert!(!attack.status.success());
+    let alert = watcher.next_alert(Duration::from_secs(15));
+    assert_eq!(alert["signal"], "tripwire", "{alert}");
+    assert_from(&alert, "late", &format!("https://127.0.0.1:{late_port}"));
+    assert_eq!(
+        alert["secret"],
+        format!("kube-system/{secret_one}"),
+        "{alert}"
     );
     let (code, stdout, stderr) = watcher.stop_with_stdout();
     assert_eq!(code, Some(0), "{stderr}");

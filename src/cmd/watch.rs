@@ -1340,6 +1340,31 @@ mod tests {
     }
 
     #[test]
+    fn over_a_fleet_each_audit_log_names_its_context_once() {
+        let contexts: Vec<String> = ["one", "a=b", "a"].iter().map(|c| c.to_string()).collect();
+        let given =
+            |values: &[&str]| -> Vec<PathBuf> { values.iter().map(PathBuf::from).collect() };
+        assert_eq!(
+            audit_logs_of_fleet(
+                &given(&["one=/var/log/a=1.log", "a=b=/x", "a=/y"]),
+                &contexts
+            )
+            .unwrap(),
+            vec![
+                (0, PathBuf::from("/var/log/a=1.log")),
+                (1, PathBuf::from("/x")),
+                (2, PathBuf::from("/y"))
+            ]
+        );
+        let error = audit_logs_of_fleet(&given(&["/var/log/audit.log"]), &contexts).unwrap_err();
+        assert!(error.to_string().contains("CONTEXT=FILE"), "{error}");
+        let error = audit_logs_of_fleet(&given(&["one=/a", "one=/b"]), &contexts).unwrap_err();
+        assert!(error.to_string().contains("two files"), "{error}");
+        assert!(audit_logs_of_fleet(&given(&["one="]), &contexts).is_err());
+        assert!(audit_logs_of_fleet(&given(&["two=/a"]), &contexts).is_err());
+    }
+
+    #[test]
     fn the_group_window_must_be_a_sensible_number_of_seconds() {
         assert!(group_window(2.0).is_ok());
         assert!(group_window(0.05).is_ok());

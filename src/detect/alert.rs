@@ -1039,6 +1039,22 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_of_a_fleet_names_its_context_and_server_and_one_of_one_cluster_does_not() {
+        let mut grouper = grouper();
+        let t0 = Instant::now();
+        grouper.add(attack("a", "10.0.0.9"), "webhook", t0);
+        let mut alert = grouper.flush(t0).remove(0);
+        let json = serde_json::to_value(&alert).unwrap();
+        assert!(json.get("context").is_none() && json.get("server").is_none());
+        let text = alert.text.clone();
+        alert.name_context("prod\u{1b}[2J", "https://10.0.0.1:6443");
+        let json = serde_json::to_value(&alert).unwrap();
+        assert_eq!(json["context"], "prod\u{1b}[2J");
+        assert_eq!(json["server"], "https://10.0.0.1:6443");
+        assert_eq!(alert.text, format!("[prod\\u{{1b}}[2J] {text}"));
+    }
+
+    #[test]
     fn the_alert_serializes_with_kubernetes_style_names() {
         let mut grouper = grouper();
         let t0 = Instant::now();

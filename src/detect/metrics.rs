@@ -556,6 +556,31 @@ mod tests {
     }
 
     #[test]
+    fn a_fleet_is_ready_once_every_context_is_and_readyz_names_those_that_are_not() {
+        let metrics = Metrics::new();
+        metrics.expect_source(TRIPWIRE, &[]);
+        for context in ["one", "two", "gone"] {
+            metrics.expect_context(context);
+        }
+        metrics.source_ready(TRIPWIRE);
+        metrics.context_is_ready("one", true);
+        metrics.context_is_ready("two", true);
+        let (status, _, body) = answer(&metrics, &Method::GET, "/readyz");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "not ready: context gone\n");
+        let text = metrics.encode();
+        assert!(text.contains("token_watch_context_ready{context=\"gone\"} 0"));
+        assert!(text.contains("token_watch_context_ready{context=\"one\"} 1"));
+        metrics.context_is_ready("gone", true);
+        assert_eq!(answer(&metrics, &Method::GET, "/readyz").0, StatusCode::OK);
+        metrics.context_is_ready("two", false);
+        assert_eq!(
+            answer(&metrics, &Method::GET, "/readyz").2,
+            "not ready: context two\n"
+        );
+    }
+
+    #[test]
     fn only_get_of_the_three_paths_is_answered() {
         let metrics = Metrics::new();
         let (status, content_type, body) = answer(&metrics, &Method::GET, "/metrics");

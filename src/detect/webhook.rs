@@ -1495,6 +1495,110 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_context_path_encodes_what_a_path_cannot_hold_and_reads_back() {
+        for name in [
+            "kind-kind",
+            "arn:aws:eks:eu-west-1:123456789012:cluster/prod",
+            "gke_p_europe-west1_a b",
+            "ünï",
+        ] {
+            let path = context_path(name);
+            assert!(
+                path[1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~%/".contains(&b))
+                    && path[10..].find('/').is_none(),
+                "{path}"
+            );
+            assert_eq!(context_named(&path).as_deref(), Some(name));
+        }
+        // A client may leave `:` as it is.
+        assert_eq!(context_named("/contexts/a:b").as_deref(), Some("a:b"));
+        for not in [
+            "/",
+            "/contexts",
+            "/audit/contexts/a",
+            "/contexts/%zz",
+            "/contexts/%c3",
+        ] {
+            assert!(context_named(not).is_none(), "{not}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fleets_receiver_keeps_each_paths_events_for_its_context_and_refuses_other_paths() {
+        let user = "system:serviceaccount:kube-system:tiller";
+        let routes = vec![ContextRoute::new("a"), ContextRoute::new("prod/eu")];
+        *routes[1].matcher.write().unwrap() = Some(Arc::new(Matcher::new(vec![user.into()])));
+        let (sender, mut deliveries) = mpsc::channel(DELIVERIES_WAITING);
+        let server = serve(
+            ListenOptions {
+                contexts: routes.clone(),
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        let body = format!(
+            r#"{{"items":[{{"auditID":"d1","verb":"list","requestURI":"/api/v1/secrets","user":{{"username":"{user}"}}}},{{"auditID":"o1","verb":"get","requestURI":"/api","user":{{"username":"admin"}}}}]}}"#
+        );
+        let post = |path: &str| {
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let stream = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        let answer = exchange(stream, &post(&routes[1].path())).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        match deliveries.try_recv().unwrap() {
+            Delivery::Events {
+                events, context, ..
+            } => {
+                assert_eq!(context, Some(1));
+                assert_eq!(
+                    events
+                        .iter()
+                        .map(|e| e.audit_id.as_str())
+                        .collect::<Vec<_>>(),
+                    ["d1"],
+                    "only the context's decoys"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A context whose decoys are not known yet: acknowledged, nothing kept.
+        let stream = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        let answer = exchange(stream, &post("/contexts/a")).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        match deliveries.try_recv().unwrap() {
+            Delivery::Events {
+                events, context, ..
+            } => assert!(events.is_empty() && context == Some(0)),
+            other => panic!("{other:?}"),
+        }
+        for path in ["/", "/contexts/b", "/contexts/prod"] {
+            let stream = tokio::net::TcpStream::connect(server.address)
+                .await
+                .unwrap();
+            let answer = exchange(stream, &post(path)).await;
+            assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+        }
+        let (events, refused) = drain(&mut deliveries);
+        assert!(events.is_empty());
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(
+            refused[0].contains("/contexts/<its context name>"),
+            "{refused:?}"
+        );
+    }
+
     #[tokio::test]
     async fn posted_events_come_out_and_bad_requests_are_answered() {
         let mut receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Vec::new())
