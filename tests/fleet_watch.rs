@@ -84,6 +84,19 @@ fn late_kubeconfig(fleet: &FleetBeds, port: u16) -> std::path::PathBuf {
     path
 }
 
+/// Whether the API server's last-used stamp is on the decoy Secret.
+async fn stamped(admin: &kube::Client, secret: &str) -> bool {
+    use k8s_openapi::api::core::v1::Secret;
+    kube::Api::<Secret>::namespaced(admin.clone(), "kube-system")
+        .get_metadata(secret)
+        .await
+        .expect("the decoy Secret's metadata")
+        .metadata
+        .labels
+        .unwrap_or_default()
+        .contains_key("kubernetes.io/legacy-token-last-used")
+}
+
 #[track_caller]
 fn assert_from(alert: &Value, context: &str, server: &str) {
     assert_eq!(alert["context"], context, "{alert}");
@@ -159,6 +172,7 @@ async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_un
         .cluster()
         .list_secrets_with_token(&token_one, "kube-system");
     assert!(!attack.status.success());
+    let one_used = Instant::now();
     let alert = watcher.next_alert(Duration::from_secs(15));
     assert_eq!(alert["signal"], "tripwire", "{alert}");
     assert_from(&alert, "one", &server_one);
@@ -167,6 +181,14 @@ async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_un
         format!("kube-system/{secret_one}"),
         "{alert}"
     );
+    // Re-armed in each bed before the watcher stops, or the next one tells the stamp left.
+    for (admin, secret) in [(&admin_one, &secret_one), (&admin_two, &secret_two)] {
+        support::eventually(Duration::from_secs(20), || async {
+            (!stamped(admin, secret).await).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("{secret} was not re-armed; {}", watcher.stderr()));
+    }
     let (code, stdout, stderr) = watcher.stop_with_stdout();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("watch: context one: "), "{stderr}");
@@ -177,6 +199,7 @@ async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_un
     // With a context that refuses connections, and bed two's audit webhook: the others are
     // watched, the refused one is told as not started, and /readyz names it.
     let listen = format!("127.0.0.1:{port}");
+    let log_one = format!("one={}", fleet.one.audit_log.display());
     let watcher = Watcher::start(plugin.command(&[
         "--context",
         "one,two,gone",
@@ -184,6 +207,8 @@ async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_un
         "--tripwire",
         "--listen",
         &listen,
+        "--audit-log",
+        &log_one,
         "--group-window",
         "1",
         "-o",
@@ -265,6 +290,39 @@ async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_un
                 .starts_with("/api/v1/namespaces/kube-system/secrets")),
         "{audit}"
     );
+    // Bed one's audit log, followed as context one's: its events name context one.
+    if let Some(wait) = (one_used + Duration::from_secs(11)).checked_duration_since(Instant::now())
+    {
+        std::thread::sleep(wait);
+    }
+    let attack = fleet
+        .one
+        .cluster()
+        .list_secrets_with_token(&token_one, "kube-system");
+    assert!(!attack.status.success());
+    let one_used_again = Instant::now();
+    let first = watcher.next_alert(Duration::from_secs(15));
+    let second = watcher.next_alert(Duration::from_secs(15));
+    for alert in [&first, &second] {
+        assert_from(alert, "one", &server_one);
+    }
+    let audit = if first["signal"] == "tripwire" {
+        &second
+    } else {
+        &first
+    };
+    assert_eq!(
+        audit["source"],
+        fleet.one.audit_log.display().to_string(),
+        "{audit}"
+    );
+    assert_eq!(audit["signal"], "request", "{audit}");
+    assert_eq!(first["alertID"], second["alertID"], "{first}\n{second}");
+    support::eventually(Duration::from_secs(20), || async {
+        (!stamped(&admin_one, &secret_one).await).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{secret_one} was not re-armed; {}", watcher.stderr()));
     let (code, stdout, stderr) = watcher.stop_with_stdout();
     assert_eq!(code, Some(0), "{stderr}");
     for text in [&stdout, &stderr] {
@@ -295,6 +353,11 @@ async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_un
         server_one.trim_start_matches("https://").to_string(),
     );
     watcher.wait_for_stderr("watch: context late started: ", Duration::from_secs(90));
+    if let Some(wait) =
+        (one_used_again + Duration::from_secs(11)).checked_duration_since(Instant::now())
+    {
+        std::thread::sleep(wait);
+    }
     let attack = fleet
         .one
         .cluster()
