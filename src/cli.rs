@@ -295,7 +295,8 @@ pub struct WatchArgs {
     pub group_window: f64,
 
     /// Serve the watcher's health on this address: GET /metrics (Prometheus), /healthz
-    /// (alive) and /readyz (every source started), in plain HTTP.
+    /// (alive) and /readyz (every source started; over a fleet, every context watched), in
+    /// plain HTTP.
     #[arg(long, value_name = "ADDR")]
     pub metrics_address: Option<std::net::SocketAddr>,
 

@@ -2,6 +2,13 @@
 //! followed like `tail -F`, or from the API server's audit webhook, or both; the requests of
 //! one client are grouped into one alert per burst (see `alert`), which goes to stdout as a
 //! JSON line and to the optional webhook and command.
+//!
+//! Over a fleet (several `--context`, or `--all-contexts`) one process follows every
+//! context: each is a `Lane` with its own decoys, bursts and tripwire, and its alerts name
+//! it (`context`, `server`). A context whose decoys cannot be found at start is tried again
+//! with back-off while the others are watched; `/readyz` names it until it is watched. Audit
+//! events are the cluster's whose path they were posted to (`/contexts/<name>`) or whose
+//! file they were read from (`--audit-log CONTEXT=FILE`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
