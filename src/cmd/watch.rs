@@ -628,7 +628,7 @@ pub async fn run(
             say!(
                 "watch: context {}: {}",
                 lane.shown_context(),
-                lane.describe()
+                lane.describe(watch.audit_on)
             );
         }
         for (index, why) in &failed {
@@ -828,7 +828,7 @@ impl Lane {
     }
 
     /// What is watched of this cluster, for a line on stderr.
-    fn describe(&self) -> String {
+    fn describe(&self, audit_on: bool) -> String {
         let mut parts = Vec::new();
         if let Some((state, _)) = &self.tripwire {
             parts.push(format!(
@@ -841,7 +841,9 @@ impl Lane {
                     .join(", ")
             ));
         }
-        parts.push(format!("audit events of {}", self.users.join(", ")));
+        if audit_on {
+            parts.push(format!("audit events of {}", self.users.join(", ")));
+        }
         format!("{} at {}", parts.join(" and "), self.server)
     }
 }
@@ -969,7 +971,7 @@ impl Watch {
                 say!(
                     "watch: context {} started: {}",
                     lane.shown_context(),
-                    lane.describe()
+                    lane.describe(self.audit_on)
                 );
             }
             Start::Failed { lane, why } => {
