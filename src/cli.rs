@@ -258,12 +258,14 @@ pub struct ScanArgs {
 #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["audit_log", "listen", "tripwire"])))]
 pub struct WatchArgs {
     /// Follow this audit log file (JSON lines) like `tail -F`, through rotation and
-    /// truncation, from its current end.
+    /// truncation, from its current end. Over a fleet: CONTEXT=FILE, repeatable, one file
+    /// per context (its events are that cluster's).
     #[arg(long, value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
+    pub audit_log: Vec<PathBuf>,
 
     /// Serve as the API server's audit webhook backend on this address (plain HTTP on
-    /// loopback only; any address with --tls-cert and --tls-key).
+    /// loopback only; any address with --tls-cert and --tls-key). Over a fleet, each
+    /// cluster posts to its own path, /contexts/<context name>.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
 
@@ -313,7 +315,8 @@ pub struct WatchArgs {
     pub group_window: f64,
 
     /// Serve the watcher's health on this address: GET /metrics (Prometheus), /healthz
-    /// (alive) and /readyz (every source started), in plain HTTP.
+    /// (alive) and /readyz (every source started; over a fleet, every context watched), in
+    /// plain HTTP.
     #[arg(long, value_name = "ADDR")]
     pub metrics_address: Option<std::net::SocketAddr>,
 

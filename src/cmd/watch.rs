@@ -2,9 +2,16 @@
 //! followed like `tail -F`, or from the API server's audit webhook, or both; the requests of
 //! one client are grouped into one alert per burst (see `alert`), which goes to stdout as a
 //! JSON line and to the optional webhook and command.
+//!
+//! Over a fleet (several `--context`, or `--all-contexts`) one process follows every
+//! context: each is a `Lane` with its own decoys, bursts and tripwire, and its alerts name
+//! it (`context`, `server`). A context whose decoys cannot be found at start is tried again
+//! with back-off while the others are watched; `/readyz` names it until it is watched. Audit
+//! events are the cluster's whose path they were posted to (`/contexts/<name>`) or whose
+//! file they were read from (`--audit-log CONTEXT=FILE`).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,17 +21,19 @@ use tokio::sync::mpsc;
 use crate::audit::{DecoySecret, Matcher, Signal, events_in};
 use crate::audit::{Event, LogFollower};
 use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
-use crate::cluster::sought::decoys_to_look_for;
+use crate::cluster::connect::Target;
+use crate::cluster::sought::{Sought, decoys_to_look_for};
 use crate::detect::alert::{Alert, Grouper, Window};
 use crate::detect::metrics::{self, Metrics};
 use crate::detect::notice::DrillBook;
 use crate::detect::notify::{self, Notifier, Sent};
 use crate::detect::tripwatch::{self, Correlator, Tripwire};
-use crate::detect::webhook::{self, Delivery, ListenOptions, TlsFiles};
+use crate::detect::webhook::{self, ContextRoute, Delivery, ListenOptions, TlsFiles};
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::fleet::{Fleet, Ran};
 use crate::home::Home;
-use crate::ui::terminal::Terminal;
+use crate::ui::terminal::{Terminal, printable};
 
 /// A line on stderr. SIGPIPE is ignored while watching, so a closed stderr makes writes
 /// fail; the watcher goes on without its messages rather than stopping.
@@ -68,7 +77,8 @@ fn sift(lines: &[Vec<u8>], matcher: &Matcher) -> (Vec<Event>, u64) {
 fn spawn_follower(
     mut follower: LogFollower,
     matcher: Arc<Matcher>,
-    news: mpsc::UnboundedSender<FileNews>,
+    lane: usize,
+    news: mpsc::UnboundedSender<(usize, FileNews)>,
     metrics: Arc<Metrics>,
 ) {
     std::thread::spawn(move || {
@@ -113,7 +123,7 @@ fn spawn_follower(
                 && found.oversized == 0
                 && !found.reopened
                 && found.problem.is_none();
-            if news.is_closed() || (!quiet && news.send(found).is_err()) {
+            if news.is_closed() || (!quiet && news.send((lane, found)).is_err()) {
                 return;
             }
             if !more {
@@ -239,6 +249,175 @@ async fn shutdown_signal() {
     }
 }
 
+/// What finding one cluster's decoys brought: the decoys, the cluster's API server, and
+/// with --tripwire a client for long watches and the decoys to watch.
+struct Found {
+    sought: Sought,
+    server: String,
+    tripwire: Option<(kube::Client, Vec<tripwatch::Decoy>)>,
+}
+
+/// Finds the decoys of one cluster as `status` does (or takes `--user` and `--secret`),
+/// and connects for the tripwire. `fleet`: the API server's URL is wanted too.
+async fn discover(
+    args: &WatchArgs,
+    target: &Target,
+    namespace: Option<&str>,
+    home: &Home,
+    fleet: bool,
+) -> Result<Found, Error> {
+    let sought = decoys_to_look_for(&args.user, &args.secret, target, namespace, home).await?;
+    let decoys = if args.tripwire {
+        let decoys = tripwatch::decoys_of(&sought.secrets);
+        if decoys.is_empty() {
+            return Err(Error::Invalid(
+                "--tripwire watches the decoys' token Secrets: name them with --secret NAMESPACE/NAME, or give no --user so they are found".into(),
+            ));
+        }
+        Some(decoys)
+    } else {
+        None
+    };
+    let connection = if decoys.is_some() || fleet {
+        Some(crate::cluster::connect::connect(target).await?)
+    } else {
+        None
+    };
+    let tripwire = match (decoys, &connection) {
+        (Some(decoys), Some(connection)) => {
+            Some((crate::cluster::watches::watch_client(connection)?, decoys))
+        }
+        _ => None,
+    };
+    Ok(Found {
+        sought,
+        server: connection.map(|c| c.server).unwrap_or_default(),
+        tripwire,
+    })
+}
+
+/// `--audit-log` over a fleet: `CONTEXT=FILE` each, a context of the fleet at most once
+/// (a context's name may itself hold `=`: the longest one that the value starts with wins).
+/// The file's index in `contexts` with it. Pure.
+fn audit_logs_of_fleet(
+    given: &[PathBuf],
+    contexts: &[String],
+) -> Result<Vec<(usize, PathBuf)>, Error> {
+    let mut files: Vec<(usize, PathBuf)> = Vec::new();
+    for value in given {
+        let text = value.to_string_lossy();
+        let Some((index, context)) = contexts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| text.starts_with(&format!("{c}=")))
+            .max_by_key(|(_, c)| c.len())
+        else {
+            return Err(Error::Invalid(format!(
+                "--audit-log {text}: over a fleet, name the context whose audit log it is: --audit-log CONTEXT=FILE, CONTEXT one of {}",
+                contexts.join(", ")
+            )));
+        };
+        if files.iter().any(|(i, _)| *i == index) {
+            return Err(Error::Invalid(format!(
+                "--audit-log: context {context} is given two files; follow one per context"
+            )));
+        }
+        let file = &text[context.len() + 1..];
+        if file.is_empty() {
+            return Err(Error::Invalid(format!(
+                "--audit-log {text}: no file after {context}="
+            )));
+        }
+        files.push((index, PathBuf::from(file)));
+    }
+    Ok(files)
+}
+
+/// Opens (or waits for) a followed audit log, with a message a user can act on.
+fn follower_of(path: &Path) -> Result<LogFollower, Error> {
+    let follower = LogFollower::waiting_for(path).map_err(|e| {
+        let hint = match crate::input::not_a_file(&e) {
+            Some(not) if not.kind == "a directory" => "; name the audit log file in it",
+            Some(_) => {
+                "; give the file the API server writes (--audit-log-path), or receive its webhook with --listen"
+            }
+            None => "",
+        };
+        Error::Invalid(format!("--audit-log {}: {e}{hint}", path.display()))
+    })?;
+    if follower.is_waiting() {
+        say!(
+            "watch: {} does not exist yet; it will be read once it appears",
+            path.display()
+        );
+    }
+    Ok(follower)
+}
+
+/// A context of a fleet started late (its decoys found after a failure), or failing again.
+enum Start {
+    Ready { lane: usize, found: Box<Found> },
+    Failed { lane: usize, why: String },
+}
+
+/// Tries to find one context's decoys again and again, with kube::runtime's back-off
+/// (at most 30 s apart), each try cut off after the fleet's timeout, until it works.
+fn retry_start(
+    lane: usize,
+    target: Target,
+    args: WatchArgs,
+    namespace: Option<String>,
+    home: Home,
+    timeout: Duration,
+    starts: mpsc::UnboundedSender<Start>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        use kube::runtime::watcher::DefaultBackoff;
+        let mut backoff = DefaultBackoff::default();
+        loop {
+            let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+            tokio::time::sleep(wait).await;
+            let tried = tokio::time::timeout(
+                timeout,
+                discover(&args, &target, namespace.as_deref(), &home, true),
+            )
+            .await;
+            let start = match tried {
+                Ok(Ok(found)) => Start::Ready {
+                    lane,
+                    found: Box::new(found),
+                },
+                Ok(Err(error)) => Start::Failed {
+                    lane,
+                    why: error.to_string(),
+                },
+                Err(_) => Start::Failed {
+                    lane,
+                    why: format!(
+                        "no answer within {}s (--context-timeout)",
+                        timeout.as_secs()
+                    ),
+                },
+            };
+            let done = matches!(start, Start::Ready { .. });
+            if starts.send(start).is_err() || done {
+                return;
+            }
+        }
+    })
+}
+
+/// Stops the tasks it holds when dropped.
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 pub async fn run(
     args: &WatchArgs,
     global: &GlobalArgs,
@@ -246,6 +425,18 @@ pub async fn run(
     home: &Home,
 ) -> Result<Outcome, Error> {
     let window = group_window(args.group_window)?;
+    let fleet = Fleet::from_args(global)?;
+    let files: Vec<(usize, PathBuf)> = match &fleet {
+        None => {
+            if args.audit_log.len() > 1 {
+                return Err(Error::Invalid(
+                    "--audit-log: one file for one cluster; over a fleet (several --context, or --all-contexts), give --audit-log CONTEXT=FILE for each".into(),
+                ));
+            }
+            args.audit_log.iter().map(|p| (0, p.clone())).collect()
+        }
+        Some(fleet) => audit_logs_of_fleet(&args.audit_log, &fleet.contexts)?,
+    };
     // A reader of stdout or an --exec command that goes away must not end the watcher:
     // with SIGPIPE ignored, such a write fails and is handled.
     // SAFETY: setting a signal disposition to SIG_IGN, before any thread writes to a pipe.
@@ -262,161 +453,132 @@ pub async fn run(
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    let sought = decoys_to_look_for(
-        &args.user,
-        &args.secret,
-        &global.target(),
-        global.namespace.as_deref(),
-        home,
-    )
-    .await?;
-    let users = sought.users.clone();
-    let matcher = Arc::new(Matcher::with_secrets(
-        sought.users.clone(),
-        sought.secrets.clone(),
-    ));
-    let tripwire_decoys = if args.tripwire {
-        let decoys = tripwatch::decoys_of(&sought.secrets);
-        if decoys.is_empty() {
-            return Err(Error::Invalid(
-                "--tripwire watches the decoys' token Secrets: name them with --secret NAMESPACE/NAME, or give no --user so they are found".into(),
-            ));
+    let namespace = global.namespace.as_deref();
+    // The clusters followed, each found first (one: as today, an error ends the watcher;
+    // a fleet: every context at once, and those that fail are tried again in the
+    // background while the others are watched).
+    let (contexts, mut first): (Vec<Option<String>>, Vec<Result<Found, String>>) = match &fleet {
+        None => (
+            vec![None],
+            vec![Ok(
+                discover(args, &global.target(), namespace, home, false).await?
+            )],
+        ),
+        Some(fleet) => {
+            if args.user.is_empty() && args.secret.is_empty() {
+                // A missing key is this workstation's problem, told once.
+                home.key()?;
+            }
+            let runs = crate::fleet::each(fleet, true, |target| async move {
+                discover(args, &target, namespace, home, true).await
+            })
+            .await;
+            let mut found = Vec::new();
+            for run in runs {
+                found.push(match run.ran {
+                    Ran::Done(done) => Ok(done),
+                    Ran::Failed(error) => Err(error.to_string()),
+                    Ran::TimedOut(after) => Err(format!(
+                        "no answer within {}s (--context-timeout)",
+                        after.as_secs()
+                    )),
+                });
+            }
+            (fleet.contexts.iter().cloned().map(Some).collect(), found)
         }
-        let connection = crate::cluster::connect::connect(&global.target()).await?;
-        Some((crate::cluster::watches::watch_client(&connection)?, decoys))
-    } else {
-        None
     };
+    let in_fleet = fleet.is_some();
     let book = Arc::new(std::sync::Mutex::new(DrillBook::new(home.key().ok())));
     let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
     let metrics = Arc::new(Metrics::new());
     if args.listen.is_some() {
         metrics.expect_source(metrics::WEBHOOK, AUDIT_SIGNALS);
     }
-    if args.audit_log.is_some() {
+    if !args.audit_log.is_empty() {
         metrics.expect_source(metrics::AUDIT_LOG, AUDIT_SIGNALS);
     }
-    let tripwire_watched = tripwire_decoys
-        .as_ref()
-        .map_or(0, |(_, decoys)| decoys.len());
-    if tripwire_watched > 0 {
+    if args.tripwire {
         metrics.expect_source(metrics::TRIPWIRE, &[tripwatch::TRIPWIRE, tripwatch::BROKEN]);
+    }
+    for context in contexts.iter().flatten() {
+        metrics.expect_context(context);
     }
     let metrics_server = match args.metrics_address {
         Some(address) => Some(metrics::serve(address, metrics.clone()).await?),
         None => None,
     };
 
+    let routes: Vec<ContextRoute> = if in_fleet && args.listen.is_some() {
+        contexts
+            .iter()
+            .flatten()
+            .map(|c| ContextRoute::new(c))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (webhook_sender, mut webhook_deliveries) = mpsc::channel(webhook::DELIVERIES_WAITING);
     let server = match args.listen {
         Some(address) => {
-            let mut options = listen_options(args, address, &users, &sought.secrets)?;
+            let (users, secrets) = match &first[0] {
+                Ok(found) if !in_fleet => {
+                    (found.sought.users.clone(), found.sought.secrets.clone())
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            let mut options = listen_options(args, address, &users, &secrets)?;
             if args.tripwire {
                 options.drill_notices = Some(book.clone());
             }
+            options.contexts = routes.clone();
             let server = webhook::serve(options, webhook_sender).await?;
             metrics.source_ready(metrics::WEBHOOK);
             Some(server)
         }
         None => None,
     };
+    let mut followers: Vec<Option<LogFollower>> = contexts.iter().map(|_| None).collect();
+    for (lane, path) in &files {
+        followers[*lane] = Some(follower_of(path)?);
+    }
     let (file_sender, mut file_news) = mpsc::unbounded_channel();
-    let followed = args.audit_log.clone();
-    if let Some(path) = &followed {
-        let follower = LogFollower::waiting_for(path).map_err(|e| {
-            let hint = match crate::input::not_a_file(&e) {
-                Some(not) if not.kind == "a directory" => "; name the audit log file in it",
-                Some(_) => {
-                    "; give the file the API server writes (--audit-log-path), or receive its webhook with --listen"
-                }
-                None => "",
-            };
-            Error::Invalid(format!("--audit-log {}: {e}{hint}", path.display()))
-        })?;
-        if follower.is_waiting() {
-            say!(
-                "watch: {} does not exist yet; it will be read once it appears",
-                path.display()
-            );
-        }
-        spawn_follower(follower, matcher.clone(), file_sender, metrics.clone());
-    }
-
     let (tripwire_sender, mut tripwire_news) = mpsc::channel(256);
-    let mut tripwire = None;
-    if let Some((client, decoys)) = tripwire_decoys {
-        let running = tripwatch::start(
-            client,
-            &decoys,
-            Duration::from_secs(args.bindings_every),
-            tripwire_sender,
-        );
-        let state = Tripwire::new(
-            decoys,
-            !args.no_rearm,
-            args.audit_log.is_some() || args.listen.is_some(),
-        );
-        tripwire = Some((state, running));
-    } else {
-        drop(tripwire_sender);
-    }
-
-    let mut sources = Vec::new();
-    if let Some((state, _)) = &tripwire {
-        sources.push(format!(
-            "the tripwire of {} through the API{}",
-            state
-                .decoys()
-                .iter()
-                .map(|d| format!("Secret {}", d.secret_ref()))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if args.no_rearm { " (not re-armed)" } else { "" }
-        ));
-    }
-    if let Some(server) = &server {
-        sources.push(format!("the audit webhook at {}", server.url));
-    }
-    if let Some(path) = &followed {
-        sources.push(format!("the audit log {}", path.display()));
-    }
-    let mut sinks = vec!["stdout".to_string()];
-    if let Some(url) = &args.webhook_url {
-        sinks.push(format!(
-            "POST {}",
-            crate::detect::notify::shown_url(&crate::detect::notify::parse_webhook_url(url)?)
-        ));
-    }
-    sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
-    let stamps = if sought.secrets.is_empty() {
-        "no stamps (name the decoys' Secrets with --secret)".to_string()
-    } else {
-        let secrets: Vec<String> = sought.secrets.iter().map(DecoySecret::shown).collect();
-        format!("the API server's stamps of {}", secrets.join(", "))
-    };
-    say!(
-        "watch: watching {} for {} and {stamps}; alerts to {}; Ctrl-C stops",
-        sources.join(" and "),
-        users.join(", "),
-        sinks.join(", ")
-    );
-    if let Some(server) = &metrics_server {
-        say!(
-            "watch: health at http://{}/ (/metrics, /healthz, /readyz)",
-            server.address
-        );
-    }
+    let (start_sender, mut starts) = mpsc::unbounded_channel();
 
     let mut watch = Watch {
-        matcher,
-        // Without the key, drills cannot be told from requests that copy their user agent.
-        grouper: Grouper::new(window, home.key().ok()),
-        correlator: Correlator::new(window.longest + window.quiet),
+        lanes: contexts
+            .iter()
+            .enumerate()
+            .map(|(index, context)| Lane {
+                context: context.clone(),
+                server: String::new(),
+                matcher: None,
+                users: Vec::new(),
+                // Without the key, drills cannot be told from requests that copy their
+                // user agent.
+                grouper: Grouper::new(window, home.key().ok()),
+                correlator: Correlator::new(window.longest + window.quiet),
+                readiness: tripwatch::Readiness::new(0),
+                tripwire: None,
+                file_name: files
+                    .iter()
+                    .find(|(lane, _)| *lane == index)
+                    .map(|(_, p)| p.display().to_string())
+                    .unwrap_or_default(),
+                follower: followers[index].take(),
+                ready: false,
+                last_failure: None,
+            })
+            .collect(),
+        fleet: in_fleet,
+        tripwire_on: args.tripwire,
+        audit_on: args.listen.is_some() || !args.audit_log.is_empty(),
+        rearm: !args.no_rearm,
+        bindings_every: Duration::from_secs(args.bindings_every),
+        tripwire_sender,
+        file_sender,
+        routes,
         tally: Tally::default(),
-        file_name: followed
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
         notifier,
         format: global.output,
         terminal,
@@ -426,37 +588,159 @@ pub async fn run(
         refusals: RefusalLog::new("requests refused", Instant::now()),
         exec_drops: RefusalLog::new("alerts not given to --exec", Instant::now()),
         metrics,
-        readiness: tripwatch::Readiness::new(tripwire_watched),
     };
+    let mut retries = Tasks(Vec::new());
+    let mut failed = Vec::new();
+    for (index, result) in first.drain(..).enumerate() {
+        match result {
+            Ok(found) => watch.start_lane(index, found),
+            Err(why) => {
+                watch.lanes[index].last_failure = Some(why.clone());
+                failed.push((index, why));
+            }
+        }
+    }
+    if let Some(fleet) = &fleet {
+        for (index, _) in &failed {
+            retries.0.push(retry_start(
+                *index,
+                fleet.target(&fleet.contexts[*index]),
+                args.clone(),
+                global.namespace.clone(),
+                home.clone(),
+                fleet.timeout,
+                start_sender.clone(),
+            ));
+        }
+    }
+    drop(start_sender);
+
+    let mut sinks = vec!["stdout".to_string()];
+    if let Some(url) = &args.webhook_url {
+        sinks.push(format!(
+            "POST {}",
+            crate::detect::notify::shown_url(&crate::detect::notify::parse_webhook_url(url)?)
+        ));
+    }
+    sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
+    if in_fleet {
+        for lane in watch.lanes.iter().filter(|l| l.matcher.is_some()) {
+            say!(
+                "watch: context {}: {}",
+                lane.shown_context(),
+                lane.describe(watch.audit_on)
+            );
+        }
+        for (index, why) in &failed {
+            say!(
+                "watch: context {} not started: {}; trying again with back-off (its decoys are not watched until then)",
+                watch.lanes[*index].shown_context(),
+                printable(why)
+            );
+        }
+        let mut sources = Vec::new();
+        if args.tripwire {
+            sources.push("the tripwire of each context through its API server".to_string());
+        }
+        if let Some(server) = &server {
+            let base = server.url.trim_end_matches('/');
+            sources.push(format!(
+                "the audit webhook at {base}/contexts/<context> ({})",
+                watch
+                    .routes
+                    .iter()
+                    .map(|r| format!("{base}{}", r.path()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for (lane, path) in &files {
+            sources.push(format!(
+                "the audit log {} of context {}",
+                path.display(),
+                watch.lanes[*lane].shown_context()
+            ));
+        }
+        let started = watch.lanes.iter().filter(|l| l.matcher.is_some()).count();
+        say!(
+            "watch: watching a fleet of {} contexts ({started} started{}): {}; alerts to {}; Ctrl-C stops",
+            watch.lanes.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; not started yet: {}",
+                    failed
+                        .iter()
+                        .map(|(i, _)| watch.lanes[*i].shown_context())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            sources.join(" and "),
+            sinks.join(", ")
+        );
+    } else {
+        let lane = &watch.lanes[0];
+        let matcher = lane.matcher.as_ref().expect("one cluster is started first");
+        let mut sources = Vec::new();
+        if let Some((state, _)) = &lane.tripwire {
+            sources.push(format!(
+                "the tripwire of {} through the API{}",
+                state
+                    .decoys()
+                    .iter()
+                    .map(|d| format!("Secret {}", d.secret_ref()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if args.no_rearm { " (not re-armed)" } else { "" }
+            ));
+        }
+        if let Some(server) = &server {
+            sources.push(format!("the audit webhook at {}", server.url));
+        }
+        for (_, path) in &files {
+            sources.push(format!("the audit log {}", path.display()));
+        }
+        let stamps = if matcher.secrets().is_empty() {
+            "no stamps (name the decoys' Secrets with --secret)".to_string()
+        } else {
+            let secrets: Vec<String> = matcher.secrets().iter().map(DecoySecret::shown).collect();
+            format!("the API server's stamps of {}", secrets.join(", "))
+        };
+        say!(
+            "watch: watching {} for {} and {stamps}; alerts to {}; Ctrl-C stops",
+            sources.join(" and "),
+            lane.users.join(", "),
+            sinks.join(", ")
+        );
+    }
+    if let Some(server) = &metrics_server {
+        say!(
+            "watch: health at http://{}/ (/metrics, /healthz, /readyz)",
+            server.address
+        );
+    }
+
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let deadline = watch
-            .grouper
             .next_deadline()
-            .into_iter()
-            .chain(tripwire.as_ref().and_then(|(t, _)| t.next_deadline()))
-            .min()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             Some(delivery) = webhook_deliveries.recv() => watch.take_delivery(delivery),
-            Some(news) = file_news.recv() => watch.take_news(news),
-            Some(news) = tripwire_news.recv() => {
-                if let Some((state, running)) = &mut tripwire {
-                    watch.take_tripwire(news, state, running, &book)?;
-                }
-            }
+            Some((lane, news)) = file_news.recv() => watch.take_news(lane, news),
+            Some((lane, news)) = tripwire_news.recv() => watch.take_tripwire(lane, news, &book)?,
+            Some(start) = starts.recv() => watch.take_start(start),
             _ = tokio::time::sleep_until(deadline) => {}
             _ = &mut shutdown => break,
         }
-        if let Some((state, running)) = &mut tripwire {
-            for (decoy, mark) in state.due(Instant::now()) {
-                running.rearm(decoy, mark);
-            }
-        }
+        watch.rearm_due();
         watch.emit_due()?;
     }
+    drop(retries);
     // What was acknowledged or read before the stop still counts; what arrives from now on
     // is answered 503, so it is never acknowledged as received.
     webhook_deliveries.close();
@@ -467,13 +751,15 @@ pub async fn run(
     while let Ok(delivery) = webhook_deliveries.try_recv() {
         watch.take_delivery(delivery);
     }
-    while let Ok(news) = file_news.try_recv() {
-        watch.take_news(news);
+    while let Ok((lane, news)) = file_news.try_recv() {
+        watch.take_news(lane, news);
     }
     watch.last_key_search = None;
     watch.find_drill_key();
-    for alert in watch.grouper.flush(Instant::now()) {
-        watch.emit(&alert)?;
+    for index in 0..watch.lanes.len() {
+        for alert in watch.lanes[index].grouper.flush(Instant::now()) {
+            watch.emit(index, alert)?;
+        }
     }
     for failure in watch.notifier.finish(Duration::from_secs(10)).await {
         watch.tally.delivery_failures += 1;
@@ -510,14 +796,74 @@ pub async fn run(
     Ok(Outcome::Success)
 }
 
-/// A running watcher's state between events.
-struct Watch {
-    matcher: Arc<Matcher>,
+/// One cluster the watcher follows: its decoys, the bursts of their events, the joins of
+/// their alerts, and its tripwire. One for kubectl's one context; one per context of a
+/// fleet, each with its own decoys.
+struct Lane {
+    /// The kubeconfig context, in a fleet (alerts then name it and its server).
+    context: Option<String>,
+    server: String,
+    /// The decoys' events; None until the cluster's decoys are found.
+    matcher: Option<Arc<Matcher>>,
+    users: Vec<String>,
     grouper: Grouper,
     /// Joins the alerts of one use from the tripwire and the audit sources.
     correlator: Correlator,
-    tally: Tally,
+    /// Which tripwire watches have listed once; their health goes to `metrics`.
+    readiness: tripwatch::Readiness,
+    tripwire: Option<(Tripwire, tripwatch::Running)>,
+    /// The followed file's name, for its alerts' `source` ("" without one).
     file_name: String,
+    /// The followed file, until the cluster's decoys are known.
+    follower: Option<LogFollower>,
+    /// In a fleet: the decoys are found and the tripwire (if any) has synced.
+    ready: bool,
+    /// Why it could not be started, as last told.
+    last_failure: Option<String>,
+}
+
+impl Lane {
+    fn shown_context(&self) -> String {
+        printable(self.context.as_deref().unwrap_or_default()).into_owned()
+    }
+
+    /// What is watched of this cluster, for a line on stderr.
+    fn describe(&self, audit_on: bool) -> String {
+        let mut parts = Vec::new();
+        if let Some((state, _)) = &self.tripwire {
+            parts.push(format!(
+                "the tripwire of {}",
+                state
+                    .decoys()
+                    .iter()
+                    .map(|d| format!("Secret {}", d.secret_ref()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if audit_on {
+            parts.push(format!("audit events of {}", self.users.join(", ")));
+        }
+        format!("{} at {}", parts.join(" and "), self.server)
+    }
+}
+
+/// A running watcher's state between events.
+struct Watch {
+    lanes: Vec<Lane>,
+    /// Over a fleet of contexts (alerts name theirs).
+    fleet: bool,
+    tripwire_on: bool,
+    /// Whether an audit source is on, for the tripwire alerts' text.
+    audit_on: bool,
+    rearm: bool,
+    bindings_every: Duration,
+    /// Where a lane's tripwire and followed file send their news, with the lane's index.
+    tripwire_sender: mpsc::Sender<(usize, tripwatch::News)>,
+    file_sender: mpsc::UnboundedSender<(usize, FileNews)>,
+    /// A fleet's receiver paths, one per lane (none without --listen or a fleet).
+    routes: Vec<ContextRoute>,
+    tally: Tally,
     notifier: Notifier,
     format: OutputFormat,
     terminal: Terminal,
@@ -528,8 +874,6 @@ struct Watch {
     refusals: RefusalLog,
     exec_drops: RefusalLog,
     metrics: Arc<Metrics>,
-    /// Which tripwire watches have listed once; their health goes to `metrics`.
-    readiness: tripwatch::Readiness,
 }
 
 /// Notices of one kind told on stderr in the current minute (ten), and those only counted,
@@ -573,10 +917,125 @@ impl RefusalLog {
 }
 
 impl Watch {
+    /// The cluster's decoys are known: its sources start (the receiver's path, the
+    /// followed file, the tripwire's watches).
+    fn start_lane(&mut self, index: usize, found: Found) {
+        let matcher = Arc::new(Matcher::with_secrets(
+            found.sought.users.clone(),
+            found.sought.secrets.clone(),
+        ));
+        if let Some(route) = self.routes.get(index) {
+            *route.matcher.write().unwrap_or_else(|e| e.into_inner()) = Some(matcher.clone());
+        }
+        let lane = &mut self.lanes[index];
+        if let Some(follower) = lane.follower.take() {
+            spawn_follower(
+                follower,
+                matcher.clone(),
+                index,
+                self.file_sender.clone(),
+                self.metrics.clone(),
+            );
+        }
+        let has_tripwire = found.tripwire.is_some();
+        if let Some((client, decoys)) = found.tripwire {
+            let (sender, mut news) = mpsc::channel(256);
+            let running = tripwatch::start(client, &decoys, self.bindings_every, sender);
+            let to = self.tripwire_sender.clone();
+            // The lane's news, told with its index; ends with the lane's watches.
+            tokio::spawn(async move {
+                while let Some(news) = news.recv().await {
+                    if to.send((index, news)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            lane.readiness = tripwatch::Readiness::new(decoys.len());
+            lane.tripwire = Some((Tripwire::new(decoys, self.rearm, self.audit_on), running));
+        }
+        lane.matcher = Some(matcher);
+        lane.users = found.sought.users;
+        lane.server = found.server;
+        lane.last_failure = None;
+        if self.fleet && !has_tripwire {
+            self.context_ready(index, true);
+        }
+    }
+
+    /// A context of the fleet started late, or failed again.
+    fn take_start(&mut self, start: Start) {
+        match start {
+            Start::Ready { lane, found } => {
+                self.start_lane(lane, *found);
+                let lane = &self.lanes[lane];
+                say!(
+                    "watch: context {} started: {}",
+                    lane.shown_context(),
+                    lane.describe(self.audit_on)
+                );
+            }
+            Start::Failed { lane, why } => {
+                let lane = &mut self.lanes[lane];
+                if lane.last_failure.as_ref() != Some(&why) {
+                    say!(
+                        "watch: context {} still not started: {}; trying again with back-off",
+                        lane.shown_context(),
+                        printable(&why)
+                    );
+                    lane.last_failure = Some(why);
+                }
+            }
+        }
+    }
+
+    /// A fleet's context is watched, or stopped being: the tripwire source is ready when
+    /// every context's is.
+    fn context_ready(&mut self, index: usize, ready: bool) {
+        let lane = &mut self.lanes[index];
+        lane.ready = ready;
+        if let Some(context) = &lane.context {
+            self.metrics.context_is_ready(context, ready);
+        }
+        if self.tripwire_on {
+            if self.lanes.iter().all(|l| l.ready) {
+                self.metrics.source_ready(metrics::TRIPWIRE);
+            } else {
+                self.metrics.source_not_ready(metrics::TRIPWIRE);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.lanes
+            .iter()
+            .flat_map(|lane| {
+                lane.grouper.next_deadline().into_iter().chain(
+                    lane.tripwire
+                        .as_ref()
+                        .and_then(|(state, _)| state.next_deadline()),
+                )
+            })
+            .min()
+    }
+
+    /// Re-arms whose time has come (deferred after a drill or a conflict).
+    fn rearm_due(&mut self) {
+        for lane in &mut self.lanes {
+            if let Some((state, running)) = &mut lane.tripwire {
+                for (decoy, mark) in state.due(Instant::now()) {
+                    running.rearm(decoy, mark);
+                }
+            }
+        }
+    }
+
     fn take_delivery(&mut self, delivery: Delivery) {
         match delivery {
             Delivery::Events {
-                events, not_kept, ..
+                events,
+                not_kept,
+                context,
+                ..
             } => {
                 if not_kept > 0 {
                     self.tally.not_kept += not_kept;
@@ -589,8 +1048,9 @@ impl Watch {
                 }
                 self.metrics.event_seen(metrics::WEBHOOK);
                 let now = Instant::now();
+                let lane = context.unwrap_or(0);
                 for event in events {
-                    self.add(event, "webhook", now);
+                    self.add(lane, event, "webhook", now);
                 }
             }
             Delivery::Refused { from, why } => {
@@ -606,9 +1066,9 @@ impl Watch {
         }
     }
 
-    fn take_news(&mut self, news: FileNews) {
+    fn take_news(&mut self, lane: usize, news: FileNews) {
         let now = Instant::now();
-        let file_name = &self.file_name;
+        let file_name = self.lanes[lane].file_name.clone();
         if news.reopened {
             say!(
                 "watch: {file_name} is new (rotated, truncated or created); reading it from its start"
@@ -632,24 +1092,29 @@ impl Watch {
                 crate::input::size(crate::audit::LINE_LIMIT as u64)
             );
         }
-        let file_name = file_name.clone();
         for event in news.events {
-            self.add(event, &file_name, now);
+            self.add(lane, event, &file_name, now);
         }
     }
 
     /// One event of a decoy (a request, or the API server's stamp of its Secret) into its
     /// burst; other events are dropped.
-    fn add(&mut self, event: Event, source: &str, now: Instant) {
-        let secret = match self.matcher.signal(&event) {
+    fn add(&mut self, lane: usize, event: Event, source: &str, now: Instant) {
+        let Some(lane) = self.lanes.get_mut(lane) else {
+            return;
+        };
+        let Some(matcher) = &lane.matcher else {
+            return;
+        };
+        let secret = match matcher.signal(&event) {
             None => return,
             Some(Signal::Request) => None,
             Some(Signal::Stamp(secret)) => Some(secret.clone()),
         };
         self.tally.decoy_events += 1;
         match secret {
-            None => self.grouper.add(event, source, now),
-            Some(secret) => self.grouper.add_stamp(event, &secret, source, now),
+            None => lane.grouper.add(event, source, now),
+            Some(secret) => lane.grouper.add_stamp(event, &secret, source, now),
         }
     }
 
@@ -659,19 +1124,28 @@ impl Watch {
         let due = self
             .last_key_search
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
-        if self.grouper.has_drill_key() || self.grouper.next_deadline().is_none() || !due {
+        let open = self
+            .lanes
+            .iter()
+            .any(|l| !l.grouper.has_drill_key() && l.grouper.next_deadline().is_some());
+        if !open || !due {
             return;
         }
         self.last_key_search = Some(Instant::now());
         if let Ok(key) = self.home.key() {
-            self.grouper.set_drill_key(key);
+            for lane in &mut self.lanes {
+                lane.grouper.set_drill_key(key.clone());
+            }
         }
     }
 
     fn emit_due(&mut self) -> Result<(), Error> {
         self.find_drill_key();
-        for alert in self.grouper.due(Instant::now()) {
-            self.emit(&alert)?;
+        let now = Instant::now();
+        for index in 0..self.lanes.len() {
+            for alert in self.lanes[index].grouper.due(now) {
+                self.emit(index, alert)?;
+            }
         }
         for failure in self.notifier.finished_failures() {
             self.tally.delivery_failures += 1;
@@ -681,20 +1155,31 @@ impl Watch {
         Ok(())
     }
 
-    /// One piece of the tripwire's news: its alerts go out at once, then its re-arms.
+    /// One piece of a lane's tripwire news: its alerts go out at once, then its re-arms.
     fn take_tripwire(
         &mut self,
+        index: usize,
         news: tripwatch::News,
-        state: &mut Tripwire,
-        running: &mut tripwatch::Running,
         book: &std::sync::Mutex<DrillBook>,
     ) -> Result<(), Error> {
-        let health = self.readiness.take(&news);
-        if health.ready_now {
-            self.metrics.source_ready(metrics::TRIPWIRE);
-        }
-        if health.not_ready_now {
-            self.metrics.source_not_ready(metrics::TRIPWIRE);
+        let Some(lane) = self.lanes.get_mut(index) else {
+            return Ok(());
+        };
+        let health = lane.readiness.take(&news);
+        if self.fleet {
+            if health.ready_now {
+                self.context_ready(index, true);
+            }
+            if health.not_ready_now {
+                self.context_ready(index, false);
+            }
+        } else {
+            if health.ready_now {
+                self.metrics.source_ready(metrics::TRIPWIRE);
+            }
+            if health.not_ready_now {
+                self.metrics.source_not_ready(metrics::TRIPWIRE);
+            }
         }
         if health.reconnected {
             self.metrics.reconnect(metrics::TRIPWIRE);
@@ -705,6 +1190,10 @@ impl Watch {
         if health.seen {
             self.metrics.event_seen(metrics::TRIPWIRE);
         }
+        let lane = &mut self.lanes[index];
+        let Some((state, _)) = &mut lane.tripwire else {
+            return Ok(());
+        };
         let step = {
             let mut book = book.lock().expect("not poisoned");
             if !book.has_key()
@@ -719,30 +1208,43 @@ impl Watch {
             Some(false) => self.metrics.rearm_failed(),
             None => {}
         }
+        let context = self.fleet.then(|| lane.shown_context());
         for line in &step.lines {
-            say!("{line}");
+            match (&context, line.strip_prefix("watch: ")) {
+                (Some(context), Some(rest)) => say!("watch: context {context}: {rest}"),
+                _ => say!("{line}"),
+            }
         }
         for (alert, drill) in step.alerts {
-            let alert_id = self.emit_alert(alert)?;
+            let alert_id = self.emit_alert(index, alert)?;
             if let Some(drill) = drill {
                 book.lock()
                     .expect("not poisoned")
                     .reported(&drill, &alert_id);
             }
         }
-        for (decoy, mark) in step.rearm {
-            running.rearm(decoy, mark);
+        if let Some((_, running)) = &mut self.lanes[index].tripwire {
+            for (decoy, mark) in step.rearm {
+                running.rearm(decoy, mark);
+            }
         }
         Ok(())
     }
 
-    fn emit(&mut self, alert: &Alert) -> Result<(), Error> {
-        self.emit_alert(alert.clone()).map(|_| ())
+    fn emit(&mut self, lane: usize, alert: Alert) -> Result<(), Error> {
+        self.emit_alert(lane, alert).map(|_| ())
     }
 
     /// Sends an alert, joined to an earlier one of the same use if there is one; its ID.
-    fn emit_alert(&mut self, mut alert: Alert) -> Result<String, Error> {
-        self.correlator.correlate(&mut alert, Instant::now());
+    fn emit_alert(&mut self, index: usize, mut alert: Alert) -> Result<String, Error> {
+        let lane = &mut self.lanes[index];
+        if self.fleet
+            && let Some(context) = &lane.context
+        {
+            alert.name_context(context, &lane.server);
+        }
+        lane.correlator.correlate(&mut alert, Instant::now());
+        let source = source_of(&alert.source, &lane.file_name);
         let alert = &alert;
         self.tally.alerts += 1;
         if alert.drill {
@@ -750,11 +1252,7 @@ impl Watch {
         }
         // An update tells more of a use already counted: counted once, a use is one use.
         if !alert.update {
-            self.metrics.alert(
-                source_of(&alert.source, &self.file_name),
-                alert.signal,
-                alert.drill,
-            );
+            self.metrics.alert(source, alert.signal, alert.drill);
         }
         if self.stdout_open {
             let text = render(alert, self.format)?;
@@ -848,6 +1346,31 @@ mod tests {
         assert_eq!(source_of(log, log), metrics::AUDIT_LOG);
         assert_eq!(source_of("tripwire", log), metrics::TRIPWIRE);
         assert_eq!(source_of("tripwire", ""), metrics::TRIPWIRE);
+    }
+
+    #[test]
+    fn over_a_fleet_each_audit_log_names_its_context_once() {
+        let contexts: Vec<String> = ["one", "a=b", "a"].iter().map(|c| c.to_string()).collect();
+        let given =
+            |values: &[&str]| -> Vec<PathBuf> { values.iter().map(PathBuf::from).collect() };
+        assert_eq!(
+            audit_logs_of_fleet(
+                &given(&["one=/var/log/a=1.log", "a=b=/x", "a=/y"]),
+                &contexts
+            )
+            .unwrap(),
+            vec![
+                (0, PathBuf::from("/var/log/a=1.log")),
+                (1, PathBuf::from("/x")),
+                (2, PathBuf::from("/y"))
+            ]
+        );
+        let error = audit_logs_of_fleet(&given(&["/var/log/audit.log"]), &contexts).unwrap_err();
+        assert!(error.to_string().contains("CONTEXT=FILE"), "{error}");
+        let error = audit_logs_of_fleet(&given(&["one=/a", "one=/b"]), &contexts).unwrap_err();
+        assert!(error.to_string().contains("two files"), "{error}");
+        assert!(audit_logs_of_fleet(&given(&["one="]), &contexts).is_err());
+        assert!(audit_logs_of_fleet(&given(&["two=/a"]), &contexts).is_err());
     }
 
     #[test]

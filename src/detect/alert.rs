@@ -94,6 +94,13 @@ pub struct Alert {
     /// The decoy's token Secret (`namespace/name`), for tripwire and broken alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The kubeconfig context whose decoy this is, when `watch` follows a fleet of
+    /// clusters; absent when it watches one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// That context's API server URL, with `context`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// A fresh alert ID: 16 random bytes, hex.
@@ -108,6 +115,14 @@ pub fn new_alert_id() -> String {
 }
 
 impl Alert {
+    /// Names the cluster the alert came from: its kubeconfig context and API server, in
+    /// the fields and at the head of the text (`[context] ...`).
+    pub fn name_context(&mut self, context: &str, server: &str) {
+        self.context = Some(context.to_string());
+        self.server = Some(server.to_string());
+        self.text = format!("[{}] {}", printable(context), self.text);
+    }
+
     fn new(actor: Actor, group: Group, drill_mark: DrillClaim) -> Alert {
         let mut requests: Vec<Request> = group.requests.into_values().collect();
         requests.sort_by(|a, b| (a.time, &a.audit_id).cmp(&(b.time, &b.audit_id)));
@@ -147,6 +162,8 @@ impl Alert {
             alert_id: new_alert_id(),
             update: false,
             secret: None,
+            context: None,
+            server: None,
         };
         alert.text = summary(&alert);
         alert
@@ -1019,6 +1036,22 @@ mod tests {
         ] {
             assert!(!is_discovery(uri), "{uri}");
         }
+    }
+
+    #[test]
+    fn an_alert_of_a_fleet_names_its_context_and_server_and_one_of_one_cluster_does_not() {
+        let mut grouper = grouper();
+        let t0 = Instant::now();
+        grouper.add(attack("a", "10.0.0.9"), "webhook", t0);
+        let mut alert = grouper.flush(t0).remove(0);
+        let json = serde_json::to_value(&alert).unwrap();
+        assert!(json.get("context").is_none() && json.get("server").is_none());
+        let text = alert.text.clone();
+        alert.name_context("prod\u{1b}[2J", "https://10.0.0.1:6443");
+        let json = serde_json::to_value(&alert).unwrap();
+        assert_eq!(json["context"], "prod\u{1b}[2J");
+        assert_eq!(json["server"], "https://10.0.0.1:6443");
+        assert_eq!(alert.text, format!("[prod\\u{{1b}}[2J] {text}"));
     }
 
     #[test]

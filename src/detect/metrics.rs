@@ -8,8 +8,9 @@
 //! number of connections, reads no request bodies and answers only GET and HEAD.
 //!
 //! Every metric is named `token_watch_*`, and no label holds a decoy's name or anything
-//! read from the cluster: a scrape shows counts and times, and the names of the sources
-//! (`audit-log`, `webhook`, `tripwire`), never which Secret is watched.
+//! read from the cluster: a scrape shows counts and times, the names of the sources
+//! (`audit-log`, `webhook`, `tripwire`) and, for a fleet, the kubeconfig contexts watched,
+//! never which Secret is watched.
 //!
 //! | metric | kind | labels |
 //! | --- | --- | --- |
@@ -21,6 +22,7 @@
 //! | `token_watch_delivery_failures_total` | counter | |
 //! | `token_watch_last_event_timestamp_seconds` | gauge | `source` (Unix time the source last brought anything: any audit line, any webhook batch, any watch event) |
 //! | `token_watch_source_ready` | gauge | `source` (1 once started or synced) |
+//! | `token_watch_context_ready` | gauge | `context` (a fleet's: 1 once the context's decoys are found and its tripwire, if watched, has synced) |
 //! | `token_watch_start_time_seconds` | gauge | |
 //! | `token_watch_build_info` | gauge | `version` (always 1) |
 
@@ -61,6 +63,11 @@ struct SourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ContextLabels {
+    context: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -78,7 +85,9 @@ pub struct Metrics {
     delivery_failures: Counter,
     last_event: Family<SourceLabels, TimeGauge>,
     ready: Family<SourceLabels, Gauge>,
-    /// The sources the watcher was started with, and whether each has started.
+    context_ready: Family<ContextLabels, Gauge>,
+    /// The sources the watcher was started with, and whether each has started; a fleet's
+    /// contexts are among them as `context <name>`.
     sources: Mutex<BTreeMap<String, bool>>,
 }
 
@@ -153,6 +162,12 @@ impl Metrics {
             "1 once a source has started (file open, receiver listening, watch synced)",
             ready.clone(),
         );
+        let context_ready = Family::<ContextLabels, Gauge>::default();
+        registry.register(
+            "context_ready",
+            "1 once a fleet's context is watched (its decoys found, its tripwire synced)",
+            context_ready.clone(),
+        );
         let start = TimeGauge::default();
         start.set(now_seconds());
         registry.register_with_unit(
@@ -178,6 +193,7 @@ impl Metrics {
             delivery_failures,
             last_event,
             ready,
+            context_ready,
             sources: Mutex::new(BTreeMap::new()),
         }
     }
@@ -226,6 +242,25 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_string(), false);
+    }
+
+    /// A context of a fleet the watcher follows: not ready (and `/readyz` fails, naming it)
+    /// until [`Metrics::context_ready`].
+    pub fn expect_context(&self, context: &str) {
+        self.context_is_ready(context, false);
+    }
+
+    /// Whether the context is watched now: its decoys found, its tripwire (if any) synced.
+    pub fn context_is_ready(&self, context: &str, ready: bool) {
+        self.context_ready
+            .get_or_create(&ContextLabels {
+                context: context.to_string(),
+            })
+            .set(i64::from(ready));
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("context {context}"), ready);
     }
 
     /// An alert was raised from `source`'s events, telling of `signal` (the alert's own
@@ -518,6 +553,31 @@ mod tests {
         );
         // Alive all along.
         assert_eq!(answer(&metrics, &Method::GET, "/healthz").0, StatusCode::OK);
+    }
+
+    #[test]
+    fn a_fleet_is_ready_once_every_context_is_and_readyz_names_those_that_are_not() {
+        let metrics = Metrics::new();
+        metrics.expect_source(TRIPWIRE, &[]);
+        for context in ["one", "two", "gone"] {
+            metrics.expect_context(context);
+        }
+        metrics.source_ready(TRIPWIRE);
+        metrics.context_is_ready("one", true);
+        metrics.context_is_ready("two", true);
+        let (status, _, body) = answer(&metrics, &Method::GET, "/readyz");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "not ready: context gone\n");
+        let text = metrics.encode();
+        assert!(text.contains("token_watch_context_ready{context=\"gone\"} 0"));
+        assert!(text.contains("token_watch_context_ready{context=\"one\"} 1"));
+        metrics.context_is_ready("gone", true);
+        assert_eq!(answer(&metrics, &Method::GET, "/readyz").0, StatusCode::OK);
+        metrics.context_is_ready("two", false);
+        assert_eq!(
+            answer(&metrics, &Method::GET, "/readyz").2,
+            "not ready: context two\n"
+        );
     }
 
     #[test]

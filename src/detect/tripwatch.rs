@@ -632,6 +632,8 @@ fn tripwire_alert(
         alert_id: new_alert_id(),
         update: false,
         secret: Some(decoy.secret_ref()),
+        context: None,
+        server: None,
     }
 }
 

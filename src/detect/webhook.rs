@@ -442,6 +442,72 @@ pub struct ListenOptions {
     pub secrets: Vec<crate::audit::DecoySecret>,
     /// Serve `/drill-notices` (see [`crate::detect::notice`]) from this book.
     pub drill_notices: Option<Arc<std::sync::Mutex<DrillBook>>>,
+    /// For a fleet: one path per cluster, `/contexts/<name>`, each keeping the events of
+    /// its own decoys (`users` and `secrets` are then not used); a POST to any other path
+    /// is refused. Empty: every path is the one cluster's.
+    pub contexts: Vec<ContextRoute>,
+}
+
+/// One cluster's path of a fleet's receiver, and the decoys whose events it keeps: none
+/// until that cluster's decoys are known (its events are then read and dropped).
+#[derive(Clone)]
+pub struct ContextRoute {
+    pub name: String,
+    pub matcher: Arc<std::sync::RwLock<Option<Arc<Matcher>>>>,
+}
+
+impl std::fmt::Debug for ContextRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContextRoute")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ContextRoute {
+    pub fn new(name: &str) -> ContextRoute {
+        ContextRoute {
+            name: name.to_string(),
+            matcher: Arc::new(std::sync::RwLock::new(None)),
+        }
+    }
+
+    /// The path the cluster's audit webhook kubeconfig names (after the receiver's URL).
+    pub fn path(&self) -> String {
+        context_path(&self.name)
+    }
+}
+
+/// `/contexts/<name>`, the name percent-encoded (EKS context names hold `:` and `/`).
+pub fn context_path(name: &str) -> String {
+    let mut path = String::from("/contexts/");
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            path.push(byte as char);
+        } else {
+            path.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    path
+}
+
+/// The context a request path names (`/contexts/<name>`, percent-decoded), if it is one.
+fn context_named(path: &str) -> Option<String> {
+    let encoded = path.strip_prefix("/contexts/")?;
+    let bytes = encoded.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
 }
 
 impl ListenOptions {
@@ -455,6 +521,7 @@ impl ListenOptions {
             users: Vec::new(),
             secrets: Vec::new(),
             drill_notices: None,
+            contexts: Vec::new(),
         }
     }
 }
@@ -475,6 +542,9 @@ pub enum Delivery {
     Events {
         events: Vec<Event>,
         not_kept: u64,
+        /// The fleet's context whose path they were sent to (its index in
+        /// `ListenOptions::contexts`); None without a fleet.
+        context: Option<usize>,
         _room: Held,
     },
     /// A request or connection that was turned away, and why.
@@ -572,6 +642,7 @@ pub async fn serve(
         matcher: (!options.users.is_empty())
             .then(|| Matcher::with_secrets(options.users.clone(), options.secrets.clone())),
         drill_notices: options.drill_notices.clone(),
+        contexts: options.contexts.clone(),
     });
     #[cfg(test)]
     let test_gate = gate.clone();
@@ -938,6 +1009,7 @@ struct Gate {
     budget: Budget,
     matcher: Option<Matcher>,
     drill_notices: Option<Arc<std::sync::Mutex<DrillBook>>>,
+    contexts: Vec<ContextRoute>,
 }
 
 impl Gate {
@@ -1068,6 +1140,28 @@ async fn handle(
             "too many authenticated connections\n".into(),
         )));
     }
+    // A fleet's receiver: the path names the cluster, and its decoys are looked for.
+    let route = if gate.contexts.is_empty() {
+        None
+    } else {
+        let named = context_named(request.uri().path());
+        match gate
+            .contexts
+            .iter()
+            .position(|c| Some(&c.name) == named.as_ref())
+        {
+            Some(index) => Some(index),
+            None => {
+                return refuse(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "{} names no context of this watcher: each cluster's audit webhook posts to /contexts/<its context name>\n",
+                        crate::ui::terminal::printable(request.uri().path())
+                    ),
+                );
+            }
+        }
+    };
     let read = tokio::time::timeout(
         BODY_TIMEOUT,
         read_body(request.into_body(), gate.body_limit, &gate.budget),
@@ -1100,7 +1194,20 @@ async fn handle(
             return refuse(StatusCode::BAD_REQUEST, format!("body unreadable: {e}\n"));
         }
     };
-    let parsed = parse_event_list(&body, gate.matcher.as_ref());
+    let route_matcher = route.map(|index| {
+        gate.contexts[index]
+            .matcher
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    });
+    let parsed = match &route_matcher {
+        None => parse_event_list(&body, gate.matcher.as_ref()),
+        Some(Some(matcher)) => parse_event_list(&body, Some(matcher)),
+        // The cluster's decoys are not known yet: nothing of it can be told, and the body
+        // is not read into events (every one would be kept).
+        Some(None) => Ok(Parsed::default()),
+    };
     drop(body);
     match parsed {
         Ok(parsed) => {
@@ -1117,6 +1224,7 @@ async fn handle(
             let delivery = Delivery::Events {
                 events: parsed.events,
                 not_kept: parsed.not_kept,
+                context: route,
                 _room: held,
             };
             match outlet.sender.send(delivery).await {
@@ -1385,6 +1493,110 @@ mod tests {
             watcher.announce(&big).await,
             Err(NoticeError::Refused { status: 413, .. })
         ));
+    }
+
+    #[test]
+    fn a_context_path_encodes_what_a_path_cannot_hold_and_reads_back() {
+        for name in [
+            "kind-kind",
+            "arn:aws:eks:eu-west-1:123456789012:cluster/prod",
+            "gke_p_europe-west1_a b",
+            "ünï",
+        ] {
+            let path = context_path(name);
+            assert!(
+                path[1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~%/".contains(&b))
+                    && path[10..].find('/').is_none(),
+                "{path}"
+            );
+            assert_eq!(context_named(&path).as_deref(), Some(name));
+        }
+        // A client may leave `:` as it is.
+        assert_eq!(context_named("/contexts/a:b").as_deref(), Some("a:b"));
+        for not in [
+            "/",
+            "/contexts",
+            "/audit/contexts/a",
+            "/contexts/%zz",
+            "/contexts/%c3",
+        ] {
+            assert!(context_named(not).is_none(), "{not}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fleets_receiver_keeps_each_paths_events_for_its_context_and_refuses_other_paths() {
+        let user = "system:serviceaccount:kube-system:tiller";
+        let routes = vec![ContextRoute::new("a"), ContextRoute::new("prod/eu")];
+        *routes[1].matcher.write().unwrap() = Some(Arc::new(Matcher::new(vec![user.into()])));
+        let (sender, mut deliveries) = mpsc::channel(DELIVERIES_WAITING);
+        let server = serve(
+            ListenOptions {
+                contexts: routes.clone(),
+                ..ListenOptions::plain("127.0.0.1:0".parse().unwrap())
+            },
+            sender,
+        )
+        .await
+        .unwrap();
+        let body = format!(
+            r#"{{"items":[{{"auditID":"d1","verb":"list","requestURI":"/api/v1/secrets","user":{{"username":"{user}"}}}},{{"auditID":"o1","verb":"get","requestURI":"/api","user":{{"username":"admin"}}}}]}}"#
+        );
+        let post = |path: &str| {
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let stream = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        let answer = exchange(stream, &post(&routes[1].path())).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        match deliveries.try_recv().unwrap() {
+            Delivery::Events {
+                events, context, ..
+            } => {
+                assert_eq!(context, Some(1));
+                assert_eq!(
+                    events
+                        .iter()
+                        .map(|e| e.audit_id.as_str())
+                        .collect::<Vec<_>>(),
+                    ["d1"],
+                    "only the context's decoys"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A context whose decoys are not known yet: acknowledged, nothing kept.
+        let stream = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        let answer = exchange(stream, &post("/contexts/a")).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        match deliveries.try_recv().unwrap() {
+            Delivery::Events {
+                events, context, ..
+            } => assert!(events.is_empty() && context == Some(0)),
+            other => panic!("{other:?}"),
+        }
+        for path in ["/", "/contexts/b", "/contexts/prod"] {
+            let stream = tokio::net::TcpStream::connect(server.address)
+                .await
+                .unwrap();
+            let answer = exchange(stream, &post(path)).await;
+            assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+        }
+        let (events, refused) = drain(&mut deliveries);
+        assert!(events.is_empty());
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(
+            refused[0].contains("/contexts/<its context name>"),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]

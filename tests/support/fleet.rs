@@ -49,8 +49,14 @@ impl FleetBeds {
     /// Starts two beds named after `prefix` (so that tests running side by side have their
     /// own) and writes the fleet's kubeconfig.
     pub fn start(prefix: &str) -> FleetBeds {
+        Self::start_with(prefix, &[])
+    }
+
+    /// The same, bed two started with `two_env` (for `tests/controlplane/up`: an audit
+    /// webhook, say).
+    pub fn start_with(prefix: &str, two_env: &[(&str, &str)]) -> FleetBeds {
         let one = ExtraBed::start(&format!("{prefix}-one"), &[]);
-        let two = ExtraBed::start(&format!("{prefix}-two"), &[]);
+        let two = ExtraBed::start(&format!("{prefix}-two"), two_env);
         let silent = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let silent_port = silent.local_addr().expect("its address").port();
         let gone_port = super::free_port();
