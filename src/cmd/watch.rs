@@ -22,6 +22,7 @@ use crate::audit::{DecoySecret, Matcher, Signal, events_in};
 use crate::audit::{Event, LogFollower};
 use crate::cli::{GlobalArgs, OutputFormat, WatchArgs};
 use crate::cluster::connect::Target;
+use crate::cluster::fleet::Ran;
 use crate::cluster::sought::{Sought, decoys_to_look_for};
 use crate::detect::alert::{Alert, Grouper, Window};
 use crate::detect::metrics::{self, Metrics};
@@ -31,7 +32,6 @@ use crate::detect::tripwatch::{self, Correlator, Tripwire};
 use crate::detect::webhook::{self, ContextRoute, Delivery, ListenOptions, TlsFiles};
 use crate::error::Error;
 use crate::exit::Outcome;
-use crate::fleet::{Fleet, Ran};
 use crate::home::Home;
 use crate::ui::terminal::{Terminal, printable};
 
@@ -425,7 +425,7 @@ pub async fn run(
     home: &Home,
 ) -> Result<Outcome, Error> {
     let window = group_window(args.group_window)?;
-    let fleet = Fleet::from_args(global)?;
+    let fleet = global.fleet()?;
     let files: Vec<(usize, PathBuf)> = match &fleet {
         None => {
             if args.audit_log.len() > 1 {
@@ -469,7 +469,7 @@ pub async fn run(
                 // A missing key is this workstation's problem, told once.
                 home.key()?;
             }
-            let runs = crate::fleet::each(fleet, true, |target| async move {
+            let runs = crate::cluster::fleet::each(fleet, true, |target| async move {
                 discover(args, &target, namespace, home, true).await
             })
             .await;
