@@ -6,17 +6,7 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use support::fleet::FleetBeds;
-
-/// The decoy Secret's name in a bed, from the plugin's own status of that one context.
-fn secret_of(plugin: &support::Plugin, context: &str) -> String {
-    let status = plugin.run(&["--context", context, "status", "-o", "json"]);
-    status.assert_code(0);
-    status.json()["decoys"][0]["secret"]
-        .as_str()
-        .expect("a decoy")
-        .to_string()
-}
+use support::fleet::{FleetBeds, secret_of};
 
 #[tokio::test]
 async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {

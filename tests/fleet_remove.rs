@@ -9,16 +9,6 @@ use kube::Api;
 
 use support::fleet::FleetBeds;
 
-/// The decoy Secret's name in a bed, from the plugin's own status of that one context.
-fn secret_of(plugin: &support::Plugin, context: &str) -> String {
-    let status = plugin.run(&["--context", context, "status", "-o", "json"]);
-    status.assert_code(0);
-    status.json()["decoys"][0]["secret"]
-        .as_str()
-        .expect("a decoy")
-        .to_string()
-}
-
 /// Whether the decoy's account and Secret are in the bed, as its admin sees them.
 async fn present(admin: &kube::Client, secret: &str) -> (bool, bool) {
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), "kube-system");
@@ -118,23 +108,11 @@ fn on_a_terminal(
 async fn a_fleet_is_drilled_then_removed_each_cluster_on_its_own() {
     let fleet = FleetBeds::start("fleet-remove");
     let plugin = fleet.plugin();
-    for context in ["one", "two"] {
-        plugin
-            .run(&[
-                "--context",
-                context,
-                "plant",
-                "--yes",
-                "--profile",
-                "tiller",
-            ])
-            .assert_code(0);
-    }
+    let secrets = fleet.plant_in_each(&plugin);
     let admins = [
         fleet.one.cluster().client("admin").await,
         fleet.two.cluster().client("admin").await,
     ];
-    let secrets = [secret_of(&plugin, "one"), secret_of(&plugin, "two")];
     let tokens = [
         support::token_of(&admins[0], "kube-system", &secrets[0]).await,
         support::token_of(&admins[1], "kube-system", &secrets[1]).await,

@@ -10,16 +10,6 @@ use serde_json::Value;
 use support::fleet::FleetBeds;
 use support::watcher::{Watcher, http_get, sample, wait_until};
 
-/// The decoy Secret's name in a bed, from the plugin's own status of that one context.
-fn secret_of(plugin: &support::Plugin, context: &str) -> String {
-    let status = plugin.run(&["--context", context, "status", "-o", "json"]);
-    status.assert_code(0);
-    status.json()["decoys"][0]["secret"]
-        .as_str()
-        .expect("a decoy")
-        .to_string()
-}
-
 /// The API server of a bed, as the watcher names it (no trailing slash).
 fn server_of(bed: &support::ExtraBed) -> String {
     let config = kube::config::Kubeconfig::read_from(&bed.kubeconfig).expect("the kubeconfig");
@@ -117,20 +107,8 @@ async fn watch_over_a_fleet_names_each_alerts_context_and_goes_on_without_the_un
     let hook = format!("http://127.0.0.1:{port}/contexts/two");
     let fleet = FleetBeds::start_with("fleet-watch", &[("HONEYTOKEN_AUDIT_WEBHOOK_URL", &hook)]);
     let plugin = fleet.plugin();
-    for context in ["one", "two"] {
-        plugin
-            .run(&[
-                "--context",
-                context,
-                "plant",
-                "--yes",
-                "--profile",
-                "tiller",
-            ])
-            .assert_code(0);
-    }
+    let [secret_one, secret_two] = fleet.plant_in_each(&plugin);
     let (server_one, server_two) = (server_of(&fleet.one), server_of(&fleet.two));
-    let (secret_one, secret_two) = (secret_of(&plugin, "one"), secret_of(&plugin, "two"));
     assert_ne!(
         secret_one, secret_two,
         "each cluster's decoy has its own name"

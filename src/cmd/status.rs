@@ -293,20 +293,23 @@ pub fn outcome(decoys: &[DecoyStatus]) -> Outcome {
     }
 }
 
+/// The columns of a decoy's row, [`decoy_cells`]'s order.
+const DECOY_COLUMNS: [&str; 11] = [
+    "decoy",
+    "profile",
+    "planted",
+    "account",
+    "secret",
+    "token",
+    "valid",
+    "rbac",
+    "last used",
+    "verdict",
+    "reason",
+];
+
 pub fn table(decoys: &[DecoyStatus]) -> String {
-    let mut table = output::table(&[
-        "decoy",
-        "profile",
-        "planted",
-        "account",
-        "secret",
-        "token",
-        "valid",
-        "rbac",
-        "last used",
-        "verdict",
-        "reason",
-    ]);
+    let mut table = output::table(&DECOY_COLUMNS);
     for decoy in decoys {
         table.add_row(decoy_cells(decoy));
     }
@@ -426,20 +429,8 @@ fn context_state(context: &ContextResult<StatusReport>) -> String {
 /// The table of a fleet: a row per decoy with its context first, a row for each context
 /// with no decoy or no answer, then one summary line.
 pub fn fleet_table(report: &FleetReport<StatusReport>, home: &Home) -> String {
-    let mut table = output::table(&[
-        "context",
-        "decoy",
-        "profile",
-        "planted",
-        "account",
-        "secret",
-        "token",
-        "valid",
-        "rbac",
-        "last used",
-        "verdict",
-        "reason",
-    ]);
+    let columns: Vec<&str> = std::iter::once("context").chain(DECOY_COLUMNS).collect();
+    let mut table = output::table(&columns);
     for context in &report.contexts {
         let decoys = context.report.as_ref().map_or(&[][..], |r| &r.decoys[..]);
         for decoy in decoys {

@@ -421,26 +421,7 @@ fn several_table(report: &SeveralReport) -> String {
         "result",
     ]);
     for decoy in &report.decoys {
-        let result = match decoy.result {
-            "ok" => console::style(decoy.result).green().to_string(),
-            _ => console::style(decoy.result).red().bold().to_string(),
-        };
-        let (id, tripwire, audit) = match &decoy.drill {
-            Some(drill) => (
-                drill.drill_id.clone(),
-                tripwire_cell(drill),
-                audit_cell(drill),
-            ),
-            None => ("-".to_string(), "-".to_string(), "-".to_string()),
-        };
-        rows.add_row(vec![
-            format!("{}/{}", decoy.namespace, decoy.service_account),
-            decoy.profile.clone(),
-            id,
-            tripwire,
-            audit,
-            result,
-        ]);
+        rows.add_row(drill_cells(decoy));
     }
     // Each drill as a drill of one decoy tells it, then one row per decoy.
     let mut text = String::new();
@@ -465,6 +446,31 @@ fn several_table(report: &SeveralReport) -> String {
         parts.join(", ")
     ));
     text
+}
+
+/// One drilled decoy's cells, from `decoy` to `result`.
+fn drill_cells(decoy: &DecoyDrill) -> Vec<String> {
+    let result = match decoy.result {
+        "ok" => console::style("ok").green().to_string(),
+        "wouldDrill" => console::style("would drill").green().to_string(),
+        _ => console::style(decoy.result).red().bold().to_string(),
+    };
+    let (id, tripwire, audit) = match &decoy.drill {
+        Some(drill) => (
+            drill.drill_id.clone(),
+            tripwire_cell(drill),
+            audit_cell(drill),
+        ),
+        None => ("-".to_string(), "-".to_string(), "-".to_string()),
+    };
+    vec![
+        format!("{}/{}", decoy.namespace, decoy.service_account),
+        decoy.profile.clone(),
+        id,
+        tripwire,
+        audit,
+        result,
+    ]
 }
 
 /// What test-trigger found to drill in one cluster, before it drills.
@@ -762,28 +768,9 @@ pub fn fleet_table(report: &FleetReport<ContextDrill>) -> String {
             .as_ref()
             .map_or(&[][..], |r| &r.report.decoys);
         for decoy in decoys {
-            let result = match decoy.result {
-                "ok" => console::style("ok").green().to_string(),
-                "wouldDrill" => console::style("would drill").green().to_string(),
-                _ => console::style(decoy.result).red().bold().to_string(),
-            };
-            let (id, tripwire, audit) = match &decoy.drill {
-                Some(drill) => (
-                    drill.drill_id.clone(),
-                    tripwire_cell(drill),
-                    audit_cell(drill),
-                ),
-                None => ("-".to_string(), "-".to_string(), "-".to_string()),
-            };
-            rows.add_row(vec![
-                context.context.clone(),
-                format!("{}/{}", decoy.namespace, decoy.service_account),
-                decoy.profile.clone(),
-                id,
-                tripwire,
-                audit,
-                result,
-            ]);
+            let mut row = vec![context.context.clone()];
+            row.extend(drill_cells(decoy));
+            rows.add_row(row);
         }
         if decoys.is_empty() {
             let mut row = vec![context.context.clone()];

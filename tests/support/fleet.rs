@@ -114,3 +114,33 @@ impl FleetBeds {
         self.dir.path()
     }
 }
+
+impl FleetBeds {
+    /// Plants a `tiller` decoy in bed `one` and in bed `two`, one context at a time, and
+    /// returns their token Secrets' names.
+    pub fn plant_in_each(&self, plugin: &Plugin) -> [String; 2] {
+        ["one", "two"].map(|context| {
+            plugin
+                .run(&[
+                    "--context",
+                    context,
+                    "plant",
+                    "--yes",
+                    "--profile",
+                    "tiller",
+                ])
+                .assert_code(0);
+            secret_of(plugin, context)
+        })
+    }
+}
+
+/// The decoy Secret's name in one context, from the plugin's own status of it.
+pub fn secret_of(plugin: &Plugin, context: &str) -> String {
+    let status = plugin.run(&["--context", context, "status", "-o", "json"]);
+    status.assert_code(0);
+    status.json()["decoys"][0]["secret"]
+        .as_str()
+        .expect("a decoy")
+        .to_string()
+}
