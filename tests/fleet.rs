@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use support::fleet::{FleetBeds, secret_of};
+use support::fleet::{FleetBeds, row_of, rows_of, secret_of};
 
 #[tokio::test]
 async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
@@ -44,10 +44,9 @@ async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
     );
     for context in ["one", "two"] {
         assert!(
-            rows.iter()
-                .any(|r| r.trim_start().starts_with(&format!("{context} "))
-                    && r.contains("kube-system/tiller")
-                    && r.contains("armed")),
+            rows_of(&both.stdout, context)
+                .iter()
+                .any(|r| r.contains("kube-system/tiller") && r.contains("armed")),
             "no armed row for {context}:\n{}",
             both.stdout
         );
@@ -166,14 +165,7 @@ async fn status_of_a_fleet_reports_each_context_and_exits_with_the_worst() {
     })
     .await
     .expect("the fleet's status did not exit 3 (TRIPPED) within 10s of the token's use");
-    let row_of = |context: &str| {
-        tripped
-            .stdout
-            .lines()
-            .find(|r| r.trim_start().starts_with(&format!("{context} ")))
-            .unwrap_or_else(|| panic!("no row for {context}:\n{}", tripped.stdout))
-            .to_string()
-    };
+    let row_of = |context: &str| row_of(&tripped.stdout, context);
     assert!(row_of("two").contains("TRIPPED"), "{}", tripped.stdout);
     assert!(row_of("one").contains("armed"), "{}", tripped.stdout);
     assert!(row_of("gone").contains("UNREACHABLE"), "{}", tripped.stdout);

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use serde_json::Value;
-use support::fleet::FleetBeds;
+use support::fleet::{FleetBeds, rows_of};
 
 /// The decoy a context's report names: (namespace, account, secret).
 fn decoy_of(context: &Value) -> (String, String, String) {
@@ -62,13 +62,6 @@ async fn token_secrets_of(admin: &kube::Client, namespace: &str, account: &str) 
                 == Some(account)
         })
         .map(|s| s.name_any())
-        .collect()
-}
-
-fn row<'a>(stdout: &'a str, context: &str) -> Vec<&'a str> {
-    stdout
-        .lines()
-        .filter(|r| r.trim_start().starts_with(&format!("{context} ")))
         .collect()
 }
 
@@ -308,7 +301,7 @@ async fn plant_over_a_fleet_plans_every_context_then_plants_each_on_its_own() {
         all.stdout
     );
     for context in ["one", "two"] {
-        let rows = row(&all.stdout, context);
+        let rows = rows_of(&all.stdout, context);
         assert!(
             rows.len() == 1
                 && rows[0].contains(&format!("kube-system/{other}"))
@@ -318,14 +311,14 @@ async fn plant_over_a_fleet_plans_every_context_then_plants_each_on_its_own() {
         );
     }
     assert!(
-        row(&all.stdout, "gone")
+        rows_of(&all.stdout, "gone")
             .first()
             .is_some_and(|r| r.contains("UNREACHABLE")),
         "{}",
         all.text()
     );
     assert!(
-        row(&all.stdout, "silent")
+        rows_of(&all.stdout, "silent")
             .first()
             .is_some_and(|r| r.contains("TIMED OUT")),
         "{}",
@@ -530,7 +523,7 @@ async fn a_signal_rolls_back_the_context_being_planted_and_names_what_stays() {
         "{stderr}"
     );
     assert!(!stderr.contains("NOT rolled back"), "{stderr}");
-    let proxied = row(&stdout, "proxied");
+    let proxied = rows_of(&stdout, "proxied");
     assert!(
         proxied.first().is_some_and(|r| r.contains("INTERRUPTED")),
         "{stdout}"

@@ -7,7 +7,7 @@ mod support;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Api;
 
-use support::fleet::FleetBeds;
+use support::fleet::{FleetBeds, row_of};
 
 /// Whether the decoy's account and Secret are in the bed, as its admin sees them.
 async fn present(admin: &kube::Client, secret: &str) -> (bool, bool) {
@@ -17,18 +17,6 @@ async fn present(admin: &kube::Client, secret: &str) -> (bool, bool) {
         accounts.get_opt("tiller").await.unwrap().is_some(),
         secrets.get_opt(secret).await.unwrap().is_some(),
     )
-}
-
-/// The table row of `context` (its first cell, below the header), or a failure showing
-/// the output.
-fn row_of(stdout: &str, context: &str) -> String {
-    stdout
-        .lines()
-        .skip_while(|r| r.split_whitespace().next() != Some("CONTEXT"))
-        .find(|r| r.split_whitespace().next() == Some(context))
-        .unwrap_or_else(|| panic!("no row for {context}:\n{stdout}"))
-        .trim_end()
-        .to_string()
 }
 
 /// The lines of `context`'s plan in a fleet's plans, below its heading.

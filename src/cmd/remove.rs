@@ -457,25 +457,8 @@ fn row(
     }
 }
 
-/// The `-o json|yaml` document of a remove that looked for every decoy (or every decoy in
-/// `-n`'s namespace). Schema version 1; fields are only ever added.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SeveralReport {
-    pub schema_version: u32,
-    pub server: String,
-    pub dry_run: bool,
-    /// Where decoys were looked for.
-    pub namespaces: Vec<String>,
-    pub decoys: Vec<DecoyRemoval>,
-    /// Profiles' namespaces the operator may not read (and where nothing was planted from
-    /// here), as `status` tells them: decoys there are left alone.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_looked_in: Vec<String>,
-    /// Decoys this workstation recorded planting where this run did not look (another
-    /// namespace than -n's, another server).
-    pub recorded_elsewhere: Vec<String>,
-}
+/// The document of a remove of every decoy found, a row per decoy.
+pub type SeveralReport = output::SeveralReport<DecoyRemoval>;
 
 fn plan_text(planned: &[Planned], verb: &str) -> String {
     let mut text = String::new();

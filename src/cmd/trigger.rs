@@ -359,24 +359,8 @@ pub struct DecoyDrill {
     pub plan: Option<DrillPlan>,
 }
 
-/// The `-o json|yaml` document of a drill of every decoy (or every decoy in `-n`'s
-/// namespace). Schema version 1; fields are only ever added.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SeveralReport {
-    pub schema_version: u32,
-    pub server: String,
-    pub dry_run: bool,
-    /// Where decoys were looked for.
-    pub namespaces: Vec<String>,
-    pub decoys: Vec<DecoyDrill>,
-    /// Profiles' namespaces the operator may not read (and where nothing was planted from
-    /// here), as `status` tells them: decoys there are not drilled.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_looked_in: Vec<String>,
-    /// Decoys this workstation recorded planting where this run did not look.
-    pub recorded_elsewhere: Vec<String>,
-}
+/// The document of a drill of every decoy found, a row per decoy.
+pub type SeveralReport = output::SeveralReport<DecoyDrill>;
 
 /// The tripwire in a few words, for a row.
 fn tripwire_cell(report: &DrillReport) -> String {
@@ -411,15 +395,18 @@ fn audit_cell(report: &DrillReport) -> String {
     }
 }
 
+/// The columns of a drilled decoy's row, [`drill_cells`]'s order.
+const DRILL_COLUMNS: [&str; 6] = [
+    "decoy",
+    "profile",
+    "drill",
+    "tripwire",
+    "audit events",
+    "result",
+];
+
 fn several_table(report: &SeveralReport) -> String {
-    let mut rows = output::table(&[
-        "decoy",
-        "profile",
-        "drill",
-        "tripwire",
-        "audit events",
-        "result",
-    ]);
+    let mut rows = output::table(&DRILL_COLUMNS);
     for decoy in &report.decoys {
         rows.add_row(drill_cells(decoy));
     }
@@ -753,15 +740,8 @@ fn context_state(context: &ContextResult<ContextDrill>) -> String {
 /// A drill over a fleet as one table: the table of several drills with the context first,
 /// a row for each context with no decoy or no answer, then one summary line. Pure.
 pub fn fleet_table(report: &FleetReport<ContextDrill>) -> String {
-    let mut rows = output::table(&[
-        "context",
-        "decoy",
-        "profile",
-        "drill",
-        "tripwire",
-        "audit events",
-        "result",
-    ]);
+    let columns: Vec<&str> = std::iter::once("context").chain(DRILL_COLUMNS).collect();
+    let mut rows = output::table(&columns);
     for context in &report.contexts {
         let decoys = context
             .report

@@ -26,6 +26,27 @@ pub enum RenderError {
     Yaml(#[source] serde_saphyr::SerializeError),
 }
 
+/// The `-o json|yaml` document of a command that acted on every decoy it found (or every
+/// decoy in `-n`'s namespace), each on its own: `remove` and `test-trigger`. `D` is the
+/// command's row of one decoy. Schema version 1; fields are only ever added.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeveralReport<D> {
+    pub schema_version: u32,
+    pub server: String,
+    pub dry_run: bool,
+    /// Where decoys were looked for.
+    pub namespaces: Vec<String>,
+    pub decoys: Vec<D>,
+    /// Profiles' namespaces the operator may not read (and where nothing was planted from
+    /// here), as `status` tells them: decoys there are left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_looked_in: Vec<String>,
+    /// Decoys this workstation recorded planting where this run did not look (another
+    /// namespace than -n's, another server).
+    pub recorded_elsewhere: Vec<String>,
+}
+
 /// Renders a report as JSON or YAML; None for the table format, which each command draws.
 pub fn structured<T: Serialize>(
     format: OutputFormat,

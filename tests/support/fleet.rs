@@ -144,3 +144,21 @@ pub fn secret_of(plugin: &Plugin, context: &str) -> String {
         .expect("a decoy")
         .to_string()
 }
+
+/// The rows of a fleet's table whose first cell is `context` (below the header).
+pub fn rows_of<'a>(stdout: &'a str, context: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .skip_while(|r| r.split_whitespace().next() != Some("CONTEXT"))
+        .filter(|r| r.split_whitespace().next() == Some(context))
+        .collect()
+}
+
+/// The first row of `context` in a fleet's table, or a failure showing the output.
+pub fn row_of(stdout: &str, context: &str) -> String {
+    rows_of(stdout, context)
+        .first()
+        .unwrap_or_else(|| panic!("no row for {context}:\n{stdout}"))
+        .trim_end()
+        .to_string()
+}
