@@ -140,7 +140,7 @@ pub enum Command {
     Scan(ScanArgs),
     /// Alert on use of the decoys as it happens: follow an audit log, or receive the API
     /// server's audit webhook.
-    Watch(WatchArgs),
+    Watch(Box<WatchArgs>),
     /// Print detection rules for the decoys: Falco, Sigma, GKE, EKS, AKS, Elastic, Splunk.
     Rules(RulesArgs),
     /// Print the least RBAC a tripwire watcher needs (YAML for `kubectl apply -f -`).
@@ -303,6 +303,49 @@ pub struct WatchArgs {
     /// Also POST each alert as JSON to this URL (its `text` field suits Slack webhooks).
     #[arg(long, value_name = "URL")]
     pub webhook_url: Option<String>,
+
+    /// Also POST each alert to this Alertmanager, through its v2 API: its base URL, such
+    /// as http://alertmanager.monitoring:9093 (repeatable: each replica of an HA set gets
+    /// every alert).
+    #[arg(long, value_name = "URL")]
+    pub alertmanager_url: Vec<String>,
+
+    /// With --alertmanager-url: send this bearer token, the file's first line (read at
+    /// each delivery, so a rotated token is picked up).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "alertmanager_url",
+        conflicts_with = "alertmanager_basic_auth_file"
+    )]
+    pub alertmanager_token_file: Option<PathBuf>,
+
+    /// With --alertmanager-url: basic auth, USER:PASSWORD on the file's first line.
+    #[arg(long, value_name = "FILE", requires = "alertmanager_url")]
+    pub alertmanager_basic_auth_file: Option<PathBuf>,
+
+    /// Also POST each alert to Falcosidekick at this URL (such as
+    /// http://falcosidekick.falco:2801/), as Falco's http_output posts its events.
+    #[arg(long, value_name = "URL")]
+    pub falcosidekick_url: Option<String>,
+
+    /// Add this label to every alert sent to Alertmanager, and field to Falcosidekick, such
+    /// as cluster=prod-eu (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub alert_label: Vec<String>,
+
+    /// Trust this CA (PEM) for https:// alert sinks, besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub sink_ca: Option<PathBuf>,
+
+    /// Present this client certificate (PEM, chain first) to https:// alert sinks that ask
+    /// for one.
+    #[arg(long, value_name = "FILE", requires = "sink_client_key")]
+    pub sink_client_cert: Option<PathBuf>,
+
+    /// With --sink-client-cert: its private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "sink_client_cert")]
+    pub sink_client_key: Option<PathBuf>,
 
     /// Also run this shell command for each alert, with the alert (JSON) on its stdin.
     #[arg(long, value_name = "COMMAND")]

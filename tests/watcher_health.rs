@@ -152,7 +152,10 @@ async fn metrics_of_a_watcher_on_the_real_audit_log_count_the_attackers_alert() 
         "{scrape}"
     );
     assert_eq!(
-        sample(&scrape, "token_watch_delivery_failures_total"),
+        sample(
+            &scrape,
+            "token_watch_delivery_failures_total{sink=\"stdout\"}"
+        ),
         Some(0.0)
     );
     // What a scrape shows never names the decoy or holds its token.

@@ -27,7 +27,7 @@ use crate::cluster::sought::{Sought, decoys_to_look_for};
 use crate::detect::alert::{Alert, Grouper, Window};
 use crate::detect::metrics::{self, Metrics};
 use crate::detect::notice::DrillBook;
-use crate::detect::notify::{self, Notifier, Sent};
+use crate::detect::notify::{self, Notifier, Report};
 use crate::detect::tripwatch::{self, Correlator, Tripwire};
 use crate::detect::webhook::{self, ContextRoute, Delivery, ListenOptions, TlsFiles};
 use crate::error::Error;
@@ -163,6 +163,32 @@ struct Tally {
     /// Alerts the --exec command was not run for, its queue being full.
     exec_dropped: u64,
     delivery_failures: u64,
+}
+
+/// The alert sinks besides stdout, as the flags name them.
+fn sinks_of(args: &WatchArgs) -> Result<notify::Sinks<'_>, Error> {
+    let credential = match (
+        &args.alertmanager_token_file,
+        &args.alertmanager_basic_auth_file,
+    ) {
+        (Some(path), _) => Some(notify::Credential::Bearer(path.clone())),
+        (None, Some(path)) => Some(notify::Credential::Basic(path.clone())),
+        (None, None) => None,
+    };
+    Ok(notify::Sinks {
+        webhook_url: args.webhook_url.as_deref(),
+        alertmanager_urls: &args.alertmanager_url,
+        alertmanager_credential: credential,
+        falcosidekick_url: args.falcosidekick_url.as_deref(),
+        command: args.exec.as_deref(),
+        tls: notify::TlsFiles {
+            ca: args.sink_ca.clone(),
+            client_cert: args.sink_client_cert.clone(),
+            client_key: args.sink_client_key.clone(),
+        },
+        labels: crate::detect::alertmanager::parse_labels(&args.alert_label)
+            .map_err(|e| Error::Invalid(e.to_string()))?,
+    })
 }
 
 fn group_window(seconds: f64) -> Result<Window, Error> {
@@ -489,8 +515,12 @@ pub async fn run(
     };
     let in_fleet = fleet.is_some();
     let book = Arc::new(std::sync::Mutex::new(DrillBook::new(home.key().ok())));
-    let notifier = Notifier::new(args.webhook_url.as_deref(), args.exec.as_deref())?;
+    let notifier = Notifier::new(sinks_of(args)?)?;
     let metrics = Arc::new(Metrics::new());
+    metrics.expect_sink(notify::STDOUT);
+    for sink in notifier.sink_names() {
+        metrics.expect_sink(sink);
+    }
     if args.listen.is_some() {
         metrics.expect_source(metrics::WEBHOOK, AUDIT_SIGNALS);
     }
@@ -587,6 +617,7 @@ pub async fn run(
         last_key_search: None,
         refusals: RefusalLog::new("requests refused", Instant::now()),
         exec_drops: RefusalLog::new("alerts not given to --exec", Instant::now()),
+        queue_drops: RefusalLog::new("alerts not queued for a sink", Instant::now()),
         metrics,
     };
     let mut retries = Tasks(Vec::new());
@@ -616,13 +647,7 @@ pub async fn run(
     drop(start_sender);
 
     let mut sinks = vec!["stdout".to_string()];
-    if let Some(url) = &args.webhook_url {
-        sinks.push(format!(
-            "POST {}",
-            crate::detect::notify::shown_url(&crate::detect::notify::parse_webhook_url(url)?)
-        ));
-    }
-    sinks.extend(args.exec.iter().map(|command| format!("`{command}`")));
+    sinks.extend(watch.notifier.describe());
     if in_fleet {
         for lane in watch.lanes.iter().filter(|l| l.matcher.is_some()) {
             say!(
@@ -734,6 +759,7 @@ pub async fn run(
             Some((lane, news)) = file_news.recv() => watch.take_news(lane, news),
             Some((lane, news)) = tripwire_news.recv() => watch.take_tripwire(lane, news, &book)?,
             Some(start) = starts.recv() => watch.take_start(start),
+            Some(report) = watch.notifier.next_report() => watch.take_reports(vec![report]),
             _ = tokio::time::sleep_until(deadline) => {}
             _ = &mut shutdown => break,
         }
@@ -761,11 +787,8 @@ pub async fn run(
             watch.emit(index, alert)?;
         }
     }
-    for failure in watch.notifier.finish(Duration::from_secs(10)).await {
-        watch.tally.delivery_failures += 1;
-        watch.metrics.delivery_failed();
-        say!("watch: {failure}");
-    }
+    let reports = watch.notifier.finish(Duration::from_secs(10)).await;
+    watch.take_reports(reports);
     let tally = &watch.tally;
     let mut more = String::new();
     if tally.not_kept > 0 {
@@ -873,6 +896,7 @@ struct Watch {
     last_key_search: Option<Instant>,
     refusals: RefusalLog,
     exec_drops: RefusalLog,
+    queue_drops: RefusalLog,
     metrics: Arc<Metrics>,
 }
 
@@ -1147,12 +1171,23 @@ impl Watch {
                 self.emit(index, alert)?;
             }
         }
-        for failure in self.notifier.finished_failures() {
-            self.tally.delivery_failures += 1;
-            self.metrics.delivery_failed();
-            say!("watch: {failure}");
-        }
+        let reports = self.notifier.finished();
+        self.take_reports(reports);
         Ok(())
+    }
+
+    /// Counts deliveries that ended, and tells the failures.
+    fn take_reports(&mut self, reports: Vec<Report>) {
+        for report in reports {
+            match report.outcome {
+                Ok(()) => self.metrics.delivered(report.sink, report.alerts),
+                Err(why) => {
+                    self.tally.delivery_failures += report.alerts;
+                    self.metrics.delivery_failed(report.sink, report.alerts);
+                    say!("watch: {why}");
+                }
+            }
+        }
     }
 
     /// One piece of a lane's tripwire news: its alerts go out at once, then its re-arms.
@@ -1267,7 +1302,7 @@ impl Watch {
                     )));
                 }
                 self.stdout_open = false;
-                self.metrics.delivery_failed();
+                self.metrics.delivery_failed(notify::STDOUT, 1);
                 say!("watch: cannot write alerts to stdout ({e}); they go on to the other sinks");
             }
         }
@@ -1280,16 +1315,22 @@ impl Watch {
             };
             say!("{label} {}", alert.text);
         }
-        if self.notifier.send(alert) == Sent::CommandDropped {
-            self.tally.exec_dropped += 1;
-            self.metrics.delivery_failed();
-            self.exec_drops.tell(Instant::now(), || {
-                format!(
-                    "watch: --exec not run for an alert: {} commands running and {} alerts waiting for them",
-                    notify::COMMANDS_AT_ONCE,
-                    notify::COMMANDS_WAITING
-                )
-            });
+        for dropped in self.notifier.send(alert) {
+            self.metrics.delivery_failed(dropped.sink, 1);
+            if dropped.sink == notify::EXEC {
+                self.tally.exec_dropped += 1;
+                self.exec_drops.tell(Instant::now(), || {
+                    format!("watch: --exec not run for an alert: {}", dropped.why)
+                });
+            } else {
+                self.tally.delivery_failures += 1;
+                self.queue_drops.tell(Instant::now(), || {
+                    format!(
+                        "watch: an alert not queued for {}: {}",
+                        dropped.sink, dropped.why
+                    )
+                });
+            }
         }
         Ok(alert.alert_id.clone())
     }

@@ -115,6 +115,25 @@ pub fn new_alert_id() -> String {
 }
 
 impl Alert {
+    /// The request that says most: the last one that is not API discovery.
+    pub fn main_request(&self) -> Option<&Request> {
+        self.requests
+            .iter()
+            .rev()
+            .find(|r| !is_discovery(&r.request_uri))
+            .or(self.requests.last())
+    }
+
+    /// The text as chat services take it: `&`, `<` and `>` escaped the way Slack's message
+    /// format asks, so a user agent an attacker chose cannot mention `<!channel>` or forge a
+    /// link.
+    pub fn chat_text(&self) -> String {
+        self.text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    }
+
     /// Names the cluster the alert came from: its kubeconfig context and API server, in
     /// the fields and at the head of the text (`[context] ...`).
     pub fn name_context(&mut self, context: &str, server: &str) {
@@ -213,14 +232,8 @@ fn summary(alert: &Alert) -> String {
             "DECOY TOKEN USED (claims to be a drill; no key here to check it)"
         }
     };
-    // The request that says most: the last one that is not API discovery.
-    let main = alert
-        .requests
-        .iter()
-        .rev()
-        .find(|r| !is_discovery(&r.request_uri))
-        .or(alert.requests.last());
-    let what = main
+    let what = alert
+        .main_request()
         .map(|r| {
             let code = r.code.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
             format!(

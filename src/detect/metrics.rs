@@ -19,7 +19,8 @@
 //! | `token_watch_rearm_failures_total` | counter | |
 //! | `token_watch_source_restarts_total` | counter | `source` (a watch re-established, a followed file reopened) |
 //! | `token_watch_source_errors_total` | counter | `source` (a read or request that failed and is retried) |
-//! | `token_watch_delivery_failures_total` | counter | |
+//! | `token_watch_deliveries_total` | counter | `sink` (`webhook`, `alertmanager`, `falcosidekick`, `exec`: alerts a sink took) |
+//! | `token_watch_delivery_failures_total` | counter | `sink` (those and `stdout`: alerts a sink did not take, or that were not given to it, its queue being full) |
 //! | `token_watch_last_event_timestamp_seconds` | gauge | `source` (Unix time the source last brought anything: any audit line, any webhook batch, any watch event) |
 //! | `token_watch_source_ready` | gauge | `source` (1 once started or synced) |
 //! | `token_watch_context_ready` | gauge | `context` (a fleet's: 1 once the context's decoys are found and its tripwire, if watched, has synced) |
@@ -63,6 +64,11 @@ struct SourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ContextLabels {
     context: String,
 }
@@ -82,7 +88,8 @@ pub struct Metrics {
     rearm_failures: Counter,
     restarts: Family<SourceLabels, Counter>,
     errors: Family<SourceLabels, Counter>,
-    delivery_failures: Counter,
+    deliveries: Family<SinkLabels, Counter>,
+    delivery_failures: Family<SinkLabels, Counter>,
     last_event: Family<SourceLabels, TimeGauge>,
     ready: Family<SourceLabels, Gauge>,
     context_ready: Family<ContextLabels, Gauge>,
@@ -143,10 +150,16 @@ impl Metrics {
             "Reads or requests of a source that failed and are retried",
             errors.clone(),
         );
-        let delivery_failures = Counter::default();
+        let deliveries = Family::<SinkLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Alerts a sink took (webhook, alertmanager, falcosidekick, exec)",
+            deliveries.clone(),
+        );
+        let delivery_failures = Family::<SinkLabels, Counter>::default();
         registry.register(
             "delivery_failures",
-            "Alerts that could not be delivered to a sink (webhook, command, stdout)",
+            "Alerts a sink did not take, or that were not given to it (its queue full)",
             delivery_failures.clone(),
         );
         let last_event = Family::<SourceLabels, TimeGauge>::default();
@@ -190,6 +203,7 @@ impl Metrics {
             rearm_failures,
             restarts,
             errors,
+            deliveries,
             delivery_failures,
             last_event,
             ready,
@@ -303,9 +317,31 @@ impl Metrics {
             .set(now_seconds());
     }
 
-    /// An alert could not be delivered to a sink.
-    pub fn delivery_failed(&self) {
-        self.delivery_failures.inc();
+    /// Alerts go to this sink: its counters are there, at 0, from the start.
+    pub fn expect_sink(&self, sink: &str) {
+        let labels = SinkLabels {
+            sink: sink.to_string(),
+        };
+        drop(self.deliveries.get_or_create(&labels));
+        drop(self.delivery_failures.get_or_create(&labels));
+    }
+
+    /// A sink took this many alerts.
+    pub fn delivered(&self, sink: &str, alerts: u64) {
+        self.deliveries
+            .get_or_create(&SinkLabels {
+                sink: sink.to_string(),
+            })
+            .inc_by(alerts);
+    }
+
+    /// This many alerts could not be delivered to a sink.
+    pub fn delivery_failed(&self, sink: &str, alerts: u64) {
+        self.delivery_failures
+            .get_or_create(&SinkLabels {
+                sink: sink.to_string(),
+            })
+            .inc_by(alerts);
     }
 
     /// The sources that have not started yet, by name; empty when all have.
@@ -485,7 +521,11 @@ mod tests {
         metrics.rearm_failed();
         metrics.reconnect(TRIPWIRE);
         metrics.source_error(AUDIT_LOG);
-        metrics.delivery_failed();
+        metrics.expect_sink("alertmanager");
+        metrics.expect_sink("webhook");
+        metrics.delivered("alertmanager", 3);
+        metrics.delivery_failed("alertmanager", 2);
+        metrics.delivery_failed("stdout", 1);
         metrics.event_seen(AUDIT_LOG);
         let text = metrics.encode();
         assert_eq!(
@@ -505,7 +545,12 @@ mod tests {
         assert!(text.contains("token_watch_source_restarts_total{source=\"tripwire\"} 1"));
         assert!(text.contains("token_watch_source_restarts_total{source=\"audit-log\"} 0"));
         assert!(text.contains("token_watch_source_errors_total{source=\"audit-log\"} 1"));
-        assert!(text.contains("token_watch_delivery_failures_total 1"));
+        assert!(text.contains("token_watch_deliveries_total{sink=\"alertmanager\"} 3"));
+        assert!(text.contains("token_watch_delivery_failures_total{sink=\"alertmanager\"} 2"));
+        assert!(text.contains("token_watch_delivery_failures_total{sink=\"stdout\"} 1"));
+        // An expected sink's counters are there from the start, at zero.
+        assert!(text.contains("token_watch_deliveries_total{sink=\"webhook\"} 0"));
+        assert!(text.contains("token_watch_delivery_failures_total{sink=\"webhook\"} 0"));
         assert!(text.contains("token_watch_source_ready{source=\"audit-log\"} 0"));
         // Expected sources' alert counters are there from the start, at zero.
         assert!(text.contains(

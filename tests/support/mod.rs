@@ -8,6 +8,8 @@
 //! fails with instructions; it never skips.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod alertmanager;
+pub mod falcosidekick;
 pub mod fleet;
 pub mod pki;
 pub mod pod;

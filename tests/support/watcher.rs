@@ -100,6 +100,28 @@ impl Watcher {
         self.next_alert_at(within).1
     }
 
+    /// The next alert, or None when none comes within `within`.
+    pub fn try_next_alert(&self, within: Duration) -> Option<Value> {
+        let (_, line) = self.alerts.recv_timeout(within).ok()?;
+        Some(
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("an alert line is not JSON ({e}): {line}")),
+        )
+    }
+
+    /// Alerts until one satisfies `wanted`, which is returned.
+    #[track_caller]
+    pub fn alert_where(&self, within: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let alert = self.next_alert(left.max(Duration::from_millis(1)));
+            if wanted(&alert) {
+                return alert;
+            }
+        }
+    }
+
     /// The next alert, and when its line was read.
     #[track_caller]
     pub fn next_alert_at(&self, within: Duration) -> (Instant, Value) {
