@@ -407,6 +407,9 @@ pub enum Platform {
     Elastic,
     /// Splunk (SPL).
     Splunk,
+    /// Prometheus: alerting rules on the watcher's own health (watch --metrics-address),
+    /// not on the decoys; needs no cluster.
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Args)]
