@@ -141,7 +141,8 @@ pub enum Command {
     /// Alert on use of the decoys as it happens: follow an audit log, or receive the API
     /// server's audit webhook.
     Watch(WatchArgs),
-    /// Print detection rules for the decoys: Falco, Sigma, GKE, EKS, AKS, Elastic, Splunk.
+    /// Print detection rules for the decoys (Falco, Sigma, GKE, EKS, AKS, Elastic, Splunk) and
+    /// Prometheus alerting rules on the watcher's own health.
     Rules(RulesArgs),
     /// Print the least RBAC a tripwire watcher needs (YAML for `kubectl apply -f -`).
     Rbac(RbacArgs),
