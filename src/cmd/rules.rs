@@ -799,8 +799,8 @@ fn splunk(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
 
 /// Prometheus alerting rules on a watcher's own health (`watch --metrics-address`, see
 /// `detect::metrics`): down or not scraped, a source or a fleet's context not ready, an
-/// audit source silent, alerts not delivered, re-arms failing, and the watcher's own alerts
-/// of uses as a second path. Counters are summed by `job` and `instance` (and `source`
+/// audit source silent, alerts not delivered, re-arms failing, and, as a second path, the
+/// watcher's own alerts of broken tokens and of uses. Counters are summed by `job` and `instance` (and `source`
 /// where it matters), so that any further labels they carry (a sink's) change nothing.
 /// Like the Falco section, it names no account and never says what the tokens are, since
 /// rule files are often readable by many.
@@ -871,9 +871,10 @@ groups:
           summary: 'Token watcher source {{ $labels.source }} on {{ $labels.instance }} not ready for 10 minutes'
           description: >-
             The token watcher at {{ $labels.instance }} runs, but its source
-            {{ $labels.source }} has not been ready for 10 minutes, so it is blind there: audit-log, a followed file that does not exist or cannot be read;
-            webhook, a receiver that cannot listen; tripwire, an API watch that does not list
-            (its RBAC, the API server). GET /readyz on the metrics address names what is not
+            {{ $labels.source }} has not been ready for 10 minutes, so it is blind there:
+            audit-log, a followed file that does not exist or cannot be read; webhook, a
+            receiver that cannot listen; tripwire, an API watch that does not list (its
+            RBAC, the API server). GET /readyz on the metrics address names what is not
             ready, and the watcher's stderr says why.
       - alert: TokenWatchContextNotReady
         expr: token_watch_context_ready{job="<JOB>"} == 0
@@ -924,9 +925,10 @@ groups:
           summary: 'Token watcher source {{ $labels.source }} on {{ $labels.instance }} keeps failing'
           description: >-
             Reads or requests of source {{ $labels.source }} of the token watcher at
-            {{ $labels.instance }} have kept failing for over 15 minutes (at least one failure
-            in every 10 minutes); it retries, but while they fail it may see nothing. Its stderr says
-            what failed (an unreadable file, a refused or unreachable API server).
+            {{ $labels.instance }} have kept failing for over 15 minutes (at least one
+            failure in every 10 minutes); it retries, but while they fail it may see
+            nothing. Its stderr says what failed (an unreadable file, a refused or
+            unreachable API server).
       - alert: TokenWatchReconnecting
         expr: sum by (job, instance, source) (increase(token_watch_source_restarts_total{job="<JOB>"}[15m])) > 10
         labels:
@@ -936,8 +938,9 @@ groups:
           description: >-
             Source {{ $labels.source }} of the token watcher at {{ $labels.instance }} keeps
             starting over (more than 10 times in 15 minutes: an API watch dropped and
-            re-established, a followed file reopened), and may miss events between restarts. Check the watcher's stderr and
-            the path to the API server (proxies or load balancers that cut long requests).
+            re-established, a followed file reopened), and may miss events between
+            restarts. Check the watcher's stderr and the path to the API server (proxies or
+            load balancers that cut long requests).
       - alert: TokenWatchAuditSilent
         expr: time() - token_watch_last_event_timestamp_seconds{job="<JOB>",source=~"audit-log|webhook"} > 3600
         labels:
@@ -966,8 +969,21 @@ groups:
             does not write, or the API server does not post to this receiver. Check the API
             server's --audit-log-path or --audit-webhook-config-file against the watcher's
             flags.
-      # A second path for the alert itself: if the watcher's sinks fail, Prometheus still
-      # sees that it raised one.
+      # A second path for the watcher's own alerts (a broken token, a use): if its sinks
+      # fail, Prometheus still sees that it raised one.
+      - alert: TokenWatchTokenBroken
+        expr: sum by (job, instance, source) (increase(token_watch_alerts_total{job="<JOB>",signal="broken"}[15m])) > 0
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Token watcher {{ $labels.instance }} found a watched token broken'
+          description: >-
+            The token watcher at {{ $labels.instance }} ({{ $labels.source }}) found a
+            watched token's Secret or service account deleted, replaced or invalidated, or
+            a RoleBinding or ClusterRoleBinding naming the account: that token may no
+            longer raise alerts, or may now grant something. Its alert says which Secret
+            and why; the status command says the same. Remove the binding, or remove the
+            token and plant a new one.
       - alert: LegacyTokenUsed
         expr: sum by (job, instance, source, signal) (increase(token_watch_alerts_total{job="<JOB>",drill="false",signal!="broken"}[5m])) > 0
         labels:
