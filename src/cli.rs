@@ -141,7 +141,8 @@ pub enum Command {
     /// Alert on use of the decoys as it happens: follow an audit log, or receive the API
     /// server's audit webhook.
     Watch(Box<WatchArgs>),
-    /// Print detection rules for the decoys: Falco, Sigma, GKE, EKS, AKS, Elastic, Splunk.
+    /// Print detection rules for the decoys (Falco, Sigma, GKE, EKS, AKS, Elastic, Splunk) and
+    /// Prometheus alerting rules on the watcher's own health.
     Rules(RulesArgs),
     /// Print the least RBAC a tripwire watcher needs (YAML for `kubectl apply -f -`).
     Rbac(RbacArgs),
@@ -450,6 +451,9 @@ pub enum Platform {
     Elastic,
     /// Splunk (SPL).
     Splunk,
+    /// Prometheus: alerting rules on the watcher's own health (watch --metrics-address),
+    /// not on the decoys; needs no cluster.
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,6 +1,8 @@
 //! `rules`: ready-to-use detection rules for the decoys, one section per platform (Falco,
-//! Sigma, GKE, EKS, AKS, Elastic, Splunk). The text is a pure function of the platform and
-//! the decoys' user names; `run` only finds the names and prints.
+//! Sigma, GKE, EKS, AKS, Elastic, Splunk), and Prometheus alerting rules on the watcher's
+//! own health (`prometheus`, which depends on no decoy). The text is a pure function of
+//! the platform and the decoys' user names; `run` only finds the names (when a platform
+//! asked for needs them) and prints.
 //!
 //! Field names come from each platform's own reference: Falco's k8saudit plugin
 //! (`ka.user.name`, `ka.sourceips`, ...), SigmaHQ's Kubernetes audit rules (the audit
@@ -89,7 +91,7 @@ fn stamp_lines(secrets: &[DecoySecret]) -> Vec<String> {
     ]
 }
 
-pub const ALL_PLATFORMS: [Platform; 7] = [
+pub const ALL_PLATFORMS: [Platform; 8] = [
     Platform::Falco,
     Platform::Sigma,
     Platform::Gke,
@@ -97,7 +99,14 @@ pub const ALL_PLATFORMS: [Platform; 7] = [
     Platform::Aks,
     Platform::Elastic,
     Platform::Splunk,
+    Platform::Prometheus,
 ];
+
+/// Whether printing these platforms (all when none is named) needs the decoys: every
+/// platform but `prometheus`, whose rules are on the watcher's own metrics.
+pub fn needs_decoys(platforms: &[Platform]) -> bool {
+    platforms.is_empty() || platforms.iter().any(|p| p.needs_decoys())
+}
 
 impl Platform {
     pub fn name(self) -> &'static str {
@@ -109,12 +118,19 @@ impl Platform {
             Platform::Aks => "aks",
             Platform::Elastic => "elastic",
             Platform::Splunk => "splunk",
+            Platform::Prometheus => "prometheus",
         }
+    }
+
+    /// Whether its rules are about the decoys (all but `prometheus`).
+    pub fn needs_decoys(self) -> bool {
+        self != Platform::Prometheus
     }
 }
 
 /// The section for one platform: a comment header (the platform, where the rule goes, the
-/// decoys, the placeholders to fill in), then the rule. Decoys must come from [`decoys`].
+/// decoys, the placeholders to fill in), then the rule. Decoys must come from [`decoys`];
+/// `prometheus` uses neither them nor the Secrets.
 ///
 /// With `secrets`, each rule also matches the API server's stamp of those Secrets (a
 /// `patch` of exactly that Secret by `system:apiserver`): the decoy's token authenticated
@@ -130,6 +146,7 @@ pub fn render(platform: Platform, decoys: &[Decoy], secrets: &[DecoySecret]) -> 
         Platform::Aks => aks(decoys, secrets),
         Platform::Elastic => elastic(decoys, secrets),
         Platform::Splunk => splunk(decoys, secrets),
+        Platform::Prometheus => prometheus(),
     }
 }
 
@@ -780,6 +797,206 @@ fn splunk(decoys: &[Decoy], secrets: &[DecoySecret]) -> String {
     text
 }
 
+/// Prometheus alerting rules on a watcher's own health (`watch --metrics-address`, see
+/// `detect::metrics`): down or not scraped, a source or a fleet's context not ready, an
+/// audit source silent, alerts not delivered, re-arms failing, and, as a second path, the
+/// watcher's own alerts of broken tokens and of uses. Counters are summed by `job` and `instance` (and `source`
+/// where it matters), so that any further labels they carry (a sink's) change nothing.
+/// Like the Falco section, it names no account and never says what the tokens are, since
+/// rule files are often readable by many.
+fn prometheus() -> String {
+    String::from(PROMETHEUS_RULES)
+}
+
+const PROMETHEUS_RULES: &str = r#"# == Prometheus (alerting rules on the token watcher's own health) ==
+# What: alerts on a running `watch --metrics-address` itself: a watcher that is down or no
+#   longer scraped, that went blind (a source or a fleet's context not ready, an audit
+#   source silent for an hour), or that cannot deliver its alerts is noticed like any other
+#   outage. The rules depend on no cluster and name no account: like the metrics, they speak
+#   of a token watcher only, since rule files are often readable by many.
+# Where: a rule file Prometheus loads (rule_files: in prometheus.yml; promtool check rules
+#   FILE checks it), or, with the Prometheus Operator, the groups: list below as the spec
+#   of a PrometheusRule that the Prometheus' ruleSelector picks.
+# Placeholders: <JOB> (the job label of the watcher's scrape target: job_name in the scrape
+#   configuration, or the job a ServiceMonitor or PodMonitor gives it). Where the watcher
+#   shares its job with other targets, replace job="<JOB>" everywhere by matchers that
+#   select the watcher alone (e.g. job="<JOB>",namespace="<NAMESPACE>").
+# The descriptions' status and rbac commands are the plugin's own (`status` judges each
+#   watched token's objects and its last-used stamp; `rbac` prints what the watcher needs).
+groups:
+  - name: token-watch-health
+    rules:
+      - alert: TokenWatchDown
+        expr: up{job="<JOB>"} == 0
+        for: 5m
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Token watcher {{ $labels.instance }} is down'
+          description: >-
+            Prometheus has failed to scrape the token watcher at {{ $labels.instance }}
+            (job {{ $labels.job }}) for 5 minutes: the watcher is not running, or its
+            --metrics-address cannot be reached. Until it runs again, uses of the watched
+            tokens raise no alert from it. Check the watcher's process or pod and its stderr
+            (its last lines say why it stopped), start it again, then run the status command
+            to see whether a watched token was used meanwhile.
+      - alert: TokenWatchAbsent
+        expr: absent(up{job="<JOB>"})
+        for: 10m
+        labels:
+          severity: critical
+        annotations:
+          summary: 'No token watcher target in job <JOB>'
+          description: >-
+            Prometheus has had no scrape target in job <JOB> for 10 minutes: the watcher's
+            pod or host is gone, or the scrape configuration no longer finds it (a changed
+            annotation, port, ServiceMonitor or PodMonitor). Find where the watcher should
+            run, start it, and check that Prometheus lists it under Status > Targets.
+      - alert: TokenWatchRestarting
+        expr: changes(token_watch_start_time_seconds{job="<JOB>"}[1h]) > 3
+        labels:
+          severity: warning
+        annotations:
+          summary: 'Token watcher {{ $labels.instance }} restarted {{ $value }} times in an hour'
+          description: >-
+            The token watcher at {{ $labels.instance }} keeps starting over; between starts
+            it sees nothing. Read its stderr before each exit (kubectl logs --previous for a
+            pod) for the reason: a flag refused, a source it cannot open, memory limits.
+      - alert: TokenWatchSourceNotReady
+        expr: token_watch_source_ready{job="<JOB>"} == 0
+        for: 10m
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Token watcher source {{ $labels.source }} on {{ $labels.instance }} not ready for 10 minutes'
+          description: >-
+            The token watcher at {{ $labels.instance }} runs, but its source
+            {{ $labels.source }} has not been ready for 10 minutes, so it is blind there:
+            audit-log, a followed file that does not exist or cannot be read; webhook, a
+            receiver that cannot listen; tripwire, an API watch that does not list (its
+            RBAC, the API server). GET /readyz on the metrics address names what is not
+            ready, and the watcher's stderr says why.
+      - alert: TokenWatchContextNotReady
+        expr: token_watch_context_ready{job="<JOB>"} == 0
+        for: 15m
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Token watcher {{ $labels.instance }} is not watching context {{ $labels.context }}'
+          description: >-
+            The fleet watcher at {{ $labels.instance }} has not been watching kubeconfig
+            context {{ $labels.context }} for 15 minutes: it cannot reach that cluster, its
+            credentials or RBAC there are refused, its watched tokens were not found there,
+            or its tripwire watch has not listed. It keeps trying; meanwhile uses of that
+            cluster's watched tokens raise no alert from it. Its stderr lines naming context
+            {{ $labels.context }} say why; GET /readyz on its metrics address lists the
+            contexts not ready. Run the status command against that context.
+      - alert: TokenWatchDeliveryFailing
+        expr: sum by (job, instance) (increase(token_watch_delivery_failures_total{job="<JOB>"}[15m])) > 0
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Token watcher {{ $labels.instance }} failed to deliver alerts in the last 15 minutes'
+          description: >-
+            The token watcher at {{ $labels.instance }} raised alerts that one of its sinks
+            (stdout, the --exec command, a webhook) did not take, so they may not have
+            reached anyone. Its stderr says which sink failed and why ("watch: ..."): fix
+            the receiver, then read the alerts from the sinks that did take them, or from
+            the audit log. LegacyTokenUsed below fires from the same metrics whatever the
+            sinks do.
+      - alert: TokenWatchRearmFailing
+        expr: sum by (job, instance) (increase(token_watch_rearm_failures_total{job="<JOB>"}[1h])) > 0
+        labels:
+          severity: warning
+        annotations:
+          summary: 'Token watcher {{ $labels.instance }} failed to re-arm a tripwire'
+          description: >-
+            The token watcher at {{ $labels.instance }} could not remove a token Secret's
+            last-used label after a use, so a later use of that token the same day leaves no
+            new stamp and the tripwire does not fire again. Its stderr says why (often its
+            RBAC lacks patch on that Secret); run the status command, and grant the watcher
+            what the rbac command prints.
+      - alert: TokenWatchSourceErrors
+        expr: sum by (job, instance, source) (increase(token_watch_source_errors_total{job="<JOB>"}[10m])) > 0
+        for: 15m
+        labels:
+          severity: warning
+        annotations:
+          summary: 'Token watcher source {{ $labels.source }} on {{ $labels.instance }} keeps failing'
+          description: >-
+            Reads or requests of source {{ $labels.source }} of the token watcher at
+            {{ $labels.instance }} have kept failing for over 15 minutes (at least one
+            failure in every 10 minutes); it retries, but while they fail it may see
+            nothing. Its stderr says what failed (an unreadable file, a refused or
+            unreachable API server).
+      - alert: TokenWatchReconnecting
+        expr: sum by (job, instance, source) (increase(token_watch_source_restarts_total{job="<JOB>"}[15m])) > 10
+        labels:
+          severity: warning
+        annotations:
+          summary: 'Token watcher source {{ $labels.source }} on {{ $labels.instance }} keeps starting over'
+          description: >-
+            Source {{ $labels.source }} of the token watcher at {{ $labels.instance }} keeps
+            starting over (more than 10 times in 15 minutes: an API watch dropped and
+            re-established, a followed file reopened), and may miss events between
+            restarts. Check the watcher's stderr and the path to the API server (proxies or
+            load balancers that cut long requests).
+      - alert: TokenWatchAuditSilent
+        expr: time() - token_watch_last_event_timestamp_seconds{job="<JOB>",source=~"audit-log|webhook"} > 3600
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Token watcher source {{ $labels.source }} on {{ $labels.instance }} has brought nothing for {{ $value | humanizeDuration }}'
+          description: >-
+            The API server writes audit events all the time, yet source
+            {{ $labels.source }} of the token watcher at {{ $labels.instance }} has brought
+            no audit line or webhook batch for over an hour: the audit log moved or is no
+            longer written (a changed --audit-log-path, a rotation into another file, a host
+            path no longer mounted), the audit policy changed, or the API server no longer
+            posts to the webhook. Check the API server's audit flags and the watcher's
+            stderr. The tripwire is left out: its watch may rightly stay quiet.
+      - alert: TokenWatchAuditNeverHeard
+        expr: token_watch_source_ready{job="<JOB>",source=~"audit-log|webhook"} == 1 unless on (job, instance, source) token_watch_last_event_timestamp_seconds{job="<JOB>"}
+        for: 1h
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Token watcher source {{ $labels.source }} on {{ $labels.instance }} has brought nothing since it started'
+          description: >-
+            Source {{ $labels.source }} of the token watcher at {{ $labels.instance }} has
+            been ready for an hour (the file is open, the receiver listens) but has not
+            brought a single audit line or webhook batch: it follows a file the API server
+            does not write, or the API server does not post to this receiver. Check the API
+            server's --audit-log-path or --audit-webhook-config-file against the watcher's
+            flags.
+      # A second path for the watcher's own alerts (a broken token, a use): if its sinks
+      # fail, Prometheus still sees that it raised one.
+      - alert: TokenWatchTokenBroken
+        expr: sum by (job, instance, source) (increase(token_watch_alerts_total{job="<JOB>",signal="broken"}[15m])) > 0
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Token watcher {{ $labels.instance }} found a watched token broken'
+          description: >-
+            The token watcher at {{ $labels.instance }} ({{ $labels.source }}) found a
+            watched token's Secret or service account deleted, replaced or invalidated, or
+            a RoleBinding or ClusterRoleBinding naming the account: that token may no
+            longer raise alerts, or may now grant something. Its alert says which Secret
+            and why; the status command says the same. Remove the binding, or remove the
+            token and plant a new one.
+      - alert: LegacyTokenUsed
+        expr: sum by (job, instance, source, signal) (increase(token_watch_alerts_total{job="<JOB>",drill="false",signal!="broken"}[5m])) > 0
+        labels:
+          severity: critical
+        annotations:
+          summary: 'A watched legacy token was used ({{ $labels.signal }} seen by {{ $labels.source }} on {{ $labels.instance }})'
+          description: >-
+            The token watcher at {{ $labels.instance }} raised an alert that is not a drill:
+            a watched service-account token was used. Read the alert where its sinks
+            deliver it (or on its stdout) for who, from where and when, and run the status
+            command.
+"#;
+
 /// The sections of these platforms (all when none is named), in the order of
 /// [`ALL_PLATFORMS`], keyed by platform name.
 pub fn render_all(
@@ -795,21 +1012,31 @@ pub fn render_all(
 }
 
 pub async fn run(args: &RulesArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
-    let sought = crate::cluster::sought::decoys_to_look_for(
-        &args.user,
-        &args.secret,
-        &global.target(),
-        global.namespace.as_deref(),
-        home,
-    )
-    .await?;
-    let decoys = decoys(&sought.users)?;
-    let secrets = stamped_secrets(&sought.secrets);
-    if secrets.is_empty() {
-        eprintln!(
-            "rules: the rules do not match the API server's stamps of the decoys' Secrets (the token authenticated, also by requests the audit policy drops): name the Secrets with --secret NAMESPACE/NAME"
-        );
-    }
+    let (decoys, secrets) = if needs_decoys(&args.platform) {
+        let sought = crate::cluster::sought::decoys_to_look_for(
+            &args.user,
+            &args.secret,
+            &global.target(),
+            global.namespace.as_deref(),
+            home,
+        )
+        .await?;
+        let decoys = decoys(&sought.users)?;
+        let secrets = stamped_secrets(&sought.secrets);
+        if secrets.is_empty() {
+            eprintln!(
+                "rules: the rules do not match the API server's stamps of the decoys' Secrets (the token authenticated, also by requests the audit policy drops): name the Secrets with --secret NAMESPACE/NAME"
+            );
+        }
+        (decoys, secrets)
+    } else {
+        if !args.user.is_empty() || !args.secret.is_empty() {
+            eprintln!(
+                "rules: --user and --secret change nothing in the prometheus section, whose rules are on the watcher's own metrics"
+            );
+        }
+        (Vec::new(), Vec::new())
+    };
     let sections = render_all(&args.platform, &decoys, &secrets);
     let map: BTreeMap<&str, &str> = sections
         .iter()
@@ -829,6 +1056,10 @@ pub async fn run(args: &RulesArgs, global: &GlobalArgs, home: &Home) -> Result<O
 mod tests {
     use super::*;
     use serde_json::Value;
+    use std::collections::BTreeSet;
+
+    /// The placeholder of the Prometheus section: the job label of the watcher's target.
+    const PROMETHEUS_JOB_PLACEHOLDER: &str = "<JOB>";
 
     const TILLER: &str = "system:serviceaccount:kube-system:tiller";
     const APPS: &str = "system:serviceaccount:apps:helm-server";
@@ -853,7 +1084,7 @@ mod tests {
     #[test]
     fn every_platform_names_every_decoy() {
         let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
-        for platform in ALL_PLATFORMS {
+        for platform in ALL_PLATFORMS.into_iter().filter(|p| p.needs_decoys()) {
             let text = render(platform, &decoys, &[]);
             for user in [TILLER, APPS] {
                 // Outside the header line that lists the decoys, in the rule itself.
@@ -1062,7 +1293,7 @@ mod tests {
     fn with_secrets_every_platform_also_matches_the_api_servers_stamp_of_them() {
         let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
         let secrets = secrets();
-        for platform in ALL_PLATFORMS {
+        for platform in ALL_PLATFORMS.into_iter().filter(|p| p.needs_decoys()) {
             let without = render(platform, &decoys, &[]);
             let text = render(platform, &decoys, &secrets);
             assert!(
@@ -1242,6 +1473,175 @@ mod tests {
         assert_eq!(yaml_quote("it's"), "'it''s'");
         assert_eq!(double_quote(r#"a"b\c"#), r#""a\"b\\c""#);
         assert_eq!(shell_quote("it's"), r#"'it'\''s'"#);
+    }
+
+    fn prometheus_rules() -> Vec<Value> {
+        let document = yaml(&render(Platform::Prometheus, &[], &[]));
+        let groups = document["groups"].as_array().expect("groups");
+        assert_eq!(groups.len(), 1, "{document:#}");
+        assert_eq!(groups[0]["name"], "token-watch-health");
+        groups[0]["rules"].as_array().expect("rules").clone()
+    }
+
+    fn alert<'a>(rules: &'a [Value], name: &str) -> &'a Value {
+        rules
+            .iter()
+            .find(|r| r["alert"] == name)
+            .unwrap_or_else(|| panic!("no alert {name}"))
+    }
+
+    #[test]
+    fn prometheus_rules_are_alerting_rules_with_severity_summary_and_description() {
+        let rules = prometheus_rules();
+        let mut names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count, "alert names repeat: {names:?}");
+        for rule in &rules {
+            let name = rule["alert"].as_str().unwrap();
+            let keys: Vec<&String> = rule.as_object().unwrap().keys().collect();
+            for key in &keys {
+                assert!(
+                    ["alert", "expr", "for", "labels", "annotations"].contains(&key.as_str()),
+                    "{name}: unexpected key {key}"
+                );
+            }
+            assert!(
+                ["critical", "warning"].contains(&rule["labels"]["severity"].as_str().unwrap()),
+                "{name}"
+            );
+            let summary = rule["annotations"]["summary"].as_str().unwrap();
+            let description = rule["annotations"]["description"].as_str().unwrap();
+            assert!(
+                !summary.contains('\n') && summary.len() < 140,
+                "{name}: {summary}"
+            );
+            assert!(description.len() > summary.len(), "{name}: {description}");
+            // Every metric is read from the watcher's own job.
+            let expr = rule["expr"].as_str().unwrap();
+            for (at, _) in expr
+                .match_indices("token_watch_")
+                .chain(expr.match_indices("up{"))
+            {
+                let selector = &expr[at..];
+                let selector = &selector[..selector.find('}').unwrap_or(selector.len())];
+                assert!(
+                    selector.contains("{job=\"<JOB>\""),
+                    "{name}: {selector} is not narrowed to the job"
+                );
+            }
+        }
+        // What a watcher that died, went blind or cannot deliver looks like.
+        assert_eq!(
+            alert(&rules, "TokenWatchDown")["expr"],
+            "up{job=\"<JOB>\"} == 0"
+        );
+        assert_eq!(
+            alert(&rules, "TokenWatchAbsent")["expr"],
+            "absent(up{job=\"<JOB>\"})"
+        );
+        for (name, metric) in [
+            ("TokenWatchSourceNotReady", "token_watch_source_ready"),
+            ("TokenWatchContextNotReady", "token_watch_context_ready"),
+        ] {
+            let rule = alert(&rules, name);
+            assert_eq!(rule["expr"], format!("{metric}{{job=\"<JOB>\"}} == 0"));
+            assert!(rule["for"].is_string(), "{name} waits before firing");
+        }
+        let context = alert(&rules, "TokenWatchContextNotReady");
+        for annotation in ["summary", "description"] {
+            assert!(
+                context["annotations"][annotation]
+                    .as_str()
+                    .unwrap()
+                    .contains("{{ $labels.context }}"),
+                "{annotation} names the context"
+            );
+        }
+    }
+
+    #[test]
+    fn prometheus_counters_are_summed_so_extra_labels_change_nothing() {
+        let rules = prometheus_rules();
+        for rule in &rules {
+            let expr = rule["expr"].as_str().unwrap();
+            if expr.contains("increase(") {
+                assert!(
+                    expr.starts_with("sum by (job, instance"),
+                    "{}: {expr}",
+                    rule["alert"]
+                );
+            }
+        }
+        for (name, metric) in [
+            (
+                "TokenWatchDeliveryFailing",
+                "token_watch_delivery_failures_total",
+            ),
+            ("TokenWatchRearmFailing", "token_watch_rearm_failures_total"),
+        ] {
+            let expr = alert(&rules, name)["expr"].as_str().unwrap().to_string();
+            assert!(
+                expr.starts_with(&format!(
+                    "sum by (job, instance) (increase({metric}{{job=\"<JOB>\"}}["
+                )) && expr.ends_with(")) > 0"),
+                "{name}: {expr}"
+            );
+        }
+    }
+
+    #[test]
+    fn prometheus_silence_rules_watch_the_audit_sources_and_not_the_tripwire() {
+        use crate::detect::metrics::{AUDIT_LOG, TRIPWIRE, WEBHOOK};
+        let rules = prometheus_rules();
+        let audit = format!("source=~\"{AUDIT_LOG}|{WEBHOOK}\"");
+        let silent = alert(&rules, "TokenWatchAuditSilent")["expr"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            silent,
+            format!(
+                "time() - token_watch_last_event_timestamp_seconds{{job=\"<JOB>\",{audit}}} > 3600"
+            )
+        );
+        let never = alert(&rules, "TokenWatchAuditNeverHeard");
+        assert!(never["expr"].as_str().unwrap().contains(&audit), "{never}");
+        assert_eq!(never["for"], "1h");
+        let text = render(Platform::Prometheus, &[], &[]);
+        assert!(!text.contains(&format!("source=\"{TRIPWIRE}\"")));
+    }
+
+    #[test]
+    fn the_prometheus_section_needs_no_decoys_and_names_none() {
+        let decoys = decoys(&names(&[TILLER, APPS])).unwrap();
+        let text = render(Platform::Prometheus, &decoys, &secrets());
+        assert_eq!(text, render(Platform::Prometheus, &[], &[]));
+        for name in [TILLER, APPS, "tiller", "helm-server", "kube-system"] {
+            assert!(!text.contains(name), "{name} in:\n{text}");
+        }
+        // Only the words the metrics themselves carry: label `drill`, source `tripwire`.
+        let found = crate::decoy::realism::giveaways_in(&text);
+        assert!(
+            found
+                .iter()
+                .all(|w| ["drill", crate::detect::metrics::TRIPWIRE].contains(w)),
+            "the section says {found:?}"
+        );
+        assert!(!needs_decoys(&[Platform::Prometheus]));
+        assert!(needs_decoys(&[Platform::Prometheus, Platform::Sigma]));
+        assert!(needs_decoys(&[]), "all platforms, decoy ones among them");
+        // The header says what to fill in, and nothing else is to be filled in.
+        let header: String = text.lines().take_while(|l| l.starts_with('#')).collect();
+        assert!(header.starts_with("# == Prometheus"), "{header}");
+        assert!(header.contains(&format!("Placeholders: {PROMETHEUS_JOB_PLACEHOLDER}")));
+        let body: String = text.lines().skip_while(|l| l.starts_with('#')).collect();
+        let placeholders: BTreeSet<&str> = body
+            .match_indices('<')
+            .filter_map(|(at, _)| body[at..].find('>').map(|end| &body[at..=at + end]))
+            .filter(|p| p[1..p.len() - 1].chars().all(|c| c.is_ascii_uppercase()))
+            .collect();
+        assert_eq!(placeholders, BTreeSet::from([PROMETHEUS_JOB_PLACEHOLDER]));
     }
 
     #[test]
