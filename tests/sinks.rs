@@ -550,6 +550,68 @@ fn sink_settings_that_cannot_work_are_refused_before_watching() {
     }
 }
 
+/// The README's Alertmanager route, checked by amtool and routed as Alertmanager would: an
+/// attack pages, a drill and a broken decoy go to the channel.
+#[test]
+fn the_readme_route_pages_for_attacks_only() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let after = &readme[readme
+        .find("A minimal route")
+        .expect("the README has the route")..];
+    let block = after
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(&config, block).unwrap();
+    let amtool = support::alertmanager::amtool();
+    let checked = std::process::Command::new(&amtool)
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let route = |labels: &[&str]| {
+        let output = std::process::Command::new(&amtool)
+            .args(["config", "routes", "test"])
+            .arg(format!("--config.file={}", config.display()))
+            .args(labels)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let used = [
+        "alertname=HoneytokenDecoyUsed",
+        "severity=critical",
+        "alert_id=f3df",
+    ];
+    assert_eq!(
+        route(&[&used[..], &["drill=false"]].concat()),
+        "security-pager"
+    );
+    assert_eq!(
+        route(&[&used[..], &["drill=true"]].concat()),
+        "security-channel"
+    );
+    assert_eq!(
+        route(&[
+            "alertname=HoneytokenDecoyBroken",
+            "severity=warning",
+            "drill=false"
+        ]),
+        "security-channel"
+    );
+}
+
 #[test]
 fn the_falcosidekick_stand_in_refuses_what_falcosidekick_refuses() {
     let good = r#"{"output":"x","priority":"Critical","rule":"r","time":"2026-12-03T10:00:00.5Z","output_fields":{"ka.user.name":"u"},"source":"k8s_audit"}"#;

@@ -892,18 +892,18 @@ groups:
             {{ $labels.context }} say why; GET /readyz on its metrics address lists the
             contexts not ready. Run the status command against that context.
       - alert: TokenWatchDeliveryFailing
-        expr: sum by (job, instance) (increase(token_watch_delivery_failures_total{job="<JOB>"}[15m])) > 0
+        expr: sum by (job, instance, sink) (increase(token_watch_delivery_failures_total{job="<JOB>"}[15m])) > 0
         labels:
           severity: critical
         annotations:
-          summary: 'Token watcher {{ $labels.instance }} failed to deliver alerts in the last 15 minutes'
+          summary: 'Token watcher {{ $labels.instance }} failed to deliver alerts{{ with $labels.sink }} to {{ . }}{{ end }} in the last 15 minutes'
           description: >-
             The token watcher at {{ $labels.instance }} raised alerts that one of its sinks
-            (stdout, the --exec command, a webhook) did not take, so they may not have
-            reached anyone. Its stderr says which sink failed and why ("watch: ..."): fix
-            the receiver, then read the alerts from the sinks that did take them, or from
-            the audit log. LegacyTokenUsed below fires from the same metrics whatever the
-            sinks do.
+            (stdout, the --exec command, a webhook, Alertmanager, Falcosidekick) did not
+            take or was not given (its queue full), so they may not have reached anyone.
+            Its stderr says why ("watch: could not post ..."): fix the receiver, then read
+            the alerts from the sinks that did take them, or from the audit log.
+            LegacyTokenUsed below fires from the same metrics whatever the sinks do.
       - alert: TokenWatchRearmFailing
         expr: sum by (job, instance) (increase(token_watch_rearm_failures_total{job="<JOB>"}[1h])) > 0
         labels:
@@ -1574,17 +1574,22 @@ mod tests {
                 );
             }
         }
-        for (name, metric) in [
+        for (name, by, metric) in [
             (
                 "TokenWatchDeliveryFailing",
+                "job, instance, sink",
                 "token_watch_delivery_failures_total",
             ),
-            ("TokenWatchRearmFailing", "token_watch_rearm_failures_total"),
+            (
+                "TokenWatchRearmFailing",
+                "job, instance",
+                "token_watch_rearm_failures_total",
+            ),
         ] {
             let expr = alert(&rules, name)["expr"].as_str().unwrap().to_string();
             assert!(
                 expr.starts_with(&format!(
-                    "sum by (job, instance) (increase({metric}{{job=\"<JOB>\"}}["
+                    "sum by ({by}) (increase({metric}{{job=\"<JOB>\"}}["
                 )) && expr.ends_with(")) > 0"),
                 "{name}: {expr}"
             );

@@ -21,8 +21,14 @@ pub const USER: &str = "watcher";
 pub const PASSWORD: &str = "drill-sink-password";
 const PASSWORD_HASH: &str = "$2a$10$Nah5cy2lfHjKHSIjrYwbn.Ki1uRL0b4FNIwJri5dU6xrgWNFeJwyG";
 
-/// The folder holding the `alertmanager` binary, built once per test binary run.
-fn binary() -> PathBuf {
+/// Alertmanager's `amtool`: checks configurations and tests routes as Alertmanager would.
+pub fn amtool() -> PathBuf {
+    binaries().join("amtool")
+}
+
+/// The folder holding the `alertmanager` and `amtool` binaries, built once per test binary
+/// run.
+fn binaries() -> PathBuf {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let found = BIN.get_or_init(|| {
         let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/alertmanager/build");
@@ -39,7 +45,7 @@ fn binary() -> PathBuf {
             .last()
             .unwrap_or_default()
             .to_string();
-        Ok(Path::new(&folder).join("alertmanager"))
+        Ok(PathBuf::from(folder))
     });
     match found {
         Ok(path) => path.clone(),
@@ -89,7 +95,7 @@ impl Alertmanager {
     }
 
     fn launch(web: Option<&Web>) -> Alertmanager {
-        let binary = binary();
+        let binary = binaries().join("alertmanager");
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alertmanager.yml");
         // Grouped per alert, so each alert would be its own notification; the receiver
