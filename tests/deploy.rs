@@ -14,7 +14,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Container;
 use serde_json::Value;
 use support::Plugin;
-use support::watcher::{Watcher, http_get, wait_until};
+use support::watcher::{Watcher, http_get, metric_names, referenced, wait_until};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
@@ -207,30 +207,6 @@ fn the_probes_point_at_paths_a_running_watcher_answers() {
             );
         }
     }
-}
-
-/// The metric names of a scrape (`# TYPE` lines; counters' samples end in `_total`).
-fn metric_names(scrape: &str) -> BTreeSet<String> {
-    scrape
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .map(|rest| {
-            let (name, kind) = rest.split_once(' ').unwrap();
-            if kind == "counter" {
-                format!("{name}_total")
-            } else {
-                name.to_string()
-            }
-        })
-        .collect()
-}
-
-/// The `token_watch_*` names in a PromQL expression.
-fn referenced(expr: &str) -> Vec<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| word.starts_with("token_watch_"))
-        .map(String::from)
-        .collect()
 }
 
 #[test]

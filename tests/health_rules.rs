@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::watcher::{Watcher, http_get, sample, wait_until};
+use support::watcher::{Watcher, http_get, metric_names, referenced, sample, wait_until};
 use support::{Plugin, cluster};
 
 /// The job the tests put in place of the section's placeholder.
@@ -200,30 +200,6 @@ fn each_rule_fires_on_its_bad_case_and_stays_quiet_on_a_healthy_watcher() {
         "{}",
         said(&failed)
     );
-}
-
-/// The metric names of a scrape (`# TYPE` lines; counters' samples end in `_total`).
-fn metric_names(scrape: &str) -> BTreeSet<String> {
-    scrape
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .map(|rest| {
-            let (name, kind) = rest.split_once(' ').unwrap();
-            if kind == "counter" {
-                format!("{name}_total")
-            } else {
-                name.to_string()
-            }
-        })
-        .collect()
-}
-
-/// The `token_watch_*` names in a PromQL expression.
-fn referenced(expr: &str) -> Vec<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| word.starts_with("token_watch_"))
-        .map(String::from)
-        .collect()
 }
 
 /// The bed's kubeconfig with one more context, `gone`: the bed's cluster and admin at a

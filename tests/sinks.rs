@@ -18,7 +18,7 @@ use support::alertmanager::{Alertmanager, PASSWORD, USER, Web};
 use support::falcosidekick::{Falcosidekick, answer};
 use support::pki::Pki;
 use support::watcher::{Watcher, http_get, sample, wait_until};
-use support::{Plugin, cluster, operator_namespace, token_of};
+use support::{Plugin, cluster, planted, token_of};
 
 const DECOY: &str = attacks::DECOY;
 
@@ -45,10 +45,7 @@ async fn a_use_its_audit_update_and_a_broken_decoy_reach_alertmanager_and_falcos
     let cluster = cluster();
     let admin = cluster.client("admin").await;
     let plugin = Plugin::new(cluster);
-    let namespace = operator_namespace(&admin, "sinks").await;
-    let planted = plugin.as_operator(&namespace, &["plant", "--yes", "-o", "json"]);
-    planted.assert_code(0);
-    let secret = planted.json()["secret"].as_str().unwrap().to_string();
+    let (namespace, secret) = planted(&plugin, &admin, "sinks").await;
     let token = token_of(&admin, &namespace, &secret).await;
     let am = Alertmanager::start();
     let falcosidekick = Falcosidekick::start(0);
@@ -238,10 +235,7 @@ async fn a_drill_goes_out_as_a_drill_and_the_attack_after_it_as_an_attack() {
     let cluster = cluster();
     let admin = cluster.client("admin").await;
     let plugin = Plugin::new(cluster);
-    let namespace = operator_namespace(&admin, "sinkdrill").await;
-    let planted = plugin.as_operator(&namespace, &["plant", "--yes", "-o", "json"]);
-    planted.assert_code(0);
-    let secret = planted.json()["secret"].as_str().unwrap().to_string();
+    let (namespace, secret) = planted(&plugin, &admin, "sinkdrill").await;
     let am = Alertmanager::start();
     // Falcosidekick busy at first: the first post is answered 503 and tried again.
     let falcosidekick = Falcosidekick::start(1);

@@ -16,7 +16,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use serde_json::Value;
 use support::watcher::{http_get, sample};
-use support::{Cluster, Plugin, cluster, eventually, operator_namespace, token_of};
+use support::{Cluster, Plugin, cluster, eventually, planted, token_of};
 
 const LABEL: &str = "kubernetes.io/legacy-token-last-used";
 
@@ -108,15 +108,6 @@ async fn wait_rearmed(admin: &kube::Client, namespace: &str, secret: &str) {
     })
     .await
     .unwrap_or_else(|| panic!("the stamp on {namespace}/{secret} was not removed"));
-}
-
-/// Plants a decoy in a namespace of its own; its Secret's name.
-async fn planted(plugin: &Plugin, admin: &kube::Client, prefix: &str) -> (String, String) {
-    let namespace = operator_namespace(admin, prefix).await;
-    let run = plugin.as_operator(&namespace, &["plant", "--yes", "-o", "json"]);
-    run.assert_code(0);
-    let secret = run.json()["secret"].as_str().unwrap().to_string();
-    (namespace, secret)
 }
 
 fn watch_args<'a>(namespace: &'a str, more: &[&'a str]) -> Vec<&'a str> {

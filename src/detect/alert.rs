@@ -103,6 +103,50 @@ pub struct Alert {
     pub server: Option<String>,
 }
 
+/// An alert of a kubectl run with a decoy token, for the tests of what sinks make of it.
+#[cfg(test)]
+pub(crate) fn used_alert() -> Alert {
+    let at = |t: &str| Some(t.parse::<jiff::Timestamp>().unwrap());
+    Alert {
+        kind: "HoneytokenAlert",
+        schema_version: 1,
+        drill: false,
+        drill_mark: DrillClaim::None,
+        user: "system:serviceaccount:kube-system:tiller".into(),
+        source_ips: vec!["10.0.3.7".into(), "192.168.1.4".into()],
+        user_agent: "kubectl/v1.36.3 (linux/amd64)".into(),
+        first_seen: at("2026-12-03T10:00:00.104215Z"),
+        last_seen: at("2026-12-03T10:00:01Z"),
+        signal: "request",
+        requests: vec![
+            Request {
+                time: at("2026-12-03T10:00:00.104215Z"),
+                verb: "get".into(),
+                request_uri: "/api".into(),
+                code: Some(200),
+                audit_id: "a1".into(),
+            },
+            Request {
+                time: at("2026-12-03T10:00:01Z"),
+                verb: "list".into(),
+                request_uri: "/api/v1/namespaces/kube-system/secrets".into(),
+                code: Some(403),
+                audit_id: "a2".into(),
+            },
+        ],
+        requests_not_listed: 3,
+        stamps: Vec::new(),
+        audit_ids: vec!["a1".into(), "a2".into()],
+        source: "webhook".into(),
+        text: "DECOY TOKEN USED: from <!channel> & more".into(),
+        alert_id: "0123456789abcdef0123456789abcdef".into(),
+        update: false,
+        secret: None,
+        context: None,
+        server: None,
+    }
+}
+
 /// A fresh alert ID: 16 random bytes, hex.
 pub fn new_alert_id() -> String {
     let mut bytes = [0u8; 16];

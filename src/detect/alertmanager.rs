@@ -284,47 +284,9 @@ pub fn postable(
 mod tests {
     use super::*;
     use crate::decoy::tracking::DrillClaim;
-    use crate::detect::alert::Request;
 
     fn used() -> Alert {
-        Alert {
-            kind: "HoneytokenAlert",
-            schema_version: 1,
-            drill: false,
-            drill_mark: DrillClaim::None,
-            user: "system:serviceaccount:kube-system:tiller".into(),
-            source_ips: vec!["10.0.3.7".into()],
-            user_agent: "kubectl/v1.36.3 (linux/amd64)".into(),
-            first_seen: Some("2026-12-03T10:00:00Z".parse().unwrap()),
-            last_seen: Some("2026-12-03T10:00:01Z".parse().unwrap()),
-            signal: "request",
-            requests: vec![
-                Request {
-                    time: Some("2026-12-03T10:00:00Z".parse().unwrap()),
-                    verb: "get".into(),
-                    request_uri: "/api".into(),
-                    code: Some(200),
-                    audit_id: "a1".into(),
-                },
-                Request {
-                    time: Some("2026-12-03T10:00:01Z".parse().unwrap()),
-                    verb: "list".into(),
-                    request_uri: "/api/v1/namespaces/kube-system/secrets".into(),
-                    code: Some(403),
-                    audit_id: "a2".into(),
-                },
-            ],
-            requests_not_listed: 0,
-            stamps: Vec::new(),
-            audit_ids: vec!["a1".into(), "a2".into()],
-            source: "webhook".into(),
-            text: "DECOY TOKEN USED: from <!channel>".into(),
-            alert_id: "0123456789abcdef0123456789abcdef".into(),
-            update: false,
-            secret: None,
-            context: None,
-            server: None,
-        }
+        crate::detect::alert::used_alert()
     }
 
     fn tripwire() -> Alert {
@@ -366,12 +328,12 @@ mod tests {
                 ("alert_id", "0123456789abcdef0123456789abcdef"),
             ])
         );
-        assert_eq!(posted.annotations["source_ips"], "10.0.3.7");
+        assert_eq!(posted.annotations["source_ips"], "10.0.3.7, 192.168.1.4");
         assert_eq!(
             posted.annotations["request"],
             "list /api/v1/namespaces/kube-system/secrets answered 403"
         );
-        assert_eq!(posted.annotations["requests"], "2");
+        assert_eq!(posted.annotations["requests"], "5");
         assert_eq!(posted.annotations["audit_ids"], "a1, a2");
         assert_eq!(
             posted.annotations["summary"],
@@ -394,7 +356,7 @@ mod tests {
         // What the update adds is in the annotations, which Alertmanager takes from the
         // latest post.
         assert!(!a.annotations.contains_key("source_ips"));
-        assert_eq!(b.annotations["source_ips"], "10.0.3.7");
+        assert_eq!(b.annotations["source_ips"], "10.0.3.7, 192.168.1.4");
         assert_eq!(b.annotations["update"], "true");
         assert_eq!(
             a.annotations["summary"],
@@ -502,11 +464,11 @@ mod tests {
         let posted = postable(&used(), &[], now(), HOLD);
         assert_eq!(
             posted.annotations["description"],
-            "DECOY TOKEN USED: from &lt;!channel&gt;"
+            "DECOY TOKEN USED: from &lt;!channel&gt; &amp; more"
         );
         let json = serde_json::to_value(vec![&posted]).unwrap();
         let alert = &json[0];
-        assert_eq!(alert["startsAt"], "2026-12-03T10:00:00Z");
+        assert_eq!(alert["startsAt"], "2026-12-03T10:00:00.104215Z");
         assert_eq!(alert["endsAt"], "2026-12-03T11:00:05Z");
         assert_eq!(alert["labels"]["alertname"], "HoneytokenDecoyUsed");
         assert!(alert.get("generatorURL").is_none());

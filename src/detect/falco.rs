@@ -169,47 +169,10 @@ pub fn payload(
 mod tests {
     use super::*;
     use crate::decoy::tracking::DrillClaim;
-    use crate::detect::alert::{Request, Stamp};
+    use crate::detect::alert::Stamp;
 
     fn used() -> Alert {
-        Alert {
-            kind: "HoneytokenAlert",
-            schema_version: 1,
-            drill: false,
-            drill_mark: DrillClaim::None,
-            user: "system:serviceaccount:kube-system:tiller".into(),
-            source_ips: vec!["10.0.3.7".into(), "192.168.1.4".into()],
-            user_agent: "kubectl/v1.36.3 (linux/amd64)".into(),
-            first_seen: Some("2026-12-03T10:00:00.104215Z".parse().unwrap()),
-            last_seen: Some("2026-12-03T10:00:01Z".parse().unwrap()),
-            signal: "request",
-            requests: vec![
-                Request {
-                    time: Some("2026-12-03T10:00:01Z".parse().unwrap()),
-                    verb: "list".into(),
-                    request_uri: "/api/v1/namespaces/kube-system/secrets".into(),
-                    code: Some(403),
-                    audit_id: "a2".into(),
-                },
-                Request {
-                    time: Some("2026-12-03T10:00:01Z".parse().unwrap()),
-                    verb: "get".into(),
-                    request_uri: "/api".into(),
-                    code: Some(200),
-                    audit_id: "a3".into(),
-                },
-            ],
-            requests_not_listed: 3,
-            stamps: Vec::new(),
-            audit_ids: vec!["a2".into(), "a3".into()],
-            source: "webhook".into(),
-            text: "DECOY TOKEN USED: <b> & more".into(),
-            alert_id: "0123456789abcdef0123456789abcdef".into(),
-            update: false,
-            secret: None,
-            context: None,
-            server: None,
-        }
+        crate::detect::alert::used_alert()
     }
 
     fn now() -> jiff::Timestamp {
@@ -280,7 +243,7 @@ mod tests {
         let payload = payload(&used(), "h", &[], now());
         assert_eq!(
             payload.output,
-            "10:00:00.104215000: Critical DECOY TOKEN USED: &lt;b&gt; &amp; more"
+            "10:00:00.104215000: Critical DECOY TOKEN USED: from &lt;!channel&gt; &amp; more"
         );
     }
 

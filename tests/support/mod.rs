@@ -704,6 +704,16 @@ impl Plugin {
     }
 }
 
+/// Plants a decoy as the operator in a namespace of its own: the namespace and the
+/// decoy's Secret.
+pub async fn planted(plugin: &Plugin, admin: &kube::Client, prefix: &str) -> (String, String) {
+    let namespace = operator_namespace(admin, prefix).await;
+    let run = plugin.as_operator(&namespace, &["plant", "--yes", "-o", "json"]);
+    run.assert_code(0);
+    let secret = run.json()["secret"].as_str().unwrap().to_string();
+    (namespace, secret)
+}
+
 /// A decoy's life up to its trip: plants it in `namespace` as the operator, drills it, and
 /// lists Secrets with its token through the bed's kubectl (refused). Returns the token.
 pub async fn plant_drill_and_attack(

@@ -240,3 +240,27 @@ pub fn wait_until(within: Duration, mut probe: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The metric names of a scrape (`# TYPE` lines; counters' samples end in `_total`).
+pub fn metric_names(scrape: &str) -> std::collections::BTreeSet<String> {
+    scrape
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .map(|rest| {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            if kind == "counter" {
+                format!("{name}_total")
+            } else {
+                name.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The `token_watch_*` names in a PromQL expression.
+pub fn referenced(expr: &str) -> Vec<String> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("token_watch_"))
+        .map(String::from)
+        .collect()
+}
