@@ -127,6 +127,7 @@ impl Error {
                 signal: Signal::Terminate,
                 ..
             } => exit::TERMINATED,
+            Error::Prompt(prompt) if prompt.is_interrupt() => exit::INTERRUPTED,
             _ => exit::FAILED,
         }
     }

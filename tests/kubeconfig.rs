@@ -185,13 +185,13 @@ async fn the_exported_kubeconfig_signs_in_as_the_decoy_and_its_use_trips_the_ala
         let seen = |wanted: &dyn Fn(&serde_json::Value) -> bool| uses.iter().any(wanted);
         (seen(&|u| {
             u["signal"] == "request"
-                && u["requestUri"]
+                && u["requestURI"]
                     .as_str()
                     .is_some_and(|r| r.contains("selfsubjectreviews"))
         }) && seen(&|u| {
             u["signal"] == "request"
                 && u["code"] == 403
-                && u["requestUri"]
+                && u["requestURI"]
                     .as_str()
                     .is_some_and(|r| r.starts_with("/api/v1/namespaces/kube-system/secrets"))
         }))

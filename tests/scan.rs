@@ -39,7 +39,7 @@ async fn scan_finds_the_drill_and_the_attacker_in_the_real_audit_log() {
     assert_eq!(real[0]["verb"], "list");
     assert_eq!(real[0]["code"], 403);
     assert!(
-        real[0]["requestUri"]
+        real[0]["requestURI"]
             .as_str()
             .unwrap()
             .starts_with(&format!("/api/v1/namespaces/{namespace}/secrets"))
@@ -67,4 +67,53 @@ async fn scan_finds_the_drill_and_the_attacker_in_the_real_audit_log() {
 
     op(&["remove", "--yes"]).assert_code(0);
     assert!(!plugin.transcript.borrow().contains(&token));
+}
+
+/// Input that was not read never gets a clean verdict; the JSON speaks the audit API's names.
+#[test]
+fn a_file_not_read_gets_no_clean_verdict_and_the_json_uses_the_audit_apis_names() {
+    let user = "system:serviceaccount:kube-system:tiller";
+    let plugin = Plugin::offline();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.log").display().to_string();
+    let run = plugin.run(&["scan", "--user", user, &missing]);
+    assert_eq!(run.code, Some(1), "{}", run.text());
+    assert!(
+        !run.stdout
+            .lines()
+            .any(|l| l == format!("no use of {user} found")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("the scan is incomplete"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("missing.log"), "{}", run.stderr);
+
+    let log = dir.path().join("audit.log");
+    std::fs::write(&log, "").unwrap();
+    let log = log.display().to_string();
+    let clean = plugin.run(&["scan", "--user", user, &log]);
+    assert_eq!(clean.code, Some(0), "{}", clean.text());
+    assert_eq!(clean.stdout, format!("no use of {user} found\n"));
+
+    std::fs::write(
+        &log,
+        format!(
+            "{{\"kind\":\"Event\",\"auditID\":\"a-1\",\"stage\":\"ResponseComplete\",\"verb\":\"list\",\"requestURI\":\"/api/v1/secrets\",\"user\":{{\"username\":\"{user}\"}},\"sourceIPs\":[\"10.0.0.9\"],\"userAgent\":\"curl/8\",\"responseStatus\":{{\"code\":403}},\"requestReceivedTimestamp\":\"2026-11-28T10:00:00Z\"}}\n"
+        ),
+    )
+    .unwrap();
+    let found = plugin.run(&["scan", "--user", user, &log, "-o", "json"]);
+    assert_eq!(found.code, Some(3), "{}", found.text());
+    let report = found.json();
+    assert_eq!(report["kind"], "ScanReport");
+    assert_eq!(report["schemaVersion"], 1);
+    let used = &report["uses"][0];
+    assert_eq!(used["requestURI"], "/api/v1/secrets");
+    assert_eq!(used["sourceIPs"], serde_json::json!(["10.0.0.9"]));
+    assert_eq!(used["auditID"], "a-1");
+    assert!(used.get("requestUri").is_none() && used.get("auditId").is_none());
 }

@@ -272,7 +272,7 @@ async fn scan_and_watch_report_the_stamp_of_a_probe_the_policy_drops_and_not_the
     let found: BTreeSet<String> = uses
         .iter()
         .filter(|u| u["signal"] == "stamp")
-        .map(|u| u["auditId"].as_str().unwrap().to_string())
+        .map(|u| u["auditID"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(found, truth, "{uses:#?}");
     assert_eq!(report["stamps"], 2);
@@ -283,7 +283,7 @@ async fn scan_and_watch_report_the_stamp_of_a_probe_the_policy_drops_and_not_the
     }
     assert!(
         uses.iter()
-            .all(|u| !rearm_ids.contains(u["auditId"].as_str().unwrap()))
+            .all(|u| !rearm_ids.contains(u["auditID"].as_str().unwrap()))
     );
     assert!(
         uses.iter()

@@ -81,8 +81,8 @@ fn scan_shows_control_and_bidi_characters_escaped() {
     );
     let report = json.json();
     assert_eq!(report["uses"][0]["userAgent"], AGENT);
-    assert_eq!(report["uses"][0]["requestUri"], URI);
-    assert_eq!(report["uses"][0]["sourceIps"][0], "10.0.0.9\u{85}");
+    assert_eq!(report["uses"][0]["requestURI"], URI);
+    assert_eq!(report["uses"][0]["sourceIPs"][0], "10.0.0.9\u{85}");
 }
 
 /// A POST to the receiver, as anyone who reaches the port can send it.

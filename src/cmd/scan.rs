@@ -44,7 +44,9 @@ pub struct Use {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub verb: String,
+    #[serde(rename = "requestURI")]
     pub request_uri: String,
+    #[serde(rename = "sourceIPs")]
     pub source_ips: Vec<String>,
     pub user_agent: String,
     pub code: Option<u16>,
@@ -54,6 +56,7 @@ pub struct Use {
     pub drill: bool,
     /// What the user agent claims; `forged` and `unverified` claims count as real use.
     pub drill_mark: DrillClaim,
+    #[serde(rename = "auditID")]
     pub audit_id: String,
     pub source: String,
 }
@@ -72,6 +75,13 @@ pub struct Summary {
     pub oversized_with_decoy: u64,
     /// Sources that could not be read to their end, with why.
     pub unreadable: Vec<String>,
+}
+
+impl Summary {
+    /// Whether every source was read to its end and no skipped line could hold a use.
+    pub fn is_whole(&self) -> bool {
+        self.unreadable.is_empty() && self.oversized_with_decoy == 0
+    }
 }
 
 /// How much of a source is read at once. Each read is searched as a whole for the decoys'
@@ -423,6 +433,8 @@ fn open_file_or_stream(path: &Path) -> std::io::Result<std::fs::File> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanReport {
+    pub kind: &'static str,
+    pub schema_version: u32,
     pub users: Vec<String>,
     /// The decoy Secrets whose stamps were looked for, `namespace/name`.
     pub secrets: Vec<String>,
@@ -532,6 +544,8 @@ pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Ou
     uses.sort_by_key(|u| u.time);
     attribute_stamps(&mut uses);
     let report = ScanReport {
+        kind: "ScanReport",
+        schema_version: 1,
         real_uses: uses.iter().filter(|u| !u.drill).count(),
         stamps: uses
             .iter()
@@ -544,7 +558,14 @@ pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Ou
     };
     match output::structured(global.output, &report)? {
         Some(text) => print!("{text}"),
-        None if report.uses.is_empty() => println!("no use of {} found", report.users.join(", ")),
+        // A clean verdict only for input read whole: what was not read may hold a use.
+        None if report.uses.is_empty() && report.summary.is_whole() => {
+            println!("no use of {} found", report.users.join(", "))
+        }
+        None if report.uses.is_empty() => println!(
+            "no use of {} found in what could be read; the scan is incomplete (why is on stderr)",
+            report.users.join(", ")
+        ),
         None => print!("{}", table(&report)),
     }
     eprintln!(
@@ -574,7 +595,7 @@ pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Ou
     }
     Ok(if report.real_uses > 0 {
         Outcome::Tripped
-    } else if !report.summary.unreadable.is_empty() || report.summary.oversized_with_decoy > 0 {
+    } else if !report.summary.is_whole() {
         Outcome::Incomplete
     } else {
         Outcome::Success
@@ -1158,6 +1179,8 @@ mod tests {
             "kubectl\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}1A\u{202e}exe.txt\nforged row"
         );
         let report = ScanReport {
+            kind: "ScanReport",
+            schema_version: 1,
             users: vec![DECOY.into()],
             secrets: vec![],
             stamps: 0,

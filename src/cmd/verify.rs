@@ -934,7 +934,23 @@ fn read_policy(path: &std::path::Path) -> Result<Policy, Error> {
         .map_err(|e| Error::Invalid(format!("invalid audit policy {}: {e}", path.display())))
 }
 
+/// `--e2e --listen` takes a loopback address: its receiver is there for the drill's few
+/// events and speaks plain HTTP; what works beyond loopback is said instead.
+fn check_listen(address: Option<std::net::SocketAddr>) -> Result<(), Error> {
+    match address {
+        Some(address) if !address.ip().is_loopback() => Err(Error::Invalid(format!(
+            "--listen {address}: verify's receiver speaks plain HTTP, so it listens on loopback \
+             only (127.0.0.1 or [::1]): run verify on the API server's node with a loopback \
+             address its audit webhook posts to, or give --audit-log FILE; to prove a receiver \
+             on another address, run `watch --listen {address} --tls-cert FILE --tls-key FILE` \
+             and see its alert of `test-trigger`"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub async fn run(args: &VerifyArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
+    check_listen(args.listen)?;
     // A policy given on the command line is read first: a broken file is an input error.
     let given_policy = args.policy.as_deref().map(read_policy).transpose()?;
     let selection = locate::select(
@@ -1394,6 +1410,24 @@ fn tripwire_check(report: &DrillReport) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_e2e_receiver_listens_on_loopback_and_says_what_works_beyond() {
+        assert!(check_listen(None).is_ok());
+        assert!(check_listen(Some("127.0.0.1:9444".parse().unwrap())).is_ok());
+        assert!(check_listen(Some("[::1]:9444".parse().unwrap())).is_ok());
+        let error = check_listen(Some("0.0.0.0:9444".parse().unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--listen 0.0.0.0:9444: verify's receiver"),
+            "{error}"
+        );
+        assert!(
+            error.contains("`watch --listen 0.0.0.0:9444 --tls-cert"),
+            "{error}"
+        );
+    }
     use crate::decoy::profile::default_profile;
     use crate::home::Key;
 
