@@ -319,7 +319,15 @@ fn widths(rows: &[Vec<Cell>], fit: Fit) -> Vec<usize> {
     while cap > 2 && words.iter().map(|&w| w.min(cap)).sum::<usize>() > available {
         cap -= 1;
     }
-    words.iter().map(|&w| w.min(cap)).collect()
+    let mut widths: Vec<usize> = words.iter().map(|&w| w.min(cap)).collect();
+    // What the cap leaves goes to the words it cut, left first.
+    let mut left = available.saturating_sub(widths.iter().sum::<usize>());
+    for c in 0..columns {
+        let more = (words[c] - widths[c]).min(left);
+        widths[c] += more;
+        left -= more;
+    }
+    widths
 }
 
 /// The text with every word wider than `width` cut to fit it, ending in `…`.
