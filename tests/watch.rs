@@ -652,7 +652,7 @@ fn watch_skips_a_line_over_the_limit_and_alerts_on_the_next_event() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("over the 16 MiB line limit"), "{stderr}");
     assert!(
-        stderr.contains("1 lines over the line limit skipped"),
+        stderr.contains("1 line over the line limit skipped"),
         "{stderr}"
     );
 }
