@@ -33,6 +33,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
     use cmd::{kubeconfig, plant, rbac, remove, rules, scan, status, trigger, verify, watch};
     let terminal = ui::terminal::Terminal::detect();
     ui::terminal::configure_color(cli.global.color, terminal);
+    ui::table::configure(
+        ui::table::stdout_width(),
+        cli.global.output == ui::output::OutputFormat::Wide,
+    );
     let home = home::Home::from_env();
     let global = &cli.global;
     if global.names_a_fleet() && !cli.command.acts_on_a_fleet() {

@@ -437,7 +437,7 @@ fn alertmanager_behind_tls_client_certificates_and_basic_auth_and_a_wrong_passwo
         1.0
     );
     let (_, stdout, stderr) = watcher.stop_with_stdout();
-    assert!(stderr.contains("1 alert deliveries failed"), "{stderr}");
+    assert!(stderr.contains("1 alert delivery failed"), "{stderr}");
     for shown in [&stdout, &stderr] {
         assert!(!shown.contains("not-the-password") && !shown.contains(PASSWORD));
     }

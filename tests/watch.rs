@@ -259,7 +259,7 @@ async fn watch_follows_the_real_audit_log_and_alerts_once_per_attacker_action() 
     watcher.assert_quiet(Duration::from_secs(3), "remove");
     let (code, stderr) = watcher.stop();
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("2 alerts (1 drills)"), "{stderr}");
+    assert!(stderr.contains("2 alerts (1 drill)"), "{stderr}");
     assert!(!plugin.transcript.borrow().contains(&token));
 }
 
@@ -652,7 +652,7 @@ fn watch_skips_a_line_over_the_limit_and_alerts_on_the_next_event() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("over the 16 MiB line limit"), "{stderr}");
     assert!(
-        stderr.contains("1 lines over the line limit skipped"),
+        stderr.contains("1 line over the line limit skipped"),
         "{stderr}"
     );
 }

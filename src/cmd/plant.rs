@@ -785,7 +785,7 @@ async fn plant_one(
                     "{}",
                     output::structured(OutputFormat::Json, &report)?.unwrap_or_default()
                 ),
-                OutputFormat::Table => {
+                OutputFormat::Table | OutputFormat::Wide => {
                     print!("{}", plan_text(&report));
                     if steps.resumes() {
                         println!(
@@ -1004,7 +1004,9 @@ async fn plant_several(
         }
         if global.dry_run {
             match global.output {
-                OutputFormat::Table => println!("{text}(dry run: nothing was created)"),
+                OutputFormat::Table | OutputFormat::Wide => {
+                    println!("{text}(dry run: nothing was created)")
+                }
                 OutputFormat::Yaml => {
                     let documents: Vec<serde_json::Value> = plans
                         .iter()

@@ -345,7 +345,7 @@ pub fn render(
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
             output::json(&list, true)? + "\n"
         }
-        OutputFormat::Table | OutputFormat::Yaml => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Yaml => {
             header(decoys, options) + &output::yaml_documents(&objects)?
         }
     })

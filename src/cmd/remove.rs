@@ -16,6 +16,7 @@ use crate::exit::Outcome;
 use crate::home::{Home, PlantedRecord, State};
 use crate::ui::output;
 use crate::ui::prompt;
+use crate::ui::table::{Cell, Tone};
 use crate::ui::terminal::Terminal;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -717,18 +718,18 @@ fn several_text(report: &SeveralReport) -> String {
     // The reasons are long: the error at the end tells each.
     let mut table = output::table(&["decoy", "profile", "objects", "result"]);
     for decoy in &report.decoys {
-        let result = if decoy.result.succeeded() {
-            console::style(decoy.result.as_str()).green().to_string()
-        } else {
-            console::style(decoy.result.as_str())
-                .red()
-                .bold()
-                .to_string()
-        };
-        table.add_row(vec![
-            format!("{}/{}", decoy.namespace, decoy.service_account),
-            decoy.profile.clone(),
-            decoy.objects.len().to_string(),
+        let result = Cell::new(
+            decoy.result.as_str(),
+            if decoy.result.succeeded() {
+                Tone::Good
+            } else {
+                Tone::Bad
+            },
+        );
+        table.add_row([
+            format!("{}/{}", decoy.namespace, decoy.service_account).into(),
+            decoy.profile.as_str().into(),
+            decoy.objects.len().to_string().into(),
             result,
         ]);
     }
@@ -912,13 +913,8 @@ fn context_state(context: &ContextResult<ContextRemoval>) -> String {
 /// context with no decoy or no answer, then one summary line. Pure.
 pub fn fleet_table(report: &FleetReport<ContextRemoval>) -> String {
     let mut table = output::table(&["context", "decoy", "profile", "objects", "result"]);
-    let styled = |text: &str, fine: bool| {
-        if fine {
-            console::style(text).green().to_string()
-        } else {
-            console::style(text).red().bold().to_string()
-        }
-    };
+    let styled =
+        |text: &str, fine: bool| Cell::new(text, if fine { Tone::Good } else { Tone::Bad });
     for context in &report.contexts {
         let decoys = context
             .report
@@ -926,22 +922,22 @@ pub fn fleet_table(report: &FleetReport<ContextRemoval>) -> String {
             .map(ContextRemoval::decoys)
             .unwrap_or_default();
         for decoy in &decoys {
-            table.add_row(vec![
-                context.context.clone(),
-                format!("{}/{}", decoy.namespace, decoy.service_account),
-                decoy.profile.clone(),
-                decoy.objects.len().to_string(),
+            table.add_row([
+                Cell::from(&context.context),
+                format!("{}/{}", decoy.namespace, decoy.service_account).into(),
+                decoy.profile.as_str().into(),
+                decoy.objects.len().to_string().into(),
                 styled(decoy.result.as_str(), decoy.result.succeeded()),
             ]);
         }
         if decoys.is_empty() {
             let fine = context.report.is_some();
             let state = context_state(context);
-            table.add_row(vec![
-                context.context.clone(),
-                "-".to_string(),
-                "-".to_string(),
-                "-".to_string(),
+            table.add_row([
+                Cell::from(&context.context),
+                "-".into(),
+                "-".into(),
+                "-".into(),
                 if fine {
                     styled(&state, true)
                 } else {

@@ -17,6 +17,7 @@ use crate::exit::Outcome;
 use crate::home::Home;
 use crate::home::Key;
 use crate::ui::output;
+use crate::ui::table::{Cell, Tone};
 use crate::ui::terminal::printable;
 
 /// Which event showed a use.
@@ -461,8 +462,8 @@ fn table(report: &ScanReport) -> String {
     // Every field but the time and code is what a client or the log's writer chose.
     let shown = |text: &str| printable(text).into_owned();
     for found in &report.uses {
-        table.add_row(vec![
-            found.time.map(|t| t.to_string()).unwrap_or_default(),
+        let row: Vec<Cell> = vec![
+            found.time.map(|t| t.to_string()).unwrap_or_default().into(),
             match (&found.signal, &found.secret) {
                 (SignalKind::Stamp, Some(secret)) => format!(
                     "stamp of {}: token authenticated (first use since re-arm)",
@@ -472,30 +473,25 @@ fn table(report: &ScanReport) -> String {
                     "stamp: token authenticated (first use since re-arm)".into()
                 }
                 (SignalKind::Request, _) => "request".into(),
-            },
-            shown(&found.user),
-            shown(&found.verb),
-            shown(&found.request_uri),
-            found.code.map(|c| c.to_string()).unwrap_or_default(),
-            shown(&found.source_ips.join(",")),
-            shown(&found.user_agent),
+            }
+            .into(),
+            shown(&found.user).into(),
+            shown(&found.verb).into(),
+            shown(&found.request_uri).into(),
+            found.code.map(|c| c.to_string()).unwrap_or_default().into(),
+            shown(&found.source_ips.join(",")).into(),
+            shown(&found.user_agent).into(),
             match found.drill_mark {
                 DrillClaim::Genuine => "drill".into(),
-                DrillClaim::None => console::style("REAL").red().bold().to_string(),
-                DrillClaim::Replayed => console::style("REAL (copied drill mark)")
-                    .red()
-                    .bold()
-                    .to_string(),
-                DrillClaim::Forged => console::style("REAL (forged drill mark)")
-                    .red()
-                    .bold()
-                    .to_string(),
-                DrillClaim::Unverified => console::style("REAL? (drill mark, no key to check)")
-                    .red()
-                    .bold()
-                    .to_string(),
+                DrillClaim::None => Cell::new("REAL", Tone::Bad),
+                DrillClaim::Replayed => Cell::new("REAL (copied drill mark)", Tone::Bad),
+                DrillClaim::Forged => Cell::new("REAL (forged drill mark)", Tone::Bad),
+                DrillClaim::Unverified => {
+                    Cell::new("REAL? (drill mark, no key to check)", Tone::Bad)
+                }
             },
-        ]);
+        ];
+        table.add_row(row);
     }
     format!("{table}\n")
 }
@@ -569,13 +565,22 @@ pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Ou
         None => print!("{}", table(&report)),
     }
     eprintln!(
-        "scanned {} lines: {} uses of the decoys ({} real, {} drills; {} of them stamps of a decoy's Secret); {} malformed lines with a decoy's name skipped",
-        report.summary.lines,
-        report.uses.len(),
+        "scanned {}: {} of the decoys ({} real, {}; {} of them {} of a decoy's Secret); {} with a decoy's name skipped",
+        output::count(report.summary.lines, "line", "lines"),
+        output::count(report.uses.len(), "use", "uses"),
         report.real_uses,
-        report.uses.len() - report.real_uses,
+        output::count(report.uses.len() - report.real_uses, "drill", "drills"),
         report.stamps,
-        report.summary.malformed
+        if report.stamps == 1 {
+            "a stamp"
+        } else {
+            "stamps"
+        },
+        output::count(
+            report.summary.malformed,
+            "malformed line",
+            "malformed lines"
+        )
     );
     if report.summary.oversized > 0 {
         eprintln!(

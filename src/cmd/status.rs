@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
 use crate::ui::output;
+use crate::ui::table::{Cell, Table, Tone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Verdict {
@@ -308,52 +309,72 @@ const DECOY_COLUMNS: [&str; 11] = [
     "reason",
 ];
 
+/// The columns `-o wide` adds: the checks behind a verdict, which its reasons tell
+/// whenever one fails.
+const WIDE_COLUMNS: [&str; 5] = ["account", "secret", "token", "valid", "rbac"];
+
 pub fn table(decoys: &[DecoyStatus]) -> String {
+    format!("{}\n", decoy_table(decoys))
+}
+
+/// A row per decoy; the checks behind the verdict with `-o wide`.
+fn decoy_table(decoys: &[DecoyStatus]) -> Table {
     let mut table = output::table(&DECOY_COLUMNS);
+    table.wide_only(&WIDE_COLUMNS);
     for decoy in decoys {
         table.add_row(decoy_cells(decoy));
     }
-    format!("{table}\n")
+    table
+}
+
+/// When a decoy was planted, as a time that says its zone.
+fn planted_cell(planted_at: Option<jiff::Timestamp>) -> String {
+    planted_at
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 /// One decoy's cells, from `decoy` to `reason`.
-fn decoy_cells(decoy: &DecoyStatus) -> Vec<String> {
-    let yes_no = |b: bool| if b { "yes" } else { "NO" };
-    let verdict = match decoy.verdict {
-        Verdict::Armed => console::style(decoy.verdict.as_str()).green(),
-        Verdict::Drilled => console::style(decoy.verdict.as_str()).cyan(),
-        Verdict::Broken => console::style(decoy.verdict.as_str()).yellow().bold(),
-        Verdict::Tripped => console::style(decoy.verdict.as_str()).red().bold(),
+fn decoy_cells(decoy: &DecoyStatus) -> Vec<Cell> {
+    let yes_no = |b: bool| Cell::from(if b { "yes" } else { "NO" });
+    let verdict = Cell::new(
+        decoy.verdict.as_str(),
+        match decoy.verdict {
+            Verdict::Armed => Tone::Good,
+            Verdict::Drilled => Tone::Note,
+            Verdict::Broken => Tone::Trouble,
+            Verdict::Tripped => Tone::Bad,
+        },
+    );
+    // Without its Secret, nothing can be said of the token.
+    let (token, valid) = if !decoy.secret_present {
+        (Cell::from("-"), Cell::from("-"))
+    } else {
+        (
+            Cell::from(if decoy.token_filled {
+                "filled"
+            } else {
+                "EMPTY"
+            }),
+            yes_no(decoy.invalid_since.is_none()),
+        )
     };
     vec![
-        format!("{}/{}", decoy.namespace, decoy.service_account),
-        decoy.profile.clone(),
-        decoy
-            .planted_at
-            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_else(|| "-".into()),
-        yes_no(decoy.account_present).into(),
-        yes_no(decoy.secret_present).into(),
-        if decoy.token_filled {
-            "filled"
-        } else {
-            "EMPTY"
-        }
-        .into(),
-        if decoy.invalid_since.is_some() {
-            "NO"
-        } else {
-            "yes"
-        }
-        .into(),
+        format!("{}/{}", decoy.namespace, decoy.service_account).into(),
+        decoy.profile.as_str().into(),
+        planted_cell(decoy.planted_at).into(),
+        yes_no(decoy.account_present),
+        yes_no(decoy.secret_present),
+        token,
+        valid,
         if decoy.rbac_bindings.is_empty() {
             "none".into()
         } else {
-            console::style("DANGER").red().bold().to_string()
+            Cell::new("DANGER", Tone::Bad)
         },
-        decoy.last_used.clone().unwrap_or_else(|| "never".into()),
-        verdict.to_string(),
-        decoy.reasons.join("; "),
+        decoy.last_used.as_deref().unwrap_or("never").into(),
+        verdict,
+        decoy.reasons.join("; ").into(),
     ]
 }
 
@@ -431,10 +452,11 @@ fn context_state(context: &ContextResult<StatusReport>) -> String {
 pub fn fleet_table(report: &FleetReport<StatusReport>, home: &Home) -> String {
     let columns: Vec<&str> = std::iter::once("context").chain(DECOY_COLUMNS).collect();
     let mut table = output::table(&columns);
+    table.wide_only(&WIDE_COLUMNS);
     for context in &report.contexts {
         let decoys = context.report.as_ref().map_or(&[][..], |r| &r.decoys[..]);
         for decoy in decoys {
-            let mut row = vec![context.context.clone()];
+            let mut row = vec![Cell::from(&context.context)];
             row.extend(decoy_cells(decoy));
             table.add_row(row);
         }
@@ -447,15 +469,13 @@ pub fn fleet_table(report: &FleetReport<StatusReport>, home: &Home) -> String {
                 ),
                 None => context.error.clone().unwrap_or_default(),
             };
-            let mut row = vec![context.context.clone()];
-            row.extend(std::iter::repeat_n("-".to_string(), 9));
-            row.push(
-                console::style(context_state(context).to_uppercase())
-                    .yellow()
-                    .bold()
-                    .to_string(),
-            );
-            row.push(why);
+            let mut row = vec![Cell::from(&context.context)];
+            row.extend(std::iter::repeat_n(Cell::from("-"), 9));
+            row.push(Cell::new(
+                context_state(context).to_uppercase(),
+                Tone::Trouble,
+            ));
+            row.push(why.into());
             table.add_row(row);
         }
     }
@@ -970,5 +990,88 @@ mod tests {
                 .ends_with("4 contexts: 1 TRIPPED, 1 no decoys, 1 failed, 1 timed out."),
             "{text}"
         );
+    }
+
+    /// Decoys as a terminal shows them: one armed, one whose Secret is gone, one TRIPPED
+    /// with a binding, in other namespaces.
+    fn three_decoys() -> Vec<DecoyStatus> {
+        let armed = assess(&healthy());
+        let mut gone = healthy();
+        gone.found.secret = None;
+        let mut tripped = with_label(healthy(), LAST_USED_LABEL, "2026-11-21");
+        tripped.bindings = vec!["ClusterRoleBinding/helm-server-cluster-admin".into()];
+        let mut tripped = assess(&tripped);
+        tripped.namespace = "apps".into();
+        tripped.service_account = "helm-server".into();
+        let mut planted = [armed, assess(&gone), tripped];
+        for decoy in &mut planted {
+            decoy.planted_at = Some("2026-11-20T11:02:00Z".parse().unwrap());
+        }
+        planted.to_vec()
+    }
+
+    #[test]
+    fn the_table_says_the_time_zone_and_nothing_of_a_token_whose_secret_is_gone() {
+        let decoys = three_decoys();
+        let wide = decoy_table(&decoys).render(
+            crate::ui::table::Fit {
+                width: None,
+                wide: true,
+            },
+            false,
+        );
+        let rows: Vec<&str> = wide.lines().collect();
+        assert!(
+            rows[0].starts_with("DECOY") && rows[0].contains("VALID"),
+            "{wide}"
+        );
+        assert!(rows[1].contains("2026-11-20 11:02 UTC"), "{wide}");
+        let column = |title: &str, row: &str| -> String {
+            let at = rows[0].find(title).unwrap();
+            row[at..].split_whitespace().next().unwrap().to_string()
+        };
+        assert_eq!(column("VALID", rows[1]), "yes", "{wide}");
+        assert_eq!(column("TOKEN", rows[1]), "filled", "{wide}");
+        // The Secret is gone: its token is neither filled nor valid, it is not there.
+        assert_eq!(column("SECRET", rows[2]), "NO", "{wide}");
+        assert_eq!(column("VALID", rows[2]), "-", "{wide}");
+        assert_eq!(column("TOKEN", rows[2]), "-", "{wide}");
+        assert_eq!(column("RBAC", rows[3]), "DANGER", "{wide}");
+    }
+
+    #[test]
+    fn the_default_table_fits_80_columns_and_wide_adds_the_checks() {
+        let decoys = three_decoys();
+        let table = decoy_table(&decoys);
+        let text = table.render(crate::ui::table::Fit::terminal(80), true);
+        let plain = console::strip_ansi_codes(&text).to_string();
+        for line in plain.lines() {
+            assert!(line.chars().count() <= 80, "{plain}");
+            assert_eq!(line, line.trim_end(), "{plain}");
+        }
+        let header = plain.lines().next().unwrap();
+        for title in ["DECOY", "PROFILE", "PLANTED", "VERDICT", "REASON"] {
+            assert!(header.contains(title), "{plain}");
+        }
+        for title in ["ACCOUNT", "TOKEN", "VALID", "RBAC"] {
+            assert!(!header.contains(title), "{plain}");
+        }
+        // Whatever the wide columns would say is in the reasons.
+        assert!(plain.contains("DANGER:"), "{plain}");
+        assert!(plain.contains("gone"), "{plain}");
+        // Whole words, never one broken over two lines.
+        for word in [
+            "kube-system/tiller",
+            "apps/helm-server",
+            "TRIPPED",
+            "2026-11-20",
+        ] {
+            assert!(
+                plain
+                    .split_whitespace()
+                    .any(|w| w.trim_end_matches(';') == word),
+                "{word}: {plain}"
+            );
+        }
     }
 }

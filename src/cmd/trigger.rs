@@ -19,39 +19,50 @@ use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::{DrillTripwire, Home};
 use crate::ui::output;
+use crate::ui::table::{Cell, Table, Tone};
 
-fn table(report: &DrillReport) -> String {
+/// A row per request of a drill.
+fn requests_table(report: &DrillReport) -> Table {
     let mut table = output::table(&["request", "code", "expected", "result", "audit event"]);
     for outcome in &report.requests {
         let result = match outcome.judgement {
-            Judgement::Ok => console::style("ok").green().to_string(),
-            Judgement::Danger => console::style("DANGER").red().bold().to_string(),
-            Judgement::Rejected => console::style("token rejected").yellow().bold().to_string(),
-            Judgement::Unexpected => console::style("unexpected").yellow().to_string(),
+            Judgement::Ok => Cell::new("ok", Tone::Good),
+            Judgement::Danger => Cell::new("DANGER", Tone::Bad),
+            Judgement::Rejected => Cell::new("token rejected", Tone::Trouble),
+            Judgement::Unexpected => Cell::new("unexpected", Tone::Warn),
         };
         let audit = match (&report.audit_log, outcome.audit_latency_seconds) {
-            (None, _) => "not watched".to_string(),
+            (None, _) => "not watched".into(),
             (Some(_), None) if !outcome.request.audit_event_expected => {
-                "not expected (tripwire)".to_string()
+                "not expected (tripwire)".into()
             }
-            (Some(_), Some(seconds)) => format!(
+            (Some(_), Some(seconds)) => Cell::from(format!(
                 "arrived after {seconds:.1}s ({})",
                 crate::ui::terminal::printable(outcome.audit_stage.as_deref().unwrap_or(""))
-            ),
-            (Some(_), None) => console::style("MISSING").red().bold().to_string(),
+            )),
+            (Some(_), None) => Cell::new("MISSING", Tone::Bad),
         };
-        table.add_row(vec![
-            format!("{} {}", outcome.request.method, outcome.request.path),
+        table.add_row([
+            Cell::from(format!(
+                "{} {}",
+                outcome.request.method, outcome.request.path
+            )),
             outcome
                 .code
                 .map(|c| c.to_string())
                 .or_else(|| outcome.error.clone())
-                .unwrap_or_default(),
-            expected_text(outcome.request.expect).to_string(),
+                .unwrap_or_default()
+                .into(),
+            expected_text(outcome.request.expect).into(),
             result,
             audit,
         ]);
     }
+    table
+}
+
+fn table(report: &DrillReport) -> String {
+    let table = requests_table(report);
     format!(
         "Drill {} as {} (user agent \"{}\")\n{table}\nTripwire: {}\n",
         report.drill_id,
@@ -102,7 +113,7 @@ fn expected_text(expect: Expect) -> &'static str {
 pub fn plan_text(plan: &DrillPlan) -> String {
     let mut table = output::table(&["request", "method", "path", "expected"]);
     for request in &plan.requests {
-        table.add_row(vec![
+        table.add_row([
             request.name.to_string(),
             request.method.to_string(),
             request.path.clone(),
@@ -405,8 +416,12 @@ const DRILL_COLUMNS: [&str; 6] = [
     "result",
 ];
 
+/// The drill's ID is in the heading of each drill's own table above the rows.
+const DRILL_WIDE_COLUMNS: [&str; 1] = ["drill"];
+
 fn several_table(report: &SeveralReport) -> String {
     let mut rows = output::table(&DRILL_COLUMNS);
+    rows.wide_only(&DRILL_WIDE_COLUMNS);
     for decoy in &report.decoys {
         rows.add_row(drill_cells(decoy));
     }
@@ -436,11 +451,11 @@ fn several_table(report: &SeveralReport) -> String {
 }
 
 /// One drilled decoy's cells, from `decoy` to `result`.
-fn drill_cells(decoy: &DecoyDrill) -> Vec<String> {
+fn drill_cells(decoy: &DecoyDrill) -> Vec<Cell> {
     let result = match decoy.result {
-        "ok" => console::style("ok").green().to_string(),
-        "wouldDrill" => console::style("would drill").green().to_string(),
-        _ => console::style(decoy.result).red().bold().to_string(),
+        "ok" => Cell::new("ok", Tone::Good),
+        "wouldDrill" => Cell::new("would drill", Tone::Good),
+        _ => Cell::new(decoy.result, Tone::Bad),
     };
     let (id, tripwire, audit) = match &decoy.drill {
         Some(drill) => (
@@ -451,11 +466,11 @@ fn drill_cells(decoy: &DecoyDrill) -> Vec<String> {
         None => ("-".to_string(), "-".to_string(), "-".to_string()),
     };
     vec![
-        format!("{}/{}", decoy.namespace, decoy.service_account),
-        decoy.profile.clone(),
-        id,
-        tripwire,
-        audit,
+        format!("{}/{}", decoy.namespace, decoy.service_account).into(),
+        decoy.profile.as_str().into(),
+        id.into(),
+        tripwire.into(),
+        audit.into(),
         result,
     ]
 }
@@ -742,25 +757,21 @@ fn context_state(context: &ContextResult<ContextDrill>) -> String {
 pub fn fleet_table(report: &FleetReport<ContextDrill>) -> String {
     let columns: Vec<&str> = std::iter::once("context").chain(DRILL_COLUMNS).collect();
     let mut rows = output::table(&columns);
+    rows.wide_only(&DRILL_WIDE_COLUMNS);
     for context in &report.contexts {
         let decoys = context
             .report
             .as_ref()
             .map_or(&[][..], |r| &r.report.decoys);
         for decoy in decoys {
-            let mut row = vec![context.context.clone()];
+            let mut row = vec![Cell::from(&context.context)];
             row.extend(drill_cells(decoy));
             rows.add_row(row);
         }
         if decoys.is_empty() {
-            let mut row = vec![context.context.clone()];
-            row.extend(std::iter::repeat_n("-".to_string(), 5));
-            row.push(
-                console::style(context_state(context).to_uppercase())
-                    .red()
-                    .bold()
-                    .to_string(),
-            );
+            let mut row = vec![Cell::from(&context.context)];
+            row.extend(std::iter::repeat_n(Cell::from("-"), 5));
+            row.push(Cell::new(context_state(context).to_uppercase(), Tone::Bad));
             rows.add_row(row);
         }
     }
@@ -1122,17 +1133,18 @@ mod tests {
             .lines()
             .map(|row| row.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
+        // The drill's ID is a column of -o wide.
         assert_eq!(
             rows[0],
-            "CONTEXT DECOY PROFILE DRILL TRIPWIRE AUDIT EVENTS RESULT"
+            "CONTEXT DECOY PROFILE TRIPWIRE AUDIT EVENTS RESULT"
         );
         assert_eq!(
             rows[1],
-            "prod ns/tiller tiller d1 fired (12 ms), re-armed not watched ok"
+            "prod ns/tiller tiller fired (12 ms), re-armed not watched ok"
         );
-        assert_eq!(rows[2], "prod ns/argocd-manager tiller - - - failed");
-        assert_eq!(rows[3], "silent - - - - - TIMED OUT");
-        assert_eq!(rows[4], "dev - - - - - NO DECOYS");
+        assert_eq!(rows[2], "prod ns/argocd-manager tiller - - failed");
+        assert_eq!(rows[3], "silent - - - - TIMED OUT");
+        assert_eq!(rows[4], "dev - - - - NO DECOYS");
         assert!(rows[5].starts_with("stage ns/tiller") && rows[5].ends_with("DANGER"));
         assert_eq!(
             rows[6],
@@ -1156,5 +1168,51 @@ mod tests {
         assert_eq!(contexts[3]["exitCode"], 4);
         assert_eq!(contexts[3]["report"]["drillId"], "d1");
         assert!(contexts[3]["report"].get("decoys").is_none());
+    }
+
+    #[test]
+    fn a_drills_table_fits_80_columns_with_colour_and_keeps_words_whole() {
+        let mut drilled = report(GOOD, rearmed());
+        drilled.audit_log = Some("audit log /var/log/kubernetes/audit.log".into());
+        for outcome in drilled.requests.iter_mut().skip(1) {
+            outcome.audit_latency_seconds = Some(0.4);
+            outcome.audit_stage = Some("ResponseComplete".into());
+        }
+        let table = requests_table(&drilled);
+        for width in [80, 120] {
+            let text = table.render(crate::ui::table::Fit::terminal(width), true);
+            let plain = console::strip_ansi_codes(&text).to_string();
+            for line in plain.lines() {
+                assert!(line.chars().count() <= width, "{plain}");
+                assert_eq!(line, line.trim_end(), "{plain}");
+            }
+            let words: Vec<&str> = plain.split_whitespace().collect();
+            for word in ["(ResponseComplete)", "(tripwire)", "403", "ok", "/api"] {
+                assert!(words.contains(&word), "{word} is not whole:\n{plain}");
+            }
+            // A path too long for 80 columns is cut short, never broken over two lines.
+            let path = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
+            assert!(
+                words.contains(&path)
+                    || words.iter().any(|w| w
+                        .strip_suffix('…')
+                        .is_some_and(|head| head.len() > 20 && path.starts_with(head))),
+                "{plain}"
+            );
+            assert_eq!(words.contains(&path), width == 120, "{plain}");
+            // Nothing runs together: the result column is apart from the audit event.
+            assert!(!plain.contains("okarrived"), "{plain}");
+        }
+        // In a pipe, a row is a line as long as its cells.
+        let piped = table.render(crate::ui::table::Fit::PIPE, false);
+        assert_eq!(piped.lines().count(), 1 + drilled.requests.len(), "{piped}");
+        assert!(
+            piped
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("ok      not expected (tripwire)"),
+            "{piped}"
+        );
     }
 }

@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::exit::Outcome;
 use crate::home::Home;
 use crate::ui::output;
+use crate::ui::table::{Cell, Table, Tone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum CheckStatus {
@@ -577,34 +578,72 @@ pub struct VerifyReport {
     pub passed: bool,
 }
 
-fn table(report: &VerifyReport) -> String {
-    let mut table = output::table(&["check", "result", "caught by", "reason", "fix"]);
+/// The critical checks that did not pass (failed, or could not tell): exit 5's reason.
+fn critical_not_passed(checks: &[Check]) -> Vec<&Check> {
+    checks
+        .iter()
+        .filter(|c| c.critical && !matches!(c.status, CheckStatus::Pass | CheckStatus::Warn))
+        .collect()
+}
+
+/// A row per check, its reason ending in its fix; what catches a probe with `-o wide` (its
+/// reason says it too).
+fn checks_table(report: &VerifyReport) -> Table {
+    let mut table = output::table(&["check", "critical", "result", "caught by", "reason"]);
+    // The reason of a probe's row starts with what catches it.
+    table.wide_only(&["caught by"]);
     for check in &report.checks {
-        table.add_row(vec![
-            check.title.clone(),
+        table.add_row([
+            Cell::from(&check.title),
+            Cell::from(if check.critical { "yes" } else { "no" }),
             status_cell(check.status),
             check
                 .caught_by
                 .as_deref()
                 .map(catchers_text)
-                .unwrap_or_default(),
-            check.reason.clone(),
-            check.fix.clone().unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
+            reason_and_fix(check).into(),
         ]);
     }
-    let verdict = if report.passed {
-        console::style("every critical check passed")
-            .green()
-            .to_string()
-    } else {
-        console::style("a critical check did not pass")
-            .red()
-            .bold()
-            .to_string()
-    };
+    table
+}
+
+/// A check's reason, and its fix after it: one cell, so that a fix is never a column
+/// padded through every row that has none.
+fn reason_and_fix(check: &Check) -> String {
+    match &check.fix {
+        Some(fix) => format!("{}; fix: {fix}", check.reason),
+        None => check.reason.clone(),
+    }
+}
+
+fn table(report: &VerifyReport) -> String {
+    let table = checks_table(report);
     format!(
-        "Decoy user {} on {} (provider: {:?})\n{table}\n{verdict}\n",
-        report.username, report.server, report.provider
+        "Decoy user {} on {} (provider: {:?})\n{table}\n{}\n",
+        report.username,
+        report.server,
+        report.provider,
+        verdict_line(report)
+    )
+}
+
+/// The line under the table: that every critical check passed, or which did not (exit 5).
+fn verdict_line(report: &VerifyReport) -> String {
+    if report.passed {
+        return console::style("every critical check passed")
+            .green()
+            .to_string();
+    }
+    let missed = critical_not_passed(&report.checks)
+        .iter()
+        .map(|c| format!("{} ({})", c.title, c.status.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{}: {missed}",
+        console::style("a critical check did not pass").red().bold()
     )
 }
 
@@ -1038,14 +1077,11 @@ fn fleet_table(report: &FleetReport<VerifyReport>) -> String {
     };
     for context in &report.contexts {
         let Some(verify) = &context.report else {
-            table.add_row(vec![
-                context.context.clone(),
+            table.add_row([
+                Cell::from(&context.context),
                 "-".into(),
-                console::style(state(context).to_uppercase())
-                    .yellow()
-                    .bold()
-                    .to_string(),
-                context.error.clone().unwrap_or_default(),
+                Cell::new(state(context).to_uppercase(), Tone::Trouble),
+                context.error.as_deref().unwrap_or("").into(),
             ]);
             continue;
         };
@@ -1060,21 +1096,18 @@ fn fleet_table(report: &FleetReport<VerifyReport>) -> String {
             } else {
                 check.title.clone()
             };
-            let reason = match &check.fix {
-                Some(fix) => format!("{}; fix: {fix}", check.reason),
-                None => check.reason.clone(),
-            };
-            table.add_row(vec![
-                context.context.clone(),
-                title,
+            let reason = reason_and_fix(check);
+            table.add_row([
+                Cell::from(&context.context),
+                title.into(),
                 status_cell(check.status),
-                reason,
+                reason.into(),
             ]);
         }
         if !advisory.is_empty() {
-            table.add_row(vec![
-                context.context.clone(),
-                format!("{} advisory checks", advisory.len()),
+            table.add_row([
+                Cell::from(&context.context),
+                output::count(advisory.len(), "advisory check", "advisory checks").into(),
                 status_cell(CheckStatus::Warn),
                 format!(
                     "warned or could not tell: {}; verify --context {} shows each",
@@ -1084,29 +1117,37 @@ fn fleet_table(report: &FleetReport<VerifyReport>) -> String {
                         .collect::<Vec<_>>()
                         .join(", "),
                     context.context
-                ),
+                )
+                .into(),
             ]);
         }
         if shown.is_empty() && advisory.is_empty() {
-            table.add_row(vec![
-                context.context.clone(),
-                format!("all {} checks", verify.checks.len()),
+            table.add_row([
+                Cell::from(&context.context),
+                if verify.checks.len() == 1 {
+                    "the 1 check".to_string()
+                } else {
+                    format!("all {} checks", verify.checks.len())
+                }
+                .into(),
                 status_cell(CheckStatus::Pass),
-                format!("decoy user {}", verify.username),
+                format!("decoy user {}", verify.username).into(),
             ]);
         }
     }
     format!("{table}\n{}\n", report.summary(state))
 }
 
-fn status_cell(status: CheckStatus) -> String {
-    match status {
-        CheckStatus::Pass => console::style(status.as_str()).green(),
-        CheckStatus::Warn => console::style(status.as_str()).yellow(),
-        CheckStatus::Fail => console::style(status.as_str()).red().bold(),
-        CheckStatus::Unknown => console::style(status.as_str()).magenta(),
-    }
-    .to_string()
+fn status_cell(status: CheckStatus) -> Cell {
+    Cell::new(
+        status.as_str(),
+        match status {
+            CheckStatus::Pass => Tone::Good,
+            CheckStatus::Warn => Tone::Warn,
+            CheckStatus::Fail => Tone::Bad,
+            CheckStatus::Unknown => Tone::Unknown,
+        },
+    )
 }
 
 /// Every check of one cluster.
@@ -1882,7 +1923,7 @@ mod tests {
         assert!(prod[1].starts_with("prod 2 advisory checks WARN warned or could not tell: probe: GET /version, probe: GET /api"), "{text}");
         assert_eq!(
             rows_of("dev"),
-            ["dev all 1 checks PASS decoy user system:serviceaccount:kube-system:tiller"]
+            ["dev the 1 check PASS decoy user system:serviceaccount:kube-system:tiller"]
         );
         assert!(
             rows_of("edge")[0].starts_with("edge - FAILED refused"),
@@ -1896,6 +1937,73 @@ mod tests {
         assert!(
             !text.contains("decoy planted"),
             "a passing check is not listed:\n{text}"
+        );
+    }
+
+    #[test]
+    fn the_table_marks_critical_checks_and_the_verdict_names_those_that_did_not_pass() {
+        let report = verified(vec![
+            Check::critical(
+                "decoy",
+                "decoy kube-system/tiller planted",
+                CheckStatus::Pass,
+                "Secret tiller-token-7jbhh holds a token",
+            ),
+            Check::critical(
+                "audit-backend",
+                "audit backend (kube-apiserver flags)",
+                CheckStatus::Fail,
+                "kube-system/kube-apiserver-bed has an audit backend (log file \
+                 /var/log/kubernetes/audit/audit.log) but no --audit-policy-file: nothing is logged",
+            )
+            .with_fix("add --audit-policy-file with a policy that logs the decoy user at Metadata"),
+            Check::advisory(
+                "probe-version",
+                "probe: GET /version",
+                CheckStatus::Fail,
+                "caught by: nothing; audit: not logged (rule 3 at line 30 (level None))",
+            ),
+        ]);
+        assert!(!report.passed);
+        let table = checks_table(&report);
+        for width in [80, 120] {
+            let text = table.render(crate::ui::table::Fit::terminal(width), true);
+            let plain = console::strip_ansi_codes(&text).to_string();
+            let lines: Vec<&str> = plain.lines().collect();
+            for line in &lines {
+                assert!(line.chars().count() <= width, "{plain}");
+                assert_eq!(*line, line.trim_end(), "{plain}");
+            }
+            let header = lines[0];
+            let critical = header.find("CRITICAL").expect("a CRITICAL column");
+            let result = header.find("RESULT").unwrap();
+            assert!(plain.split_whitespace().any(|w| w == "fix:"), "{plain}");
+            let row_of = |title: &str| {
+                *lines
+                    .iter()
+                    .find(|l| l.starts_with(title))
+                    .unwrap_or_else(|| panic!("{title}:\n{plain}"))
+            };
+            let backend = row_of("audit backend");
+            assert_eq!(&backend[critical..critical + 3], "yes", "{plain}");
+            assert_eq!(&backend[result..result + 4], "FAIL", "{plain}");
+            let probe = row_of("probe: GET");
+            assert_eq!(&probe[critical..critical + 2], "no", "{plain}");
+        }
+        let verdict = console::strip_ansi_codes(&verdict_line(&report)).to_string();
+        assert_eq!(
+            verdict,
+            "a critical check did not pass: audit backend (kube-apiserver flags) (FAIL)"
+        );
+        let passed = verified(vec![Check::critical(
+            "decoy",
+            "decoy planted",
+            CheckStatus::Pass,
+            "ok",
+        )]);
+        assert_eq!(
+            console::strip_ansi_codes(&verdict_line(&passed)),
+            "every critical check passed"
         );
     }
 }

@@ -251,7 +251,7 @@ fn render(alert: &Alert, format: OutputFormat) -> Result<String, Error> {
             "---\n{}",
             crate::ui::output::structured(OutputFormat::Yaml, alert)?.unwrap_or_default()
         ),
-        OutputFormat::Json | OutputFormat::Table => {
+        OutputFormat::Json | OutputFormat::Table | OutputFormat::Wide => {
             // Escapes what a terminal would act on, should stdout be one.
             let mut line = crate::ui::output::json(alert, false)?;
             line.push('\n');
@@ -793,28 +793,33 @@ pub async fn run(
     let mut more = String::new();
     if tally.not_kept > 0 {
         more.push_str(&format!(
-            ", {} decoy events counted but not kept (over {} in one webhook body)",
-            tally.not_kept,
+            ", {} counted but not kept (over {} in one webhook body)",
+            crate::ui::output::count(tally.not_kept, "decoy event", "decoy events"),
             webhook::EVENTS_PER_BODY
         ));
     }
     if watch.notifier.has_command() {
         more.push_str(&format!(
-            ", {} alerts not given to --exec (over {} running and {} waiting)",
-            tally.exec_dropped,
+            ", {} not given to --exec (over {} running and {} waiting)",
+            crate::ui::output::count(tally.exec_dropped, "alert", "alerts"),
             notify::COMMANDS_AT_ONCE,
             notify::COMMANDS_WAITING
         ));
     }
+    use crate::ui::output::count;
     say!(
-        "watch: stopped; {} decoy events, {} alerts ({} drills), {} malformed lines skipped, {} lines over the line limit skipped, {} requests refused, {} alert deliveries failed{more}",
-        tally.decoy_events,
-        tally.alerts,
-        tally.drills,
-        tally.malformed,
-        tally.oversized,
-        tally.refused,
-        tally.delivery_failures
+        "watch: stopped; {}, {} ({}), {} skipped, {} over the line limit skipped, {} refused, {} failed{more}",
+        count(tally.decoy_events, "decoy event", "decoy events"),
+        count(tally.alerts, "alert", "alerts"),
+        count(tally.drills, "drill", "drills"),
+        count(tally.malformed, "malformed line", "malformed lines"),
+        count(tally.oversized, "line", "lines"),
+        count(tally.refused, "request", "requests"),
+        count(
+            tally.delivery_failures,
+            "alert delivery",
+            "alert deliveries"
+        )
     );
     Ok(Outcome::Success)
 }

@@ -6,4 +6,5 @@ pub mod output;
 pub mod progress;
 pub mod prompt;
 pub mod redact;
+pub mod table;
 pub mod terminal;

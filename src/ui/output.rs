@@ -10,6 +10,8 @@ use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Table,
+    /// The table with every column and no word cut short, as `kubectl get -o wide`.
+    Wide,
     Json,
     Yaml,
 }
@@ -53,7 +55,7 @@ pub fn structured<T: Serialize>(
     report: &T,
 ) -> Result<Option<String>, RenderError> {
     match format {
-        OutputFormat::Table => Ok(None),
+        OutputFormat::Table | OutputFormat::Wide => Ok(None),
         OutputFormat::Json => json(report, true).map(|text| Some(text + "\n")),
         OutputFormat::Yaml => serde_saphyr::to_string(report)
             .map(Some)
@@ -158,14 +160,18 @@ pub fn yaml_documents<T: Serialize>(documents: &[T]) -> Result<String, RenderErr
     Ok(text)
 }
 
-/// A table in the style of the rest of the plugin.
-pub fn table(header: &[&str]) -> comfy_table::Table {
-    let mut table = comfy_table::Table::new();
-    table
-        .load_preset(comfy_table::presets::NOTHING)
-        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| h.to_uppercase()));
-    table
+/// A count and its noun, singular for one: `1 use`, `2 uses`, `0 lines`.
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    if n == N::from(1) {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// A table in the style of the rest of the plugin (see [`crate::ui::table`]).
+pub fn table(header: &[&str]) -> crate::ui::table::Table {
+    crate::ui::table::Table::new(header)
 }
 
 #[cfg(test)]
@@ -192,6 +198,15 @@ mod tests {
         let back: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(back, json);
         assert!(structured(OutputFormat::Table, &report).unwrap().is_none());
+        assert!(structured(OutputFormat::Wide, &report).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_count_of_one_is_singular() {
+        assert_eq!(count(1, "use", "uses"), "1 use");
+        assert_eq!(count(0, "use", "uses"), "0 uses");
+        assert_eq!(count(2u64, "line", "lines"), "2 lines");
+        assert_eq!(count(1u64, "line", "lines"), "1 line");
     }
 
     #[test]

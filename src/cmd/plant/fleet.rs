@@ -171,7 +171,8 @@ pub(super) async fn run(
     let making = to_make(&views);
     // The plan is shown (with each context's warnings) in a table's output and before the
     // question; otherwise the warnings alone go to stderr.
-    let plan_shown = global.output == OutputFormat::Table || (interactive && !global.dry_run);
+    let plan_shown = matches!(global.output, OutputFormat::Table | OutputFormat::Wide)
+        || (interactive && !global.dry_run);
     if !plan_shown {
         for view in &views {
             if let PlanView::Planned(view) = view {
