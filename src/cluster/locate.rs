@@ -125,6 +125,49 @@ pub async fn locate_on(
     })
 }
 
+/// The selected decoy in a namespace that does not exist yet (`plant --create-namespace`):
+/// nothing of it can be there. A keyed Secret name waits for the namespace's UID, so it is
+/// shown with `xxxxx` for its generated part until the namespace is made.
+pub fn locate_unborn(
+    connection: Connection,
+    selection: &Selection,
+    home: &Home,
+    key_use: KeyUse,
+) -> Result<Located, ClusterError> {
+    let (key, ephemeral_key) = match key_use {
+        KeyUse::Existing => (home.key()?, false),
+        KeyUse::ExistingOrEphemeral => home.key_or_ephemeral()?,
+        KeyUse::Create => (home.key_or_create()?, false),
+    };
+    let spec = DecoySpec::new(
+        selection.profile,
+        &key,
+        "",
+        &selection.namespace,
+        &selection.account,
+    )
+    .with_secret(
+        &selection
+            .profile
+            .fill(&selection.account, UNBORN_SUFFIX)
+            .secret,
+    );
+    let record = home
+        .load()?
+        .planted_record(&connection.server, &spec.namespace, &spec.account)
+        .cloned();
+    Ok(Located {
+        connection,
+        spec,
+        found: Found::default(),
+        record,
+        ephemeral_key,
+    })
+}
+
+/// What stands for the keyed part of a Secret's name before its namespace exists.
+pub const UNBORN_SUFFIX: &str = "xxxxx";
+
 /// Everything known about one decoy, gathered before judging it.
 #[derive(Debug, Clone)]
 pub struct Observed {
