@@ -348,6 +348,15 @@ pub fn report(
     }
 }
 
+/// Where an object is, in a line of the plan: a namespace is nowhere.
+fn where_(object: &PlannedObject) -> String {
+    if object.kind == "Namespace" {
+        String::new()
+    } else {
+        format!(" in namespace {}", object.namespace)
+    }
+}
+
 /// The plan in kubectl's words, for a person to read before saying yes.
 pub fn plan_text(report: &PlantReport) -> String {
     let verb = match report.result {
@@ -363,10 +372,10 @@ pub fn plan_text(report: &PlantReport) -> String {
             .map(|uid| format!(" (uid {uid})"))
             .unwrap_or_default();
         text.push_str(&format!(
-            "{}/{} {verb} in namespace {}{uid}\n    {}\n",
+            "{}/{} {verb}{}{uid}\n    {}\n",
             object.kind.to_lowercase(),
             object.name,
-            object.namespace,
+            where_(object),
             object.description
         ));
     }
@@ -386,10 +395,10 @@ fn created_text(report: &PlantReport) -> String {
     let mut text = String::new();
     for object in &report.objects {
         text.push_str(&format!(
-            "{}/{} created in namespace {} (uid {})\n",
+            "{}/{} created{} (uid {})\n",
             object.kind.to_lowercase(),
             object.name,
-            object.namespace,
+            where_(object),
             object.uid.as_deref().unwrap_or("?")
         ));
     }
@@ -599,8 +608,9 @@ fn namespace_object(namespace: &str, uid: Option<String>) -> PlannedObject {
         kind: "Namespace",
         namespace: namespace.to_string(),
         name: namespace.to_string(),
-        description: "does not exist yet; made as `kubectl create namespace` makes it (its name \
-                      alone, field manager kubectl-create); it stays when the decoy is removed"
+        description: "the decoy's namespace, made as `kubectl create namespace` makes it (its \
+                      name alone, field manager kubectl-create); it stays when the decoy is \
+                      removed"
             .to_string(),
         uid,
     }
@@ -2098,6 +2108,45 @@ mod tests {
             .collect();
         assert_eq!(columns.len(), 3, "{text}");
         assert!(columns.iter().all(|c| *c == columns[0]), "{text}");
+    }
+
+    #[test]
+    fn a_missing_namespace_is_created_only_when_asked_and_said_clearly_otherwise() {
+        assert_eq!(namespace_step(true, false), NamespaceStep::Exists);
+        assert_eq!(namespace_step(true, true), NamespaceStep::Exists);
+        assert_eq!(namespace_step(false, true), NamespaceStep::Create);
+        assert_eq!(namespace_step(false, false), NamespaceStep::Missing);
+        let message = missing_namespace("apps").to_string();
+        for words in [
+            "namespace apps does not exist",
+            "nothing was created",
+            "kubectl create namespace apps",
+            "--create-namespace",
+        ] {
+            assert!(message.contains(words), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_plan_that_creates_the_namespace_says_so_first() {
+        let spec = spec("apps");
+        let report = report(
+            &spec,
+            PlantResult::Planned,
+            planned_objects_in(&spec, true),
+            good(),
+            &[],
+        );
+        let text = plan_text(&report);
+        assert!(
+            text.starts_with("namespace/apps will be created\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("serviceaccount/tiller will be created in namespace apps"),
+            "{text}"
+        );
+        assert_eq!(planned_objects_in(&spec, false).len(), 2);
     }
 
     #[test]
