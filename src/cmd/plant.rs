@@ -694,11 +694,16 @@ async fn plan_one(
             let granted = bindings_naming(
                 &selection.namespace,
                 &selection.account,
-                &readable(
-                    cluster::role_bindings(client, &selection.namespace).await,
-                    &username,
-                    warnings,
-                )?,
+                // A namespace this run creates holds no bindings yet.
+                &if create_namespace {
+                    Vec::new()
+                } else {
+                    readable(
+                        cluster::role_bindings(client, &selection.namespace).await,
+                        &username,
+                        warnings,
+                    )?
+                },
                 cluster_bindings.as_deref().unwrap_or_default(),
             );
             if !granted.is_empty() {
