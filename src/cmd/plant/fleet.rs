@@ -258,7 +258,7 @@ pub(super) async fn run(
                 .contexts
                 .iter()
                 .filter_map(|c| c.report.as_ref().map(|a| (&c.context, a)))
-                .flat_map(|(context, a)| a.items().into_iter().map(move |r| (context, r)))
+                .flat_map(|(context, a)| a.items().iter().map(move |r| (context, r)))
                 .find(|(_, r)| r.result == PlantResult::Planted)
             {
                 print!("{}", super::follow_up_text(first));
