@@ -330,3 +330,123 @@ fn a_bad_name_is_refused_before_any_plan_even_under_dry_run() {
     run.assert_code(1);
     assert!(run.stderr.contains("at most 253"), "{}", run.stderr);
 }
+
+/// Runs the plugin on a pseudo-terminal (stdin, stdout and stderr), answering each question
+/// in turn once it is on the screen: the exit code and the screen.
+fn on_terminal(plugin: &Plugin, args: &[&str], answers: &[(&str, &str)]) -> (Option<i32>, String) {
+    let driver = r#"
+import json, os, pty, sys, time
+answers = [(q.encode(), a.encode()) for q, a in json.loads(sys.argv[1])]
+argv = sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+screen = b""
+seen = 0
+deadline = time.time() + 120
+while time.time() < deadline:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    screen += chunk
+    if answers and answers[0][0] in screen[seen:]:
+        question, answer = answers.pop(0)
+        seen = screen.index(question, seen) + len(question)
+        time.sleep(0.2)
+        os.write(fd, answer)
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(screen)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let answers = serde_json::to_string(answers).unwrap();
+    let command = plugin.command(&[]);
+    let kubeconfig = command
+        .get_envs()
+        .find(|(k, _)| *k == "KUBECONFIG")
+        .and_then(|(_, v)| v.map(|v| v.to_owned()))
+        .unwrap();
+    let run = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(driver)
+        .arg(answers)
+        .arg(env!("CARGO_BIN_EXE_kubectl-honeytoken"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HONEYTOKEN_HOME", plugin.home.path())
+        .env_remove("HONEYTOKEN_KEY")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .output()
+        .expect("run python3");
+    (
+        run.status.code(),
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+    )
+}
+
+/// On a terminal, the wizard offers to create a missing namespace: no makes nothing, yes
+/// makes the namespace and then the decoy, after the plan's own question.
+#[tokio::test]
+async fn on_a_terminal_plant_offers_to_create_a_missing_namespace() {
+    let cluster = cluster();
+    let admin = cluster.client("admin").await;
+    let plugin = Plugin::new(cluster);
+    let namespace = format!(
+        "asked-{}",
+        &kubectl_honeytoken::detect::drill::new_drill_id()[..6]
+    );
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let args = [
+        "--context",
+        "admin",
+        "plant",
+        "--profile",
+        "tiller",
+        "-n",
+        &namespace,
+        "--name",
+        "helm-server",
+    ];
+    let question = format!("Namespace {namespace} does not exist. Create it");
+
+    let (code, screen) = on_terminal(&plugin, &args, &[(&question, "n")]);
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(
+        screen.contains(&format!("namespace {namespace} does not exist")),
+        "{screen}"
+    );
+    assert!(namespaces.get_opt(&namespace).await.unwrap().is_none());
+
+    let (code, screen) = on_terminal(
+        &plugin,
+        &args,
+        &[(&question, "y"), ("Plant this decoy?", "y")],
+    );
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains(&format!("namespace/{namespace} will be created")),
+        "{screen}"
+    );
+    assert!(namespaces.get_opt(&namespace).await.unwrap().is_some());
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &namespace);
+    assert!(accounts.get_opt("helm-server").await.unwrap().is_some());
+
+    plugin
+        .run(&[
+            "--context",
+            "admin",
+            "remove",
+            "--name",
+            "helm-server",
+            "--yes",
+        ])
+        .assert_code(0);
+    assert!(accounts.get_opt("helm-server").await.unwrap().is_none());
+    let _ = namespaces
+        .delete(&namespace, &Default::default())
+        .await
+        .unwrap();
+}
