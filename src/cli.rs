@@ -196,6 +196,12 @@ pub struct PlantArgs {
     #[arg(long)]
     pub list_profiles: bool,
 
+    /// Create the decoy's namespace if it does not exist (as `kubectl create namespace`
+    /// would; it stays when the decoy is removed). Without it, a missing namespace is an
+    /// error, and the wizard asks.
+    #[arg(long)]
+    pub create_namespace: bool,
+
     /// Seconds to wait for the token controller to fill in the token.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,

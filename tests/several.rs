@@ -314,24 +314,27 @@ async fn finding_nothing_where_it_looked_says_where_this_key_planted() {
     plant(&plugin, &planted_in, "tiller", "helm-server");
     let elsewhere = format!("{planted_in}/helm-server on this server");
 
+    // A remove narrowed by -n that removes nothing while this key's decoy is elsewhere in
+    // the cluster says where, and fails (as `kubectl delete` of a name not there does).
+    let in_cluster = format!("{planted_in}/helm-server is elsewhere in this cluster");
     let remove = plugin.as_operator(&empty, &["remove", "--yes"]);
-    remove.assert_code(0);
+    remove.assert_code(1);
     assert!(
         remove.stdout.contains("nothing to remove"),
         "{}",
         remove.stdout
     );
-    assert!(remove.stderr.contains(&elsewhere), "{}", remove.stderr);
+    assert!(remove.stderr.contains(&in_cluster), "{}", remove.stderr);
     let document = plugin.as_operator(&empty, &["remove", "--yes", "-o", "json"]);
-    document.assert_code(0);
+    document.assert_code(1);
     assert_eq!(
         document.json()["recordedElsewhere"],
         serde_json::json!([elsewhere])
     );
 
-    // A decoy named by --name and not there: today's message, and where the key's are.
+    // A decoy named by --name and not there: today's message, and where it is.
     let named = plugin.as_operator(&empty, &["remove", "--yes", "--name", "helm-server"]);
-    named.assert_code(0);
+    named.assert_code(1);
     assert!(
         named.stdout.contains(&format!(
             "no decoy {empty}/helm-server found; nothing to remove"
@@ -339,7 +342,14 @@ async fn finding_nothing_where_it_looked_says_where_this_key_planted() {
         "{}",
         named.stdout
     );
-    assert!(named.stderr.contains(&elsewhere), "{}", named.stderr);
+    assert!(named.stderr.contains(&in_cluster), "{}", named.stderr);
+    assert!(
+        named
+            .stderr
+            .contains(&format!("remove -n {planted_in} --name helm-server")),
+        "{}",
+        named.stderr
+    );
 
     let drill = plugin.as_operator(&empty, &["test-trigger"]);
     drill.assert_code(1);

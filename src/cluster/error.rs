@@ -44,10 +44,13 @@ pub enum ClusterError {
     #[error("unknown profile {name:?}; profiles: {known}")]
     UnknownProfile { name: String, known: String },
     #[error(
-        "no decoys to look for: none of this key in the cluster; name them with --user \
+        "no decoys to look for: none of this key in {looked_in}; name them with --user \
          system:serviceaccount:NS:NAME"
     )]
-    NoDecoysToLookFor,
+    NoDecoysToLookFor {
+        /// Where they were looked for, in words (the namespaces, and whether -n narrowed it).
+        looked_in: String,
+    },
     #[error("--secret {given}: {why}")]
     SecretName { given: String, why: String },
 }

@@ -125,6 +125,49 @@ pub async fn locate_on(
     })
 }
 
+/// The selected decoy in a namespace that does not exist yet (`plant --create-namespace`):
+/// nothing of it can be there. A keyed Secret name waits for the namespace's UID, so it is
+/// shown with `xxxxx` for its generated part until the namespace is made.
+pub fn locate_unborn(
+    connection: Connection,
+    selection: &Selection,
+    home: &Home,
+    key_use: KeyUse,
+) -> Result<Located, ClusterError> {
+    let (key, ephemeral_key) = match key_use {
+        KeyUse::Existing => (home.key()?, false),
+        KeyUse::ExistingOrEphemeral => home.key_or_ephemeral()?,
+        KeyUse::Create => (home.key_or_create()?, false),
+    };
+    let spec = DecoySpec::new(
+        selection.profile,
+        &key,
+        "",
+        &selection.namespace,
+        &selection.account,
+    )
+    .with_secret(
+        &selection
+            .profile
+            .fill(&selection.account, UNBORN_SUFFIX)
+            .secret,
+    );
+    let record = home
+        .load()?
+        .planted_record(&connection.server, &spec.namespace, &spec.account)
+        .cloned();
+    Ok(Located {
+        connection,
+        spec,
+        found: Found::default(),
+        record,
+        ephemeral_key,
+    })
+}
+
+/// What stands for the keyed part of a Secret's name before its namespace exists.
+pub const UNBORN_SUFFIX: &str = "xxxxx";
+
 /// Everything known about one decoy, gathered before judging it.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -495,6 +538,35 @@ pub fn recorded_elsewhere(state: &State, server: &str, looked_in: &[String]) -> 
     elsewhere
 }
 
+/// What a command asked for beyond the namespace: `--name` and `--profile`, if given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked<'a> {
+    pub account: Option<&'a str>,
+    pub profile: Option<&'a str>,
+}
+
+impl Asked<'_> {
+    /// Whether a decoy found is one of those asked for, wherever it is.
+    pub fn matches(&self, observed: &Observed) -> bool {
+        self.account.is_none_or(|a| a == observed.spec.account)
+            && self.profile.is_none_or(|p| p == observed.spec.profile)
+    }
+}
+
+/// The decoys found outside `looked_in` that match what was asked, as
+/// `namespace/account`, sorted: what a command narrowed by `-n` that found nothing names,
+/// so that a decoy is never lost by a namespace flag. Pure.
+pub fn found_elsewhere(observed: &[Observed], looked_in: &[String], asked: Asked) -> Vec<String> {
+    let mut found: Vec<String> = observed
+        .iter()
+        .filter(|o| !looked_in.contains(&o.spec.namespace) && asked.matches(o))
+        .map(|o| format!("{}/{}", o.spec.namespace, o.spec.account))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// One decoy of an [`Observation`] as the commands that act on one decoy take it.
 pub fn located(connection: &Connection, observed: &Observed, state: &State) -> Located {
     Located {
@@ -515,6 +587,55 @@ pub fn located(connection: &Connection, observed: &Observed, state: &State) -> L
 #[cfg(test)]
 mod scope_tests {
     use super::*;
+
+    fn observed(namespace: &str, account: &str, profile: &str) -> Observed {
+        Observed {
+            spec: DecoySpec::new(
+                profile::find(profile).unwrap(),
+                &crate::home::Key::from_bytes([7; crate::home::KEY_LEN]),
+                "nsuid",
+                namespace,
+                account,
+            ),
+            found: Found::default(),
+            bindings: Vec::new(),
+            drills: Vec::new(),
+            identity_problem: None,
+            unfinished_plant: false,
+            observed_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn decoys_elsewhere_are_those_outside_the_look_that_match_what_was_asked() {
+        let all = [
+            observed("apps", "helm-server", "tiller"),
+            observed("kube-system", "tiller", "tiller"),
+            observed("kube-system", "argocd-manager", "argocd-manager"),
+        ];
+        let looked = ["kube-system".to_string()];
+        assert_eq!(
+            found_elsewhere(&all, &looked, Asked::default()),
+            ["apps/helm-server"]
+        );
+        let by_name = Asked {
+            account: Some("helm-server"),
+            profile: None,
+        };
+        assert_eq!(
+            found_elsewhere(&all, &["ops".to_string()], by_name),
+            ["apps/helm-server"]
+        );
+        let by_profile = Asked {
+            account: None,
+            profile: Some("argocd-manager"),
+        };
+        assert_eq!(
+            found_elsewhere(&all, &["apps".to_string()], by_profile),
+            ["kube-system/argocd-manager"]
+        );
+        assert!(found_elsewhere(&all, &looked, by_profile).is_empty());
+    }
 
     #[test]
     fn profile_or_name_names_one_decoy_n_alone_a_namespace_and_nothing_all() {

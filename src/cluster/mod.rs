@@ -203,6 +203,36 @@ fn post_params(field_manager: &str) -> PostParams {
     }
 }
 
+/// The manifest of a namespace as `kubectl create namespace NAME` sends it: its name alone.
+pub fn namespace_manifest(name: &str) -> Namespace {
+    Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_string()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Creates a namespace as `kubectl create namespace` does (its name alone, field manager
+/// `kubectl-create`).
+pub async fn create_namespace(client: &Client, name: &str) -> Result<Namespace, ClusterError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.create(&post_params("kubectl-create"), &namespace_manifest(name))
+        .await
+        .map_err(|e| ClusterError::api(format!("create namespace {name}"), e))
+}
+
+/// Deletes a namespace only if it is still the one with `uid`.
+pub async fn delete_namespace(
+    client: &Client,
+    name: &str,
+    uid: &str,
+) -> Result<Deleted, ClusterError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    delete_exact(&api, "Namespace", "", name, uid).await
+}
+
 pub async fn create_account(
     client: &Client,
     spec: &DecoySpec,

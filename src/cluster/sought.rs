@@ -27,8 +27,11 @@ pub async fn decoys_to_look_for(
     namespace: Option<&str>,
     home: &Home,
 ) -> Result<Sought, ClusterError> {
+    let mut looked_in = String::new();
     let sought = if given_users.is_empty() && given_secrets.is_empty() {
-        let observed = observe_all(target, namespace, home).await?.observed;
+        let observation = observe_all(target, namespace, home).await?;
+        looked_in = where_looked(&observation.namespaces, namespace.is_some());
+        let observed = observation.observed;
         let mut sought = Sought::default();
         for decoy in &observed {
             sought.users.push(decoy.spec.username());
@@ -43,9 +46,28 @@ pub async fn decoys_to_look_for(
         given(given_users, given_secrets)?
     };
     if sought.users.is_empty() {
-        return Err(ClusterError::NoDecoysToLookFor);
+        return Err(ClusterError::NoDecoysToLookFor { looked_in });
     }
     Ok(sought)
+}
+
+/// Where decoys were looked for, in words: the namespaces, and that `-n` chose them when it
+/// did (the look without it covers every profile's namespace and every one planted in from
+/// here). Pure.
+pub fn where_looked(namespaces: &[String], narrowed: bool) -> String {
+    let list = match namespaces {
+        [] => "no namespace".to_string(),
+        [one] => format!("namespace {one}"),
+        several => format!("namespaces {}", several.join(", ")),
+    };
+    if narrowed {
+        format!(
+            "{list} (the only one looked in, as -n asked; without -n every profile's namespace \
+             and every namespace planted in from here is looked in)"
+        )
+    } else {
+        format!("{list} (every profile's namespace and every namespace planted in from here)")
+    }
 }
 
 /// `--user` and `--secret` as given: each Secret's account is looked for too.
@@ -120,6 +142,25 @@ pub fn parse_secret(text: &str) -> Result<DecoySecret, ClusterError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_decoys_says_where_it_looked_and_whether_n_narrowed_it() {
+        let narrowed = ClusterError::NoDecoysToLookFor {
+            looked_in: where_looked(&["wiz".to_string()], true),
+        }
+        .to_string();
+        assert!(
+            narrowed.contains("none of this key in namespace wiz"),
+            "{narrowed}"
+        );
+        assert!(narrowed.contains("as -n asked"), "{narrowed}");
+        assert!(!narrowed.contains("in the cluster"), "{narrowed}");
+        let everywhere = where_looked(&["default".to_string(), "kube-system".to_string()], false);
+        assert!(
+            everywhere.starts_with("namespaces default, kube-system (every profile's"),
+            "{everywhere}"
+        );
+    }
 
     #[test]
     fn a_given_secret_names_its_account_and_is_checked() {

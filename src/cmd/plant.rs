@@ -122,7 +122,8 @@ pub struct PlantReport {
     pub objects: Vec<PlannedObject>,
     /// Always "none": the decoy is never granted anything.
     pub rbac: &'static str,
-    pub next_steps: Vec<String>,
+    /// Commands to run next, as they would be typed (no comments, no padding).
+    pub next_steps: Vec<NextStep>,
     pub rules_tripped_by_planting: Vec<String>,
     /// How well the profile fits this cluster, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,30 +218,112 @@ pub fn rules_tripped_by_planting(spec: &DecoySpec) -> Vec<String> {
 
 /// The flags that name this decoy to `verify` and `test-trigger`, beyond the profile's
 /// defaults.
-fn selection_flags(spec: &DecoySpec) -> String {
+fn selection_flags(spec: &DecoySpec) -> Vec<String> {
     let shape = spec.shape;
-    let mut flags = String::new();
+    let mut flags = Vec::new();
     if shape.name != profile::default_profile().name {
-        flags.push_str(&format!(" --profile {}", shape.name));
+        flags.extend(["--profile".to_string(), shape.name.clone()]);
     }
     if spec.namespace != shape.namespace {
-        flags.push_str(&format!(" -n {}", spec.namespace));
+        flags.extend(["-n".to_string(), spec.namespace.clone()]);
     }
     if spec.account != shape.service_account.name {
-        flags.push_str(&format!(" --name {}", spec.account));
+        flags.extend(["--name".to_string(), spec.account.clone()]);
     }
     flags
 }
 
-pub fn next_steps(spec: &DecoySpec) -> Vec<String> {
-    let flags = selection_flags(spec);
+/// The flags that chose the cluster (kubeconfig, context, cluster, user; a fleet's
+/// contexts), as the command line gave them, so that a follow-up command talks to the same
+/// cluster. Pure.
+pub fn connection_flags(global: &GlobalArgs) -> Vec<String> {
+    let mut flags = Vec::new();
+    if let Some(path) = &global.kubeconfig {
+        flags.extend(["--kubeconfig".to_string(), path.display().to_string()]);
+    }
+    if !global.context.is_empty() {
+        flags.extend(["--context".to_string(), global.context.join(",")]);
+    }
+    if global.all_contexts {
+        flags.push("--all-contexts".to_string());
+    }
+    for skip in &global.skip_context {
+        flags.extend(["--skip-context".to_string(), skip.clone()]);
+    }
+    if let Some(cluster) = &global.cluster {
+        flags.extend(["--cluster".to_string(), cluster.clone()]);
+    }
+    if let Some(user) = &global.user {
+        flags.extend(["--user".to_string(), user.clone()]);
+    }
+    flags
+}
+
+/// A word as a POSIX shell reads it back: as it is when it holds nothing the shell would
+/// act on, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// One command to run next: the command itself (what `-o json|yaml` carries in
+/// `nextSteps`, ready to paste) and what it is for (shown beside it on a terminal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextStep {
+    pub command: String,
+    pub purpose: &'static str,
+}
+
+impl Serialize for NextStep {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.command)
+    }
+}
+
+/// What to run after planting, with the flags that name this decoy (`--profile`, `-n`,
+/// `--name`, where they are not the defaults) and the ones that chose the cluster. `status`
+/// gets no `-n`: without it, it looks in every profile's namespace and every namespace
+/// this workstation planted in, so it reports this decoy beside the others. Pure.
+pub fn next_steps(spec: &DecoySpec, connection: &[String]) -> Vec<NextStep> {
+    let command = |verb: &str, flags: &[String]| {
+        std::iter::once(format!("kubectl honeytoken {verb}"))
+            .chain(connection.iter().chain(flags).map(|f| shell_word(f)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let selection = selection_flags(spec);
+    let mut trigger = selection.clone();
+    trigger.extend(["--audit-log".to_string(), "FILE".to_string()]);
     vec![
-        format!("kubectl honeytoken verify{flags}   # would the audit log record the token's use?"),
-        format!(
-            "kubectl honeytoken test-trigger{flags} --audit-log FILE   # use the token once, as a drill, and see its audit events arrive"
-        ),
-        "kubectl honeytoken status   # armed, drilled, TRIPPED or broken, for every decoy; run it from cron".into(),
+        NextStep {
+            command: command("verify", &selection),
+            purpose: "would the audit log record the token's use?",
+        },
+        NextStep {
+            command: command("test-trigger", &trigger),
+            purpose: "use the token once, as a drill, and see its audit events arrive (FILE: the API server's audit log)",
+        },
+        NextStep {
+            command: command("status", &[]),
+            purpose: "armed, drilled, TRIPPED or broken, for every decoy, this one included; run it from cron",
+        },
     ]
+}
+
+/// The next steps, each with its purpose as a comment, the comments lined up.
+fn next_steps_text(steps: &[NextStep]) -> String {
+    let width = steps.iter().map(|s| s.command.len()).max().unwrap_or(0);
+    steps
+        .iter()
+        .map(|s| format!("  {:<width$}   # {}\n", s.command, s.purpose))
+        .collect()
 }
 
 pub fn report(
@@ -248,6 +331,7 @@ pub fn report(
     result: PlantResult,
     objects: Vec<PlannedObject>,
     fit: Fit,
+    connection: &[String],
 ) -> PlantReport {
     PlantReport {
         result,
@@ -258,9 +342,18 @@ pub fn report(
         username: spec.username(),
         objects,
         rbac: "none",
-        next_steps: next_steps(spec),
+        next_steps: next_steps(spec, connection),
         rules_tripped_by_planting: rules_tripped_by_planting(spec),
         fit: Some(fit),
+    }
+}
+
+/// Where an object is, in a line of the plan: a namespace is nowhere.
+fn where_(object: &PlannedObject) -> String {
+    if object.kind == "Namespace" {
+        String::new()
+    } else {
+        format!(" in namespace {}", object.namespace)
     }
 }
 
@@ -279,10 +372,10 @@ pub fn plan_text(report: &PlantReport) -> String {
             .map(|uid| format!(" (uid {uid})"))
             .unwrap_or_default();
         text.push_str(&format!(
-            "{}/{} {verb} in namespace {}{uid}\n    {}\n",
+            "{}/{} {verb}{}{uid}\n    {}\n",
             object.kind.to_lowercase(),
             object.name,
-            object.namespace,
+            where_(object),
             object.description
         ));
     }
@@ -302,10 +395,10 @@ fn created_text(report: &PlantReport) -> String {
     let mut text = String::new();
     for object in &report.objects {
         text.push_str(&format!(
-            "{}/{} created in namespace {} (uid {})\n",
+            "{}/{} created{} (uid {})\n",
             object.kind.to_lowercase(),
             object.name,
-            object.namespace,
+            where_(object),
             object.uid.as_deref().unwrap_or("?")
         ));
     }
@@ -318,9 +411,7 @@ fn created_text(report: &PlantReport) -> String {
 
 fn follow_up_text(report: &PlantReport) -> String {
     let mut text = String::from("\nNext:\n");
-    for step in &report.next_steps {
-        text.push_str(&format!("  {step}\n"));
-    }
+    text.push_str(&next_steps_text(&report.next_steps));
     text.push_str("\nPlanting itself trips these stock rules; expect them now, once:\n");
     for rule in &report.rules_tripped_by_planting {
         text.push_str(&format!("  - {rule}\n"));
@@ -376,6 +467,11 @@ fn requested(args: &PlantArgs, global: &GlobalArgs) -> Result<Vec<Selection>, Er
             ));
         }
     }
+    // The default decoy's names are checked here too, before the cluster is asked anything
+    // (the wizard checks the names it is given).
+    if selections.is_empty() {
+        check_selections(&[Selection::of(profile::default_profile(), namespace, name)])?;
+    }
     if name.is_some() && selections.len() > 1 {
         return Err(Error::Invalid(
             "--name names one decoy, and this plants several: give each its name in a list \
@@ -393,6 +489,11 @@ fn check_selections(selections: &[Selection]) -> Result<(), Error> {
     for selection in selections {
         wanted::check_place(Some(&selection.namespace), Some(&selection.account))
             .map_err(Error::Invalid)?;
+        wanted::check_secret_name(
+            &selection.account,
+            &selection.profile.fill(&selection.account, "xxxxx").secret,
+        )
+        .map_err(Error::Invalid)?;
         if !seen.insert((&selection.namespace, &selection.account)) {
             return Err(Error::Invalid(format!(
                 "decoy {}/{} is asked for twice",
@@ -461,22 +562,98 @@ struct Planned {
     located: Located,
     decision: Decision,
     fit: Fit,
+    /// Its namespace does not exist, and this run creates it first.
+    create_namespace: bool,
+}
+
+/// What `plant` does about a decoy's namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceStep {
+    Exists,
+    /// Missing, and `--create-namespace` (or a yes in the wizard) says to create it.
+    Create,
+    /// Missing, and nothing says to create it: ask on a terminal, else refuse.
+    Missing,
+}
+
+/// Pure.
+pub fn namespace_step(exists: bool, create: bool) -> NamespaceStep {
+    match (exists, create) {
+        (true, _) => NamespaceStep::Exists,
+        (false, true) => NamespaceStep::Create,
+        (false, false) => NamespaceStep::Missing,
+    }
+}
+
+/// How a run may treat a missing namespace: create it (`--create-namespace`), or ask
+/// (the wizard, on a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NamespacePolicy {
+    pub create: bool,
+    pub ask: bool,
+}
+
+/// A decoy's namespace that does not exist, said before anything is made. Pure.
+pub fn missing_namespace(namespace: &str) -> Error {
+    Error::Invalid(format!(
+        "namespace {namespace} does not exist, so the decoy cannot be planted there; nothing \
+         was created. Create it first (kubectl create namespace {namespace}), pass \
+         --create-namespace to have plant create it, or choose another namespace with -n"
+    ))
+}
+
+/// The namespace as a line of the plan.
+fn namespace_object(namespace: &str, uid: Option<String>) -> PlannedObject {
+    PlannedObject {
+        kind: "Namespace",
+        namespace: namespace.to_string(),
+        name: namespace.to_string(),
+        description: "the decoy's namespace, made as `kubectl create namespace` makes it (its \
+                      name alone, field manager kubectl-create); it stays when the decoy is \
+                      removed"
+            .to_string(),
+        uid,
+    }
 }
 
 /// Looks a decoy up and decides; a profile whose real installer is here, or an account
 /// someone already granted something, is refused before anything is made.
 /// `cluster_bindings` holds the cluster role bindings once listed, so that several decoys
 /// cost one list. What could not be checked is added to `warnings`.
+#[allow(clippy::too_many_arguments)]
 async fn plan_one(
     connection: &Connection,
     selection: &Selection,
     fit: Fit,
     home: &Home,
     key_use: KeyUse,
+    namespaces: NamespacePolicy,
     cluster_bindings: &mut Option<Vec<ClusterRoleBinding>>,
     warnings: &mut Vec<String>,
 ) -> Result<Planned, Error> {
-    let located = locate::locate_on(connection.clone(), selection, home, key_use).await?;
+    let exists = cluster::namespace_uid_if_exists(&connection.client, &selection.namespace)
+        .await?
+        .is_some();
+    let create_namespace = match namespace_step(exists, namespaces.create) {
+        NamespaceStep::Exists => false,
+        NamespaceStep::Create => true,
+        NamespaceStep::Missing => {
+            let question = format!(
+                "Namespace {} does not exist. Create it (as kubectl create namespace does)?",
+                selection.namespace
+            );
+            if namespaces.ask && prompt::confirm(&question)? {
+                true
+            } else {
+                return Err(missing_namespace(&selection.namespace));
+            }
+        }
+    };
+    let located = if create_namespace {
+        locate::locate_unborn(connection.clone(), selection, home, key_use)?
+    } else {
+        locate::locate_on(connection.clone(), selection, home, key_use).await?
+    };
     let mut decision = decide(&located.spec, &located.found, located.record.as_ref());
     if matches!(decision, Decision::Make(_)) {
         if fit.grade == fit::Grade::Conflict {
@@ -517,11 +694,16 @@ async fn plan_one(
             let granted = bindings_naming(
                 &selection.namespace,
                 &selection.account,
-                &readable(
-                    cluster::role_bindings(client, &selection.namespace).await,
-                    &username,
-                    warnings,
-                )?,
+                // A namespace this run creates holds no bindings yet.
+                &if create_namespace {
+                    Vec::new()
+                } else {
+                    readable(
+                        cluster::role_bindings(client, &selection.namespace).await,
+                        &username,
+                        warnings,
+                    )?
+                },
                 cluster_bindings.as_deref().unwrap_or_default(),
             );
             if !granted.is_empty() {
@@ -537,6 +719,7 @@ async fn plan_one(
         located,
         decision,
         fit,
+        create_namespace,
     })
 }
 
@@ -671,6 +854,13 @@ pub async fn run(
                 "--list-profiles shows the fit to one cluster; pass one --context".into(),
             ));
         }
+        if args.create_namespace {
+            return Err(Error::Invalid(
+                "--create-namespace creates a namespace in one cluster; pass one --context (or \
+                 create the namespace in each cluster first)"
+                    .into(),
+            ));
+        }
         return fleet::run(args, global, terminal, home, &fleet, selections).await;
     }
     let interactive = !args.list_profiles
@@ -710,6 +900,10 @@ pub async fn run(
             warn_of_poor_fit(&fits, &fit_for(&fits, selection.profile));
         }
     }
+    let namespaces = NamespacePolicy {
+        create: args.create_namespace,
+        ask: interactive && !global.dry_run,
+    };
     // Only a real plant makes the key: a dry run shows names under a key of its own.
     let key_use = if global.dry_run {
         KeyUse::ExistingOrEphemeral
@@ -725,6 +919,7 @@ pub async fn run(
             fit,
             home,
             key_use,
+            namespaces,
             &mut None,
             &mut warnings,
         )
@@ -757,6 +952,7 @@ async fn plant_one(
         located,
         decision,
         fit,
+        create_namespace,
     } = planned;
     let (connection, spec, found) = (&located.connection, &located.spec, &located.found);
     let client = &connection.client;
@@ -767,7 +963,13 @@ async fn plant_one(
         Decision::AlreadyPlanted => {
             let objects = objects_with_uids(spec, found);
             complete_record(home, &located)?;
-            let report = report(spec, PlantResult::AlreadyPlanted, objects, fit);
+            let report = report(
+                spec,
+                PlantResult::AlreadyPlanted,
+                objects,
+                fit,
+                &connection_flags(global),
+            );
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
                 None => println!(
@@ -778,9 +980,18 @@ async fn plant_one(
             Ok(Outcome::Success)
         }
         Decision::Make(steps) if global.dry_run => {
-            let report = report(spec, PlantResult::Planned, planned_objects(spec), fit);
+            let report = report(
+                spec,
+                PlantResult::Planned,
+                planned_objects_in(spec, create_namespace),
+                fit,
+                &connection_flags(global),
+            );
             match global.output {
-                OutputFormat::Yaml => print!("{}", output::yaml_documents(&manifests(&located))?),
+                OutputFormat::Yaml => print!(
+                    "{}",
+                    output::yaml_documents(&manifests(&located, create_namespace))?
+                ),
                 OutputFormat::Json => print!(
                     "{}",
                     output::structured(OutputFormat::Json, &report)?.unwrap_or_default()
@@ -790,6 +1001,11 @@ async fn plant_one(
                     if steps.resumes() {
                         println!(
                             "(an earlier plant of this decoy did not finish; this run would finish it)"
+                        );
+                    }
+                    if create_namespace && spec.shape.keyed_secret_name() {
+                        println!(
+                            "(the Secret's last five characters come from the new namespace's UID: known once it is created)"
                         );
                     }
                     if located.ephemeral_key {
@@ -807,8 +1023,9 @@ async fn plant_one(
             let planned = report(
                 spec,
                 PlantResult::Planned,
-                planned_objects(spec),
+                planned_objects_in(spec, create_namespace),
                 fit.clone(),
+                &connection_flags(global),
             );
             if interactive {
                 eprintln!(
@@ -825,22 +1042,36 @@ async fn plant_one(
                     return Err(Error::Declined("nothing was created".into()));
                 }
             }
-            let made = make(
-                client,
-                home,
-                &connection.server,
-                spec,
-                found,
-                record,
-                steps,
-                Duration::from_secs(args.timeout),
-            )
-            .await?;
+            let timeout = Duration::from_secs(args.timeout);
+            let (spec, made, namespace_uid) = if create_namespace {
+                let (located, uid) = make_namespace_and_locate(&located, home).await?;
+                let made = make_in_new_namespace(&located, home, &uid, timeout).await?;
+                (located.spec, made, Some(uid))
+            } else {
+                let made = make(
+                    client,
+                    home,
+                    &connection.server,
+                    spec,
+                    found,
+                    record,
+                    steps,
+                    timeout,
+                )
+                .await?;
+                (spec.clone(), made, None)
+            };
+            let spec = &spec;
+            let mut objects = objects_with_uids(spec, &made);
+            if let Some(uid) = namespace_uid {
+                objects.insert(0, namespace_object(&spec.namespace, Some(uid)));
+            }
             let report = report(
                 spec,
                 PlantResult::Planted,
-                objects_with_uids(spec, &made),
+                objects,
                 fit,
+                &connection_flags(global),
             );
             match output::structured(global.output, &report)? {
                 Some(text) => print!("{text}"),
@@ -856,6 +1087,111 @@ async fn plant_one(
             }
             Ok(Outcome::Success)
         }
+    }
+}
+
+/// The objects a plan makes: the decoy's, after its namespace when this run creates it.
+fn planned_objects_in(spec: &DecoySpec, create_namespace: bool) -> Vec<PlannedObject> {
+    let mut objects = planned_objects(spec);
+    if create_namespace {
+        objects.insert(0, namespace_object(&spec.namespace, None));
+    }
+    objects
+}
+
+/// Creates the decoy's namespace (the first thing this run makes), then looks the decoy up
+/// again there: its keyed Secret name comes from the new namespace's UID. Returns the
+/// namespace's UID. If the look-up fails, the namespace is deleted again.
+async fn make_namespace_and_locate(
+    unborn: &Located,
+    home: &Home,
+) -> Result<(Located, String), Error> {
+    let connection = &unborn.connection;
+    let spec = &unborn.spec;
+    let namespace = cluster::create_namespace(&connection.client, &spec.namespace).await?;
+    let uid = uid_of(&namespace.metadata).unwrap_or_default().to_string();
+    let selection = Selection {
+        profile: spec.shape,
+        namespace: spec.namespace.clone(),
+        account: spec.account.clone(),
+    };
+    match locate::locate_on(connection.clone(), &selection, home, KeyUse::Create).await {
+        Ok(located) => Ok((located, uid)),
+        Err(error) => {
+            let leftovers = delete_new_namespace(&connection.client, &spec.namespace, &uid).await;
+            Err(Error::Rollback {
+                error: Box::new(error.into()),
+                leftovers,
+            })
+        }
+    }
+}
+
+/// Plants a decoy in the namespace this run just created; if that fails, the namespace
+/// goes again with what was made in it.
+async fn make_in_new_namespace(
+    located: &Located,
+    home: &Home,
+    namespace_uid: &str,
+    timeout: Duration,
+) -> Result<Found, Error> {
+    let connection = &located.connection;
+    let spec = &located.spec;
+    let made = match decide(spec, &located.found, located.record.as_ref()) {
+        Decision::Make(steps) => {
+            make(
+                &connection.client,
+                home,
+                &connection.server,
+                spec,
+                &located.found,
+                located.record.as_ref(),
+                steps,
+                timeout,
+            )
+            .await
+        }
+        // A namespace made a moment ago holds nothing of the decoy's.
+        Decision::AlreadyPlanted => return Ok(located.found.clone()),
+        Decision::Refuse(why) => Err(refusal(spec, &why)),
+    };
+    let error = match made {
+        Ok(made) => return Ok(made),
+        Err(error) => error,
+    };
+    let gone = delete_new_namespace(&connection.client, &spec.namespace, namespace_uid).await;
+    Err(match (error, gone) {
+        (error, None) => error,
+        (Error::Rollback { error, leftovers }, Some(left)) => Error::Rollback {
+            error,
+            leftovers: Some(join_leftovers(leftovers, left)),
+        },
+        (Error::Interrupted { signal, leftovers }, Some(left)) => Error::Interrupted {
+            signal,
+            leftovers: Some(join_leftovers(leftovers, left)),
+        },
+        (error, Some(left)) => Error::Rollback {
+            error: Box::new(error),
+            leftovers: Some(left),
+        },
+    })
+}
+
+fn join_leftovers(first: Option<String>, then: String) -> String {
+    match first {
+        Some(first) => format!("{first}; {then}"),
+        None => then,
+    }
+}
+
+/// Deletes a namespace this run created (by its UID); says what is left if it cannot.
+async fn delete_new_namespace(client: &kube::Client, namespace: &str, uid: &str) -> Option<String> {
+    match cluster::delete_namespace(client, namespace, uid).await {
+        Ok(_) => None,
+        Err(error) => Some(format!(
+            "namespace {namespace} (uid {uid}), created by this run, is left: {error}; delete it \
+             with kubectl delete namespace {namespace}"
+        )),
     }
 }
 
@@ -885,14 +1221,23 @@ fn complete_record(home: &Home, located: &Located) -> Result<(), Error> {
     Ok(())
 }
 
-/// The manifests a decoy's plan would send (for `--dry-run -o yaml`).
-fn manifests(located: &Located) -> Vec<serde_json::Value> {
+/// The manifests a decoy's plan would send (for `--dry-run -o yaml`), after its
+/// namespace's when the run creates it.
+fn manifests(located: &Located, create_namespace: bool) -> Vec<serde_json::Value> {
     let spec = &located.spec;
-    vec![
+    let mut manifests = vec![
         serde_json::to_value(spec.account_manifest()).expect("manifest"),
         serde_json::to_value(spec.secret_manifest(located.found.account.as_ref()))
             .expect("manifest"),
-    ]
+    ];
+    if create_namespace {
+        let mut namespace =
+            serde_json::to_value(cluster::namespace_manifest(&spec.namespace)).expect("manifest");
+        namespace["apiVersion"] = "v1".into();
+        namespace["kind"] = "Namespace".into();
+        manifests.insert(0, namespace);
+    }
+    manifests
 }
 
 /// What happened to one decoy of several.
@@ -946,6 +1291,10 @@ async fn plant_several(
             fit,
             home,
             key_use,
+            NamespacePolicy {
+                create: args.create_namespace,
+                ask: interactive && !global.dry_run,
+            },
             &mut cluster_bindings,
             &mut warnings,
         )
@@ -967,9 +1316,15 @@ async fn plant_several(
     let planned_report = |p: &Planned, result| {
         let objects = match result {
             PlantResult::AlreadyPlanted => objects_with_uids(&p.located.spec, &p.located.found),
-            _ => planned_objects(&p.located.spec),
+            _ => planned_objects_in(&p.located.spec, p.create_namespace),
         };
-        report(&p.located.spec, result, objects, p.fit.clone())
+        report(
+            &p.located.spec,
+            result,
+            objects,
+            p.fit.clone(),
+            &connection_flags(global),
+        )
     };
     let result_of = |p: &Planned| match p.decision {
         Decision::AlreadyPlanted => PlantResult::AlreadyPlanted,
@@ -1011,7 +1366,7 @@ async fn plant_several(
                     let documents: Vec<serde_json::Value> = plans
                         .iter()
                         .filter(|p| matches!(p.decision, Decision::Make(_)))
-                        .flat_map(|p| manifests(&p.located))
+                        .flat_map(|p| manifests(&p.located, p.create_namespace))
                         .collect();
                     print!("{}", output::yaml_documents(&documents)?)
                 }
@@ -1040,6 +1395,8 @@ async fn plant_several(
     }
 
     let mut reports = Vec::new();
+    // Namespaces this run created (name, UID): one that ends up holding no decoy goes again.
+    let mut created: Vec<(String, String)> = Vec::new();
     // A signal between two decoys stops the run there: those made stay planted.
     let mut between = Interruption::listen()?;
     for planned in plans {
@@ -1056,27 +1413,41 @@ async fn plant_several(
                 reports.push(planned_report(&planned, PlantResult::AlreadyPlanted));
             }
             Decision::Make(steps) => {
-                let made = make(
-                    &connection.client,
-                    home,
-                    &connection.server,
-                    spec,
-                    &planned.located.found,
-                    planned.located.record.as_ref(),
-                    steps,
-                    Duration::from_secs(args.timeout),
-                )
-                .await;
-                match made {
-                    Ok(made) => reports.push(report(
+                let timeout = Duration::from_secs(args.timeout);
+                let made = if planned.create_namespace {
+                    make_one_of_several_in_new_namespace(
+                        &planned.located,
+                        home,
+                        &mut created,
+                        timeout,
+                    )
+                    .await
+                } else {
+                    make(
+                        &connection.client,
+                        home,
+                        &connection.server,
                         spec,
+                        &planned.located.found,
+                        planned.located.record.as_ref(),
+                        steps,
+                        timeout,
+                    )
+                    .await
+                    .map(|made| (spec.clone(), made))
+                };
+                match made {
+                    Ok((spec, made)) => reports.push(report(
+                        &spec,
                         PlantResult::Planted,
-                        objects_with_uids(spec, &made),
+                        objects_with_uids(&spec, &made),
                         planned.fit.clone(),
+                        &connection_flags(global),
                     )),
                     // A signal stops the whole run: the decoys made so far stay planted.
                     Err(error @ Error::Interrupted { .. }) => {
                         say_what_stays(&reports);
+                        remove_empty_new_namespaces(&connection.client, &created, &reports).await;
                         return Err(error);
                     }
                     Err(error) => failures.push(failure(
@@ -1091,6 +1462,7 @@ async fn plant_several(
             }
         }
     }
+    remove_empty_new_namespaces(&connection.client, &created, &reports).await;
     match output::structured(
         global.output,
         &PlantList {
@@ -1130,6 +1502,66 @@ async fn plant_several(
         }
     }
     finish(failures.len(), selections.len())
+}
+
+/// One of several decoys whose namespace did not exist: the first decoy there creates it,
+/// the others find it made. Returns the decoy as planted (its Secret's name known now).
+async fn make_one_of_several_in_new_namespace(
+    unborn: &Located,
+    home: &Home,
+    created: &mut Vec<(String, String)>,
+    timeout: Duration,
+) -> Result<(DecoySpec, Found), Error> {
+    let namespace = &unborn.spec.namespace;
+    let located = match created.iter().find(|(name, _)| name == namespace) {
+        Some(_) => {
+            let selection = Selection {
+                profile: unborn.spec.shape,
+                namespace: namespace.clone(),
+                account: unborn.spec.account.clone(),
+            };
+            locate::locate_on(unborn.connection.clone(), &selection, home, KeyUse::Create).await?
+        }
+        None => {
+            let (located, uid) = make_namespace_and_locate(unborn, home).await?;
+            created.push((namespace.clone(), uid));
+            located
+        }
+    };
+    let spec = &located.spec;
+    match decide(spec, &located.found, located.record.as_ref()) {
+        Decision::Make(steps) => make(
+            &located.connection.client,
+            home,
+            &located.connection.server,
+            spec,
+            &located.found,
+            located.record.as_ref(),
+            steps,
+            timeout,
+        )
+        .await
+        .map(|made| (spec.clone(), made)),
+        Decision::AlreadyPlanted => Ok((spec.clone(), located.found.clone())),
+        Decision::Refuse(why) => Err(refusal(spec, &why)),
+    }
+}
+
+/// Deletes the namespaces this run created in which no decoy got planted, so a run leaves
+/// no empty namespace behind; says on stderr what it could not delete.
+async fn remove_empty_new_namespaces(
+    client: &kube::Client,
+    created: &[(String, String)],
+    reports: &[PlantReport],
+) {
+    for (namespace, uid) in created {
+        if reports.iter().any(|r| &r.namespace == namespace) {
+            continue;
+        }
+        if let Some(left) = delete_new_namespace(client, namespace, uid).await {
+            eprintln!("warning: {left}");
+        }
+    }
 }
 
 fn say_warnings(warnings: &[String]) {
@@ -1534,7 +1966,7 @@ mod tests {
         let mut objects = planned_objects(&spec);
         objects[0].uid = Some("a1".into());
         objects[1].uid = Some("s1".into());
-        let text = created_text(&report(&spec, PlantResult::Planted, objects, good()));
+        let text = created_text(&report(&spec, PlantResult::Planted, objects, good(), &[]));
         assert!(
             text.contains("serviceaccount/tiller created in namespace kube-system (uid a1)"),
             "{text}"
@@ -1557,6 +1989,7 @@ mod tests {
             PlantResult::Planned,
             planned_objects(&spec),
             good(),
+            &[],
         ));
         assert!(
             text.contains("serviceaccount/tiller will be created in namespace kube-system"),
@@ -1587,11 +2020,17 @@ mod tests {
     #[test]
     fn the_report_always_says_no_rbac_and_what_comes_next() {
         let spec = spec("kube-system");
-        let report = report(&spec, PlantResult::Planned, planned_objects(&spec), good());
+        let report = report(
+            &spec,
+            PlantResult::Planned,
+            planned_objects(&spec),
+            good(),
+            &[],
+        );
         assert_eq!(report.rbac, "none");
-        assert!(report.next_steps[0].contains("verify"));
-        assert!(report.next_steps[1].contains("test-trigger"));
-        assert!(report.next_steps[2].contains("status"));
+        assert!(report.next_steps[0].command.contains("verify"));
+        assert!(report.next_steps[1].command.contains("test-trigger"));
+        assert!(report.next_steps[2].command.contains("status"));
     }
 
     fn good() -> Fit {
@@ -1603,11 +2042,18 @@ mod tests {
     }
 
     #[test]
-    fn next_steps_carry_the_flags_that_name_the_decoy() {
-        let plain = next_steps(&spec("kube-system")).join("\n");
-        assert!(
-            !plain.contains(" -n ") && !plain.contains("--name"),
-            "{plain}"
+    fn next_steps_carry_the_flags_that_name_the_decoy_and_the_cluster() {
+        let plain: Vec<String> = next_steps(&spec("kube-system"), &[])
+            .into_iter()
+            .map(|s| s.command)
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                "kubectl honeytoken verify",
+                "kubectl honeytoken test-trigger --audit-log FILE",
+                "kubectl honeytoken status",
+            ]
         );
         let elsewhere = DecoySpec::new(
             profile::find("argocd-manager").unwrap(),
@@ -1616,13 +2062,129 @@ mod tests {
             "apps",
             "helm-server",
         );
-        let steps = next_steps(&elsewhere);
+        let connection = ["--kubeconfig", "/tmp/my config", "--context", "prod"].map(String::from);
+        let steps = next_steps(&elsewhere, &connection);
         for step in &steps[..2] {
             assert!(
-                step.contains("--profile argocd-manager -n apps --name helm-server"),
-                "{step}"
+                step.command.contains(
+                    "--kubeconfig '/tmp/my config' --context prod --profile argocd-manager -n apps --name helm-server"
+                ),
+                "{step:?}"
             );
         }
+        // status looks everywhere this decoy may be; -n would narrow it to one namespace.
+        assert_eq!(
+            steps[2].command,
+            "kubectl honeytoken status --kubeconfig '/tmp/my config' --context prod"
+        );
+    }
+
+    #[test]
+    fn next_steps_in_json_are_commands_alone() {
+        let spec = spec("apps");
+        let report = report(
+            &spec,
+            PlantResult::Planned,
+            planned_objects(&spec),
+            good(),
+            &["--context".to_string(), "admin".to_string()],
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        let steps: Vec<&str> = json["nextSteps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(steps.len(), 3);
+        for step in &steps {
+            assert!(!step.contains('#') && !step.contains("  "), "{step:?}");
+            assert_eq!(step.trim(), *step);
+            assert!(step.contains("--context admin"), "{step}");
+        }
+        assert_eq!(
+            steps[0],
+            "kubectl honeytoken verify --context admin -n apps"
+        );
+        // On a terminal, each with its purpose, the comments lined up.
+        let text = follow_up_text(&report);
+        let columns: Vec<usize> = text
+            .lines()
+            .filter(|l| l.starts_with("  kubectl"))
+            .map(|l| l.find('#').unwrap())
+            .collect();
+        assert_eq!(columns.len(), 3, "{text}");
+        assert!(columns.iter().all(|c| *c == columns[0]), "{text}");
+    }
+
+    #[test]
+    fn a_missing_namespace_is_created_only_when_asked_and_said_clearly_otherwise() {
+        assert_eq!(namespace_step(true, false), NamespaceStep::Exists);
+        assert_eq!(namespace_step(true, true), NamespaceStep::Exists);
+        assert_eq!(namespace_step(false, true), NamespaceStep::Create);
+        assert_eq!(namespace_step(false, false), NamespaceStep::Missing);
+        let message = missing_namespace("apps").to_string();
+        for words in [
+            "namespace apps does not exist",
+            "nothing was created",
+            "kubectl create namespace apps",
+            "--create-namespace",
+        ] {
+            assert!(message.contains(words), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_plan_that_creates_the_namespace_says_so_first() {
+        let spec = spec("apps");
+        let report = report(
+            &spec,
+            PlantResult::Planned,
+            planned_objects_in(&spec, true),
+            good(),
+            &[],
+        );
+        let text = plan_text(&report);
+        assert!(
+            text.starts_with("namespace/apps will be created\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("serviceaccount/tiller will be created in namespace apps"),
+            "{text}"
+        );
+        assert_eq!(planned_objects_in(&spec, false).len(), 2);
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_the_shell_would_act_on_them() {
+        assert_eq!(shell_word("kube-system"), "kube-system");
+        assert_eq!(shell_word("/home/me/.kube/config"), "/home/me/.kube/config");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn connection_flags_are_those_given() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "kubectl-honeytoken",
+            "--kubeconfig",
+            "/k",
+            "--context",
+            "a,b",
+            "--user",
+            "me",
+            "-n",
+            "apps",
+            "plant",
+        ])
+        .unwrap();
+        assert_eq!(
+            connection_flags(&cli.global),
+            ["--kubeconfig", "/k", "--context", "a,b", "--user", "me"]
+        );
     }
 
     fn parsed(args: &[&str]) -> Result<Vec<Selection>, Error> {

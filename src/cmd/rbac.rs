@@ -274,9 +274,19 @@ pub fn header(decoys: &[Watched], options: &Options) -> String {
 
 /// The watcher's decoys: those named by `--secret`, or those of this key the cluster holds.
 async fn watched(args: &RbacArgs, global: &GlobalArgs, home: &Home) -> Result<Vec<Watched>, Error> {
+    let mut looked_in = "the cluster".to_string();
     let mut decoys: Vec<Watched> = if args.secret.is_empty() {
-        crate::cluster::locate::observe_all(&global.target(), global.namespace.as_deref(), home)
-            .await?
+        let observation = crate::cluster::locate::observe_all(
+            &global.target(),
+            global.namespace.as_deref(),
+            home,
+        )
+        .await?;
+        looked_in = crate::cluster::sought::where_looked(
+            &observation.namespaces,
+            global.namespace.is_some(),
+        );
+        observation
             .observed
             .into_iter()
             .map(|o| Watched {
@@ -294,11 +304,10 @@ async fn watched(args: &RbacArgs, global: &GlobalArgs, home: &Home) -> Result<Ve
     decoys.sort();
     decoys.dedup();
     if decoys.is_empty() {
-        return Err(Error::Invalid(
-            "no decoys to write RBAC for: none of this key in the cluster; name their token \
+        return Err(Error::Invalid(format!(
+            "no decoys to write RBAC for: none of this key in {looked_in}; name their token \
              Secrets with --secret NAMESPACE/NAME"
-                .into(),
-        ));
+        )));
     }
     Ok(decoys)
 }

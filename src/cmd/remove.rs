@@ -8,7 +8,7 @@ use crate::cli::{GlobalArgs, SelectArgs};
 use crate::cluster;
 use crate::cluster::connect::{self, Connection, Target};
 use crate::cluster::fleet::{self, ContextResult, ContextRun, Ending, Fleet, FleetReport, Ran};
-use crate::cluster::locate::{self, Observed, Scope, Selection};
+use crate::cluster::locate::{self, Asked, Observed, Scope, Selection};
 use crate::cluster::{ClusterError, Deleted};
 use crate::decoy::{DecoySpec, Found, Ownership, ownership, uid_of};
 use crate::error::Error;
@@ -113,10 +113,59 @@ pub async fn run(
     if let Some(fleet) = global.fleet()? {
         return remove_fleet(&fleet, &scope, global, ask, home).await;
     }
+    let asked = Asked {
+        account: args.name.as_deref(),
+        profile: args.profile.as_deref(),
+    };
     match scope {
-        Scope::One(selection) => remove_one(&selection, global, ask, home).await,
+        Scope::One(selection) => remove_one(&selection, asked, global, ask, home).await,
         scope => remove_several(&scope, global, ask, home).await,
     }
+}
+
+/// The decoys of this key in the cluster, outside `looked_in`, that match what was asked:
+/// looked for only when a narrowed remove found nothing. A look that fails names none.
+async fn elsewhere_in_cluster(
+    target: &Target,
+    home: &Home,
+    looked_in: &[String],
+    asked: Asked<'_>,
+) -> Vec<String> {
+    match locate::observe_all(target, None, home).await {
+        Ok(observation) => locate::found_elsewhere(&observation.observed, looked_in, asked),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The end of a remove that removed nothing: fine when no decoy of what was asked is in
+/// this cluster (a second remove), an error naming where they are when `-n` (or the
+/// profile's namespace) missed them, as `kubectl delete` of a name that is not there
+/// fails. Pure.
+pub fn nothing_removed(looked: &str, elsewhere: &[String], asked: Asked) -> Result<Outcome, Error> {
+    if elsewhere.is_empty() {
+        return Ok(Outcome::Success);
+    }
+    let commands: Vec<String> = elsewhere
+        .iter()
+        .map(|decoy| {
+            let (namespace, account) = decoy.split_once('/').unwrap_or((decoy, ""));
+            if asked.account.is_some() || asked.profile.is_some() {
+                format!("kubectl honeytoken remove -n {namespace} --name {account}")
+            } else {
+                format!("kubectl honeytoken remove -n {namespace}")
+            }
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Err(Error::CheckFailed(format!(
+        "nothing was removed: no decoy of this key in {looked}, but {} {} elsewhere in this \
+         cluster; to remove {}, run {}",
+        elsewhere.join(", "),
+        if elsewhere.len() == 1 { "is" } else { "are" },
+        if elsewhere.len() == 1 { "it" } else { "them" },
+        commands.join(", or ")
+    )))
 }
 
 /// What remove found in one cluster and decided for each decoy, before it asks or acts.
@@ -192,15 +241,62 @@ async fn survey_one(
     }
 }
 
-/// `--profile` or `--name`: exactly the decoy they name.
+/// `--profile` or `--name`: exactly the decoy they name. Without `-n`, a decoy of that
+/// name (or profile) that is not in the profile's namespace is looked for wherever
+/// `status` looks, and removed if there is exactly one.
 async fn remove_one(
     selection: &Selection,
+    asked: Asked<'_>,
     global: &GlobalArgs,
     ask: bool,
     home: &Home,
 ) -> Result<Outcome, Error> {
-    let Surveyed { connection, survey } = survey_one(&global.target(), selection, home).await?;
+    let target = global.target();
+    let mut surveyed = survey_one(&target, selection, home).await?;
+    let mut selection = selection.clone();
+    let found_nothing = |survey: &Survey| {
+        survey.namespace_missing || matches!(survey.planned[0].decision, Decision::Nothing)
+    };
+    let mut elsewhere = Vec::new();
+    if found_nothing(&surveyed.survey) {
+        elsewhere =
+            elsewhere_in_cluster(&target, home, &[selection.namespace.clone()], asked).await;
+        if global.namespace.is_none() {
+            match elsewhere.as_slice() {
+                [only] => {
+                    let (namespace, account) = only.split_once('/').unwrap_or((only, ""));
+                    let observation = locate::observe_all(&target, Some(namespace), home).await?;
+                    if let Some(found) = observation
+                        .observed
+                        .iter()
+                        .find(|o| o.spec.account == account)
+                    {
+                        selection = Selection {
+                            profile: found.spec.shape,
+                            namespace: namespace.to_string(),
+                            account: account.to_string(),
+                        };
+                        surveyed = survey_one(&target, &selection, home).await?;
+                        elsewhere.clear();
+                    }
+                }
+                [] => {}
+                several => {
+                    return Err(Error::Invalid(format!(
+                        "no decoy {}/{} of this key, and several like it elsewhere: {}; choose \
+                         one with -n NAMESPACE and --name NAME",
+                        selection.namespace,
+                        selection.account,
+                        several.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    let Surveyed { connection, survey } = surveyed;
+    let selection = &selection;
     let (namespace, account) = (&selection.namespace, &selection.account);
+    let looked = format!("{namespace}/{account}");
     if survey.namespace_missing {
         let report = remove_named(&connection, &survey, home).await?;
         match output::structured(global.output, &report)? {
@@ -209,7 +305,7 @@ async fn remove_one(
                 "namespace {namespace} does not exist, so neither does decoy {namespace}/{account}; nothing to remove"
             ),
         }
-        return Ok(Outcome::Success);
+        return nothing_removed(&looked, &elsewhere, asked);
     }
     let deletions = match &survey.planned[0].decision {
         Decision::Delete(deletions) => deletions.clone(),
@@ -221,11 +317,13 @@ async fn remove_one(
             Some(text) => print!("{text}"),
             None => println!("no decoy {namespace}/{account} found; nothing to remove"),
         }
-        tell_elsewhere(
-            &locate::recorded_elsewhere(&home.load()?, &connection.server, &[]),
-            &format!("{namespace}/{account}"),
-        );
-        return Ok(Outcome::Success);
+        if elsewhere.is_empty() {
+            tell_elsewhere(
+                &locate::recorded_elsewhere(&home.load()?, &connection.server, &[]),
+                &looked,
+            );
+        }
+        return nothing_removed(&looked, &elsewhere, asked);
     }
     if global.dry_run {
         match output::structured(global.output, &would_remove_named(&survey))? {
@@ -651,6 +749,9 @@ async fn remove_several(
                 println!("(dry run: nothing was deleted)");
             }
         }
+        if planned.is_empty() && scope.namespace().is_some() {
+            return lost_by_namespace(&global.target(), home, &survey).await;
+        }
         return finish(&report);
     }
     let deleting = deleting(&survey);
@@ -675,12 +776,36 @@ async fn remove_several(
         None => print!("{}", several_text(&report)),
     }
     if report.decoys.is_empty() {
+        if scope.namespace().is_some() {
+            return lost_by_namespace(&global.target(), home, &survey).await;
+        }
         tell_elsewhere(
             &survey.recorded_elsewhere,
             &format!("namespace(s) {}", survey.namespaces.join(", ")),
         );
     }
     finish(&report)
+}
+
+/// `remove -n NAMESPACE` found no decoy there: fine if this key has none elsewhere in the
+/// cluster either, else an error saying where they are.
+async fn lost_by_namespace(
+    target: &Target,
+    home: &Home,
+    survey: &Survey,
+) -> Result<Outcome, Error> {
+    let elsewhere = elsewhere_in_cluster(target, home, &survey.namespaces, Asked::default()).await;
+    if elsewhere.is_empty() {
+        tell_elsewhere(
+            &survey.recorded_elsewhere,
+            &format!("namespace(s) {}", survey.namespaces.join(", ")),
+        );
+    }
+    nothing_removed(
+        &format!("namespace {}", survey.namespaces.join(", ")),
+        &elsewhere,
+        Asked::default(),
+    )
 }
 
 /// "1 decoy", "3 decoys".
@@ -1122,6 +1247,49 @@ mod tests {
             "kube-system",
             "tiller",
         )
+    }
+
+    #[test]
+    fn removing_nothing_is_fine_only_when_nothing_of_this_key_is_elsewhere() {
+        assert!(matches!(
+            nothing_removed("namespace apps", &[], Asked::default()),
+            Ok(Outcome::Success)
+        ));
+        let error = nothing_removed(
+            "namespace ops",
+            &["apps/helm-server".to_string()],
+            Asked::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("no decoy of this key in namespace ops"),
+            "{error}"
+        );
+        assert!(error.contains("apps/helm-server is elsewhere"), "{error}");
+        assert!(
+            error.contains("kubectl honeytoken remove -n apps"),
+            "{error}"
+        );
+        assert!(!error.contains("--name"), "{error}");
+        let named = nothing_removed(
+            "kube-system/helm-server",
+            &[
+                "apps/helm-server".to_string(),
+                "ops/helm-server".to_string(),
+            ],
+            Asked {
+                account: Some("helm-server"),
+                profile: None,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(named.contains("are elsewhere"), "{named}");
+        assert!(
+            named.contains("kubectl honeytoken remove -n apps --name helm-server, or kubectl honeytoken remove -n ops --name helm-server"),
+            "{named}"
+        );
     }
 
     fn with_uids(spec: &DecoySpec, account_uid: Option<&str>, secret_uid: Option<&str>) -> Found {

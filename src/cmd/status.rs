@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::cli::GlobalArgs;
 use crate::cluster::connect::Target;
 use crate::cluster::fleet::{self, ContextResult, Fleet, FleetReport};
-use crate::cluster::locate::{Observed, observe_all};
+use crate::cluster::locate::{Asked, Observed, found_elsewhere, observe_all};
 use crate::decoy::tracking::ACCOUNT_UID_ANNOTATION;
 use crate::decoy::tripwire::{INVALID_SINCE_LABEL, LAST_USED_LABEL};
 use crate::decoy::{token_filled, uid_of};
@@ -395,6 +395,21 @@ pub async fn run(global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
         return run_fleet(&fleet, global, home).await;
     }
     let report = gather(&global.target(), global, home).await?;
+    // Narrowed by -n to a namespace with none: say where this key's decoys are, so that a
+    // namespace flag never hides one.
+    if report.decoys.is_empty() && global.namespace.is_some() {
+        let elsewhere = match observe_all(&global.target(), None, home).await {
+            Ok(all) => found_elsewhere(&all.observed, &report.namespaces, Asked::default()),
+            Err(_) => Vec::new(),
+        };
+        if !elsewhere.is_empty() {
+            eprintln!(
+                "Decoys of this key elsewhere in this cluster: {}; run status without -n to see \
+                 every decoy.",
+                elsewhere.join(", ")
+            );
+        }
+    }
     for place in &report.not_looked_in {
         eprintln!("warning: not looked in namespace {place}; decoys there are not shown");
     }

@@ -94,9 +94,43 @@ pub fn check_place(namespace: Option<&str>, name: Option<&str>) -> Result<(), St
     Ok(())
 }
 
+/// Checks the name a profile gives the token Secret of an account (the account's name and
+/// the profile's own words, both valid): only its length can make it one the API server
+/// refuses.
+pub fn check_secret_name(account: &str, secret: &str) -> Result<(), String> {
+    if secret.len() > 253 {
+        return Err(format!(
+            "name {account:?} makes the token Secret's name {} characters long ({secret:.40}...), \
+             and Kubernetes allows at most 253; choose a shorter --name",
+            secret.len()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_the_api_server_would_refuse_are_refused_with_the_rule() {
+        let error = check_place(None, Some("Bad_Name")).unwrap_err();
+        assert!(
+            error.contains("\"Bad_Name\"") && error.contains("lowercase"),
+            "{error}"
+        );
+        let error = check_place(Some("Apps"), None).unwrap_err();
+        assert!(error.contains("namespace \"Apps\""), "{error}");
+        assert!(check_place(Some("apps"), Some("helm-server")).is_ok());
+        let long = ['a', 'b', 'c', 'd']
+            .map(|c| c.to_string().repeat(60))
+            .join(".");
+        assert!(check_place(None, Some(&long)).is_ok());
+        let secret = format!("{long}-token-xxxxx");
+        let error = check_secret_name(&long, &secret).unwrap_err();
+        assert!(error.contains("253"), "{error}");
+        assert!(check_secret_name("tiller", "tiller-token-xxxxx").is_ok());
+    }
 
     #[test]
     fn a_list_names_profiles_files_and_places() {

@@ -255,15 +255,18 @@ pub(super) async fn run(
         Some(text) => print!("{text}"),
         None => {
             print!("{}", fleet_table(&report));
-            if let Some(first) = report
+            if let Some((context, first)) = report
                 .contexts
                 .iter()
-                .filter_map(|c| c.report.as_ref())
-                .flat_map(|a| a.items())
-                .find(|r| r.result == PlantResult::Planted)
+                .filter_map(|c| c.report.as_ref().map(|a| (&c.context, a)))
+                .flat_map(|(context, a)| a.items().iter().map(move |r| (context, r)))
+                .find(|(_, r)| r.result == PlantResult::Planted)
             {
                 print!("{}", super::follow_up_text(first));
-                println!("(add the fleet's --context or --all-contexts flags to each)");
+                println!(
+                    "(shown for context {context}; give the fleet's --context or --all-contexts \
+                     flags instead to act on every context)"
+                );
             }
             println!("\n{}", report.summary(|c| context_state(c, false)));
         }
@@ -319,6 +322,7 @@ async fn plan_context(
             fit,
             home,
             key_use,
+            super::NamespacePolicy::default(),
             &mut cluster_bindings,
             &mut plan.warnings,
         )
@@ -338,6 +342,11 @@ async fn plan_context(
     Ok(plan)
 }
 
+/// The flags that pick one context of the fleet, for a decoy's next steps there.
+fn context_flags(context: &str) -> Vec<String> {
+    vec!["--context".to_string(), context.to_string()]
+}
+
 /// What a plan's decoy would be reported as before anything is made.
 fn planned_report(planned: &Planned) -> PlantReport {
     let spec = &planned.located.spec;
@@ -347,12 +356,14 @@ fn planned_report(planned: &Planned) -> PlantReport {
             PlantResult::AlreadyPlanted,
             objects_with_uids(spec, &planned.located.found),
             planned.fit.clone(),
+            &context_flags(&planned.located.connection.context),
         ),
         _ => report(
             spec,
             PlantResult::Planned,
             planned_objects(spec),
             planned.fit.clone(),
+            &context_flags(&planned.located.connection.context),
         ),
     }
 }
@@ -433,6 +444,7 @@ async fn act(
                         PlantResult::Planted,
                         objects_with_uids(spec, &made),
                         planned.fit.clone(),
+                        &context_flags(&connection.context),
                     )),
                     Err(error) if plan.one => return Err(error),
                     Err(error) => {
@@ -800,7 +812,13 @@ mod tests {
 
     fn planned(result: PlantResult) -> PlantReport {
         let spec = spec("kube-system");
-        report(&spec, result, planned_objects(&spec), fit(fit::Grade::Good))
+        report(
+            &spec,
+            result,
+            planned_objects(&spec),
+            fit(fit::Grade::Good),
+            &[],
+        )
     }
 
     fn view(context: &str, decoys: Vec<(PlantReport, bool)>) -> ContextView {
