@@ -793,4 +793,102 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn kubectls_connection_flags_become_overrides() {
+        let cli = parse(&[
+            "status",
+            "--as",
+            "jane",
+            "--as-group",
+            "dev",
+            "--as-group",
+            "ops",
+            "--as-uid",
+            "42",
+            "--request-timeout",
+            "5s",
+            "--server",
+            "https://10.0.0.1:6443",
+            "--certificate-authority",
+            "/ca.pem",
+            "-v",
+            "6",
+        ])
+        .unwrap();
+        let overrides = cli.global.target().overrides;
+        assert_eq!(overrides.impersonate.as_deref(), Some("jane"));
+        assert_eq!(overrides.impersonate_groups, vec!["dev", "ops"]);
+        assert_eq!(overrides.impersonate_uid.as_deref(), Some("42"));
+        assert_eq!(
+            overrides.request_timeout,
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(overrides.server.as_deref(), Some("https://10.0.0.1:6443"));
+        assert_eq!(
+            overrides.certificate_authority,
+            Some(PathBuf::from("/ca.pem"))
+        );
+        assert_eq!(overrides.verbosity, 6);
+        assert!(!overrides.insecure_skip_tls_verify);
+        // kubectl's spellings of the level, and the short --server.
+        for level in [&["--v=7"][..], &["-v=7"], &["-v7"], &["--v", "7"]] {
+            let mut args = vec!["status"];
+            args.extend_from_slice(level);
+            assert_eq!(parse(&args).unwrap().global.verbosity, 7, "{level:?}");
+        }
+        let cli = parse(&[
+            "-s",
+            "https://h:6443",
+            "--insecure-skip-tls-verify",
+            "status",
+        ])
+        .unwrap();
+        assert!(cli.global.insecure_skip_tls_verify);
+        assert_eq!(cli.global.server.as_deref(), Some("https://h:6443"));
+    }
+
+    #[test]
+    fn kubectls_connection_flags_refuse_what_kubectl_refuses() {
+        // Groups or a UID without a user to impersonate.
+        assert!(parse(&["status", "--as-group", "dev"]).is_err());
+        assert!(parse(&["status", "--as-uid", "42"]).is_err());
+        // A CA to check against while checking nothing.
+        assert!(
+            parse(&[
+                "status",
+                "--certificate-authority",
+                "/ca.pem",
+                "--insecure-skip-tls-verify"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["status", "--request-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn a_fleet_refuses_one_servers_flags() {
+        for flag in [
+            &["--server", "https://h:6443"][..],
+            &["--certificate-authority", "/ca.pem"],
+        ] {
+            let mut args = vec!["status", "--context", "a,b"];
+            args.extend_from_slice(flag);
+            let cli = parse(&args).unwrap();
+            let error = cli.global.fleet().unwrap_err().to_string();
+            assert!(
+                error.contains("a fleet of contexts cannot share"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_is_a_command() {
+        assert_eq!(parse(&["version"]).unwrap().command.name(), "version");
+        assert_eq!(
+            parse(&["version", "-o", "json"]).unwrap().global.output,
+            OutputFormat::Json
+        );
+    }
 }

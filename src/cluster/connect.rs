@@ -560,4 +560,140 @@ mod tests {
             Err(ConnectError::NoCurrentContext)
         ));
     }
+
+    fn a_config() -> kube::Config {
+        let mut config = kube::Config::new("https://10.0.0.1:6443".parse().unwrap());
+        config.root_cert = Some(vec![b"kubeconfig CA".to_vec()]);
+        config
+    }
+
+    #[test]
+    fn without_flags_requests_get_our_timeouts_and_nothing_else_changes() {
+        let mut config = a_config();
+        apply(&mut config, &Overrides::default(), None).unwrap();
+        assert_eq!(config.connect_timeout, Some(CONNECT_TIMEOUT));
+        assert_eq!(config.read_timeout, Some(REQUEST_TIMEOUT));
+        assert_eq!(config.write_timeout, Some(REQUEST_TIMEOUT));
+        assert_eq!(config.cluster_url.to_string(), "https://10.0.0.1:6443/");
+        assert_eq!(config.root_cert, Some(vec![b"kubeconfig CA".to_vec()]));
+        assert!(!config.accept_invalid_certs);
+        assert_eq!(config.auth_info.impersonate, None);
+        assert_eq!(config.auth_info.impersonate_groups, None);
+    }
+
+    #[test]
+    fn as_and_as_group_impersonate() {
+        let mut config = a_config();
+        let overrides = Overrides {
+            impersonate: Some("jane".into()),
+            impersonate_uid: Some("42".into()),
+            impersonate_groups: vec!["dev".into(), "ops".into()],
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, None).unwrap();
+        assert_eq!(config.auth_info.impersonate.as_deref(), Some("jane"));
+        assert_eq!(config.auth_info.impersonate_uid.as_deref(), Some("42"));
+        assert_eq!(
+            config.auth_info.impersonate_groups,
+            Some(vec!["dev".to_string(), "ops".to_string()])
+        );
+    }
+
+    #[test]
+    fn request_timeout_bounds_each_request_and_zero_lifts_the_bound() {
+        let mut config = a_config();
+        let overrides = Overrides {
+            request_timeout: Some(Duration::from_secs(2)),
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, None).unwrap();
+        assert_eq!(config.read_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(config.write_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(config.connect_timeout, Some(Duration::from_secs(2)));
+        assert!(config.reset_reader_on_write);
+        let overrides = Overrides {
+            request_timeout: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, None).unwrap();
+        assert_eq!((config.read_timeout, config.write_timeout), (None, None));
+        assert_eq!(config.connect_timeout, Some(CONNECT_TIMEOUT));
+    }
+
+    #[test]
+    fn server_and_certificate_authority_replace_the_kubeconfigs() {
+        let mut config = a_config();
+        let overrides = Overrides {
+            server: Some("https://192.0.2.7:8443".into()),
+            certificate_authority: Some("/ca.pem".into()),
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, Some(vec![b"flag CA".to_vec()])).unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://192.0.2.7:8443/");
+        assert_eq!(config.root_cert, Some(vec![b"flag CA".to_vec()]));
+        for bad in ["192.0.2.7:8443", "ftp://h", "https://", "not a url"] {
+            let overrides = Overrides {
+                server: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(
+                matches!(
+                    apply(&mut a_config(), &overrides, None),
+                    Err(ConnectError::Server { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn insecure_skip_tls_verify_accepts_any_certificate_and_drops_the_ca() {
+        let mut config = a_config();
+        let overrides = Overrides {
+            insecure_skip_tls_verify: true,
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, None).unwrap();
+        assert!(config.accept_invalid_certs);
+        assert_eq!(config.root_cert, None);
+    }
+
+    #[test]
+    fn request_timeouts_read_as_kubectl_reads_them() {
+        let cases = [
+            ("0", Duration::ZERO),
+            ("30", Duration::from_secs(30)),
+            ("10s", Duration::from_secs(10)),
+            ("500ms", Duration::from_millis(500)),
+            ("2m", Duration::from_secs(120)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("1.5s", Duration::from_millis(1500)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_request_timeout(text), Ok(expected), "{text}");
+        }
+        for bad in ["", "s", "10x", "-1s", "1.5", "ten"] {
+            assert!(parse_request_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_authority_file_must_hold_pem_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let error = read_certificate_authority(&empty).unwrap_err().to_string();
+        assert!(error.contains("no PEM certificate"), "{error}");
+        let missing = read_certificate_authority(&dir.path().join("missing.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read it"), "{missing}");
+        let certificate = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, certificate.cert.pem()).unwrap();
+        assert_eq!(
+            read_certificate_authority(&good).unwrap(),
+            vec![certificate.cert.der().to_vec()]
+        );
+    }
 }
