@@ -66,40 +66,47 @@ fn credentials(kubeconfig: &Path) -> Vec<String> {
     secrets
 }
 
-#[test]
-fn as_a_user_without_rights_is_refused_by_the_api_server() {
-    let plugin = Plugin::new(cluster());
-    let nobody = plugin.run(&[
-        "--context",
-        "admin",
-        "-n",
-        "kube-system",
-        "remove",
-        "--as",
-        "nobody@example.com",
-    ]);
+/// A decoy planted as the operator in a namespace of its own, and the plugin (with the
+/// key) that planted it.
+async fn decoy(prefix: &str) -> (Plugin, String) {
+    let cluster = cluster();
+    let admin = cluster.client("admin").await;
+    let plugin = Plugin::new(cluster);
+    let (namespace, _secret) = support::planted(&plugin, &admin, prefix).await;
+    (plugin, namespace)
+}
+
+/// `status` of the decoy in `namespace` as the admin context, with `flags`.
+fn status(plugin: &Plugin, namespace: &str, flags: &[&str]) -> support::Run {
+    let mut args = vec!["--context", "admin", "-n", namespace, "status"];
+    args.extend_from_slice(flags);
+    plugin.run(&args)
+}
+
+#[tokio::test]
+async fn as_a_user_without_rights_is_refused_by_the_api_server() {
+    let (plugin, namespace) = decoy("as").await;
+    let nobody = status(&plugin, &namespace, &["--as", "nobody@example.com"]);
     assert_eq!(nobody.code, Some(1), "{}", nobody.text());
     assert!(
-        nobody.stderr.contains("User \"nobody@example.com\" cannot"),
+        nobody
+            .stderr
+            .contains("forbidden: User \"nobody@example.com\" cannot"),
         "the API server's refusal names the impersonated user:\n{}",
         nobody.text()
     );
-    // The same user in the group of administrators may.
-    let admin = plugin.run(&[
-        "--context",
-        "admin",
-        "-n",
-        "kube-system",
-        "remove",
-        "--as",
-        "nobody@example.com",
-        "--as-group",
-        "system:masters",
-    ]);
+    // The same user in the administrators' group may; the decoy is there, armed.
+    let admin = status(
+        &plugin,
+        &namespace,
+        &["--as", "nobody@example.com", "--as-group", "system:masters"],
+    );
     assert_eq!(admin.code, Some(0), "{}", admin.text());
-    // Without the impersonated user, --as-group is refused as kubectl refuses it.
-    let groups_only = plugin.run(&["remove", "--as-group", "system:masters"]);
+    assert!(admin.stdout.contains("armed"), "{}", admin.text());
+    // Without a user to impersonate, --as-group is refused as kubectl refuses it.
+    let groups_only = status(&plugin, &namespace, &["--as-group", "system:masters"]);
     assert_eq!(groups_only.code, Some(2), "{}", groups_only.text());
+    plugin.run(&["--context", "admin", "-n", &namespace, "remove", "--yes"]);
 }
 
 /// A server that accepts connections and never says a word: TLS never starts.
@@ -109,20 +116,21 @@ fn silent_server() -> (TcpListener, String) {
     (listener, url)
 }
 
-#[test]
-fn request_timeout_ends_a_request_to_a_silent_server_and_names_it() {
-    let plugin = Plugin::new(cluster());
+#[tokio::test]
+async fn request_timeout_ends_a_request_to_a_silent_server_and_names_it() {
+    let (plugin, namespace) = decoy("timeout").await;
     let (_listener, url) = silent_server();
-    let run = plugin.run(&[
-        "--context",
-        "admin",
-        "status",
-        "--server",
-        &url,
-        "--request-timeout",
-        "1s",
-        "--insecure-skip-tls-verify",
-    ]);
+    let run = status(
+        &plugin,
+        &namespace,
+        &[
+            "--server",
+            &url,
+            "--request-timeout",
+            "1s",
+            "--insecure-skip-tls-verify",
+        ],
+    );
     assert_eq!(run.code, Some(1), "{}", run.text());
     assert!(
         run.stderr
@@ -132,15 +140,7 @@ fn request_timeout_ends_a_request_to_a_silent_server_and_names_it() {
     );
     // On the bed, a generous limit and no limit (0) both let the command work.
     for limit in ["30s", "0"] {
-        let run = plugin.run(&[
-            "--context",
-            "admin",
-            "-n",
-            "kube-system",
-            "remove",
-            "--request-timeout",
-            limit,
-        ]);
+        let run = status(&plugin, &namespace, &["--request-timeout", limit]);
         assert_eq!(
             run.code,
             Some(0),
@@ -148,14 +148,14 @@ fn request_timeout_ends_a_request_to_a_silent_server_and_names_it() {
             run.text()
         );
     }
+    plugin.run(&["--context", "admin", "-n", &namespace, "remove", "--yes"]);
 }
 
-#[test]
-fn a_server_that_is_not_there_is_named() {
-    let plugin = Plugin::new(cluster());
-    let port = support::free_port();
-    let url = format!("https://127.0.0.1:{port}");
-    let run = plugin.run(&["--context", "admin", "status", "--server", &url]);
+#[tokio::test]
+async fn a_server_that_is_not_there_is_named() {
+    let (plugin, namespace) = decoy("absent").await;
+    let url = format!("https://127.0.0.1:{}", support::free_port());
+    let run = status(&plugin, &namespace, &["--server", &url]);
     assert_eq!(run.code, Some(1), "{}", run.text());
     assert!(
         run.stderr
@@ -163,45 +163,43 @@ fn a_server_that_is_not_there_is_named() {
         "{}",
         run.text()
     );
+    plugin.run(&["--context", "admin", "-n", &namespace, "remove", "--yes"]);
 }
 
-#[test]
-fn server_and_certificate_authority_reach_the_bed_and_a_wrong_ca_is_refused() {
+#[tokio::test]
+async fn server_and_certificate_authority_reach_the_bed_and_a_wrong_ca_is_refused() {
     let cluster = cluster();
-    let plugin = Plugin::new(cluster);
+    let (plugin, namespace) = decoy("server").await;
     let (server, ca) = bed_server_and_ca(&cluster.kubeconfig);
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca).unwrap();
-    let ca_path = ca_file.to_str().unwrap();
-    let run = plugin.run(&[
-        "--context",
-        "admin",
-        "-n",
-        "kube-system",
-        "remove",
-        "--server",
-        &server,
-        "--certificate-authority",
-        ca_path,
-    ]);
+    let run = status(
+        &plugin,
+        &namespace,
+        &[
+            "--server",
+            &server,
+            "--certificate-authority",
+            ca_file.to_str().unwrap(),
+        ],
+    );
     assert_eq!(run.code, Some(0), "{}", run.text());
 
     // A CA that did not sign the server's certificate: refused, and the server named.
     let stranger = rcgen::generate_simple_self_signed(vec!["stranger".to_string()]).unwrap();
     let wrong = dir.path().join("wrong.pem");
     std::fs::write(&wrong, stranger.cert.pem()).unwrap();
-    let run = plugin.run(&[
-        "--context",
-        "admin",
-        "-n",
-        "kube-system",
-        "remove",
-        "--server",
-        &server,
-        "--certificate-authority",
-        wrong.to_str().unwrap(),
-    ]);
+    let run = status(
+        &plugin,
+        &namespace,
+        &[
+            "--server",
+            &server,
+            "--certificate-authority",
+            wrong.to_str().unwrap(),
+        ],
+    );
     assert_eq!(run.code, Some(1), "{}", run.text());
     assert!(
         run.stderr.contains(&format!(
@@ -212,16 +210,11 @@ fn server_and_certificate_authority_reach_the_bed_and_a_wrong_ca_is_refused() {
         run.text()
     );
     // ...unless the certificate is not checked at all.
-    let run = plugin.run(&[
-        "--context",
-        "admin",
-        "-n",
-        "kube-system",
-        "remove",
-        "--server",
-        &server,
-        "--insecure-skip-tls-verify",
-    ]);
+    let run = status(
+        &plugin,
+        &namespace,
+        &["--server", &server, "--insecure-skip-tls-verify"],
+    );
     assert_eq!(run.code, Some(0), "{}", run.text());
     // A fleet cannot share one server.
     let run = plugin.run(&["--context", "admin,operator", "status", "--server", &server]);
@@ -231,6 +224,7 @@ fn server_and_certificate_authority_reach_the_bed_and_a_wrong_ca_is_refused() {
         "{}",
         run.text()
     );
+    plugin.run(&["--context", "admin", "-n", &namespace, "remove", "--yes"]);
 }
 
 #[tokio::test]
@@ -323,7 +317,7 @@ async fn verbose_requests_are_logged_without_credentials_or_the_decoy_token() {
             "a kubeconfig credential was printed"
         );
     }
-    for header in ["Authorization", "authorization", "Bearer "] {
+    for header in ["Authorization:", "authorization:", "Bearer "] {
         assert!(
             !transcript.contains(header),
             "{header} was printed:\n{transcript}"
