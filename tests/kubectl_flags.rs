@@ -299,6 +299,14 @@ async fn verbose_requests_are_logged_without_credentials_or_the_decoy_token() {
         "-v 6 logs each request's status and time:\n{}",
         status.text()
     );
+    // The drill's own requests, made with the decoy's token, are logged the same way.
+    assert!(
+        drilled.stderr.contains(&format!(
+            "GET {server}/api/v1/namespaces/{namespace}/secrets 403 Forbidden in "
+        )),
+        "{}",
+        drilled.text()
+    );
     let quiet = plugin.run(&["--context", "operator", "-n", &namespace, "status"]);
     assert!(
         !quiet.stderr.contains("GET "),
