@@ -335,8 +335,8 @@ fn krew_installs_the_release_archive_and_kubectl_runs_the_plugin() {
     );
     let caveat_lines: Vec<&str> = install_text
         .lines()
-        // krew prints the caveats in a box: " |  line".
-        .map(|line| line.trim().trim_start_matches('|').trim())
+        // krew prints the caveats in nested boxes: " |  |   line".
+        .map(|line| line.trim_start_matches(|c: char| c == '|' || c.is_whitespace()))
         .filter(|line| {
             line.starts_with("kubectl honeytoken completion kubectl >")
                 || line.starts_with("chmod +x ")
