@@ -81,6 +81,65 @@ pub struct GlobalArgs {
     /// When to color the output (NO_COLOR in the environment means never, unless `always`).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Act as this user (impersonation, as kubectl's --as): the API server checks that the
+    /// kubeconfig's user may impersonate, then applies this user's rights.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub impersonate: Option<String>,
+
+    /// With --as: act in this group too; repeatable.
+    #[arg(
+        long = "as-group",
+        global = true,
+        value_name = "GROUP",
+        requires = "impersonate"
+    )]
+    pub impersonate_group: Vec<String>,
+
+    /// With --as: the impersonated user's UID.
+    #[arg(
+        long = "as-uid",
+        global = true,
+        value_name = "UID",
+        requires = "impersonate"
+    )]
+    pub impersonate_uid: Option<String>,
+
+    /// How long one request to the API server may take: a number of seconds or a duration
+    /// such as 500ms, 10s, 2m; 0 for no limit (default: 30s).
+    #[arg(long, global = true, value_name = "DURATION",
+          value_parser = crate::cluster::connect::parse_request_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
+
+    /// The API server's address, in place of the kubeconfig cluster's (one context only).
+    #[arg(short = 's', long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Trust this CA file (PEM) for the API server's certificate, in place of the
+    /// kubeconfig's (one context only).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "insecure_skip_tls_verify"
+    )]
+    pub certificate_authority: Option<PathBuf>,
+
+    /// Do not check the API server's certificate (insecure: anyone on the path can read and
+    /// change the traffic).
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// Log level, as kubectl's -v: 6 or more prints each API request (method, URL, status,
+    /// time) on stderr; headers and bodies, which hold credentials and tokens, never.
+    #[arg(
+        short = 'v',
+        long = "v",
+        global = true,
+        value_name = "LEVEL",
+        default_value_t = 0
+    )]
+    pub verbosity: u8,
 }
 
 pub use crate::ui::output::OutputFormat;
@@ -94,6 +153,22 @@ impl GlobalArgs {
             context: self.context.first().cloned(),
             cluster: self.cluster.clone(),
             user: self.user.clone(),
+            overrides: self.overrides(),
+        }
+    }
+
+    /// kubectl's flags that change how the API server is reached, applied over the
+    /// kubeconfig's values.
+    pub fn overrides(&self) -> crate::cluster::connect::Overrides {
+        crate::cluster::connect::Overrides {
+            impersonate: self.impersonate.clone(),
+            impersonate_uid: self.impersonate_uid.clone(),
+            impersonate_groups: self.impersonate_group.clone(),
+            request_timeout: self.request_timeout,
+            server: self.server.clone(),
+            certificate_authority: self.certificate_authority.clone(),
+            insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            verbosity: self.verbosity,
         }
     }
 
@@ -113,6 +188,8 @@ impl GlobalArgs {
             parallel: usize::from(self.parallel),
             timeout: std::time::Duration::from_secs(self.context_timeout),
             picks_cluster_or_user: self.cluster.is_some() || self.user.is_some(),
+            picks_server: self.server.is_some() || self.certificate_authority.is_some(),
+            overrides: self.overrides(),
         };
         crate::cluster::fleet::Fleet::of(&flags).map(Some)
     }
@@ -149,11 +226,33 @@ pub enum Command {
     /// Write a kubeconfig that signs in as the decoy, named like an administrator's, to
     /// leave as bait outside the cluster (a new file, or added to an existing kubeconfig).
     Kubeconfig(KubeconfigArgs),
-    /// Print a shell completion script, e.g. `source <(kubectl honeytoken completion bash)`.
+    /// Print a shell completion script, e.g. `source <(kubectl honeytoken completion bash)`;
+    /// `completion kubectl` prints the kubectl_complete-honeytoken script kubectl runs to
+    /// complete `kubectl honeytoken`.
     Completion {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: CompletionShell,
     },
+    /// Print the plugin's version and the commit it was built from.
+    Version,
+}
+
+/// What `completion` prints a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash, for the kubectl-honeytoken executable.
+    Bash,
+    /// Zsh, for the kubectl-honeytoken executable.
+    Zsh,
+    /// Fish, for the kubectl-honeytoken executable.
+    Fish,
+    /// PowerShell, for the kubectl-honeytoken executable.
+    Powershell,
+    /// Elvish, for the kubectl-honeytoken executable.
+    Elvish,
+    /// The kubectl_complete-honeytoken executable that kubectl (1.26 or newer) runs to
+    /// complete `kubectl honeytoken`, in any shell kubectl completes.
+    Kubectl,
 }
 
 /// Which decoy a command acts on. `remove` and `test-trigger` act on one decoy only when
@@ -542,6 +641,7 @@ impl Command {
             Command::Rbac(_) => "rbac",
             Command::Kubeconfig(_) => "kubeconfig",
             Command::Completion { .. } => "completion",
+            Command::Version => "version",
         }
     }
 }
@@ -698,5 +798,103 @@ mod tests {
                 "help does not list {command}:\n{help}"
             );
         }
+    }
+
+    #[test]
+    fn kubectls_connection_flags_become_overrides() {
+        let cli = parse(&[
+            "status",
+            "--as",
+            "jane",
+            "--as-group",
+            "dev",
+            "--as-group",
+            "ops",
+            "--as-uid",
+            "42",
+            "--request-timeout",
+            "5s",
+            "--server",
+            "https://10.0.0.1:6443",
+            "--certificate-authority",
+            "/ca.pem",
+            "-v",
+            "6",
+        ])
+        .unwrap();
+        let overrides = cli.global.target().overrides;
+        assert_eq!(overrides.impersonate.as_deref(), Some("jane"));
+        assert_eq!(overrides.impersonate_groups, vec!["dev", "ops"]);
+        assert_eq!(overrides.impersonate_uid.as_deref(), Some("42"));
+        assert_eq!(
+            overrides.request_timeout,
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(overrides.server.as_deref(), Some("https://10.0.0.1:6443"));
+        assert_eq!(
+            overrides.certificate_authority,
+            Some(PathBuf::from("/ca.pem"))
+        );
+        assert_eq!(overrides.verbosity, 6);
+        assert!(!overrides.insecure_skip_tls_verify);
+        // kubectl's spellings of the level, and the short --server.
+        for level in [&["--v=7"][..], &["-v=7"], &["-v7"], &["--v", "7"]] {
+            let mut args = vec!["status"];
+            args.extend_from_slice(level);
+            assert_eq!(parse(&args).unwrap().global.verbosity, 7, "{level:?}");
+        }
+        let cli = parse(&[
+            "-s",
+            "https://h:6443",
+            "--insecure-skip-tls-verify",
+            "status",
+        ])
+        .unwrap();
+        assert!(cli.global.insecure_skip_tls_verify);
+        assert_eq!(cli.global.server.as_deref(), Some("https://h:6443"));
+    }
+
+    #[test]
+    fn kubectls_connection_flags_refuse_what_kubectl_refuses() {
+        // Groups or a UID without a user to impersonate.
+        assert!(parse(&["status", "--as-group", "dev"]).is_err());
+        assert!(parse(&["status", "--as-uid", "42"]).is_err());
+        // A CA to check against while checking nothing.
+        assert!(
+            parse(&[
+                "status",
+                "--certificate-authority",
+                "/ca.pem",
+                "--insecure-skip-tls-verify"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["status", "--request-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn a_fleet_refuses_one_servers_flags() {
+        for flag in [
+            &["--server", "https://h:6443"][..],
+            &["--certificate-authority", "/ca.pem"],
+        ] {
+            let mut args = vec!["status", "--context", "a,b"];
+            args.extend_from_slice(flag);
+            let cli = parse(&args).unwrap();
+            let error = cli.global.fleet().unwrap_err().to_string();
+            assert!(
+                error.contains("a fleet of contexts cannot share"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_is_a_command() {
+        assert_eq!(parse(&["version"]).unwrap().command.name(), "version");
+        assert_eq!(
+            parse(&["version", "-o", "json"]).unwrap().global.output,
+            OutputFormat::Json
+        );
     }
 }

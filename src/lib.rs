@@ -57,15 +57,21 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Rules(args) => rules::run(args, global, &home).await,
         Command::Rbac(args) => rbac::run(args, global, &home).await,
         Command::Kubeconfig(args) => kubeconfig::run(args, global, terminal, &home).await,
-        Command::Completion { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "kubectl-honeytoken",
-                &mut std::io::stdout(),
-            );
-            Ok(Outcome::Success)
-        }
+        Command::Completion { shell } => cmd::completion::run(*shell, global),
+        Command::Version => cmd::version::run(global),
     }
+}
+
+/// The word that, first on the command line, asks for completions (as cobra's programs
+/// answer it): `kubectl-honeytoken __complete WORDS…`.
+pub use cmd::completion::COMPLETE_WORD;
+
+/// The name kubectl runs to complete `kubectl honeytoken …` (a copy of, or link to, this
+/// executable answers as `__complete` does).
+pub const KUBECTL_COMPLETE_NAME: &str = "kubectl_complete-honeytoken";
+
+/// The completions of `words` (after the program's name, the last one under the cursor),
+/// in kubectl's plugin-completion format.
+pub fn complete(words: &[String]) -> String {
+    cmd::completion::answer(words)
 }

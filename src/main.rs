@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kubectl_honeytoken::{Cli, run};
+use kubectl_honeytoken::{COMPLETE_WORD, Cli, KUBECTL_COMPLETE_NAME, complete, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -10,6 +10,21 @@ async fn main() -> ExitCode {
     #[cfg(unix)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // Completion: `kubectl-honeytoken __complete WORDS…`, or this executable run under the
+    // name kubectl looks for (a link named kubectl_complete-honeytoken).
+    let mut args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let called_as_completer = args.first().is_some_and(|first| {
+        std::path::Path::new(first)
+            .file_name()
+            .is_some_and(|name| name == KUBECTL_COMPLETE_NAME)
+    });
+    if called_as_completer || args.get(1).map(String::as_str) == Some(COMPLETE_WORD) {
+        let words = args.split_off(if called_as_completer { 1 } else { 2 });
+        print!("{}", complete(&words));
+        return ExitCode::SUCCESS;
     }
     let cli = Cli::parse();
     match run(cli).await {

@@ -51,6 +51,46 @@ fn version_and_completion_behave_like_kubectl() {
     }
 }
 
+#[test]
+fn version_command_names_the_release_and_the_commit_built_from() {
+    let text = honeytoken(&["version"]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("Version: v{}\n", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    for format in ["json", "yaml"] {
+        let output = honeytoken(&["version", "-o", format]);
+        assert!(output.status.success(), "{format}");
+        let document: serde_json::Value = match format {
+            "json" => serde_json::from_slice(&output.stdout).unwrap(),
+            _ => serde_saphyr::from_slice(&output.stdout).unwrap(),
+        };
+        assert_eq!(document["schemaVersion"], 1, "{document}");
+        assert_eq!(
+            document["version"],
+            format!("v{}", env!("CARGO_PKG_VERSION")),
+            "{document}"
+        );
+        // Built from this checkout: the commit git names (build.rs), or null without git.
+        let head = Command::new("git")
+            .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_string());
+        match head {
+            Some(head) => assert_eq!(document["gitCommit"], head, "{document}"),
+            None => assert!(document["gitCommit"].is_null(), "{document}"),
+        }
+        assert!(text.contains(&format!(
+            "Git commit: {}",
+            document["gitCommit"].as_str().unwrap_or("unknown")
+        )));
+    }
+}
+
 // Linux only: the pipe is shrunk below the output's size (F_SETPIPE_SZ), so the program
 // is still writing when the reader hangs up; elsewhere the whole script may fit in the
 // pipe and the program would end before noticing.

@@ -164,8 +164,13 @@ fn krew_installs_the_release_archive_and_kubectl_runs_the_plugin() {
     entries.sort();
     assert_eq!(
         entries,
-        ["LICENSE", "kubectl-honeytoken"],
-        "{archive_name} must hold exactly the binary and LICENSE, at its root"
+        [
+            "LICENSE",
+            "kubectl-honeytoken",
+            "kubectl_complete-honeytoken"
+        ],
+        "{archive_name} must hold exactly the binary, its completion helper and LICENSE, at \
+         its root"
     );
 
     let archive_bytes = std::fs::read(&archive).expect("read the archive");
@@ -277,8 +282,10 @@ fn krew_installs_the_release_archive_and_kubectl_runs_the_plugin() {
     );
     let store = krew_root.path().join("store/honeytoken").join(&tag);
     assert!(
-        store.join("kubectl-honeytoken").is_file() && store.join("LICENSE").is_file(),
-        "krew installs the binary and LICENSE into {}",
+        store.join("kubectl-honeytoken").is_file()
+            && store.join("kubectl_complete-honeytoken").is_file()
+            && store.join("LICENSE").is_file(),
+        "krew installs the binary, its completion helper and LICENSE into {}",
         store.display()
     );
     let installed = krew_root_bin.join("kubectl-honeytoken");
@@ -318,6 +325,52 @@ fn krew_installs_the_release_archive_and_kubectl_runs_the_plugin() {
             .lines()
             .any(|line| line.starts_with("Usage: kubectl honeytoken ")),
         "{help_text}"
+    );
+
+    // 5. Completion: krew links only the plugin into KREW_ROOT/bin; the caveats' lines put
+    // kubectl_complete-honeytoken beside it, and kubectl's completion then asks it.
+    assert!(
+        install_text.contains("kubectl honeytoken completion kubectl >"),
+        "the caveats tell how to install the completion helper:\n{install_text}"
+    );
+    let caveat_lines: Vec<&str> = install_text
+        .lines()
+        // krew prints the caveats in nested boxes: " |  |   line".
+        .map(|line| line.trim_start_matches(|c: char| c == '|' || c.is_whitespace()))
+        .filter(|line| {
+            line.starts_with("kubectl honeytoken completion kubectl >")
+                || line.starts_with("chmod +x ")
+        })
+        .collect();
+    assert_eq!(caveat_lines.len(), 2, "{install_text}");
+    let completer = krew_root_bin.join("kubectl_complete-honeytoken");
+    assert!(!completer.exists(), "krew cannot install it on PATH");
+    // The user's shell has the system's tools (chmod) besides kubectl and the plugin.
+    let mut shell_path = path.clone();
+    shell_path.push(":/usr/bin:/bin");
+    run(
+        Command::new("sh")
+            .arg("-c")
+            .arg(caveat_lines.join("\n"))
+            .env_clear()
+            .env("PATH", &shell_path)
+            .env("HOME", home.path())
+            .env("KREW_ROOT", krew_root.path()),
+        "the caveats' completion install lines",
+        "the lines the caveats print do not install the completion helper",
+    );
+    let completed = run(
+        &mut kubectl(&["__complete", "honeytoken", "pl"]),
+        "kubectl __complete honeytoken pl",
+        "kubectl's completion of the plugin failed",
+    );
+    let completed_text = String::from_utf8_lossy(&completed.stdout);
+    assert!(
+        completed_text
+            .lines()
+            .any(|line| line.starts_with("plant\t")),
+        "kubectl honeytoken pl<TAB> through the installed helper:\n{}",
+        text(&completed)
     );
 
     // kubectl hands a plugin everything after its name and refuses its own flags before

@@ -1,7 +1,10 @@
 //! Finding the cluster the way kubectl does: `--kubeconfig`, else every file in
 //! `KUBECONFIG` merged (first one to set a value wins, missing files ignored), else
 //! `~/.kube/config`, else the in-cluster service account. `--context`, `--cluster` and
-//! `--user` pick from the merged file; a name that is not there is an error.
+//! `--user` pick from the merged file; a name that is not there is an error. kubectl's
+//! `--as`, `--as-group`, `--as-uid`, `--request-timeout`, `--server`,
+//! `--certificate-authority` and `--insecure-skip-tls-verify` apply over what the kubeconfig
+//! (or the in-cluster account) says ([`apply`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,13 +12,35 @@ use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 /// Which kubeconfig to read and which of its names to use: kubectl's `--kubeconfig`,
-/// `--context`, `--cluster` and `--user`.
+/// `--context`, `--cluster` and `--user`; and what to change in what it says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub cluster: Option<String>,
     pub user: Option<String>,
+    pub overrides: Overrides,
+}
+
+/// kubectl's flags that change how the API server is reached, over the kubeconfig's values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--as`: the user to impersonate.
+    pub impersonate: Option<String>,
+    /// `--as-uid`.
+    pub impersonate_uid: Option<String>,
+    /// `--as-group`, repeatable.
+    pub impersonate_groups: Vec<String>,
+    /// `--request-timeout`: the time one request may take; zero for no limit.
+    pub request_timeout: Option<Duration>,
+    /// `--server`.
+    pub server: Option<String>,
+    /// `--certificate-authority`: a PEM file of CA certificates.
+    pub certificate_authority: Option<PathBuf>,
+    /// `--insecure-skip-tls-verify`.
+    pub insecure_skip_tls_verify: bool,
+    /// `-v`: 6 or more logs each request ([`crate::cluster::transport`]).
+    pub verbosity: u8,
 }
 
 /// How long to wait for a TCP connection before calling the server unreachable.
@@ -71,6 +96,10 @@ pub enum ConnectError {
     /// The kubeconfig user's credentials cannot be used; told without them.
     #[error("cannot use the kubeconfig: {0}")]
     Credentials(String),
+    #[error("--server {given:?} is not a URL such as https://10.0.0.1:6443: {why}")]
+    Server { given: String, why: String },
+    #[error("--certificate-authority {path}: {why}")]
+    CertificateAuthority { path: PathBuf, why: String },
 }
 
 /// A client and the names a user needs to know which cluster it talks to.
@@ -84,6 +113,8 @@ pub struct Connection {
     /// The kubeconfig cluster in use (empty in-cluster).
     pub cluster: String,
     pub server: String,
+    /// `-v`: clients made later from `config` log as this one does.
+    pub verbosity: u8,
 }
 
 /// Where the kubeconfig comes from, decided before anything is read.
@@ -226,15 +257,17 @@ pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
             String::new(),
         ),
     };
-    config.connect_timeout = Some(CONNECT_TIMEOUT);
-    config.read_timeout = Some(REQUEST_TIMEOUT);
-    config.write_timeout = Some(REQUEST_TIMEOUT);
+    let root_cert = match &global.overrides.certificate_authority {
+        Some(path) => Some(read_certificate_authority(path)?),
+        None => None,
+    };
+    apply(&mut config, &global.overrides, root_cert)?;
     let server = config.cluster_url.to_string();
     config.headers.push((
         http::header::USER_AGENT,
         http::HeaderValue::from_static(concat!("kubectl-honeytoken/", env!("CARGO_PKG_VERSION"))),
     ));
-    let client = kube::Client::try_from(config.clone()).map_err(|e| {
+    let client = client(&config, global.overrides.verbosity).map_err(|e| {
         match crate::ui::redact::credential_error(&e) {
             Some(told) => ConnectError::Credentials(told),
             None => ConnectError::Client(Box::new(e)),
@@ -246,7 +279,131 @@ pub async fn connect(global: &Target) -> Result<Connection, ConnectError> {
         context,
         cluster,
         server: server.trim_end_matches('/').to_string(),
+        verbosity: global.overrides.verbosity,
     })
+}
+
+/// A client for `config` whose requests that get no answer name the server, and that logs
+/// each request at `-v 6` or more ([`crate::cluster::transport`]).
+pub fn client(config: &kube::Config, verbosity: u8) -> Result<kube::Client, kube::Error> {
+    let log =
+        crate::cluster::transport::RequestLog::new(&config.cluster_url.to_string(), verbosity);
+    Ok(kube::client::ClientBuilder::try_from(config.clone())?
+        .with_layer(&log)
+        .build())
+}
+
+/// Our timeouts, then kubectl's flags over the kubeconfig's values, as kubectl applies them.
+/// `root_cert` is `--certificate-authority`'s certificates (DER), read by the caller. Pure.
+pub fn apply(
+    config: &mut kube::Config,
+    overrides: &Overrides,
+    root_cert: Option<Vec<Vec<u8>>>,
+) -> Result<(), ConnectError> {
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(REQUEST_TIMEOUT);
+    config.write_timeout = Some(REQUEST_TIMEOUT);
+    if let Some(limit) = overrides.request_timeout {
+        let limit = (!limit.is_zero()).then_some(limit);
+        config.read_timeout = limit;
+        config.write_timeout = limit;
+        if let Some(limit) = limit {
+            config.connect_timeout = Some(limit.min(CONNECT_TIMEOUT));
+        }
+    }
+    // A read timeout counts from the request, not from when a pooled connection went idle.
+    config.reset_reader_on_write = true;
+    if let Some(server) = &overrides.server {
+        let why = |why: &str| ConnectError::Server {
+            given: server.clone(),
+            why: why.to_string(),
+        };
+        let url: http::Uri = server
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| why(&e.to_string()))?;
+        if !matches!(url.scheme_str(), Some("https" | "http")) || url.host().is_none() {
+            return Err(why("it needs https:// (or http://) and a host"));
+        }
+        config.cluster_url = url;
+    }
+    if let Some(certificates) = root_cert {
+        config.root_cert = Some(certificates);
+        config.root_cert_file = None;
+    }
+    if overrides.insecure_skip_tls_verify {
+        config.accept_invalid_certs = true;
+        config.root_cert = None;
+        config.root_cert_file = None;
+    }
+    if let Some(user) = &overrides.impersonate {
+        config.auth_info.impersonate = Some(user.clone());
+        config.auth_info.impersonate_uid = overrides.impersonate_uid.clone();
+        config.auth_info.impersonate_groups = (!overrides.impersonate_groups.is_empty())
+            .then(|| overrides.impersonate_groups.clone());
+    }
+    Ok(())
+}
+
+/// The certificates (DER) of a PEM file, for `--certificate-authority`.
+pub fn read_certificate_authority(path: &Path) -> Result<Vec<Vec<u8>>, ConnectError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let why = |why: String| ConnectError::CertificateAuthority {
+        path: path.to_path_buf(),
+        why,
+    };
+    let pem = std::fs::read(path).map_err(|e| why(format!("cannot read it: {e}")))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| why(format!("not PEM certificates: {e}")))?;
+    if certificates.is_empty() {
+        return Err(why(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Ok(certificates)
+}
+
+/// kubectl's `--request-timeout`: a number of seconds, or a duration of Go's form (`500ms`,
+/// `10s`, `2m`, `1h30m`); `0` for no limit.
+pub fn parse_request_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let invalid = || {
+        format!(
+            "{text:?} is not a duration: give seconds (30) or a number with a unit (500ms, 10s, 2m, 1h)"
+        )
+    };
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(invalid)?;
+        let number: f64 = rest[..number_end].parse().map_err(|_| invalid())?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_end..];
+        total += Duration::try_from_secs_f64(number * unit).map_err(|_| invalid())?;
+    }
+    Ok(total)
 }
 
 async fn from_kubeconfig(
@@ -362,6 +519,7 @@ mod tests {
             context: context.map(String::from),
             cluster: cluster.map(String::from),
             user: user.map(String::from),
+            overrides: Overrides::default(),
         }
     }
 
@@ -401,5 +559,141 @@ mod tests {
             check_names(&config, &global(None, None, None)),
             Err(ConnectError::NoCurrentContext)
         ));
+    }
+
+    fn a_config() -> kube::Config {
+        let mut config = kube::Config::new("https://10.0.0.1:6443".parse().unwrap());
+        config.root_cert = Some(vec![b"kubeconfig CA".to_vec()]);
+        config
+    }
+
+    #[test]
+    fn without_flags_requests_get_our_timeouts_and_nothing_else_changes() {
+        let mut config = a_config();
+        apply(&mut config, &Overrides::default(), None).unwrap();
+        assert_eq!(config.connect_timeout, Some(CONNECT_TIMEOUT));
+        assert_eq!(config.read_timeout, Some(REQUEST_TIMEOUT));
+        assert_eq!(config.write_timeout, Some(REQUEST_TIMEOUT));
+        assert_eq!(config.cluster_url.to_string(), "https://10.0.0.1:6443/");
+        assert_eq!(config.root_cert, Some(vec![b"kubeconfig CA".to_vec()]));
+        assert!(!config.accept_invalid_certs);
+        assert_eq!(config.auth_info.impersonate, None);
+        assert_eq!(config.auth_info.impersonate_groups, None);
+    }
+
+    #[test]
+    fn as_and_as_group_impersonate() {
+        let mut config = a_config();
+        let overrides = Overrides {
+            impersonate: Some("jane".into()),
+            impersonate_uid: Some("42".into()),
+            impersonate_groups: vec!["dev".into(), "ops".into()],
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, None).unwrap();
+        assert_eq!(config.auth_info.impersonate.as_deref(), Some("jane"));
+        assert_eq!(config.auth_info.impersonate_uid.as_deref(), Some("42"));
+        assert_eq!(
+            config.auth_info.impersonate_groups,
+            Some(vec!["dev".to_string(), "ops".to_string()])
+        );
+    }
+
+    #[test]
+    fn request_timeout_bounds_each_request_and_zero_lifts_the_bound() {
+        let mut config = a_config();
+        let overrides = Overrides {
+            request_timeout: Some(Duration::from_secs(2)),
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, None).unwrap();
+        assert_eq!(config.read_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(config.write_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(config.connect_timeout, Some(Duration::from_secs(2)));
+        assert!(config.reset_reader_on_write);
+        let overrides = Overrides {
+            request_timeout: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, None).unwrap();
+        assert_eq!((config.read_timeout, config.write_timeout), (None, None));
+        assert_eq!(config.connect_timeout, Some(CONNECT_TIMEOUT));
+    }
+
+    #[test]
+    fn server_and_certificate_authority_replace_the_kubeconfigs() {
+        let mut config = a_config();
+        let overrides = Overrides {
+            server: Some("https://192.0.2.7:8443".into()),
+            certificate_authority: Some("/ca.pem".into()),
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, Some(vec![b"flag CA".to_vec()])).unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://192.0.2.7:8443/");
+        assert_eq!(config.root_cert, Some(vec![b"flag CA".to_vec()]));
+        for bad in ["192.0.2.7:8443", "ftp://h", "https://", "not a url"] {
+            let overrides = Overrides {
+                server: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(
+                matches!(
+                    apply(&mut a_config(), &overrides, None),
+                    Err(ConnectError::Server { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn insecure_skip_tls_verify_accepts_any_certificate_and_drops_the_ca() {
+        let mut config = a_config();
+        let overrides = Overrides {
+            insecure_skip_tls_verify: true,
+            ..Default::default()
+        };
+        apply(&mut config, &overrides, None).unwrap();
+        assert!(config.accept_invalid_certs);
+        assert_eq!(config.root_cert, None);
+    }
+
+    #[test]
+    fn request_timeouts_read_as_kubectl_reads_them() {
+        let cases = [
+            ("0", Duration::ZERO),
+            ("30", Duration::from_secs(30)),
+            ("10s", Duration::from_secs(10)),
+            ("500ms", Duration::from_millis(500)),
+            ("2m", Duration::from_secs(120)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("1.5s", Duration::from_millis(1500)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_request_timeout(text), Ok(expected), "{text}");
+        }
+        for bad in ["", "s", "10x", "-1s", "1.5", "ten"] {
+            assert!(parse_request_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_authority_file_must_hold_pem_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let error = read_certificate_authority(&empty).unwrap_err().to_string();
+        assert!(error.contains("no PEM certificate"), "{error}");
+        let missing = read_certificate_authority(&dir.path().join("missing.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read it"), "{missing}");
+        let certificate = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, certificate.cert.pem()).unwrap();
+        assert_eq!(
+            read_certificate_authority(&good).unwrap(),
+            vec![certificate.cert.der().to_vec()]
+        );
     }
 }

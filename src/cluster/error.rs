@@ -96,7 +96,12 @@ pub fn describe_kube_error(error: &kube::Error) -> String {
             }
         }
         kube::Error::HyperError(e) => format!("cannot reach the API server: {}", chain(e)),
-        kube::Error::Service(e) => format!("cannot reach the API server: {}", chain(e.as_ref())),
+        kube::Error::Service(e) => {
+            match e.downcast_ref::<crate::cluster::transport::Unanswered>() {
+                Some(unanswered) => unanswered.to_string(),
+                None => format!("cannot reach the API server: {}", chain(e.as_ref())),
+            }
+        }
         other => chain(other),
     }
 }

@@ -32,6 +32,10 @@ pub struct FleetFlags {
     pub timeout: Duration,
     /// `--cluster` or `--user` was given: one cluster and user, which contexts cannot share.
     pub picks_cluster_or_user: bool,
+    /// `--server` or `--certificate-authority` was given: one API server's.
+    pub picks_server: bool,
+    /// kubectl's flags that apply to every context (`--as`, `--request-timeout`, `-v`, ...).
+    pub overrides: connect::Overrides,
 }
 
 /// The contexts a command line chose, and how to talk to them.
@@ -41,6 +45,7 @@ pub struct Fleet {
     pub parallel: usize,
     pub timeout: Duration,
     kubeconfig: Option<std::path::PathBuf>,
+    overrides: connect::Overrides,
 }
 
 impl Fleet {
@@ -50,6 +55,13 @@ impl Fleet {
             return Err(FleetError::Choice(
                 "--cluster and --user pick one cluster and user, which a fleet of contexts \
                  cannot share; leave them out and name contexts instead"
+                    .into(),
+            ));
+        }
+        if flags.picks_server {
+            return Err(FleetError::Choice(
+                "--server and --certificate-authority name one API server, which a fleet of \
+                 contexts cannot share; leave them out and name contexts instead"
                     .into(),
             ));
         }
@@ -63,6 +75,7 @@ impl Fleet {
             parallel: flags.parallel.max(1),
             timeout: flags.timeout,
             kubeconfig: flags.kubeconfig.clone(),
+            overrides: flags.overrides.clone(),
         })
     }
 
@@ -73,6 +86,7 @@ impl Fleet {
             context: Some(context.to_string()),
             cluster: None,
             user: None,
+            overrides: self.overrides.clone(),
         }
     }
 }
@@ -605,6 +619,7 @@ mod tests {
             parallel: 2,
             timeout: Duration::from_secs(30),
             kubeconfig: None,
+            overrides: Default::default(),
         };
         let started = tokio::time::Instant::now();
         let runs = each(&fleet, true, |target| async move {
@@ -650,6 +665,7 @@ mod tests {
             parallel: 2,
             timeout: Duration::from_secs(1),
             kubeconfig: None,
+            overrides: Default::default(),
         };
         let worked = std::cell::RefCell::new(Vec::new());
         let next = then(&fleet, runs(), |context, code| {
@@ -686,6 +702,7 @@ mod tests {
             parallel: 1,
             timeout: Duration::from_secs(1),
             kubeconfig: None,
+            overrides: Default::default(),
         };
         let runs = each(&fleet, false, |_| async {
             tokio::time::sleep(Duration::from_secs(5)).await;

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod locate;
 pub mod sought;
 pub mod survey;
+pub mod transport;
 pub mod watches;
 
 use std::time::{Duration, Instant};

@@ -42,7 +42,8 @@ const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(330);
 pub fn watch_client(connection: &Connection) -> Result<Client, ClusterError> {
     let mut config = connection.config.clone();
     config.read_timeout = Some(WATCH_READ_TIMEOUT);
-    Client::try_from(config).map_err(|e| ClusterError::api("build a client for watching", e))
+    crate::cluster::connect::client(&config, connection.verbosity)
+        .map_err(|e| ClusterError::api("build a client for watching", e))
 }
 
 /// One delivery of a watch: a sighting, or a failed attempt (the watch goes on after a

@@ -542,7 +542,12 @@ pub async fn drill(
         })
     })?;
 
-    let decoy_client = token_client(&located.connection.config, &token, &user_agent)?;
+    let decoy_client = token_client(
+        &located.connection.config,
+        &token,
+        &user_agent,
+        located.connection.verbosity,
+    )?;
     let mut outcomes = Vec::new();
     let mut sent_at = Vec::new();
     let mut stamp: Option<(Mark, Duration)> = None;
@@ -802,6 +807,7 @@ fn token_client(
     operator: &kube::Config,
     token: &SecretString,
     user_agent: &str,
+    verbosity: u8,
 ) -> Result<kube::Client, DrillError> {
     let mut config = operator.clone();
     config.auth_info = kube::config::AuthInfo {
@@ -815,7 +821,8 @@ fn token_client(
         http::header::USER_AGENT,
         http::HeaderValue::from_str(user_agent).map_err(DrillError::UserAgent)?,
     ));
-    kube::Client::try_from(config).map_err(DrillError::Client)
+    // Logged at -v as the operator's requests are (method, URL, status; never a header).
+    crate::cluster::connect::client(&config, verbosity).map_err(DrillError::Client)
 }
 
 async fn send(client: &kube::Client, request: &DrillRequest) -> Result<u16, kube::Error> {
