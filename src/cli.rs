@@ -70,6 +70,11 @@ pub struct GlobalArgs {
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
+    /// Whether -o was given on the command line, not taken by default (set after parsing,
+    /// from clap's matches).
+    #[arg(skip)]
+    pub output_given: bool,
+
     /// Do not ask for confirmation; required to create or delete without a terminal.
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,

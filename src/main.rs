@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use kubectl_honeytoken::{COMPLETE_WORD, Cli, KUBECTL_COMPLETE_NAME, complete, run};
 
 #[tokio::main]
@@ -26,7 +26,10 @@ async fn main() -> ExitCode {
         print!("{}", complete(&words));
         return ExitCode::SUCCESS;
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.global.output_given =
+        matches.value_source("output") == Some(clap::parser::ValueSource::CommandLine);
     match run(cli).await {
         Ok(outcome) => outcome.exit_code(),
         Err(error) => {

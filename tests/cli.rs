@@ -125,3 +125,19 @@ fn a_closed_pipe_ends_the_program_quietly() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
 }
+
+#[test]
+fn watch_refuses_a_table_it_would_not_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log").display().to_string();
+    let user = "system:serviceaccount:kube-system:tiller";
+    for args in [
+        vec!["watch", "-o", "table", "--audit-log", &log, "--user", user],
+        vec!["-o", "wide", "watch", "--audit-log", &log, "--user", user],
+    ] {
+        let output = honeytoken(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("it has no table to print"), "{stderr}");
+    }
+}

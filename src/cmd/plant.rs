@@ -256,6 +256,35 @@ pub fn connection_flags(global: &GlobalArgs) -> Vec<String> {
     if let Some(user) = &global.user {
         flags.extend(["--user".to_string(), user.clone()]);
     }
+    if let Some(server) = &global.server {
+        flags.extend(["--server".to_string(), server.clone()]);
+    }
+    if let Some(ca) = &global.certificate_authority {
+        flags.extend([
+            "--certificate-authority".to_string(),
+            ca.display().to_string(),
+        ]);
+    }
+    if global.insecure_skip_tls_verify {
+        flags.push("--insecure-skip-tls-verify".to_string());
+    }
+    if let Some(user) = &global.impersonate {
+        flags.extend(["--as".to_string(), user.clone()]);
+    }
+    for group in &global.impersonate_group {
+        flags.extend(["--as-group".to_string(), group.clone()]);
+    }
+    if let Some(uid) = &global.impersonate_uid {
+        flags.extend(["--as-uid".to_string(), uid.clone()]);
+    }
+    if let Some(timeout) = global.request_timeout {
+        let shown = if timeout.subsec_millis() == 0 {
+            format!("{}s", timeout.as_secs())
+        } else {
+            format!("{}ms", timeout.as_millis())
+        };
+        flags.extend(["--request-timeout".to_string(), shown]);
+    }
     flags
 }
 
@@ -2184,6 +2213,43 @@ mod tests {
         assert_eq!(
             connection_flags(&cli.global),
             ["--kubeconfig", "/k", "--context", "a,b", "--user", "me"]
+        );
+    }
+
+    #[test]
+    fn kubectls_connection_flags_are_carried_too() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "kubectl-honeytoken",
+            "--server",
+            "https://10.0.0.1:6443",
+            "--certificate-authority",
+            "/ca.crt",
+            "--as",
+            "alice",
+            "--as-group",
+            "ops",
+            "--request-timeout",
+            "1500ms",
+            "-v",
+            "6",
+            "plant",
+        ])
+        .unwrap();
+        assert_eq!(
+            connection_flags(&cli.global),
+            [
+                "--server",
+                "https://10.0.0.1:6443",
+                "--certificate-authority",
+                "/ca.crt",
+                "--as",
+                "alice",
+                "--as-group",
+                "ops",
+                "--request-timeout",
+                "1500ms"
+            ]
         );
     }
 

@@ -450,6 +450,11 @@ pub async fn run(
     terminal: Terminal,
     home: &Home,
 ) -> Result<Outcome, Error> {
+    if global.output_given && matches!(global.output, OutputFormat::Table | OutputFormat::Wide) {
+        return Err(Error::Invalid(
+            "watch prints each alert as a JSON line, or with -o yaml as a YAML document: it has no table to print".into(),
+        ));
+    }
     let window = group_window(args.group_window)?;
     let fleet = global.fleet()?;
     let files: Vec<(usize, PathBuf)> = match &fleet {
