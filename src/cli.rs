@@ -24,6 +24,7 @@ pub struct Cli {
 
 /// Flags every command takes, with kubectl's names and meanings.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, global = true, value_name = "FILE")]

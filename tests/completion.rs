@@ -116,7 +116,7 @@ fn bash_completes_commands_flags_and_values() {
     );
     assert_eq!(
         bash_offers(&script, "kubectl-honeytoken status -o "),
-        vec!["table", "json", "yaml"]
+        vec!["table", "wide", "json", "yaml"]
     );
     assert_eq!(
         bash_offers(&script, "kubectl-honeytoken rules --for s"),
@@ -161,7 +161,7 @@ fn fish_completes_commands_flags_and_values() {
     );
     assert_eq!(
         offers("kubectl-honeytoken status -o "),
-        vec!["json", "table", "yaml"]
+        vec!["json", "table", "wide", "yaml"]
     );
     assert_eq!(
         offers("kubectl-honeytoken rules --for s"),
@@ -317,10 +317,10 @@ fn zsh_completes_commands_flags_and_values_on_a_terminal() {
     // A flag's values: listed under the line.
     zsh.send("\u{15}kubectl-honeytoken status -o \t");
     let listed = zsh.until("yaml");
-    assert!(
-        listed.contains("json") && listed.contains("table"),
-        "{listed}"
-    );
+    assert!(listed.contains("table"), "{listed}");
+    // One of them, completed in place.
+    zsh.send("\u{15}kubectl-honeytoken status -o w\t");
+    zsh.until("kubectl-honeytoken status -o wide ");
     // A flag of the command.
     zsh.send("\u{15}kubectl-honeytoken plant --list-pro\t");
     zsh.until("kubectl-honeytoken plant --list-profiles ");
@@ -389,7 +389,10 @@ fn kubectl_honeytoken_tab_completes_through_kubectl_complete_honeytoken() {
         ask(&["plant", "--prof"]).0,
         vec!["--profile", "--profile-file"]
     );
-    assert_eq!(ask(&["status", "-o", ""]).0, vec!["table", "json", "yaml"]);
+    assert_eq!(
+        ask(&["status", "-o", ""]).0,
+        vec!["table", "wide", "json", "yaml"]
+    );
     // The bed's kubeconfig's contexts, read from KUBECONFIG as kubectl passes it on.
     let (contexts, _) = ask(&["status", "--context", ""]);
     assert!(

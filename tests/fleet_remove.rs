@@ -30,60 +30,28 @@ fn plan_of(stdout: &str, context: &str) -> String {
         .join("\n")
 }
 
-/// Runs `command` over the fleet's `one`, `two` and `gone` contexts on a terminal (`script`
-/// gives the plugin one), answers `answer` once the question is asked, and returns all it
-/// printed (the terminal merges stdout and stderr).
+/// Runs `command` over the fleet's `one`, `two` and `gone` contexts on a terminal (the
+/// terminal merges stdout and stderr), answers `answer` once the question is asked, and
+/// returns all it printed.
 fn on_a_terminal(
     fleet: &FleetBeds,
     plugin: &support::Plugin,
     command: &str,
     answer: &str,
 ) -> String {
-    use std::io::{Read, Write};
-    let mut child = std::process::Command::new("script")
-        .args(["-qec"])
-        .arg(format!(
-            "{} --context one,two,gone {command}",
-            env!("CARGO_BIN_EXE_kubectl-honeytoken")
-        ))
-        .arg("/dev/null")
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-honeytoken"));
+    run.args(["--context", "one,two,gone"])
+        .args(command.split_whitespace())
         .env("KUBECONFIG", &fleet.kubeconfig)
         .env("HONEYTOKEN_HOME", plugin.home.path())
         .env_remove("HONEYTOKEN_KEY")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run script");
-    let mut stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buffer) {
-            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut text = Vec::new();
-    let mut answered = false;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
-        match receiver.recv_timeout(std::time::Duration::from_millis(200)) {
-            Ok(bytes) => text.extend(bytes),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if !answered && String::from_utf8_lossy(&text).contains("clusters?") {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(answer.as_bytes()).unwrap();
-            stdin.flush().unwrap();
-            answered = true;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let text = String::from_utf8_lossy(&text).replace('\r', "");
+        .env("NO_COLOR", "1");
+    let (_, shown, answered) = support::terminal::on_a_terminal(
+        &run,
+        &[("clusters?", answer.as_bytes())],
+        std::time::Duration::from_secs(60),
+    );
+    let text = shown.replace('\r', "");
     plugin
         .transcript
         .borrow_mut()

@@ -4,66 +4,29 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use support::cluster;
 
-/// Runs `plant` on a terminal, sends `keys` once the first question is on screen, and
+/// Runs `plant` on a terminal, types `keys` once the first question is on screen, and
 /// returns the exit code and everything the terminal showed.
 fn wizard(keys: &[u8]) -> (Option<i32>, String) {
     let cluster = cluster();
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new("script")
-        .args(["-qec"])
-        .arg(format!(
-            "{} --context admin plant",
-            env!("CARGO_BIN_EXE_kubectl-honeytoken")
-        ))
-        .arg("/dev/null")
+    let mut plant = Command::new(env!("CARGO_BIN_EXE_kubectl-honeytoken"));
+    plant
+        .args(["--context", "admin", "plant"])
         .env("KUBECONFIG", &cluster.kubeconfig)
         .env("HONEYTOKEN_HOME", home.path())
-        .env_remove("HONEYTOKEN_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run script");
-    let mut stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buffer) {
-            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut shown = Vec::new();
-    let mut stdin = child.stdin.take();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match receiver.recv_timeout(Duration::from_millis(100)) {
-            Ok(bytes) => shown.extend(bytes),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if stdin.is_some() && String::from_utf8_lossy(&shown).contains("Decoy profile") {
-            let mut pipe = stdin.take().unwrap();
-            pipe.write_all(keys).unwrap();
-            pipe.flush().unwrap();
-            // Kept open: a closed terminal would end the question another way.
-            std::mem::forget(pipe);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the wizard did not end:\n{}",
-            String::from_utf8_lossy(&shown)
-        );
-    }
-    let status = child.wait().unwrap();
-    assert!(stdin.is_none(), "the question was never asked");
-    (status.code(), String::from_utf8_lossy(&shown).into_owned())
+        .env_remove("HONEYTOKEN_KEY");
+    let (code, shown, answered) = support::terminal::on_a_terminal(
+        &plant,
+        &[("Decoy profile", keys)],
+        Duration::from_secs(60),
+    );
+    assert!(answered, "the question was never asked:\n{shown}");
+    (code, shown)
 }
 
 /// Whether the cursor is shown at the end: the last cursor switch is "show".

@@ -515,7 +515,7 @@ mod tests {
     fn flag_values_complete_from_their_choices_and_the_machine() {
         assert_eq!(
             values_of(&ask(&["status", "-o", ""])),
-            vec!["table", "json", "yaml"]
+            vec!["table", "wide", "json", "yaml"]
         );
         assert_eq!(values_of(&ask(&["status", "--output", "j"])), vec!["json"]);
         assert_eq!(

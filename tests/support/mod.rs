@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod pki;
 pub mod pod;
 pub mod proxy;
+pub mod terminal;
 pub mod watcher;
 
 use std::io::{Read, Seek, SeekFrom};
