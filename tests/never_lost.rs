@@ -334,57 +334,13 @@ fn a_bad_name_is_refused_before_any_plan_even_under_dry_run() {
 /// Runs the plugin on a pseudo-terminal (stdin, stdout and stderr), answering each question
 /// in turn once it is on the screen: the exit code and the screen.
 fn on_terminal(plugin: &Plugin, args: &[&str], answers: &[(&str, &str)]) -> (Option<i32>, String) {
-    let driver = r#"
-import json, os, pty, sys, time
-answers = [(q.encode(), a.encode()) for q, a in json.loads(sys.argv[1])]
-argv = sys.argv[2:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-screen = b""
-seen = 0
-deadline = time.time() + 120
-while time.time() < deadline:
-    try:
-        chunk = os.read(fd, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    screen += chunk
-    if answers and answers[0][0] in screen[seen:]:
-        question, answer = answers.pop(0)
-        seen = screen.index(question, seen) + len(question)
-        time.sleep(0.2)
-        os.write(fd, answer)
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(screen)
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let answers = serde_json::to_string(answers).unwrap();
-    let command = plugin.command(&[]);
-    let kubeconfig = command
-        .get_envs()
-        .find(|(k, _)| *k == "KUBECONFIG")
-        .and_then(|(_, v)| v.map(|v| v.to_owned()))
-        .unwrap();
-    let run = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(driver)
-        .arg(answers)
-        .arg(env!("CARGO_BIN_EXE_kubectl-honeytoken"))
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("HONEYTOKEN_HOME", plugin.home.path())
-        .env_remove("HONEYTOKEN_KEY")
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .output()
-        .expect("run python3");
-    (
-        run.status.code(),
-        String::from_utf8_lossy(&run.stdout).into_owned(),
-    )
+    let mut command = plugin.command(args);
+    command.env("TERM", "xterm");
+    let answers: Vec<(&str, &[u8])> = answers.iter().map(|(q, a)| (*q, a.as_bytes())).collect();
+    let (code, screen, answered) =
+        support::terminal::on_a_terminal(&command, &answers, std::time::Duration::from_secs(120));
+    assert!(answered, "a question was never asked:\n{screen}");
+    (code, screen)
 }
 
 /// On a terminal, the wizard offers to create a missing namespace: no makes nothing, yes
