@@ -260,17 +260,27 @@ fn render(alert: &Alert, format: OutputFormat) -> Result<String, Error> {
     })
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when the future
+/// is first polled, so a signal sent as soon as the start line says "Ctrl-C stops" stops
+/// the watch cleanly instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                one.recv().await;
+            }
+            (Err(_), Err(_)) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
@@ -651,6 +661,7 @@ pub async fn run(
     }
     drop(start_sender);
 
+    let shutdown = shutdown_signal();
     let mut sinks = vec!["stdout".to_string()];
     sinks.extend(watch.notifier.describe());
     if in_fleet {
@@ -752,7 +763,6 @@ pub async fn run(
         );
     }
 
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let deadline = watch
