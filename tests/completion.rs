@@ -545,13 +545,53 @@ async fn the_namespace_flag_completes_the_namespaces_of_the_cluster_the_line_nam
     );
     // A context the kubeconfig does not have.
     assert!(ask(bed, &["--context", "no-such-context", "-n", prefix]).is_empty());
+}
 
-    // A server that takes the connection and never answers: no candidates, no noise, and
-    // the TAB returns (kubectl's default would wait 30 s for an answer).
+/// A cluster that does not answer: the TAB comes back with no candidates and no message,
+/// bounded by completion's own limit rather than a request's usual 30 s.
+// The proxy runs on the test's runtime while the plugin runs as a child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_does_not_answer_gets_no_candidates_and_no_wait() {
+    use support::proxy::{Fault, Proxy, Rule};
+
+    let cluster = support::cluster();
+    // Shorter than a request's usual limit (30 s), so a TAB that waited for it would fail;
+    // far longer than completion's own (2 s), so only a wait of that kind does.
+    let ceiling = std::time::Duration::from_secs(15);
+    // The list of namespaces reaches the API server; its answer is held back for a minute.
+    let proxy = Proxy::start(
+        &cluster.kubeconfig,
+        "admin",
+        vec![Rule {
+            method: "GET",
+            path_suffix: "/api/v1/namespaces".into(),
+            fault: Fault::Delay(std::time::Duration::from_secs(60)),
+            times: 1,
+        }],
+    )
+    .await;
+    let (candidates, output) =
+        complete_with(&proxy.kubeconfig, &["status", "-n", "kube-"], ceiling);
+    assert!(candidates.is_empty(), "{}", text(&output));
+    let held = support::eventually(std::time::Duration::from_secs(10), || async {
+        (!proxy.faulted.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    assert!(held.is_some(), "the list never reached the proxy");
+    // Once the proxy answers again, the same TAB completes through it.
+    assert_eq!(
+        complete_with(&proxy.kubeconfig, &["status", "-n", "kube-sys"], ceiling).0,
+        vec!["kube-system"]
+    );
+
+    // A server that takes the connection and never speaks TLS: nothing either.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     let server = format!("https://{}", silent.local_addr().unwrap());
-    let (candidates, output) =
-        complete_with(bed, &["--server", &server, "status", "-n", prefix], ceiling);
+    let (candidates, output) = complete_with(
+        &cluster.kubeconfig,
+        &["--server", &server, "status", "-n", "kube-"],
+        ceiling,
+    );
     assert!(candidates.is_empty(), "{}", text(&output));
     drop(silent);
 }
