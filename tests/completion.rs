@@ -399,6 +399,11 @@ fn kubectl_honeytoken_tab_completes_through_kubectl_complete_honeytoken() {
         contexts.iter().any(|c| c == "admin") && contexts.iter().any(|c| c == "operator"),
         "{contexts:?}"
     );
+    // The bed's namespaces, listed by its current context's user.
+    assert_eq!(
+        ask(&["status", "-n", "kube-sys"]),
+        (vec!["kube-system".to_string()], ":4".to_string())
+    );
     // A file flag leaves file names to the shell (directive 0).
     assert_eq!(ask(&["verify", "--policy", ""]), (vec![], ":0".to_string()));
 }
@@ -429,4 +434,164 @@ fn the_executable_answers_under_the_completion_name_too() {
         printed.stdout,
         std::fs::read(Path::new(ROOT).join("kubectl_complete-honeytoken")).unwrap()
     );
+}
+
+/// `kubectl-honeytoken __complete WORDS…` with `kubeconfig` as KUBECONFIG: its candidates,
+/// and the run, which must end (with its code, and a stderr that stays empty) within
+/// `ceiling`: a TAB left unanswered that long has hung.
+fn complete_with(
+    kubeconfig: &Path,
+    words: &[&str],
+    ceiling: std::time::Duration,
+) -> (Vec<String>, Output) {
+    let mut child = Command::new(BINARY)
+        .arg("__complete")
+        .args(words)
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl-honeytoken");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait for it").is_none() {
+        if started.elapsed() > ceiling {
+            let _ = child.kill();
+            panic!(
+                "`__complete {}` hung: no answer within {ceiling:?}",
+                words.join(" ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.stderr.is_empty(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.pop(), Some(":4"), "{}", text(&output));
+    let candidates = lines.iter().map(|l| l.to_string()).collect();
+    (candidates, output)
+}
+
+#[tokio::test]
+async fn the_namespace_flag_completes_the_namespaces_of_the_cluster_the_line_names() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::Api;
+    use kube::api::{ObjectMeta, PostParams};
+
+    let cluster = support::cluster();
+    let admin = cluster.client("admin").await;
+    let name = format!(
+        "tab-{}",
+        &kubectl_honeytoken::detect::drill::new_drill_id()[..8]
+    );
+    let made = Api::<Namespace>::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create a namespace");
+    let mut cleanup = support::Cleanup::new(cluster);
+    cleanup.delete(&made);
+    let prefix = &name[..name.len() - 2];
+    // Generous against the product's own bound of 2 s: only a hang exceeds it.
+    let ceiling = std::time::Duration::from_secs(20);
+    let bed = cluster.kubeconfig.as_path();
+    let ask = |kubeconfig: &Path, words: &[&str]| complete_with(kubeconfig, words, ceiling).0;
+
+    // The current context's cluster (admin), for -n, --namespace and --namespace=.
+    assert_eq!(ask(bed, &["status", "-n", prefix]), vec![name.clone()]);
+    assert_eq!(ask(bed, &["-n", prefix]), vec![name.clone()]);
+    assert_eq!(
+        ask(bed, &["remove", "--namespace", prefix]),
+        vec![name.clone()]
+    );
+    let inline = format!("--namespace={prefix}");
+    assert_eq!(
+        ask(bed, &["plant", &inline]),
+        vec![format!("--namespace={name}")]
+    );
+    // Every namespace for an empty word, the bed's own among them.
+    let all = ask(bed, &["status", "-n", ""]);
+    for wanted in ["default", "kube-system", name.as_str()] {
+        assert!(all.iter().any(|n| n == wanted), "{wanted}: {all:?}");
+    }
+    // --kubeconfig on the line, over KUBECONFIG.
+    let bed_arg = bed.to_str().unwrap();
+    let nowhere = Path::new("/nonexistent/kubeconfig");
+    assert_eq!(
+        ask(nowhere, &["--kubeconfig", bed_arg, "status", "-n", prefix]),
+        vec![name.clone()]
+    );
+    assert!(ask(nowhere, &["status", "-n", prefix]).is_empty());
+    // --context and --user on the line: operator may get a namespace but not list them, so
+    // on its behalf nothing is offered, and nothing is said.
+    assert!(ask(bed, &["--context", "operator", "status", "-n", prefix]).is_empty());
+    assert!(ask(bed, &["status", "--user=operator", "-n", prefix]).is_empty());
+    assert_eq!(
+        ask(
+            bed,
+            &["--context", "operator", "--user", "admin", "-n", prefix]
+        ),
+        vec![name.clone()]
+    );
+    // A context the kubeconfig does not have.
+    assert!(ask(bed, &["--context", "no-such-context", "-n", prefix]).is_empty());
+}
+
+/// A cluster that does not answer: the TAB comes back with no candidates and no message,
+/// bounded by completion's own limit rather than a request's usual 30 s.
+// The proxy runs on the test's runtime while the plugin runs as a child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_does_not_answer_gets_no_candidates_and_no_wait() {
+    use support::proxy::{Fault, Proxy, Rule};
+
+    let cluster = support::cluster();
+    // Shorter than a request's usual limit (30 s), so a TAB that waited for it would fail;
+    // far longer than completion's own (2 s), so only a wait of that kind does.
+    let ceiling = std::time::Duration::from_secs(15);
+    // The list of namespaces reaches the API server; its answer is held back for a minute.
+    let proxy = Proxy::start(
+        &cluster.kubeconfig,
+        "admin",
+        vec![Rule {
+            method: "GET",
+            path_suffix: "/api/v1/namespaces".into(),
+            fault: Fault::Delay(std::time::Duration::from_secs(60)),
+            times: 1,
+        }],
+    )
+    .await;
+    let (candidates, output) =
+        complete_with(&proxy.kubeconfig, &["status", "-n", "kube-"], ceiling);
+    assert!(candidates.is_empty(), "{}", text(&output));
+    let held = support::eventually(std::time::Duration::from_secs(10), || async {
+        (!proxy.faulted.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    assert!(held.is_some(), "the list never reached the proxy");
+    // Once the proxy answers again, the same TAB completes through it.
+    assert_eq!(
+        complete_with(&proxy.kubeconfig, &["status", "-n", "kube-sys"], ceiling).0,
+        vec!["kube-system"]
+    );
+
+    // A server that takes the connection and never speaks TLS: nothing either.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let server = format!("https://{}", silent.local_addr().unwrap());
+    let (candidates, output) = complete_with(
+        &cluster.kubeconfig,
+        &["--server", &server, "status", "-n", "kube-"],
+        ceiling,
+    );
+    assert!(candidates.is_empty(), "{}", text(&output));
+    drop(silent);
 }

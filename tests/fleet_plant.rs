@@ -74,50 +74,25 @@ fn on_terminal(
     question: &str,
     answer: &str,
 ) -> (Option<i32>, String) {
-    let driver = r#"
-import os, pty, sys, time
-question, answer = sys.argv[1].encode(), sys.argv[2].encode()
-argv = sys.argv[3:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-screen = b""
-answered = False
-deadline = time.time() + 120
-while time.time() < deadline:
-    try:
-        chunk = os.read(fd, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    screen += chunk
-    if not answered and question in screen:
-        answered = True
-        time.sleep(0.2)
-        os.write(fd, answer)
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(screen)
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let run = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(driver)
-        .args([question, answer, env!("CARGO_BIN_EXE_kubectl-honeytoken")])
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-honeytoken"));
+    command
         .args(args)
         .env("KUBECONFIG", &fleet.kubeconfig)
         .env("HONEYTOKEN_HOME", plugin.home.path())
         .env_remove("HONEYTOKEN_KEY")
         .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .output()
-        .expect("run python3");
-    let screen = String::from_utf8_lossy(&run.stdout).into_owned();
+        .env("TERM", "xterm");
+    let (code, screen, answered) = support::terminal::on_a_terminal(
+        &command,
+        &[(question, answer.as_bytes())],
+        std::time::Duration::from_secs(120),
+    );
+    assert!(answered, "{question:?} was never asked:\n{screen}");
     plugin.transcript.borrow_mut().push_str(&format!(
         "$ kubectl honeytoken {}\n{screen}",
         args.join(" ")
     ));
-    (run.status.code(), screen)
+    (code, screen)
 }
 
 #[tokio::test]

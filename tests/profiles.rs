@@ -440,45 +440,19 @@ async fn the_wizard_shows_each_fit_and_preselects_the_best() {
     let plugin = Plugin::new(cluster);
     // A pseudo-terminal that answers each question once it is on the screen: Enter (the
     // preselected profile), Enter (its account name), then "n".
-    let driver = r#"
-import os, pty, sys, time
-argv = sys.argv[1:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-screen = b""
-seen_up_to = 0
-answers = [(b"Decoy profile", b"\r"), (b"Service account name", b"\r"), (b"Plant this decoy?", b"n")]
-deadline = time.time() + 60
-while time.time() < deadline:
-    try:
-        chunk = os.read(fd, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    screen += chunk
-    if answers and answers[0][0] in screen[seen_up_to:]:
-        seen_up_to = len(screen)
-        time.sleep(0.2)
-        os.write(fd, answers.pop(0)[1])
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(screen)
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let run = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(driver)
-        .arg(env!("CARGO_BIN_EXE_kubectl-honeytoken"))
-        .args(["--context", "admin", "-n", &namespace, "plant"])
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("HONEYTOKEN_HOME", plugin.home.path())
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .output()
-        .expect("run python3");
-    let screen = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(1), "{screen}");
+    let mut plant = plugin.command(&["--context", "admin", "-n", &namespace, "plant"]);
+    plant.env("TERM", "xterm");
+    let (code, screen, answered) = support::terminal::on_a_terminal(
+        &plant,
+        &[
+            ("Decoy profile", b"\r"),
+            ("Service account name", b"\r"),
+            ("Plant this decoy?", b"n"),
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    assert!(answered, "a question was never asked:\n{screen}");
+    assert_eq!(code, Some(1), "{screen}");
     for line in [
         "argocd-manager            fair",
         "tiller                    poor",

@@ -117,7 +117,7 @@ async fn tables_fit_a_terminal_with_colour_on_and_are_compact_in_a_pipe() {
     let cluster = cluster();
     let admin = cluster.client("admin").await;
     let plugin = Plugin::new(cluster);
-    let (namespace, _secret) = planted(&plugin, &admin, "tables").await;
+    let (namespace, secret) = planted(&plugin, &admin, "tables").await;
     let op = |args: &[&str]| -> Vec<String> {
         let mut full = vec!["--context".to_string(), "operator".into(), "-n".into()];
         full.push(namespace.clone());
@@ -251,6 +251,94 @@ async fn tables_fit_a_terminal_with_colour_on_and_are_compact_in_a_pipe() {
             &decoy,
         ],
     );
+
+    // scan: the drill's requests, and an attacker's, found in the audit log.
+    let token = support::token_of(&admin, &namespace, &secret).await;
+    let attacker = cluster.list_secrets_with_token(&token, &namespace);
+    assert!(
+        !attacker.status.success(),
+        "the decoy token could list Secrets"
+    );
+    let scan = op(&["scan", &log]);
+    let mut report = serde_json::Value::Null;
+    for _ in 0..50 {
+        let run = plugin.run(&strs(&op(&["scan", &log, "-o", "json"])));
+        report = run.json();
+        if report["realUses"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let uses = report["uses"].as_array().unwrap().clone();
+    assert!(
+        report["realUses"].as_u64().unwrap_or(0) > 0 && uses.iter().any(|u| u["drill"] == true),
+        "the log holds the drill's requests and the attacker's: {report}"
+    );
+    let piped = plugin.run(&strs(&scan));
+    piped.assert_code(3);
+    let lines: Vec<&str> = piped.stdout.lines().collect();
+    // In a pipe, a row is a line; the default columns are those read first.
+    assert_eq!(lines.len(), uses.len() + 1, "{}", piped.stdout);
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["TIME", "SIGNAL", "DECOY", "VERB", "URI", "CODE", "DRILL"],
+        "{}",
+        piped.stdout
+    );
+    for (row, used) in lines[1..].iter().zip(&uses) {
+        let uri = used["requestURI"].as_str().unwrap();
+        assert!(
+            row.contains(&format!(" {decoy} ")) && row.contains(&format!(" {uri} ")),
+            "{row}\n{}",
+            piped.stdout
+        );
+        assert!(!row.contains(used["auditID"].as_str().unwrap()), "{row}");
+    }
+    // -o wide adds where each request came from, with what client, and its audit ID.
+    let wide = plugin.run(&strs(&op(&["scan", &log, "-o", "wide"])));
+    wide.assert_code(3);
+    let header = wide.stdout.lines().next().unwrap_or_default();
+    for title in ["SOURCE IPS", "USER AGENT", "AUDIT ID"] {
+        assert!(header.contains(title), "{}", wide.stdout);
+    }
+    for used in &uses {
+        assert!(
+            wide.stdout.contains(used["auditID"].as_str().unwrap()),
+            "{}",
+            wide.stdout
+        );
+    }
+    assert!(
+        wide.stdout.contains("kubectl-honeytoken-drill/"),
+        "{}",
+        wide.stdout
+    );
+    // At 80 columns: the time, the signal and whether it was a drill stay whole; the decoy
+    // and the URI, when longer than what is left, are cut short rather than broken.
+    let (text, code) = on_a_terminal(&plugin, 80, &strs(&scan));
+    assert_eq!(code, Some(3), "{text}");
+    let plain = assert_fits(&text, 80);
+    assert!(plain.starts_with("TIME "), "{plain}");
+    assert!(!plain.contains("USER AGENT"), "{plain}");
+    let first = &uses[0];
+    let when = first["time"].as_str().unwrap();
+    let clock = format!("{}Z", &when[11..19]);
+    assert_whole(
+        &plain,
+        &[
+            &decoy,
+            &when[..10],
+            &clock,
+            first["verb"].as_str().unwrap(),
+            "request",
+            "drill",
+            "REAL",
+        ],
+    );
+    let shown: Vec<&str> = plain.split_whitespace().collect();
+    for whole in [&when[..10], clock.as_str(), "request", "drill", "REAL"] {
+        assert!(shown.contains(&whole), "{whole} is cut:\n{plain}");
+    }
 
     plugin.run(&strs(&op(&["remove", "--yes"]))).assert_code(0);
 }

@@ -51,26 +51,37 @@ fn scan_shows_control_and_bidi_characters_escaped() {
     std::fs::write(&log, format!("{}\n", event("a1"))).unwrap();
     let log = log.display().to_string();
 
+    // The default table shows the URI; -o wide the user agent and source IPs too.
     let table = plugin.run(&["scan", "--user", DECOY, &log]);
     table.assert_code(3);
-    assert!(
-        !table.stdout.chars().any(unsafe_char),
-        "raw control or format characters reached stdout: {:?}",
-        table.stdout
-    );
+    let wide = plugin.run(&["scan", "--user", DECOY, &log, "-o", "wide"]);
+    wide.assert_code(3);
+    for table in [&table, &wide] {
+        assert!(
+            !table.stdout.chars().any(unsafe_char),
+            "raw control or format characters reached stdout: {:?}",
+            table.stdout
+        );
+        assert!(
+            table
+                .stdout
+                .contains(r"/api/v1/secrets\u{7f}\u{1b}[1A\u{2066}"),
+            "the URI is missing:\n{}",
+            table.stdout
+        );
+        // The forged line break does not start a row of its own: a header and one use.
+        assert_eq!(table.stdout.lines().count(), 2, "{}", table.stdout);
+    }
     for shown in [
         r"kubectl/v1.36.3\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}1A\u{202e}txt.exe\u{200b}\u{d}ALERT cleared\u{a}",
-        r"/api/v1/secrets\u{7f}\u{1b}[1A\u{2066}",
         r"10.0.0.9\u{85}",
     ] {
         assert!(
-            table.stdout.contains(shown),
+            wide.stdout.contains(shown),
             "{shown} missing:\n{}",
-            table.stdout
+            wide.stdout
         );
     }
-    // The forged line break does not start a row of its own: a header and one use.
-    assert_eq!(table.stdout.lines().count(), 2, "{}", table.stdout);
 
     let json = plugin.run(&["scan", "--user", DECOY, &log, "-o", "json"]);
     json.assert_code(3);

@@ -47,6 +47,20 @@ pub async fn namespace_uid_if_exists(
     }
 }
 
+/// The names of the cluster's namespaces, from their metadata alone.
+pub async fn namespace_names(client: &Client) -> Result<Vec<String>, ClusterError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.list_metadata(&ListParams::default())
+        .await
+        .map(|list| {
+            list.items
+                .into_iter()
+                .filter_map(|namespace| namespace.metadata.name)
+                .collect()
+        })
+        .map_err(|e| ClusterError::api("list namespaces", e))
+}
+
 /// Every service account in a namespace.
 pub async fn accounts(
     client: &Client,

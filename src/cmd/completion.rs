@@ -9,9 +9,12 @@
 //! (the file of that name at the top of the repository, also printed by `completion
 //! kubectl`) runs `kubectl-honeytoken __complete WORDS…`, answered by [`complete`].
 
+use std::time::Duration;
+
 use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionShell, GlobalArgs};
+use crate::cluster::connect::Target;
 use crate::error::Error;
 use crate::exit::Outcome;
 
@@ -84,7 +87,14 @@ pub trait Known {
     fn users(&self, kubeconfig: Option<&str>) -> Vec<String>;
     /// The decoy profiles, each with its summary.
     fn profiles(&self) -> Vec<(String, String)>;
+    /// The namespaces of the cluster `target` names (the connection flags typed on the
+    /// line, over the kubeconfig kubectl would read).
+    fn namespaces(&self, target: &Target) -> Vec<String>;
 }
+
+/// How long the cluster has to list its namespaces, connecting included: a TAB against a
+/// cluster that does not answer offers nothing rather than hanging.
+pub const NAMESPACES_WITHIN: Duration = Duration::from_secs(2);
 
 /// What the machine knows, read when asked: the kubeconfig as kubectl finds it, the
 /// built-in profiles. Failures mean no candidates, never an error: completion stays quiet.
@@ -92,11 +102,43 @@ pub struct Machine;
 
 impl Machine {
     fn kubeconfig(kubeconfig: Option<&str>) -> Option<kube::config::Kubeconfig> {
-        let target = crate::cluster::connect::Target {
+        let target = Target {
             kubeconfig: kubeconfig.map(std::path::PathBuf::from),
             ..Default::default()
         };
         crate::cluster::connect::load(&target).ok().flatten()
+    }
+
+    /// The namespaces `target`'s cluster lists within `within`, connecting included; None
+    /// on any failure. On a thread of its own with its own runtime, so that completion
+    /// can ask from anywhere, and given up on (not waited for) once `within` has passed,
+    /// whatever holds it up (even a credential plugin that never returns).
+    fn namespaces_within(target: &Target, within: Duration) -> Option<Vec<String>> {
+        let mut target = target.clone();
+        // Each request of the client is bounded too, and nothing is logged: completion
+        // writes nothing on stderr.
+        target.overrides.request_timeout = Some(within);
+        target.overrides.verbosity = 0;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let names = runtime.block_on(async {
+                tokio::time::timeout(within, async {
+                    let connection = crate::cluster::connect::connect(&target).await.ok()?;
+                    crate::cluster::namespace_names(&connection.client)
+                        .await
+                        .ok()
+                })
+                .await
+                .ok()
+                .flatten()
+            });
+            sender.send(names).ok()
+        });
+        receiver.recv_timeout(within).ok().flatten()
     }
 }
 
@@ -124,6 +166,45 @@ impl Known for Machine {
             .into_iter()
             .map(|p| (p.name.clone(), p.summary.clone()))
             .collect()
+    }
+
+    fn namespaces(&self, target: &Target) -> Vec<String> {
+        let mut names = Self::namespaces_within(target, NAMESPACES_WITHIN).unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// Notes what a flag typed on the line says about the cluster to talk to: kubectl's
+/// connection flags, as [`GlobalArgs::target`] reads them once the line is run (`value`
+/// is None for a switch). Other flags change nothing.
+fn note(target: &mut Target, arg: &clap::Arg, value: Option<&str>) {
+    let names_kubeconfig_entry = arg
+        .get_value_names()
+        .and_then(|names| names.first())
+        .is_some_and(|name| name.as_str() == "NAME");
+    let value = value.map(str::to_string);
+    let overrides = &mut target.overrides;
+    match arg.get_id().as_str() {
+        "kubeconfig" => target.kubeconfig = value.map(std::path::PathBuf::from),
+        // A fleet's first context, as the command takes it for one cluster.
+        "context" if target.context.is_none() => {
+            target.context = value
+                .and_then(|v| v.split(',').next().map(str::to_string))
+                .filter(|v| !v.is_empty());
+        }
+        // scan, watch and rules take --user as a decoy's user name, not a kubeconfig user.
+        "cluster" if names_kubeconfig_entry => target.cluster = value,
+        "user" if names_kubeconfig_entry => target.user = value,
+        "server" => overrides.server = value,
+        "certificate_authority" => {
+            overrides.certificate_authority = value.map(std::path::PathBuf::from)
+        }
+        "insecure_skip_tls_verify" => overrides.insecure_skip_tls_verify = true,
+        "impersonate" => overrides.impersonate = value,
+        "impersonate_uid" => overrides.impersonate_uid = value,
+        "impersonate_group" => overrides.impersonate_groups.extend(value),
+        _ => {}
     }
 }
 
@@ -168,12 +249,10 @@ pub fn complete(root: &clap::Command, words: &[String], known: &dyn Known) -> Co
     let mut positionals = 0usize;
     let mut pending: Option<&clap::Arg> = None;
     let mut only_positionals = false;
-    let mut kubeconfig: Option<String> = None;
+    let mut target = Target::default();
     for word in before {
         if let Some(arg) = pending.take() {
-            if arg.get_id() == "kubeconfig" {
-                kubeconfig = Some(word.clone());
-            }
+            note(&mut target, arg, Some(word));
             continue;
         }
         if only_positionals || word == "-" || !word.starts_with('-') {
@@ -195,30 +274,33 @@ pub fn complete(root: &clap::Command, words: &[String], known: &dyn Known) -> Co
                 Some((name, value)) => (name, Some(value)),
                 None => (long, None),
             };
-            if let Some(arg) = find_long(command, name)
-                && takes_value(arg)
-            {
-                match inline {
-                    Some(value) if arg.get_id() == "kubeconfig" => {
-                        kubeconfig = Some(value.to_string())
-                    }
-                    Some(_) => {}
+            match find_long(command, name) {
+                Some(arg) if takes_value(arg) => match inline {
+                    Some(value) => note(&mut target, arg, Some(value)),
                     None => pending = Some(arg),
-                }
+                },
+                Some(arg) => note(&mut target, arg, None),
+                None => {}
             }
             continue;
         }
         // Short flags, perhaps several in one word (-yo json, -ojson).
         let shorts: Vec<char> = word[1..].chars().collect();
         for (i, short) in shorts.iter().enumerate() {
-            if let Some(arg) = find_short(command, *short)
-                && takes_value(arg)
-            {
-                if i + 1 == shorts.len() {
-                    pending = Some(arg);
-                }
-                break;
+            let Some(arg) = find_short(command, *short) else {
+                continue;
+            };
+            if !takes_value(arg) {
+                note(&mut target, arg, None);
+                continue;
             }
+            if i + 1 == shorts.len() {
+                pending = Some(arg);
+            } else {
+                let value: String = shorts[i + 1..].iter().collect();
+                note(&mut target, arg, Some(&value));
+            }
+            break;
         }
     }
     let expecting = match pending {
@@ -239,7 +321,7 @@ pub fn complete(root: &clap::Command, words: &[String], known: &dyn Known) -> Co
     match expecting {
         Expecting::Value(arg, prefix) => {
             let typed = current.strip_prefix(&prefix).unwrap_or(current);
-            values(arg, &prefix, typed, kubeconfig.as_deref(), known)
+            values(arg, &prefix, typed, &target, known)
         }
         Expecting::Word if current.starts_with('-') && !only_positionals => Completions {
             candidates: flags(command, current),
@@ -269,9 +351,7 @@ pub fn complete(root: &clap::Command, words: &[String], known: &dyn Known) -> Co
                         .filter(|arg| arg.get_num_args().is_some_and(|n| n.max_values() > 1))
                 });
             match positional {
-                Some(arg) if candidates.is_empty() => {
-                    values(arg, "", current, kubeconfig.as_deref(), known)
-                }
+                Some(arg) if candidates.is_empty() => values(arg, "", current, &target, known),
                 _ => Completions {
                     candidates,
                     directive: directive::NO_FILE_COMP,
@@ -316,9 +396,10 @@ fn values(
     arg: &clap::Arg,
     prefix: &str,
     typed: &str,
-    kubeconfig: Option<&str>,
+    target: &Target,
     known: &dyn Known,
 ) -> Completions {
+    let kubeconfig = target.kubeconfig.as_deref().and_then(|path| path.to_str());
     let named = |names: Vec<String>| -> Vec<Candidate> {
         names
             .into_iter()
@@ -334,6 +415,7 @@ fn values(
         ("context" | "skip_context", _) => named(known.contexts(kubeconfig)),
         ("cluster", "NAME") => named(known.clusters(kubeconfig)),
         ("user", "NAME") => named(known.users(kubeconfig)),
+        ("namespace", _) => named(known.namespaces(target)),
         ("profile", _) => known
             .profiles()
             .into_iter()
@@ -433,7 +515,11 @@ pub fn script(shell: clap_complete::Shell) -> String {
 mod tests {
     use super::*;
 
-    struct Fixed;
+    /// Fixed answers; the targets namespaces were asked of are kept.
+    #[derive(Default)]
+    struct Fixed {
+        asked: std::cell::RefCell<Vec<Target>>,
+    }
 
     impl Known for Fixed {
         fn contexts(&self, kubeconfig: Option<&str>) -> Vec<String> {
@@ -454,11 +540,22 @@ mod tests {
                 ("argocd-manager".into(), "Argo CD".into()),
             ]
         }
+        fn namespaces(&self, target: &Target) -> Vec<String> {
+            self.asked.borrow_mut().push(target.clone());
+            vec!["default".into(), "kube-public".into(), "kube-system".into()]
+        }
     }
 
     fn ask(words: &[&str]) -> Completions {
+        asking(words).0
+    }
+
+    /// The completions of `words`, and the targets whose namespaces were asked for.
+    fn asking(words: &[&str]) -> (Completions, Vec<Target>) {
         let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-        complete(&Cli::command(), &words, &Fixed)
+        let known = Fixed::default();
+        let completions = complete(&Cli::command(), &words, &known);
+        (completions, known.asked.into_inner())
     }
 
     fn values_of(completions: &Completions) -> Vec<&str> {
@@ -549,6 +646,98 @@ mod tests {
             vec!["sigma", "splunk"]
         );
         assert_eq!(values_of(&ask(&["completion", "k"])), vec!["kubectl"]);
+    }
+
+    #[test]
+    fn the_namespace_flag_completes_the_clusters_namespaces_by_prefix() {
+        assert_eq!(
+            values_of(&ask(&["-n", ""])),
+            vec!["default", "kube-public", "kube-system"]
+        );
+        assert_eq!(
+            values_of(&ask(&["status", "-n", "kube-s"])),
+            vec!["kube-system"]
+        );
+        assert_eq!(
+            values_of(&ask(&["remove", "--namespace", "kube-"])),
+            vec!["kube-public", "kube-system"]
+        );
+        assert_eq!(
+            values_of(&ask(&["plant", "--namespace=kube-p"])),
+            vec!["--namespace=kube-public"]
+        );
+        assert!(values_of(&ask(&["status", "-n", "nothing-"])).is_empty());
+        assert_eq!(ask(&["-n", ""]).directive, directive::NO_FILE_COMP);
+    }
+
+    #[test]
+    fn namespaces_come_from_the_cluster_the_line_names() {
+        // Nothing typed: kubectl's kubeconfig and its current context.
+        let (_, asked) = asking(&["status", "-n", ""]);
+        assert_eq!(asked, vec![Target::default()]);
+        // The connection flags typed before the word, wherever they stand on the line.
+        let (_, asked) = asking(&[
+            "--kubeconfig",
+            "/k",
+            "status",
+            "--context=prod",
+            "--cluster",
+            "bed",
+            "--user",
+            "operator",
+            "-s",
+            "https://10.0.0.1:6443",
+            "--insecure-skip-tls-verify",
+            "--as",
+            "alice",
+            "--as-group",
+            "g1",
+            "--as-group=g2",
+            "-v",
+            "9",
+            "-n",
+            "",
+        ]);
+        let mut wanted = Target {
+            kubeconfig: Some("/k".into()),
+            context: Some("prod".into()),
+            cluster: Some("bed".into()),
+            user: Some("operator".into()),
+            ..Default::default()
+        };
+        wanted.overrides.server = Some("https://10.0.0.1:6443".into());
+        wanted.overrides.insecure_skip_tls_verify = true;
+        wanted.overrides.impersonate = Some("alice".into());
+        wanted.overrides.impersonate_groups = vec!["g1".into(), "g2".into()];
+        assert_eq!(asked, vec![wanted]);
+        // A fleet's first context; a short flag's value in the same word.
+        let (_, asked) = asking(&["--context", "a,b", "-shttps://h:1", "status", "-n", ""]);
+        assert_eq!(asked[0].context.as_deref(), Some("a"));
+        assert_eq!(asked[0].overrides.server.as_deref(), Some("https://h:1"));
+        // scan's --user is a decoy's user name, not a kubeconfig user.
+        let (_, asked) = asking(&[
+            "scan",
+            "--user",
+            "system:serviceaccount:kube-system:tiller",
+            "-n",
+            "",
+        ]);
+        assert_eq!(asked, vec![Target::default()]);
+    }
+
+    #[test]
+    fn the_cluster_is_asked_only_for_namespaces() {
+        for words in [
+            &[""][..],
+            &["status", "--context", ""],
+            &["status", "-o", ""],
+            &["-n", "kube-system", "st"],
+            &["-n", "kube-system", "status", "--"],
+            &["plant", "--profile", ""],
+        ] {
+            let (_, asked) = asking(words);
+            assert!(asked.is_empty(), "{words:?} asked the cluster: {asked:?}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::exit::Outcome;
 use crate::home::Home;
 use crate::home::Key;
 use crate::ui::output;
-use crate::ui::table::{Cell, Tone};
+use crate::ui::table::{Cell, Table, Tone};
 use crate::ui::terminal::printable;
 
 /// Which event showed a use.
@@ -447,35 +447,53 @@ pub struct ScanReport {
     pub summary: Summary,
 }
 
+/// The columns of a scan's table, a row per use.
+const USE_COLUMNS: [&str; 10] = [
+    "time",
+    "signal",
+    "decoy",
+    "verb",
+    "uri",
+    "code",
+    "source ips",
+    "user agent",
+    "drill",
+    "audit id",
+];
+
+/// The columns `-o wide` adds: where a request came from, with what client, and its audit
+/// ID to find its event by. The rest tells when which decoy was used for what, and whether
+/// a drill explains it, which reads at 80 columns.
+const WIDE_COLUMNS: [&str; 3] = ["source ips", "user agent", "audit id"];
+
 fn table(report: &ScanReport) -> String {
-    let mut table = output::table(&[
-        "time",
-        "signal",
-        "user",
-        "verb",
-        "uri",
-        "code",
-        "source ips",
-        "user agent",
-        "drill",
-    ]);
+    format!("{}\n", use_table(report))
+}
+
+/// A row per use; where it came from with `-o wide`.
+fn use_table(report: &ScanReport) -> Table {
+    let mut table = output::table(&USE_COLUMNS);
+    table.wide_only(&WIDE_COLUMNS);
     // Every field but the time and code is what a client or the log's writer chose.
     let shown = |text: &str| printable(text).into_owned();
     for found in &report.uses {
+        // A decoy as status names it, NS/NAME; a user of another form as it is.
+        let decoy = match crate::decoy::Decoy::parse(&found.user) {
+            Ok(decoy) => format!("{}/{}", decoy.namespace, decoy.account),
+            Err(_) => shown(&found.user),
+        };
         let row: Vec<Cell> = vec![
-            found.time.map(|t| t.to_string()).unwrap_or_default().into(),
-            match (&found.signal, &found.secret) {
-                (SignalKind::Stamp, Some(secret)) => format!(
-                    "stamp of {}: token authenticated (first use since re-arm)",
-                    shown(secret)
-                ),
-                (SignalKind::Stamp, None) => {
-                    "stamp: token authenticated (first use since re-arm)".into()
-                }
-                (SignalKind::Request, _) => "request".into(),
+            found
+                .time
+                .map(|t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string())
+                .unwrap_or_default()
+                .into(),
+            match found.signal {
+                SignalKind::Request => "request",
+                SignalKind::Stamp => "stamp",
             }
             .into(),
-            shown(&found.user).into(),
+            decoy.into(),
             shown(&found.verb).into(),
             shown(&found.request_uri).into(),
             found.code.map(|c| c.to_string()).unwrap_or_default().into(),
@@ -490,10 +508,11 @@ fn table(report: &ScanReport) -> String {
                     Cell::new("REAL? (drill mark, no key to check)", Tone::Bad)
                 }
             },
+            shown(&found.audit_id).into(),
         ];
         table.add_row(row);
     }
-    format!("{table}\n")
+    table
 }
 
 pub async fn run(args: &ScanArgs, global: &GlobalArgs, home: &Home) -> Result<Outcome, Error> {
@@ -1193,7 +1212,13 @@ mod tests {
             uses,
             summary: Summary::default(),
         };
-        let text = table(&report);
+        let text = use_table(&report).render(
+            crate::ui::table::Fit {
+                width: None,
+                wide: true,
+            },
+            false,
+        );
         assert!(
             !text
                 .chars()
@@ -1208,5 +1233,93 @@ mod tests {
         assert!(text.contains(r"/api/v1/secrets\u{d}\u{7f}"), "{text}");
         // The forged new line does not start a row of its own.
         assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
+    #[test]
+    fn the_table_reads_at_80_columns_and_wide_adds_where_requests_came_from() {
+        let request = format!(
+            "{}\n",
+            event(
+                "4f1c2a7e-9d3b-4c55-8a0e-2b6f1d9c3e71",
+                "ResponseComplete",
+                DECOY,
+                "kubectl/v1.36.3 (linux/amd64) kubernetes/abcdef0",
+                Some(403)
+            )
+        );
+        let (uses, _) = scan(request.as_bytes());
+        let report = ScanReport {
+            kind: "ScanReport",
+            schema_version: 1,
+            users: vec![DECOY.into()],
+            secrets: vec![],
+            stamps: 0,
+            real_uses: 1,
+            uses,
+            summary: Summary::default(),
+        };
+        let table = use_table(&report);
+        let narrow = table.render(crate::ui::table::Fit::terminal(80), false);
+        let lines: Vec<&str> = narrow.lines().collect();
+        assert!(
+            lines[0].starts_with("TIME") && lines[0].ends_with("DRILL"),
+            "{narrow}"
+        );
+        for title in ["SIGNAL", "DECOY", "VERB", "URI", "CODE"] {
+            assert!(lines[0].contains(title), "{title}: {narrow}");
+        }
+        for title in WIDE_COLUMNS {
+            assert!(!narrow.contains(&title.to_uppercase()), "{narrow}");
+        }
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{narrow}");
+        // The cells an operator reads first are whole; only the URI, a path longer than
+        // what 80 columns leave it, is cut short (from its start, with `…`).
+        let words: Vec<&str> = narrow.split_whitespace().collect();
+        for word in [
+            "2026-11-28",
+            "10:00:00Z",
+            "request",
+            "kube-system/tiller",
+            "list",
+            "403",
+            "REAL",
+        ] {
+            assert!(words.contains(&word), "{word}: {narrow}");
+        }
+        let uri = "/api/v1/namespaces/kube-system/secrets";
+        let cut: Vec<&&str> = words.iter().filter(|w| w.ends_with('…')).collect();
+        assert_eq!(cut.len(), 1, "{narrow}");
+        let head = cut[0].trim_end_matches('…');
+        assert!(head.len() >= 16 && uri.starts_with(head), "{narrow}");
+        let wide = table.render(
+            crate::ui::table::Fit {
+                width: None,
+                wide: true,
+            },
+            false,
+        );
+        for shown in [
+            "SOURCE IPS",
+            "USER AGENT",
+            "AUDIT ID",
+            "10.0.0.9",
+            "kubectl/v1.36.3 (linux/amd64) kubernetes/abcdef0",
+            "4f1c2a7e-9d3b-4c55-8a0e-2b6f1d9c3e71",
+        ] {
+            assert!(wide.contains(shown), "{shown}: {wide}");
+        }
+        // A stamp says so, and names its decoy the same way.
+        let mut stamp = report.uses[0].clone();
+        stamp.signal = SignalKind::Stamp;
+        let report = ScanReport {
+            uses: vec![stamp],
+            ..report
+        };
+        let stamped = use_table(&report).render(crate::ui::table::Fit::PIPE, false);
+        let row = stamped.lines().nth(1).unwrap();
+        assert!(
+            row.contains(" stamp ") && row.contains("kube-system/tiller"),
+            "{stamped}"
+        );
     }
 }
