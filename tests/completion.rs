@@ -476,27 +476,13 @@ fn complete_with(
 
 #[tokio::test]
 async fn the_namespace_flag_completes_the_namespaces_of_the_cluster_the_line_names() {
-    use k8s_openapi::api::core::v1::Namespace;
-    use kube::Api;
-    use kube::api::{ObjectMeta, PostParams};
-
     let cluster = support::cluster();
     let admin = cluster.client("admin").await;
     let name = format!(
         "tab-{}",
         &kubectl_honeytoken::detect::drill::new_drill_id()[..8]
     );
-    let made = Api::<Namespace>::all(admin.clone())
-        .create(
-            &PostParams::default(),
-            &Namespace {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
+    let made = support::namespace(&admin, &name)
         .await
         .expect("create a namespace");
     let mut cleanup = support::Cleanup::new(cluster);

@@ -1202,16 +1202,7 @@ mod tests {
             uses[0].user_agent,
             "kubectl\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}1A\u{202e}exe.txt\nforged row"
         );
-        let report = ScanReport {
-            kind: "ScanReport",
-            schema_version: 1,
-            users: vec![DECOY.into()],
-            secrets: vec![],
-            stamps: 0,
-            real_uses: 1,
-            uses,
-            summary: Summary::default(),
-        };
+        let report = report_of(uses);
         let text = use_table(&report).render(
             crate::ui::table::Fit {
                 width: None,
@@ -1235,6 +1226,20 @@ mod tests {
         assert_eq!(text.lines().count(), 2, "{text}");
     }
 
+    /// A report of one decoy's real uses, for the table.
+    fn report_of(uses: Vec<Use>) -> ScanReport {
+        ScanReport {
+            kind: "ScanReport",
+            schema_version: 1,
+            users: vec![DECOY.into()],
+            secrets: vec![],
+            stamps: 0,
+            real_uses: 1,
+            uses,
+            summary: Summary::default(),
+        }
+    }
+
     #[test]
     fn the_table_reads_at_80_columns_and_wide_adds_where_requests_came_from() {
         let request = format!(
@@ -1248,16 +1253,7 @@ mod tests {
             )
         );
         let (uses, _) = scan(request.as_bytes());
-        let report = ScanReport {
-            kind: "ScanReport",
-            schema_version: 1,
-            users: vec![DECOY.into()],
-            secrets: vec![],
-            stamps: 0,
-            real_uses: 1,
-            uses,
-            summary: Summary::default(),
-        };
+        let report = report_of(uses);
         let table = use_table(&report);
         let narrow = table.render(crate::ui::table::Fit::terminal(80), false);
         let lines: Vec<&str> = narrow.lines().collect();

@@ -464,31 +464,39 @@ impl Plugin {
     }
 }
 
-/// A namespace of its own for one test, in which the `operator` user holds the same Role
-/// it holds in kube-system (deploy/operator-rbac.yaml).
-pub async fn operator_namespace(admin: &kube::Client, prefix: &str) -> String {
+/// Creates the namespace `name`, as `kubectl create namespace` does.
+pub async fn namespace(
+    admin: &kube::Client,
+    name: &str,
+) -> kube::Result<k8s_openapi::api::core::v1::Namespace> {
     use k8s_openapi::api::core::v1::Namespace;
-    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-    use kube::Api;
     use kube::api::{ObjectMeta, PostParams};
-
-    let name = format!(
-        "{prefix}-{}",
-        &kubectl_honeytoken::detect::drill::new_drill_id()[..6]
-    );
-    let namespaces: Api<Namespace> = Api::all(admin.clone());
-    let _ = namespaces
+    kube::Api::<Namespace>::all(admin.clone())
         .create(
             &PostParams::default(),
             &Namespace {
                 metadata: ObjectMeta {
-                    name: Some(name.clone()),
+                    name: Some(name.to_string()),
                     ..Default::default()
                 },
                 ..Default::default()
             },
         )
-        .await;
+        .await
+}
+
+/// A namespace of its own for one test, in which the `operator` user holds the same Role
+/// it holds in kube-system (deploy/operator-rbac.yaml).
+pub async fn operator_namespace(admin: &kube::Client, prefix: &str) -> String {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::Api;
+    use kube::api::PostParams;
+
+    let name = format!(
+        "{prefix}-{}",
+        &kubectl_honeytoken::detect::drill::new_drill_id()[..6]
+    );
+    let _ = namespace(admin, &name).await;
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/operator-rbac.yaml"),
     )
